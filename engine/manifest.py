@@ -34,6 +34,8 @@ class ModelManifest:
     embedding_dim: int = 1280
     licence: str = ""
     parent_version: str | None = None
+    # Softmax temperature turning cosine similarities into the 0-1 scores users see.
+    temperature: float = 0.03
     sha256: str = ""
     created_at: str = ""
     notes: dict[str, object] = field(default_factory=dict)

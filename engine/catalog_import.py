@@ -1,0 +1,279 @@
+"""Incremental import of a supplier catalog: a folder of images plus an optional CSV sheet.
+
+Work is committed batch by batch, so an import that is killed or cancelled keeps everything
+embedded so far and the next run resumes: unchanged files are recognised by path, size and
+mtime without even being hashed, and identical content is never embedded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from engine.db import transaction, utcnow
+from engine.images import iter_image_files
+from engine.manifest import file_sha256
+from engine.progress import Cancelled, CancelToken, ProgressCallback, ProgressReporter
+from engine.sheet import Sheet, SheetRow, read_sheet
+from engine.thumbnails import save_thumbnail
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    products: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file or line, reason)
+    cancelled: bool = False
+
+    def summary(self) -> str:
+        text = (
+            f"{self.products} products; images: {self.added} added, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.removed} removed, "
+            f"{len(self.skipped)} skipped"
+        )
+        return text + (" (cancelled: run the import again to finish)" if self.cancelled else "")
+
+
+@dataclass(frozen=True)
+class _Item:
+    sku: str
+    path: Path
+
+
+def _plan(
+    folder: Path, sheet: Sheet | None
+) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]]]:
+    """Decide which product rows and which (sku, image file) pairs the import covers."""
+    problems = (
+        [(f"{sheet.path.name} {p.split(':')[0]}", p.split(": ", 1)[-1]) for p in sheet.problems]
+        if sheet
+        else []
+    )
+    if sheet is None:
+        items = [_Item(p.stem, p) for p in iter_image_files(folder)]
+        rows = [SheetRow(line=0, sku=i.sku, name=i.sku) for i in items]
+        return rows, items, problems
+    base = sheet.path.parent
+    by_stem: dict[str, list[Path]] | None = None
+    items: list[_Item] = []
+    for row in sheet.rows:
+        if row.image:
+            for part in row.image.replace("|", ";").split(";"):
+                if part.strip():
+                    items.append(_Item(row.sku, (base / part.strip()).resolve()))
+            continue
+        if by_stem is None:  # no image column: find files named after the SKU
+            by_stem = {}
+            for p in iter_image_files(folder):
+                by_stem.setdefault(p.stem.lower(), []).append(p)
+        found = by_stem.get(row.sku.lower(), [])
+        found += [
+            p for stem, ps in by_stem.items() for p in ps if stem.startswith(row.sku.lower() + "_")
+        ]
+        if not found:
+            problems.append(
+                (f"{sheet.path.name} line {row.line}", f"no image found for SKU {row.sku}")
+            )
+        items.extend(_Item(row.sku, p) for p in found)
+    return sheet.rows, items, problems
+
+
+def import_catalog(
+    lib: Library,
+    folder: Path | None,
+    sheet_path: Path | None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImportReport:
+    if folder is None and sheet_path is None:
+        raise ValueError("give a folder of images, a sheet, or both")
+    sheet = read_sheet(Path(sheet_path)) if sheet_path is not None else None
+    root = Path(folder if folder is not None else sheet.path.parent).resolve()  # type: ignore[union-attr]
+    if not root.is_dir():
+        raise FileNotFoundError(f"catalog folder not found: {root}")
+    rows, items, skipped = _plan(root, sheet)
+    report = ImportReport(skipped=list(skipped))
+    now = utcnow()
+    source = str(root)
+    import_id = (
+        lib.db["imports"]
+        .insert(
+            {
+                "source_root": source,
+                "sheet": str(sheet.path) if sheet else None,
+                "started_at": now,
+            }
+        )
+        .last_pk
+    )
+
+    # 1. Products: upsert every row in one transaction (cheap, no images needed).
+    products: dict[str, SheetRow] = {}
+    for row in rows:
+        products.setdefault(row.sku, row)
+    with transaction(lib.db):
+        for row in products.values():
+            existing = lib.product(row.sku)
+            record = {"sku": row.sku, "updated_at": now}
+            if sheet is not None or existing is None:
+                record.update(
+                    name=row.name,
+                    category=row.category,
+                    supplier=row.supplier,
+                    price=row.price,
+                    attributes=json.dumps(row.attributes, ensure_ascii=False),
+                )
+            if existing is None:
+                lib.db["products"].insert({**record, "created_at": now})
+            else:
+                lib.db["products"].update(row.sku, record)
+    report.products = len(products)
+
+    # 2. Classify image files: unchanged, changed, new, duplicate, unreadable.
+    reporter = ProgressReporter("Checking catalog images", len(items), progress, cancel)
+    todo: list[tuple[_Item, str, os.stat_result, int | None]] = []  # item, sha, stat, row id
+    planned_sha: dict[str, Path] = {}
+    keep_paths: set[str] = set()
+    try:
+        for item in items:
+            key = str(item.path)
+            try:
+                st = item.path.stat()
+                if not item.path.is_file():
+                    raise IsADirectoryError
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                report.skipped.append((key, "file not found"))
+                reporter.step()
+                continue
+            except OSError as exc:
+                report.skipped.append((key, f"cannot read file ({exc.strerror})"))
+                reporter.step()
+                continue
+            keep_paths.add(key)
+            row = lib.db.execute(
+                "SELECT id, sku, sha256, size, mtime FROM catalog_images WHERE path = ?", [key]
+            ).fetchone()
+            if row and row[3] == st.st_size and row[4] == st.st_mtime and _embedded(lib, row[0]):
+                if row[1] != item.sku:
+                    lib.db.execute(
+                        "UPDATE catalog_images SET sku = ? WHERE id = ?", [item.sku, row[0]]
+                    )
+                report.unchanged += 1
+                reporter.step()
+                continue
+            sha = file_sha256(item.path)
+            if row and row[2] == sha and _embedded(lib, row[0]):
+                lib.db.execute(
+                    "UPDATE catalog_images SET sku = ?, size = ?, mtime = ? WHERE id = ?",
+                    [item.sku, st.st_size, st.st_mtime, row[0]],
+                )
+                report.unchanged += 1
+            else:
+                dup = lib.db.execute(
+                    "SELECT path FROM catalog_images WHERE sha256 = ? AND path != ?", [sha, key]
+                ).fetchone()
+                dup_path = Path(dup[0]) if dup else planned_sha.get(sha)
+                if dup_path is not None:
+                    report.skipped.append((key, f"same picture as {dup_path.name}, skipped"))
+                    keep_paths.discard(key)
+                else:
+                    planned_sha[sha] = item.path
+                    todo.append((item, sha, st, row[0] if row else None))
+            reporter.step()
+
+        # 3. Encode what is new or changed, committing one batch at a time.
+        reporter = ProgressReporter("Encoding catalog images", len(todo), progress, cancel)
+        by_path = {str(t[0].path): t for t in todo}
+
+        def thumb(path: Path, img: Image.Image) -> None:
+            save_thumbnail(lib.thumbs_dir, by_path[str(path)][1], img)
+
+        encoder = lib.encoder
+        for ok, emb, failed in encoder.iter_encode_paths([t[0].path for t in todo], thumb):
+            with transaction(lib.db):
+                for path, vec in zip(ok, emb, strict=True):
+                    item, sha, st, row_id = by_path[str(path)]
+                    record = {
+                        "sku": item.sku,
+                        "path": str(path),
+                        "source_root": source,
+                        "sha256": sha,
+                        "size": st.st_size,
+                        "mtime": st.st_mtime,
+                        "origin": "catalog",
+                        "updated_at": utcnow(),
+                    }
+                    if row_id is None:
+                        record["added_at"] = record["updated_at"]
+                        row_id = lib.db["catalog_images"].insert(record).last_pk
+                        report.added += 1
+                    else:
+                        lib.db["catalog_images"].update(row_id, record)
+                        report.updated += 1
+                    lib.db["embeddings"].upsert(
+                        {
+                            "image_id": row_id,
+                            "model_version": encoder.version,
+                            "vector": vec.astype("<f4").tobytes(),
+                        },
+                        pk=("image_id", "model_version"),
+                    )
+            for path, err in failed:
+                report.skipped.append((str(path), err.reason))
+                keep_paths.discard(str(path))
+            reporter.step(len(ok) + len(failed))
+
+        # 4. Files that left the catalog (or became unreadable) leave the index.
+        gone = [
+            r[0]
+            for r in lib.db.execute(
+                "SELECT id, path FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+                [source],
+            ).fetchall()
+            if r[1] not in keep_paths
+        ]
+        if gone:
+            with transaction(lib.db):
+                lib.db.conn.executemany(
+                    "DELETE FROM catalog_images WHERE id = ?", [(g,) for g in gone]
+                )
+            report.removed = len(gone)
+    except Cancelled:
+        report.cancelled = True
+    finally:
+        lib.db["imports"].update(
+            import_id,
+            {
+                "finished_at": utcnow(),
+                "added": report.added,
+                "updated": report.updated,
+                "removed": report.removed,
+                "unchanged": report.unchanged,
+                "skipped": len(report.skipped),
+                "status": "cancelled" if report.cancelled else "done",
+            },
+        )
+    lib.rebuild_index()
+    return report
+
+
+def _embedded(lib: Library, image_id: int) -> bool:
+    return (
+        lib.db.execute(
+            "SELECT 1 FROM embeddings WHERE image_id = ? AND model_version = ?",
+            [image_id, lib.model_version],
+        ).fetchone()
+        is not None
+    )

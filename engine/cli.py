@@ -1,0 +1,321 @@
+"""The ``shopmatch`` command line: the same engine as the desktop app, for scripts and CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine import __version__
+
+EXIT_ERROR = 1
+
+
+class _Bar:
+    """tqdm progress bars on stderr, one per stage; silent when stderr is not a terminal
+    unless forced, so logs and pipes stay clean."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.stage = ""
+
+    def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None or p.stage != self.stage:
+            self.close()
+            self.bar = tqdm(
+                total=p.total,
+                desc=p.stage,
+                unit="img",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+            )
+            self.stage = p.stage
+        self.bar.update(p.done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _library(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from engine.library import Library
+
+    return Library(args.library, square_mode=args.square)
+
+
+def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
+    with _library(args) as lib:
+        report = lib.import_catalog(args.folder, args.sheet, progress=bar)
+    bar.close()
+    print(report.summary())
+    for where, reason in report.skipped:
+        print(f"  skipped {where}: {reason}")
+    return 0
+
+
+def _print_matches(results, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+    failures = 0
+    for r in results:
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "photo": str(r.path),
+                        "photo_id": r.photo_id,
+                        "error": r.error,
+                        "duplicate_of": r.duplicate_of,
+                        "suggestions": [s.__dict__ for s in r.suggestions],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+            continue
+        if r.error:
+            failures += 1
+            print(f"{r.path}: skipped: {r.error}")
+            continue
+        note = f" (same picture as {Path(r.duplicate_of).name})" if r.duplicate_of else ""
+        print(f"[{r.photo_id}] {r.path}{note}")
+        for s in r.suggestions:
+            print(f"    {s.rank}. {s.sku:<24} {s.score:6.1%}  sim {s.similarity:.3f}  {s.name}")
+    return failures
+
+
+def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
+    with _library(args) as lib:
+        results = list(
+            lib.match(
+                args.photos,
+                top_k=args.top,
+                category=args.category,
+                supplier=args.supplier,
+                progress=bar,
+            )
+        )
+        bar.close()
+        failures = _print_matches(results, args.json)
+    if failures:
+        print(f"{failures} file(s) could not be used", file=sys.stderr)
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
+    with _library(args) as lib:
+        if args.command == "undo":
+            photo = lib.photo_id(args.photo) if args.photo else None
+            d = lib.undo(photo)
+            print(
+                "nothing to undo"
+                if d is None
+                else f"undid {d.action.replace('_', ' ')} of photo {d.photo_id}"
+                + (f" ({d.sku})" if d.sku else "")
+            )
+            return 0
+        photo = lib.photo_id(args.photo)
+        if args.command == "confirm":
+            d = lib.confirm(photo, args.sku)
+        elif args.command == "reject":
+            d = lib.reject(photo, args.sku)
+        else:
+            d = lib.no_match(photo)
+    rank = f", was suggestion #{d.rank}" if d.rank else ""
+    print(
+        f"photo {d.photo_id}: {d.action.replace('_', ' ')}" + (f" {d.sku}" if d.sku else "") + rank
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
+    with _library(args) as lib:
+        n = lib.export_csv(args.output, per=args.per, include_undecided=args.all)
+    print(f"wrote {n} rows to {args.output}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
+    with _library(args) as lib:
+        st = lib.status()
+    if args.json:
+        print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in st.__dict__.items()}))
+        return 0
+    print(
+        f"library      {st.path}\nproducts     {st.products}\ncatalog imgs "
+        f"{st.catalog_images}\nphotos       {st.photos}\nconfirmed    {st.confirmed}\n"
+        f"no match     {st.no_match}\ndecisions    {st.decisions}\nmodel        "
+        f"{st.model_version}\nindex size   {st.index_size}"
+    )
+    return 0
+
+
+def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
+    with _library(args) as lib:
+        for p in lib.products(args.text, category=args.category, supplier=args.supplier):
+            price = "" if p["price"] is None else f"{p['price']:.2f}"
+            print(f"{p['sku']:<24} {p['name']:<32} {p['category']:<16} {p['supplier']:<16} {price}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
+    from engine.evaluation import evaluate_dataset
+
+    report = evaluate_dataset(args.dataset, square_mode=args.square, progress=bar)
+    bar.close()
+    if args.json:
+        data = report.to_dict()
+        if not args.per_sku:
+            data.pop("per_sku")
+        print(json.dumps(data))
+        return 0
+    m = report.overall
+    print(
+        f"photos {m.n}  top-1 {m.top1:.3f}  top-5 {m.top5:.3f}  MRR {m.mrr:.3f}  "
+        f"mAP@5 {m.map5:.3f}  {report.images_per_s:.1f} images/s  "
+        f"({report.model_version}, {report.square_mode})"
+    )
+    if args.per_sku:
+        print(f"{'sku':<28} {'n':>3} {'top-1':>6} {'top-5':>6} {'MRR':>6} {'mAP@5':>6}")
+        for sku, s in report.per_sku.items():
+            print(f"{sku:<28} {s.n:>3} {s.top1:>6.2f} {s.top5:>6.2f} {s.mrr:>6.2f} {s.map5:>6.2f}")
+    for path, reason in report.unreadable:
+        print(f"  unreadable {path}: {reason}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
+    """Import the bundled demo catalog, match the demo photos, write an inventory CSV."""
+    from engine.resources import demo_dir
+
+    demo = demo_dir()
+    with _library(args) as lib:
+        print(f"library: {lib.path}")
+        report = lib.import_catalog(demo, demo / "catalog.csv", progress=bar)
+        bar.close()
+        print(f"catalog: {report.summary()}")
+        results = list(lib.match([demo / "photos"], top_k=3, progress=bar))
+        bar.close()
+        _print_matches(results, False)
+        out = Path(args.output)
+        n = lib.export_csv(out, per="photo", include_undecided=True)
+    print(f"wrote {n} rows (top suggestion per photo, not yet confirmed) to {out.resolve()}")
+    print(
+        "next: confirm with 'shopmatch confirm PHOTO_ID [SKU]', then "
+        "'shopmatch export inventory.csv'"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shopmatch", description="Match photos of delivered goods to a supplier catalog."
+    )
+    parser.add_argument("--version", action="version", version=f"shopmatch {__version__}")
+    parser.add_argument(
+        "--library", type=Path, default=None, help="library folder (default: your user data folder)"
+    )
+    parser.add_argument(
+        "--square",
+        choices=["letterbox", "crop"],
+        default="letterbox",
+        help="how photos are made square for the encoder (default: letterbox)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", help="import or update a supplier catalog")
+    p.add_argument("folder", type=Path, nargs="?", help="folder of catalog images")
+    p.add_argument(
+        "--sheet",
+        type=Path,
+        help="CSV with sku,name,category,supplier,price,image (image paths relative to the sheet)",
+    )
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("match", help="suggest catalog products for photos")
+    p.add_argument("photos", type=Path, nargs="+", help="photo files or folders")
+    p.add_argument("--top", type=int, default=5, help="suggestions per photo (default 5)")
+    p.add_argument("--category", help="only suggest products of this category")
+    p.add_argument("--supplier", help="only suggest products of this supplier")
+    p.add_argument("--json", action="store_true", help="one JSON object per photo")
+    p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("confirm", help="confirm a SKU for a photo (default: top suggestion)")
+    p.add_argument("photo", help="photo id or path")
+    p.add_argument("sku", nargs="?")
+    p.set_defaults(func=cmd_decide)
+    p = sub.add_parser("reject", help="record that a suggested SKU is wrong for a photo")
+    p.add_argument("photo", help="photo id or path")
+    p.add_argument("sku")
+    p.set_defaults(func=cmd_decide)
+    p = sub.add_parser("no-match", help="record that a photo's product is not in the catalog")
+    p.add_argument("photo", help="photo id or path")
+    p.set_defaults(func=cmd_decide, command="no-match")
+    p = sub.add_parser("undo", help="undo the latest decision (of one photo, or overall)")
+    p.add_argument("photo", nargs="?", help="photo id or path")
+    p.set_defaults(func=cmd_decide)
+
+    p = sub.add_parser("export", help="write the matched inventory as CSV")
+    p.add_argument("output", type=Path)
+    p.add_argument(
+        "--per",
+        choices=["photo", "sku"],
+        default="photo",
+        help="one row per photo, or per SKU with quantity",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also list photos not yet confirmed (with their top suggestion)",
+    )
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("status", help="what the library holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("products", help="find products by SKU or name")
+    p.add_argument("text", nargs="?", default="")
+    p.add_argument("--category")
+    p.add_argument("--supplier")
+    p.set_defaults(func=cmd_products)
+
+    p = sub.add_parser("eval", help="measure match quality on a labelled dataset folder")
+    p.add_argument("dataset", type=Path, help="folder with catalog.csv and truth.csv")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--per-sku", action="store_true", help="also report metrics per SKU")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="run the bundled demo catalog end to end")
+    p.add_argument("--output", type=Path, default=Path("demo-inventory.csv"))
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    bar = _Bar(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        return int(args.func(args, bar))
+    except KeyboardInterrupt:
+        bar.close()
+        print("shopmatch: interrupted; work done so far is saved", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line for the user, not a traceback
+        bar.close()
+        from engine.errors import describe
+
+        print(f"shopmatch: error: {describe(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The library's SQLite catalog: schema, migrations and connection set-up.
+
+SQLite (through sqlite-utils) is the single source of truth: products, images, stored
+embeddings, photos, suggestions, append-only decisions and model versions. Every derived file
+(the vector index, thumbnails) can be rebuilt from it, which is what makes crashes harmless.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+DB_NAME = "shopmatch.db"
+
+
+def utcnow() -> str:
+    """ISO-8601 UTC timestamp with seconds, the one time format stored everywhere."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE products (
+            sku TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            category TEXT NOT NULL DEFAULT '',
+            supplier TEXT NOT NULL DEFAULT '',
+            price REAL,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX products_category ON products(category);
+        CREATE INDEX products_supplier ON products(supplier);
+
+        -- One row per reference image of a product. origin 'catalog' comes from a supplier
+        -- import, 'confirmed' from a staff confirmation (instant memory, learning issue).
+        CREATE TABLE catalog_images (
+            id INTEGER PRIMARY KEY,
+            sku TEXT NOT NULL REFERENCES products(sku) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            source_root TEXT NOT NULL DEFAULT '',
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime REAL NOT NULL DEFAULT 0,
+            width INTEGER,
+            height INTEGER,
+            origin TEXT NOT NULL DEFAULT 'catalog',
+            added_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX catalog_images_path ON catalog_images(path);
+        CREATE INDEX catalog_images_sha ON catalog_images(sha256);
+        CREATE INDEX catalog_images_sku ON catalog_images(sku);
+        CREATE INDEX catalog_images_root ON catalog_images(source_root);
+
+        -- Stored so the index can be rebuilt without re-encoding; one row per model version.
+        CREATE TABLE embeddings (
+            image_id INTEGER NOT NULL REFERENCES catalog_images(id) ON DELETE CASCADE,
+            model_version TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (image_id, model_version)
+        );
+
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE,
+            width INTEGER,
+            height INTEGER,
+            added_at TEXT NOT NULL
+        );
+
+        CREATE TABLE photo_embeddings (
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            model_version TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (photo_id, model_version)
+        );
+
+        CREATE TABLE suggestions (
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            model_version TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            sku TEXT NOT NULL,
+            image_id INTEGER,
+            similarity REAL NOT NULL,
+            score REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (photo_id, model_version, rank)
+        );
+
+        -- Append-only: nothing is ever updated or deleted; undo is a row that points at the
+        -- decision it cancels. sku/rank/score are copied so history survives catalog edits.
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            action TEXT NOT NULL CHECK (action IN ('confirm', 'reject', 'no_match', 'undo')),
+            sku TEXT,
+            rank INTEGER,
+            score REAL,
+            model_version TEXT,
+            undoes INTEGER REFERENCES decisions(id),
+            decided_at TEXT NOT NULL
+        );
+        CREATE INDEX decisions_photo ON decisions(photo_id);
+
+        CREATE TABLE models (
+            version TEXT PRIMARY KEY,
+            folder TEXT NOT NULL,
+            architecture TEXT NOT NULL,
+            embedding_dim INTEGER NOT NULL,
+            parent_version TEXT,
+            created_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 0,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            manifest TEXT NOT NULL
+        );
+
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            source_root TEXT NOT NULL,
+            sheet TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            added INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            removed INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'running'
+        );
+        """
+    )
+
+
+# Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The library was written by a newer ShopMatch; opening it could damage it."""
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the catalog database in WAL mode and migrate it.
+
+    WAL lets readers (the UI, exports) proceed while the single writer works, and keeps the
+    database intact if the process is killed mid-write.
+    """
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    db = sqlite_utils.Database(conn)
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":  # e.g. a network drive; still correct, just slower
+        conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations, each in its own transaction with the version bump."""
+    current = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"this library uses schema version {current}, but this ShopMatch only knows up to "
+            f"{SCHEMA_VERSION}; please update ShopMatch"
+        )
+    for version in range(current, SCHEMA_VERSION):
+        with transaction(db):
+            MIGRATIONS[version](db)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+    return SCHEMA_VERSION
+
+
+class transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception.
+
+    IMMEDIATE takes the write lock up front, so two writers fail fast instead of deadlocking
+    half-way through a batch.
+    """
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.conn = db.conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")

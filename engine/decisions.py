@@ -1,0 +1,165 @@
+"""Staff decisions on photos: confirm, reject, no match, undo — append-only.
+
+Rows are never updated or deleted, so the history is an audit trail and the training data of
+the learning stage; undo appends a row naming the decision it cancels. A photo's state is the
+last decision of its that is not cancelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.db import transaction, utcnow
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+ACTIONS = ("confirm", "reject", "no_match")
+
+
+class DecisionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: int
+    photo_id: int
+    action: str
+    sku: str | None
+    rank: int | None
+    score: float | None
+    model_version: str | None
+    decided_at: str
+    undoes: int | None = None
+
+
+@dataclass(frozen=True)
+class PhotoState:
+    """'pending' (not matched), 'suggested', 'confirmed' or 'no_match'."""
+
+    status: str
+    decision: Decision | None
+
+
+_COLUMNS = "id, photo_id, action, sku, rank, score, model_version, decided_at, undoes"
+
+
+def _decision(row: tuple) -> Decision:  # type: ignore[type-arg]
+    return Decision(*row)
+
+
+def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decision:
+    """Append a decision; rank and score are those the SKU had in the stored suggestions."""
+    if action not in ACTIONS:
+        raise DecisionError(f"unknown action {action!r}")
+    if lib.db.execute("SELECT 1 FROM photos WHERE id = ?", [photo_id]).fetchone() is None:
+        raise DecisionError(f"no photo with id {photo_id}")
+    if action != "no_match":
+        if not sku:
+            raise DecisionError(f"{action} needs a SKU")
+        if lib.product(sku) is None:
+            raise DecisionError(f"unknown SKU {sku!r}: it is not in the catalog")
+    version = lib.model_version
+    rank = score = None
+    if sku:
+        hit = lib.db.execute(
+            "SELECT rank, score FROM suggestions WHERE photo_id = ? AND model_version = ? "
+            "AND sku = ?",
+            [photo_id, version, sku],
+        ).fetchone()
+        if hit:
+            rank, score = hit
+    with transaction(lib.db):
+        new_id = (
+            lib.db["decisions"]
+            .insert(
+                {
+                    "photo_id": photo_id,
+                    "action": action,
+                    "sku": sku,
+                    "rank": rank,
+                    "score": score,
+                    "model_version": version,
+                    "decided_at": utcnow(),
+                }
+            )
+            .last_pk
+        )
+    return get(lib, int(new_id))
+
+
+def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:
+    if sku is None:
+        top = lib.db.execute(
+            "SELECT sku FROM suggestions WHERE photo_id = ? AND model_version = ? "
+            "ORDER BY rank LIMIT 1",
+            [photo_id, lib.model_version],
+        ).fetchone()
+        if top is None:
+            raise DecisionError(f"photo {photo_id} has no suggestions to confirm; give a SKU")
+        sku = str(top[0])
+    return record(lib, photo_id, "confirm", sku)
+
+
+def get(lib: Library, decision_id: int) -> Decision:
+    row = lib.db.execute(f"SELECT {_COLUMNS} FROM decisions WHERE id = ?", [decision_id]).fetchone()
+    if row is None:
+        raise DecisionError(f"no decision {decision_id}")
+    return _decision(row)
+
+
+_LIVE = (
+    "action != 'undo' AND id NOT IN "
+    "(SELECT undoes FROM decisions WHERE action = 'undo' AND undoes IS NOT NULL)"
+)
+
+
+def undo(lib: Library, photo_id: int | None = None) -> Decision | None:
+    """Cancel the latest live decision (of one photo, or of the library); None if nothing."""
+    sql = f"SELECT {_COLUMNS} FROM decisions WHERE {_LIVE}"
+    params: list[object] = []
+    if photo_id is not None:
+        sql += " AND photo_id = ?"
+        params.append(photo_id)
+    row = lib.db.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
+    if row is None:
+        return None
+    target = _decision(row)
+    with transaction(lib.db):
+        lib.db["decisions"].insert(
+            {
+                "photo_id": target.photo_id,
+                "action": "undo",
+                "sku": target.sku,
+                "model_version": lib.model_version,
+                "undoes": target.id,
+                "decided_at": utcnow(),
+            }
+        )
+    return target
+
+
+def effective_states(lib: Library) -> dict[int, Decision]:
+    """Per photo, its latest live confirm or no-match decision."""
+    rows = lib.db.execute(
+        f"SELECT {_COLUMNS} FROM decisions WHERE {_LIVE} AND action IN ('confirm', 'no_match') "
+        "ORDER BY id"
+    ).fetchall()
+    return {r[1]: _decision(r) for r in rows}
+
+
+def photo_state(lib: Library, photo_id: int) -> PhotoState:
+    row = lib.db.execute(
+        f"SELECT {_COLUMNS} FROM decisions WHERE {_LIVE} AND photo_id = ? "
+        "AND action IN ('confirm', 'no_match') ORDER BY id DESC LIMIT 1",
+        [photo_id],
+    ).fetchone()
+    if row is not None:
+        d = _decision(row)
+        return PhotoState("confirmed" if d.action == "confirm" else "no_match", d)
+    has = lib.db.execute(
+        "SELECT 1 FROM suggestions WHERE photo_id = ? LIMIT 1", [photo_id]
+    ).fetchone()
+    return PhotoState("suggested" if has else "pending", None)

@@ -1,0 +1,139 @@
+"""Export the matched inventory as a CSV that opens correctly in Excel and LibreOffice.
+
+UTF-8 with a byte-order mark (Excel otherwise guesses a legacy code page and mangles accents),
+CRLF rows, and text cells that start with a formula character neutralised with a leading
+apostrophe (OWASP CSV injection). Numbers we produce ourselves are written as numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.atomic import atomic_write_bytes
+from engine.decisions import effective_states
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PHOTO_COLUMNS = [
+    "photo",
+    "status",
+    "sku",
+    "name",
+    "category",
+    "supplier",
+    "price",
+    "score",
+    "rank",
+    "decided_at",
+    "model_version",
+]
+SKU_COLUMNS = ["sku", "name", "category", "supplier", "price", "quantity"]
+
+
+def safe_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, object]]:
+    states = effective_states(lib)
+    rows: list[dict[str, object]] = []
+    for photo_id, path in lib.db.execute("SELECT id, path FROM photos ORDER BY id"):
+        d = states.get(photo_id)
+        if d is None:
+            if not include_undecided:
+                continue
+            top = lib.suggestions(photo_id)[:1]
+            rows.append(
+                {
+                    "photo": path,
+                    "status": "suggested" if top else "pending",
+                    **(
+                        {
+                            "sku": top[0].sku,
+                            "name": top[0].name,
+                            "category": top[0].category,
+                            "supplier": top[0].supplier,
+                            "price": top[0].price,
+                            "score": round(top[0].score, 4),
+                            "rank": 1,
+                        }
+                        if top
+                        else {}
+                    ),
+                }
+            )
+            continue
+        if d.action == "no_match":
+            if include_undecided:
+                rows.append(
+                    {
+                        "photo": path,
+                        "status": "no_match",
+                        "decided_at": d.decided_at,
+                        "model_version": d.model_version,
+                    }
+                )
+            continue
+        product = lib.product(d.sku or "") or {}
+        rows.append(
+            {
+                "photo": path,
+                "status": "confirmed",
+                "sku": d.sku,
+                "name": product.get("name"),
+                "category": product.get("category"),
+                "supplier": product.get("supplier"),
+                "price": product.get("price"),
+                "score": None if d.score is None else round(d.score, 4),
+                "rank": d.rank,
+                "decided_at": d.decided_at,
+                "model_version": d.model_version,
+            }
+        )
+    return rows
+
+
+def _rows_per_sku(lib: Library) -> list[dict[str, object]]:
+    counts: dict[str, int] = {}
+    for d in effective_states(lib).values():
+        if d.action == "confirm" and d.sku:
+            counts[d.sku] = counts.get(d.sku, 0) + 1
+    rows = []
+    for sku in sorted(counts):
+        product = lib.product(sku) or {}
+        rows.append(
+            {
+                "sku": sku,
+                "name": product.get("name"),
+                "category": product.get("category"),
+                "supplier": product.get("supplier"),
+                "price": product.get("price"),
+                "quantity": counts[sku],
+            }
+        )
+    return rows
+
+
+def export_inventory(
+    lib: Library, target: Path, *, per: str = "photo", include_undecided: bool = False
+) -> int:
+    if per == "photo":
+        columns, rows = PHOTO_COLUMNS, _rows_per_photo(lib, include_undecided)
+    elif per == "sku":
+        columns, rows = SKU_COLUMNS, _rows_per_sku(lib)
+    else:
+        raise ValueError("per must be 'photo' or 'sku'")
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: safe_cell(row.get(c)) for c in columns})
+    atomic_write_bytes(Path(target), buf.getvalue().encode("utf-8-sig"))
+    return len(rows)

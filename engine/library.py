@@ -1,0 +1,317 @@
+"""The Library facade: one folder holding a shop's catalog, index, models and decisions.
+
+This is the engine's public surface for the CLI and the desktop app. A Library is used from
+the thread that opened it (SQLite connections are per thread); the desktop app gives it one
+worker thread, as Anki does, and reads through the same object on that worker.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import sqlite_utils
+from filelock import FileLock, Timeout
+
+from engine import catalog_import, decisions, export_csv, matching
+from engine.db import DB_NAME, open_db, transaction, utcnow
+from engine.encoder import Encoder
+from engine.index import VectorIndex, key_digest
+from engine.manifest import ModelManifest
+from engine.progress import CancelToken, ProgressCallback
+from engine.resources import bundled_model_dir
+
+INDEX_FILE = "catalog.usearch"
+
+
+class LibraryError(RuntimeError):
+    """A library-level problem with a message meant for the user."""
+
+
+class LibraryLockedError(LibraryError):
+    pass
+
+
+def default_library_path() -> Path:
+    return Path(platformdirs.user_data_dir("ShopMatch", appauthor=False)) / "Library"
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    path: Path
+    products: int
+    catalog_images: int
+    photos: int
+    confirmed: int
+    no_match: int
+    decisions: int
+    model_version: str
+    index_size: int
+
+
+class Library:
+    """Open (or create) a library folder. Use as a context manager, or call ``close()``."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        square_mode: str = "letterbox",
+        model_dir: Path | None = None,
+        lock: bool = True,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_library_path()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.square_mode = square_mode
+        self._lock: FileLock | None = None
+        if lock:
+            self._lock = FileLock(str(self.path / "shopmatch.lock"), timeout=0)
+            try:
+                self._lock.acquire()
+            except Timeout as exc:
+                raise LibraryLockedError(
+                    f"the library {self.path} is already open in another ShopMatch window or "
+                    "command; close it first"
+                ) from exc
+        try:
+            self.db: sqlite_utils.Database = open_db(self.path / DB_NAME)
+            self.thumbs_dir = self.path / "thumbs"
+            self.models_dir = self.path / "models"
+            self.index_path = self.path / "index" / INDEX_FILE
+            if self.active_model_version() is None:
+                self.install_model(model_dir or bundled_model_dir(), activate=True)
+        except BaseException:
+            self.close()
+            raise
+        self._encoder: Encoder | None = None
+        self._index: VectorIndex | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.close()
+            self.db = None  # type: ignore[assignment]
+        if self._lock is not None and self._lock.is_locked:
+            self._lock.release()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- models ------------------------------------------------------------------------------
+    def install_model(
+        self, source_dir: Path, activate: bool = False, metrics: dict[str, object] | None = None
+    ) -> ModelManifest:
+        """Copy a model folder (ONNX + manifest) into the library and register it."""
+        manifest = ModelManifest.load(source_dir)
+        dest = self.models_dir / manifest.version
+        if not dest.exists():
+            tmp = self.models_dir / f".{manifest.version}.partial"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source_dir, tmp)
+            tmp.replace(dest)
+        with transaction(self.db):
+            self.db["models"].upsert(
+                {
+                    "version": manifest.version,
+                    "folder": str(dest.relative_to(self.path)),
+                    "architecture": manifest.architecture,
+                    "embedding_dim": manifest.embedding_dim,
+                    "parent_version": manifest.parent_version,
+                    "created_at": utcnow(),
+                    "metrics": json.dumps(metrics or {}),
+                    "manifest": manifest.to_json(),
+                },
+                pk="version",
+            )
+            if activate:
+                self.db.execute("UPDATE models SET active = (version = ?)", [manifest.version])
+        self._encoder = None
+        return manifest
+
+    def active_model_version(self) -> str | None:
+        row = self.db.execute("SELECT version FROM models WHERE active = 1").fetchone()
+        return row[0] if row else None
+
+    @property
+    def model_version(self) -> str:
+        version = self.active_model_version()
+        if version is None:
+            raise LibraryError("this library has no active model")
+        return version
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None or self._encoder.version != self.model_version:
+            folder = self.db.execute(
+                "SELECT folder FROM models WHERE version = ?", [self.model_version]
+            ).fetchone()[0]
+            self._encoder = Encoder(self.path / folder, square_mode=self.square_mode)
+        return self._encoder
+
+    # -- vector index ------------------------------------------------------------------------
+    def _embedding_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.db.execute(
+            "SELECT image_id, vector FROM embeddings WHERE model_version = ? ORDER BY image_id",
+            [self.model_version],
+        ).fetchall()
+        dim = self.encoder.dim
+        keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+        vecs = np.zeros((len(rows), dim), dtype=np.float32)
+        for i, (_, blob) in enumerate(rows):
+            vecs[i] = np.frombuffer(blob, dtype=np.float32)
+        return keys, vecs
+
+    def rebuild_index(self) -> VectorIndex:
+        """Rebuild the index from stored embeddings (no re-encoding) and save it atomically."""
+        keys, vecs = self._embedding_rows()
+        index = VectorIndex.build(keys, vecs, self.model_version)
+        index.save(self.index_path)
+        self._index = index
+        return index
+
+    @property
+    def index(self) -> VectorIndex:
+        """The current index; a missing, stale or damaged file is rebuilt transparently."""
+        if self._index is not None and self._index.model_version == self.model_version:
+            return self._index
+        loaded = VectorIndex.load(self.index_path)
+        if loaded is not None and loaded.model_version == self.model_version:
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT image_id FROM embeddings WHERE model_version = ?", [self.model_version]
+                )
+            ]
+            if key_digest(np.asarray(ids, dtype=np.uint64)) == key_digest(loaded.keys()):
+                self._index = loaded
+                return loaded
+        return self.rebuild_index()
+
+    def invalidate_index(self) -> None:
+        self._index = None
+
+    # -- catalog -----------------------------------------------------------------------------
+    def import_catalog(
+        self,
+        folder: Path | None = None,
+        sheet: Path | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> catalog_import.ImportReport:
+        return catalog_import.import_catalog(self, folder, sheet, progress=progress, cancel=cancel)
+
+    def products(
+        self,
+        text: str = "",
+        category: str | None = None,
+        supplier: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, object]]:
+        """Products whose SKU or name contains ``text`` (case-insensitive), for search boxes."""
+        where = ["(sku LIKE :t OR name LIKE :t)"]
+        params: dict[str, object] = {"t": f"%{text}%", "limit": limit}
+        if category:
+            where.append("category = :category")
+            params["category"] = category
+        if supplier:
+            where.append("supplier = :supplier")
+            params["supplier"] = supplier
+        sql = (
+            f"SELECT * FROM products WHERE {' AND '.join(where)} "
+            "ORDER BY sku = :exact DESC, name LIMIT :limit"
+        )
+        params["exact"] = text
+        return list(self.db.query(sql, params))
+
+    def product(self, sku: str) -> dict[str, object] | None:
+        rows = list(self.db.query("SELECT * FROM products WHERE sku = ?", [sku]))
+        return rows[0] if rows else None
+
+    def catalog_images(self, sku: str) -> list[dict[str, object]]:
+        return list(self.db.query("SELECT * FROM catalog_images WHERE sku = ? ORDER BY id", [sku]))
+
+    def thumbnail(self, sha256: str) -> Path:
+        from engine.thumbnails import thumbnail_path
+
+        return thumbnail_path(self.thumbs_dir, sha256)
+
+    # -- matching ----------------------------------------------------------------------------
+    def match(
+        self,
+        paths: Sequence[Path],
+        *,
+        top_k: int = 5,
+        category: str | None = None,
+        supplier: str | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[matching.PhotoMatch]:
+        """Match photos (files or folders), yielding results batch by batch as they arrive."""
+        return matching.match_paths(
+            self,
+            paths,
+            top_k=top_k,
+            category=category,
+            supplier=supplier,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def suggestions(self, photo_id: int) -> list[matching.Suggestion]:
+        return matching.stored_suggestions(self, photo_id)
+
+    def photo_id(self, ref: str | int | Path) -> int:
+        """Resolve a photo id, or a path of a photo matched before, to its id."""
+        return matching.resolve_photo(self, ref)
+
+    # -- decisions ---------------------------------------------------------------------------
+    def confirm(self, photo_id: int, sku: str | None = None) -> decisions.Decision:
+        """Confirm ``sku`` for a photo (default: its top suggestion)."""
+        return decisions.confirm(self, photo_id, sku)
+
+    def reject(self, photo_id: int, sku: str) -> decisions.Decision:
+        return decisions.record(self, photo_id, "reject", sku)
+
+    def no_match(self, photo_id: int) -> decisions.Decision:
+        return decisions.record(self, photo_id, "no_match", None)
+
+    def undo(self, photo_id: int | None = None) -> decisions.Decision | None:
+        return decisions.undo(self, photo_id)
+
+    def photo_state(self, photo_id: int) -> decisions.PhotoState:
+        return decisions.photo_state(self, photo_id)
+
+    # -- export ------------------------------------------------------------------------------
+    def export_csv(
+        self, target: Path, *, per: str = "photo", include_undecided: bool = False
+    ) -> int:
+        """Write the inventory CSV atomically; returns the number of data rows."""
+        return export_csv.export_inventory(
+            self, target, per=per, include_undecided=include_undecided
+        )
+
+    # -- overview ----------------------------------------------------------------------------
+    def status(self) -> LibraryStatus:
+        one = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731
+        states = decisions.effective_states(self)
+        return LibraryStatus(
+            path=self.path,
+            products=one("SELECT count(*) FROM products"),
+            catalog_images=one("SELECT count(*) FROM catalog_images"),
+            photos=one("SELECT count(*) FROM photos"),
+            confirmed=sum(1 for s in states.values() if s.action == "confirm"),
+            no_match=sum(1 for s in states.values() if s.action == "no_match"),
+            decisions=one("SELECT count(*) FROM decisions"),
+            model_version=self.model_version,
+            index_size=len(self.index),
+        )

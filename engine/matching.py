@@ -1,0 +1,315 @@
+"""Match photos against the catalog: embed, search the index, aggregate per SKU, score.
+
+A product can have several reference images, so image hits are folded into one entry per SKU
+(its best image). Scores are a softmax over the per-SKU similarities with the model's
+temperature: they sum to at most 1 across the catalog and read like confidences, which is what
+a bulk-accept threshold needs; the raw cosine similarity is kept beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from engine.db import transaction, utcnow
+from engine.images import iter_image_files
+from engine.manifest import file_sha256
+from engine.progress import CancelToken, ProgressCallback, ProgressReporter
+from engine.thumbnails import save_thumbnail
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+# SKUs kept for the softmax denominator: beyond this the remaining mass is negligible.
+SCORE_POOL = 50
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    rank: int  # 1-based
+    sku: str
+    similarity: float
+    score: float
+    image_id: int | None
+    name: str = ""
+    category: str = ""
+    supplier: str = ""
+    price: float | None = None
+
+
+@dataclass
+class PhotoMatch:
+    path: Path
+    photo_id: int | None
+    suggestions: list[Suggestion] = field(default_factory=list)
+    error: str | None = None  # why the file could not be used
+    duplicate_of: str | None = None  # path of an identical photo matched earlier
+
+
+def expand_paths(paths: Sequence[Path | str]) -> list[Path]:
+    """Files as given (any extension: content decides) plus image files inside folders."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        p = p.expanduser().resolve()
+        out.extend(iter_image_files(p) if p.is_dir() else [p])
+    return out
+
+
+def softmax_scores(sims: np.ndarray, temperature: float) -> np.ndarray:
+    z = (sims - sims.max()) / max(temperature, 1e-6)
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def rank_skus(
+    lib: Library,
+    vectors: np.ndarray,
+    top_k: int,
+    category: str | None = None,
+    supplier: str | None = None,
+) -> list[list[Suggestion]]:
+    """Per query vector, the top-k SKUs by best image similarity, with calibrated scores."""
+    index = lib.index
+    if len(index) == 0 or len(vectors) == 0:
+        return [[] for _ in range(len(vectors))]
+    filtered = category is not None or supplier is not None
+    n_products = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
+    per_sku = max(1, len(index) // max(1, n_products))
+    want = max(top_k, SCORE_POOL) * max(2, per_sku + 1)
+    count = len(index) if filtered else min(len(index), want)
+    keys, sims = index.search(vectors, count)
+    image_sku = _image_skus(lib, np.unique(keys))
+    allowed = _allowed_skus(lib, category, supplier) if filtered else None
+    temperature = lib.encoder.manifest.temperature
+    out: list[list[Suggestion]] = []
+    for row_keys, row_sims in zip(keys, sims, strict=True):
+        best: dict[str, tuple[float, int]] = {}
+        for key, sim in zip(row_keys.tolist(), row_sims.tolist(), strict=True):
+            sku = image_sku.get(key)
+            if sku is None or (allowed is not None and sku not in allowed):
+                continue
+            if sku not in best:  # results are sorted, so the first hit is the best image
+                best[sku] = (sim, key)
+        ordered = list(best.items())[:SCORE_POOL]
+        if not ordered:
+            out.append([])
+            continue
+        scores = softmax_scores(np.array([s for _, (s, _) in ordered]), temperature)
+        out.append(
+            [
+                Suggestion(
+                    rank=i + 1, sku=sku, similarity=float(sim), score=float(sc), image_id=int(key)
+                )
+                for i, ((sku, (sim, key)), sc) in enumerate(zip(ordered, scores, strict=True))
+            ][:top_k]
+        )
+    return [_with_products(lib, s) for s in out]
+
+
+def _image_skus(lib: Library, keys: np.ndarray) -> dict[int, str]:
+    ids = [int(k) for k in keys.tolist() if k != np.iinfo(np.uint64).max]
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            lib.db.execute(
+                f"SELECT id, sku FROM catalog_images WHERE id IN ({marks})", chunk
+            ).fetchall()
+        )
+    return out
+
+
+def _allowed_skus(lib: Library, category: str | None, supplier: str | None) -> set[str]:
+    where, params = [], []
+    if category is not None:
+        where.append("category = ?")
+        params.append(category)
+    if supplier is not None:
+        where.append("supplier = ?")
+        params.append(supplier)
+    sql = "SELECT sku FROM products WHERE " + " AND ".join(where)
+    return {r[0] for r in lib.db.execute(sql, params)}
+
+
+def _with_products(lib: Library, suggestions: list[Suggestion]) -> list[Suggestion]:
+    out = []
+    for s in suggestions:
+        p = lib.product(s.sku) or {}
+        out.append(
+            Suggestion(
+                s.rank,
+                s.sku,
+                s.similarity,
+                s.score,
+                s.image_id,
+                str(p.get("name") or ""),
+                str(p.get("category") or ""),
+                str(p.get("supplier") or ""),
+                p.get("price"),
+            )
+        )  # type: ignore[arg-type]
+    return out
+
+
+def _store(lib: Library, photo_id: int, suggestions: list[Suggestion]) -> None:
+    version = lib.model_version
+    lib.db.execute(
+        "DELETE FROM suggestions WHERE photo_id = ? AND model_version = ?", [photo_id, version]
+    )
+    now = utcnow()
+    lib.db["suggestions"].insert_all(
+        [
+            {
+                "photo_id": photo_id,
+                "model_version": version,
+                "rank": s.rank,
+                "sku": s.sku,
+                "image_id": s.image_id,
+                "similarity": s.similarity,
+                "score": s.score,
+                "created_at": now,
+            }
+            for s in suggestions
+        ]
+    )
+
+
+def match_paths(
+    lib: Library,
+    paths: Sequence[Path | str],
+    *,
+    top_k: int = 5,
+    category: str | None = None,
+    supplier: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[PhotoMatch]:
+    """Register, embed and match photos batch by batch; each batch is one transaction.
+
+    A photo seen before (same content) reuses its stored embedding instead of re-encoding.
+    """
+    files = expand_paths(paths)
+    reporter = ProgressReporter("Matching photos", len(files), progress, cancel)
+    version = lib.model_version
+    encoder = lib.encoder
+    fresh: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
+    known: list[tuple[Path, str, int, np.ndarray, str | None]] = []
+    for path in files:
+        reporter.check()
+        try:
+            sha = file_sha256(path)
+        except OSError as exc:
+            reporter.step()
+            reason = (
+                "file not found"
+                if isinstance(exc, FileNotFoundError)
+                else (f"cannot read file ({exc.strerror or exc})")
+            )
+            yield PhotoMatch(path, None, error=reason)
+            continue
+        row = lib.db.execute(
+            "SELECT p.id, p.path, e.vector FROM photos p LEFT JOIN photo_embeddings e "
+            "ON e.photo_id = p.id AND e.model_version = ? WHERE p.sha256 = ?",
+            [version, sha],
+        ).fetchone()
+        dup = seen.get(sha)
+        if row and row[2] is not None:
+            earlier = row[1] if row[1] != str(path) else None
+            known.append((path, sha, row[0], np.frombuffer(row[2], np.float32), earlier))
+        elif dup is not None:
+            known.append((path, sha, -1, np.zeros(0, np.float32), str(dup)))
+        else:
+            seen[sha] = path
+            fresh.append((path, sha))
+
+    # Photos already embedded: just search again (the catalog may have changed).
+    for path, _sha, photo_id, vec, earlier in known:
+        if photo_id < 0:
+            continue
+        (sugg,) = rank_skus(lib, vec[None, :], top_k, category, supplier)
+        with transaction(lib.db):
+            _store(lib, photo_id, sugg)
+        reporter.step()
+        yield PhotoMatch(path, photo_id, sugg, duplicate_of=earlier)
+
+    sha_of = dict(fresh)
+
+    def thumb(path: Path, img: Image.Image) -> None:
+        save_thumbnail(lib.thumbs_dir, sha_of[path], img)
+
+    ids_by_sha: dict[str, int] = {}
+    for ok, emb, failed in encoder.iter_encode_paths([p for p, _ in fresh], thumb):
+        results = rank_skus(lib, emb, top_k, category, supplier)
+        batch: list[PhotoMatch] = []
+        with transaction(lib.db):
+            for path, vec, sugg in zip(ok, emb, results, strict=True):
+                lib.db["photos"].insert(
+                    {"path": str(path), "sha256": sha_of[path], "added_at": utcnow()},
+                    pk="id",
+                    ignore=True,
+                )
+                row = lib.db.execute(
+                    "SELECT id FROM photos WHERE sha256 = ?", [sha_of[path]]
+                ).fetchone()
+                photo_id = int(row[0])
+                ids_by_sha[sha_of[path]] = photo_id
+                lib.db["photo_embeddings"].upsert(
+                    {
+                        "photo_id": photo_id,
+                        "model_version": version,
+                        "vector": vec.astype("<f4").tobytes(),
+                    },
+                    pk=("photo_id", "model_version"),
+                )
+                _store(lib, photo_id, sugg)
+                batch.append(PhotoMatch(path, photo_id, sugg))
+        batch.extend(PhotoMatch(path, None, error=err.reason) for path, err in failed)
+        yield from batch
+        reporter.step(len(batch))
+
+    # In-batch duplicates of a fresh photo: same id and suggestions as their twin.
+    for path, sha, photo_id, _vec, earlier in known:
+        if photo_id >= 0:
+            continue
+        twin = ids_by_sha.get(sha)
+        reporter.step()
+        if twin is None:
+            yield PhotoMatch(
+                path, None, error=f"could not be read (same file as {Path(earlier or '').name})"
+            )
+            continue
+        yield PhotoMatch(path, twin, stored_suggestions(lib, twin)[:top_k], duplicate_of=earlier)
+
+
+def stored_suggestions(lib: Library, photo_id: int) -> list[Suggestion]:
+    rows = lib.db.execute(
+        "SELECT rank, sku, similarity, score, image_id FROM suggestions WHERE photo_id = ? "
+        "AND model_version = ? ORDER BY rank",
+        [photo_id, lib.model_version],
+    ).fetchall()
+    return _with_products(lib, [Suggestion(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+
+
+def resolve_photo(lib: Library, ref: str | int | Path) -> int:
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        row = lib.db.execute("SELECT id FROM photos WHERE id = ?", [int(ref)]).fetchone()
+    else:
+        path = Path(ref)
+        row = lib.db.execute(
+            "SELECT id FROM photos WHERE path IN (?, ?) ORDER BY id DESC",
+            [str(path), str(path.resolve())],
+        ).fetchone()
+        if row is None and path.is_file():
+            row = lib.db.execute(
+                "SELECT id FROM photos WHERE sha256 = ?", [file_sha256(path)]
+            ).fetchone()
+    if row is None:
+        raise KeyError(f"no matched photo {ref!s}; run 'shopmatch match' on it first")
+    return int(row[0])

@@ -1,0 +1,215 @@
+"""Read a supplier's product sheet (CSV), mapping columns by header name.
+
+Suppliers name their columns differently ("SKU", "Article no.", "Artikelnummer", "Price EUR"),
+so headers are normalised and matched against aliases; every other column is kept as a free
+attribute. Encoding and delimiter are sniffed, because sheets come out of Excel in every locale.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "sku": (
+        "sku",
+        "id",
+        "code",
+        "productcode",
+        "productid",
+        "itemcode",
+        "item",
+        "itemno",
+        "itemnumber",
+        "article",
+        "articleno",
+        "articlenumber",
+        "artikelnummer",
+        "ref",
+        "reference",
+        "ean",
+        "gtin",
+        "upc",
+        "barcode",
+    ),
+    "name": (
+        "name",
+        "productname",
+        "title",
+        "product",
+        "description",
+        "itemname",
+        "bezeichnung",
+        "designation",
+    ),
+    "category": (
+        "category",
+        "categories",
+        "class",
+        "group",
+        "productgroup",
+        "type",
+        "department",
+        "kategorie",
+    ),
+    "supplier": ("supplier", "vendor", "brand", "manufacturer", "maker", "lieferant"),
+    "price": ("price", "unitprice", "cost", "retailprice", "rrp", "msrp", "preis", "prix"),
+    "image": (
+        "image",
+        "images",
+        "imagepath",
+        "imagefile",
+        "file",
+        "filename",
+        "path",
+        "picture",
+        "photo",
+        "img",
+        "bild",
+    ),
+}
+
+
+class SheetError(ValueError):
+    """The sheet cannot be used at all (unreadable, no header, no SKU column)."""
+
+
+@dataclass
+class SheetRow:
+    line: int
+    sku: str
+    name: str = ""
+    category: str = ""
+    supplier: str = ""
+    price: float | None = None
+    image: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Sheet:
+    path: Path
+    mapping: dict[str, str]  # our field -> the sheet's header
+    rows: list[SheetRow]
+    problems: list[str]  # per-row messages, e.g. "line 7: no SKU"
+
+
+def normalise_header(header: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", header.strip().lower())
+
+
+def map_columns(headers: list[str]) -> dict[str, str]:
+    """Map our fields to sheet headers: exact aliases everywhere first, then a header that
+    starts with an alias ("price_eur"), so a prefix never steals another field's exact match."""
+    norm = {h: normalise_header(h) for h in headers}
+    mapping: dict[str, str] = {}
+    for exact in (True, False):
+        for fld, aliases in FIELD_ALIASES.items():
+            if fld in mapping:
+                continue
+            taken = set(mapping.values())
+            for alias in aliases:  # aliases are in priority order
+                hit = next(
+                    (
+                        h
+                        for h in headers
+                        if h not in taken
+                        and (
+                            norm[h] == alias
+                            if exact
+                            else (len(alias) > 3 and norm[h].startswith(alias))
+                        )
+                    ),
+                    None,
+                )
+                if hit is not None:
+                    mapping[fld] = hit
+                    break
+    return mapping
+
+
+def parse_price(text: str) -> float | None:
+    """'1 234,50 €' -> 1234.5, '$3.99' -> 3.99; unparseable -> None (kept as text attribute)."""
+    cleaned = re.sub(r"[^0-9,.\-]", "", text)
+    if not cleaned:
+        return None
+    if "," in cleaned and "." in cleaned:
+        if cleaned.rfind(",") > cleaned.rfind("."):
+            cleaned = cleaned.replace(".", "").replace(",", ".")
+        else:
+            cleaned = cleaned.replace(",", "")
+    elif "," in cleaned:
+        cleaned = cleaned.replace(",", ".")
+    try:
+        return float(cleaned)
+    except ValueError:
+        return None
+
+
+def _decode(raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+def read_sheet(path: Path) -> Sheet:
+    path = Path(path)
+    try:
+        text = _decode(path.read_bytes())
+    except OSError as exc:
+        raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
+    if not text.strip():
+        raise SheetError(f"sheet {path.name} is empty")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    headers = [h for h in (reader.fieldnames or []) if h is not None]
+    mapping = map_columns(headers)
+    if "sku" not in mapping:
+        raise SheetError(
+            f"sheet {path.name} has no SKU column (looked for a header like "
+            f"'sku', 'code', 'article'; found: {', '.join(headers) or 'none'})"
+        )
+    used = set(mapping.values())
+    rows: list[SheetRow] = []
+    problems: list[str] = []
+    seen_without_image: set[str] = set()
+    for record in reader:
+        line = reader.line_num
+        values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+        sku = values.get(mapping["sku"], "")
+        if not sku:
+            if any(values.values()):
+                problems.append(f"line {line}: no SKU, row skipped")
+            continue
+        price_text = values.get(mapping.get("price", ""), "")
+        price = parse_price(price_text) if price_text else None
+        attributes = {k: v for k, v in values.items() if k not in used and v}
+        if price_text and price is None:
+            attributes["price_text"] = price_text
+        image = values.get(mapping.get("image", ""), "")
+        if not image and sku in seen_without_image:
+            continue
+        if not image:
+            seen_without_image.add(sku)
+        rows.append(
+            SheetRow(
+                line=line,
+                sku=sku,
+                name=values.get(mapping.get("name", ""), ""),
+                category=values.get(mapping.get("category", ""), ""),
+                supplier=values.get(mapping.get("supplier", ""), ""),
+                price=price,
+                image=image,
+                attributes=attributes,
+            )
+        )
+    return Sheet(path=path, mapping=mapping, rows=rows, problems=problems)

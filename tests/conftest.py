@@ -1,0 +1,131 @@
+"""Shared fixtures: generated product images, catalogs and libraries on real disk."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPES = ("ellipse", "rectangle", "triangle", "stripes", "checker", "rings")
+
+
+def product_image(seed: int, size: int = 240) -> Image.Image:
+    """A distinctive 'product shot' on white: a collage of shapes and colours unique to seed."""
+    rng = random.Random(seed)
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    m = size // 10
+    draw.rectangle([m, m, size - m, size - m], fill=tuple(rng.randrange(40, 256) for _ in range(3)))
+    for _ in range(10):
+        colour = tuple(rng.randrange(0, 256) for _ in range(3))
+        x, y = rng.randrange(m, size - 3 * m), rng.randrange(m, size - 3 * m)
+        w, h = rng.randrange(m, 4 * m), rng.randrange(m, 4 * m)
+        kind = rng.choice(SHAPES)
+        if kind == "ellipse":
+            draw.ellipse([x, y, x + w, y + h], fill=colour)
+        elif kind == "rectangle":
+            draw.rectangle([x, y, x + w, y + h], fill=colour)
+        elif kind == "triangle":
+            draw.polygon([(x + w // 2, y), (x, y + h), (x + w, y + h)], fill=colour)
+        elif kind == "stripes":
+            for i in range(x, x + w, 8):
+                draw.line([i, y, i, y + h], fill=colour, width=3)
+        elif kind == "checker":
+            for i in range(x, x + w, 10):
+                for j in range(y, y + h, 10):
+                    if (i + j) // 10 % 2 == 0:
+                        draw.rectangle([i, j, i + 9, j + 9], fill=colour)
+        else:
+            for r in range(max(w, h) // 2, 2, -8):
+                draw.ellipse(
+                    [x - r + w // 2, y - r + h // 2, x + r + w // 2, y + r + h // 2],
+                    outline=colour,
+                    width=3,
+                )
+    return img
+
+
+def photo_of(img: Image.Image, seed: int) -> Image.Image:
+    """A 'phone photo' of a product: tilted, shifted, relit, on a light table with clutter.
+
+    Mild on purpose: pretrained ImageNet features are weak on abstract shapes, and these
+    tests check the plumbing, not the model (the benchmarks measure quality on real photos).
+    """
+    rng = random.Random(seed + 10_000)
+    w, h = img.size
+    bg = (235, 232, 228)
+    canvas = Image.new("RGB", (int(w * 1.15), int(h * 1.1)), bg)
+    d = ImageDraw.Draw(canvas)
+    for _ in range(3):
+        x, y = rng.randrange(canvas.width), rng.randrange(canvas.height)
+        d.ellipse([x, y, x + 8, y + 8], fill=(200, 200, 205))
+    prod = img.rotate(rng.uniform(-4, 4), expand=True, fillcolor=bg)
+    canvas.paste(
+        prod,
+        (
+            rng.randrange(0, max(1, canvas.width - prod.width + 1)),
+            rng.randrange(0, max(1, canvas.height - prod.height + 1)),
+        ),
+    )
+    canvas = ImageEnhance.Brightness(canvas).enhance(rng.uniform(0.9, 1.05))
+    return canvas.filter(ImageFilter.GaussianBlur(0.3))
+
+
+def write_catalog(folder: Path, n: int, start: int = 0, sheet: bool = True) -> Path | None:
+    """n catalog images under folder/images plus (optionally) a sheet; returns the sheet."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(start, start + n):
+        name = f"SKU-{i:03d}"
+        product_image(i).save(folder / "images" / f"{name}.jpg", quality=92)
+        rows.append(
+            {
+                "SKU": name,
+                "Product name": f"Product {i}",
+                "Category": "Dairy" if i % 2 else "Produce",
+                "Supplier": "Acme" if i % 3 else "Bolt",
+                "Price": f"{i + 0.5:.2f}",
+                "Image": f"images/{name}.jpg",
+                "Colour": f"c{i}",
+            }
+        )
+    if not sheet:
+        return None
+    path = folder / "sheet.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_photos(folder: Path, skus: list[int]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in skus:
+        p = folder / f"photo-of-{i:03d}.jpg"
+        photo_of(product_image(i), i).save(p, quality=88)
+        out.append(p)
+    return out
+
+
+@pytest.fixture
+def catalog_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "supplier"
+    write_catalog(folder, 12)
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from engine.library import Library
+
+    with Library(tmp_path / "lib") as lib:
+        yield lib

@@ -1,0 +1,278 @@
+"""End-to-end engine tests on real files: SQLite, usearch index, ONNX session, images."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, photo_of, product_image, write_catalog, write_photos
+from engine.decisions import DecisionError
+from engine.index import VectorIndex
+from engine.library import Library, LibraryLockedError
+
+
+def test_import_match_confirm_undo_export_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
+    photos = write_photos(tmp_path / "photos", [1, 4, 7, 10])
+    with Library(tmp_path / "lib") as lib:
+        report = lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        assert (report.added, report.products, report.skipped) == (12, 12, [])
+        product = lib.product("SKU-004")
+        assert product is not None and product["name"] == "Product 4"
+        assert product["price"] == 4.5 and product["supplier"] == "Acme"
+        assert '"Colour": "c4"' in str(product["attributes"])
+
+        results = list(lib.match(photos, top_k=3))
+        assert [r.error for r in results] == [None] * 4
+        top1 = [r.suggestions[0].sku for r in results]
+        assert top1 == ["SKU-001", "SKU-004", "SKU-007", "SKU-010"]
+        for r in results:
+            scores = [s.score for s in r.suggestions]
+            assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0 + 1e-6
+            assert [s.rank for s in r.suggestions] == [1, 2, 3]
+
+        first, second = results[0].photo_id, results[1].photo_id
+        assert first is not None and second is not None
+        d = lib.confirm(first)  # top suggestion
+        assert (d.sku, d.rank) == ("SKU-001", 1)
+        lib.confirm(second, "SKU-005")  # staff picked another product (not suggested)
+        lib.no_match(results[2].photo_id)  # type: ignore[arg-type]
+        assert lib.photo_state(second).status == "confirmed"
+        undone = lib.undo()
+        assert undone is not None and undone.action == "no_match"
+        assert lib.photo_state(results[2].photo_id).status == "suggested"  # type: ignore[arg-type]
+        lib.undo(second)
+        assert lib.photo_state(second).status == "suggested"
+        lib.confirm(second, "SKU-004")
+
+        with pytest.raises(DecisionError, match="unknown SKU"):
+            lib.confirm(first, "NOPE")
+
+        out = tmp_path / "inventory.csv"
+        assert lib.export_csv(out) == 2
+        raw = out.read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+        rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+        assert [(r["sku"], r["rank"], r["status"]) for r in rows] == [
+            ("SKU-001", "1", "confirmed"),
+            ("SKU-004", "1", "confirmed"),
+        ]
+        assert rows[0]["name"] == "Product 1" and rows[0]["model_version"]
+        assert lib.export_csv(out, per="sku") == 2
+        per_sku = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+        assert {r["sku"]: r["quantity"] for r in per_sku} == {"SKU-001": "1", "SKU-004": "1"}
+        assert lib.export_csv(out, include_undecided=True) == 4
+
+        # Decisions are append-only: 5 decisions + 2 undo rows, nothing rewritten.
+        actions = [r[0] for r in lib.db.execute("SELECT action FROM decisions ORDER BY id")]
+        assert actions == ["confirm", "confirm", "no_match", "undo", "undo", "confirm"]
+        st = lib.status()
+        assert (st.products, st.catalog_images, st.photos, st.confirmed) == (12, 12, 4, 2)
+
+
+def test_export_neutralises_formula_text(tmp_path: Path, library: Library) -> None:
+    folder = tmp_path / "evil"
+    (folder).mkdir()
+    product_image(3).save(folder / "x.png")
+    (folder / "sheet.csv").write_text(
+        "sku,name,image\n=HYPERLINK(1),=cmd|' /C calc'!A0,x.png\n", encoding="utf-8"
+    )
+    library.import_catalog(folder, folder / "sheet.csv")
+    photo = tmp_path / "p.jpg"
+    photo_of(product_image(3), 3).save(photo)
+    (res,) = library.match([photo])
+    library.confirm(res.photo_id)  # type: ignore[arg-type]
+    out = tmp_path / "out.csv"
+    library.export_csv(out)
+    row = next(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert row["sku"] == "'=HYPERLINK(1)" and row["name"].startswith("'=cmd")
+
+
+def test_reimport_is_incremental(tmp_path: Path, catalog_dir: Path) -> None:
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        again = lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        assert (again.added, again.updated, again.unchanged, again.removed) == (0, 0, 12, 0)
+
+        # change one image, remove one, add one (+ a duplicate of an existing picture)
+        img_dir = catalog_dir / "images"
+        product_image(99).save(img_dir / "SKU-002.jpg", quality=92)
+        (img_dir / "SKU-003.jpg").unlink()
+        write_catalog(catalog_dir, 1, start=12, sheet=False)
+        shutil.copy(img_dir / "SKU-005.jpg", img_dir / "SKU-005-copy.jpg")
+        lines = (catalog_dir / "sheet.csv").read_text(encoding="utf-8").splitlines()
+        lines.append("SKU-012,Product 12,Dairy,Acme,1.00,images/SKU-012.jpg,c12")
+        lines.append("SKU-005,Product 5,Dairy,Acme,5.50,images/SKU-005-copy.jpg,c5")
+        (catalog_dir / "sheet.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        old_vec = lib.db.execute(
+            "SELECT vector FROM embeddings e JOIN catalog_images i ON i.id = e.image_id "
+            "WHERE i.sku = 'SKU-002'"
+        ).fetchone()[0]
+
+        rep = lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        assert (rep.added, rep.updated, rep.removed) == (1, 1, 1)
+        assert rep.unchanged == 10
+        reasons = dict(rep.skipped)
+        assert any("file not found" in r for r in reasons.values())  # SKU-003's image
+        assert any("same picture as SKU-005.jpg" in r for r in reasons.values())
+        new_vec = lib.db.execute(
+            "SELECT vector FROM embeddings e JOIN catalog_images i ON i.id = e.image_id "
+            "WHERE i.sku = 'SKU-002'"
+        ).fetchone()[0]
+        assert new_vec != old_vec
+        n_emb = lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        assert n_emb == 12 == len(lib.index)
+        keys = set(lib.index.keys().tolist())
+        ids = {r[0] for r in lib.db.execute("SELECT id FROM catalog_images")}
+        assert keys == ids
+
+
+def test_import_without_sheet_uses_file_stems(tmp_path: Path) -> None:
+    folder = tmp_path / "cat"
+    write_catalog(folder, 4, sheet=False)
+    (folder / "images" / "notes.txt").write_text("not an image")
+    (folder / "images" / "broken.jpg").write_bytes(b"")
+    with Library(tmp_path / "lib") as lib:
+        rep = lib.import_catalog(folder)
+        assert rep.added == 4
+        assert rep.skipped == [
+            (str((folder / "images" / "broken.jpg").resolve()), "empty file (0 bytes)")
+        ]
+        assert sorted(p["sku"] for p in lib.products()) == [
+            "SKU-000",
+            "SKU-001",
+            "SKU-002",
+            "SKU-003",
+            "broken",
+        ]
+
+
+def test_filters_restrict_suggestions(tmp_path: Path, catalog_dir: Path) -> None:
+    photo = write_photos(tmp_path / "p", [4])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        (res,) = lib.match(photo, top_k=20, category="Dairy")
+        assert res.suggestions and all(s.category == "Dairy" for s in res.suggestions)
+        assert "SKU-004" not in [s.sku for s in res.suggestions]  # 4 is Produce
+        (res,) = lib.match(photo, top_k=20, supplier="Bolt")
+        assert {s.supplier for s in res.suggestions} == {"Bolt"}
+
+
+def test_duplicate_and_bad_photos(tmp_path: Path, library: Library, catalog_dir: Path) -> None:
+    library.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+    (photo,) = write_photos(tmp_path / "p", [7])
+    twin = tmp_path / "p" / "same.jpg"
+    shutil.copy(photo, twin)
+    bad = tmp_path / "p" / "zero.jpg"
+    bad.write_bytes(b"")
+    results = {r.path.name: r for r in library.match([tmp_path / "p"])}
+    assert results["zero.jpg"].error == "empty file (0 bytes)"
+    a, b = results["photo-of-007.jpg"], results["same.jpg"]
+    assert a.photo_id == b.photo_id and (a.duplicate_of or b.duplicate_of)
+    assert library.db.execute("SELECT count(*) FROM photos").fetchone()[0] == 1
+    # matching the same photo again reuses its stored embedding
+    (again,) = library.match([photo])
+    assert again.photo_id == a.photo_id and again.suggestions[0].sku == "SKU-007"
+
+
+def test_stale_or_damaged_index_is_rebuilt(tmp_path: Path, catalog_dir: Path) -> None:
+    lib_dir = tmp_path / "lib"
+    with Library(lib_dir) as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        index_path = lib.index_path
+    index_path.write_bytes(b"garbage")
+    with Library(lib_dir) as lib:
+        assert len(lib.index) == 12
+    assert VectorIndex.load(index_path) is not None
+    # an index holding the wrong key set (e.g. saved before a crash) is not trusted
+    stale = VectorIndex.build(
+        np.array([1, 2], dtype=np.uint64),
+        np.eye(2, 1280, dtype=np.float32),
+        "effnet-lite0-imagenet-1",
+    )
+    stale.save(index_path)
+    with Library(lib_dir) as lib:
+        assert len(lib.index) == 12
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    with Library(tmp_path / "lib"), pytest.raises(LibraryLockedError, match="already open"):
+        Library(tmp_path / "lib")
+
+
+def test_killed_import_leaves_a_library_that_opens_and_resumes(tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    write_catalog(folder, 160)
+    lib_dir = tmp_path / "lib"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "--quiet",
+            "--library",
+            str(lib_dir),
+            "import",
+            str(folder),
+            "--sheet",
+            str(folder / "sheet.csv"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(lib_dir / "shopmatch.db", timeout=1) as conn:
+                done = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        except sqlite3.Error:
+            done = 0
+        if done >= 32:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert 0 < done < 160, f"import was not caught mid-way ({done} embedded)"
+    with Library(lib_dir) as lib:
+        kept = lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        assert kept >= done
+        assert lib.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert len(lib.index) == kept  # rebuilt from stored embeddings, no re-encoding
+        rep = lib.import_catalog(folder, folder / "sheet.csv")
+        assert rep.unchanged == kept and rep.added == 160 - kept
+        assert len(lib.index) == 160
+        assert lib.db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 160
+
+
+def test_cancel_keeps_committed_batches(tmp_path: Path) -> None:
+    from engine.progress import CancelToken
+
+    folder = tmp_path / "cat"
+    write_catalog(folder, 40)
+    token = CancelToken()
+    seen: list[int] = []
+
+    def progress(p) -> None:  # type: ignore[no-untyped-def]
+        if p.stage.startswith("Encoding"):
+            seen.append(p.done)
+            if p.done >= 16:
+                token.cancel()
+
+    with Library(tmp_path / "lib") as lib:
+        rep = lib.import_catalog(folder, folder / "sheet.csv", progress=progress, cancel=token)
+        assert rep.cancelled and 0 < rep.added < 40
+        assert len(lib.index) == rep.added
+        rest = lib.import_catalog(folder, folder / "sheet.csv")
+        assert rest.added == 40 - rep.added and not rest.cancelled

@@ -1,0 +1,86 @@
+"""Pure-logic pieces checked against hand-computed answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.evaluation import ranking_metrics
+from engine.export_csv import safe_cell
+from engine.sheet import SheetError, map_columns, parse_price, read_sheet
+
+
+def test_ranking_metrics_hand_computed() -> None:
+    # ranks of the true SKU for 5 photos: 1, 2, 6, not found, 5
+    m = ranking_metrics([1, 2, 6, None, 5])
+    assert m.n == 5
+    assert m.top1 == pytest.approx(1 / 5)
+    assert m.top5 == pytest.approx(3 / 5)
+    assert m.mrr == pytest.approx((1 + 1 / 2 + 1 / 6 + 0 + 1 / 5) / 5)
+    assert m.map5 == pytest.approx((1 + 1 / 2 + 0 + 0 + 1 / 5) / 5)
+
+
+def test_ranking_metrics_empty() -> None:
+    assert ranking_metrics([]).top1 == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3.99", 3.99),
+        ("$3.99", 3.99),
+        ("1 234,50 €", 1234.5),
+        ("1,234.50", 1234.5),
+        ("12,5", 12.5),
+        ("n/a", None),
+        ("", None),
+    ],
+)
+def test_parse_price(text: str, value: float | None) -> None:
+    assert parse_price(text) == value
+
+
+def test_map_columns_by_header_name() -> None:
+    mapping = map_columns(
+        ["Article No.", "Bezeichnung", "Product group", "Brand", "Price EUR", "Picture", "Weight"]
+    )
+    assert mapping == {
+        "sku": "Article No.",
+        "name": "Bezeichnung",
+        "category": "Product group",
+        "supplier": "Brand",
+        "price": "Price EUR",
+        "image": "Picture",
+    }
+
+
+def test_read_sheet_semicolon_cp1252_and_attributes(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.csv"
+    path.write_bytes(
+        "Code;Name;Preis;Farbe\nA1;Crème brûlée;2,50;gelb\n;;;\nA2;Käse;x;\n".encode("cp1252")
+    )
+    sheet = read_sheet(path)
+    assert [r.sku for r in sheet.rows] == ["A1", "A2"]
+    assert sheet.rows[0].name == "Crème brûlée"
+    assert sheet.rows[0].price == 2.5
+    assert sheet.rows[0].attributes == {"Farbe": "gelb"}
+    assert sheet.rows[1].price is None and sheet.rows[1].attributes["price_text"] == "x"
+
+
+def test_sheet_without_sku_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(SheetError, match="no SKU column"):
+        read_sheet(path)
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx"])
+def test_formula_cells_are_neutralised(cell: str) -> None:
+    assert safe_cell(cell) == "'" + cell
+
+
+def test_plain_cells_and_numbers_untouched() -> None:
+    assert safe_cell("Milk") == "Milk"
+    assert safe_cell(-2.5) == -2.5
+    assert safe_cell(None) == ""
