@@ -154,7 +154,9 @@ def open_db(path: Path) -> sqlite_utils.Database:
     WAL lets readers (the UI, exports) proceed while the single writer works, and keeps the
     database intact if the process is killed mid-write.
     """
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    # One worker thread owns the library at a time (the desktop app serialises every engine
+    # call on a single-thread pool), so the connection may move between threads.
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
     db = sqlite_utils.Database(conn)

@@ -1,8 +1,9 @@
 """The Library facade: one folder holding a shop's catalog, index, models and decisions.
 
-This is the engine's public surface for the CLI and the desktop app. A Library is used from
-the thread that opened it (SQLite connections are per thread); the desktop app gives it one
-worker thread, as Anki does, and reads through the same object on that worker.
+This is the engine's public surface for the CLI and the desktop app. A Library is not
+thread-safe: use it from one thread at a time. The desktop app, as Anki does, runs every
+engine call on a single-worker pool, so writes are serialised and the window never blocks.
+A file lock refuses a second process on the same library.
 """
 
 from __future__ import annotations
