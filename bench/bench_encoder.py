@@ -139,6 +139,7 @@ def bench_arch(arch: str, args: argparse.Namespace, workdir: Path) -> None:
         best = dict.fromkeys(variants, 0.0)
         for _ in range(args.rounds):
             for name, run in variants.items():
+                time.sleep(0.2)  # let the previous variant's spinning worker threads go idle
                 rate = images_per_second(run, images, batch_size, args.seconds)
                 best[name] = max(best[name], rate)
         baseline = best["torch eager"]

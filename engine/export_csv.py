@@ -41,62 +41,53 @@ def safe_cell(value: object) -> object:
     return "" if value is None else value
 
 
+def _product_cells(lib: Library, sku: str) -> dict[str, object]:
+    product = lib.product(sku) or {}
+    return {"sku": sku, **{k: product.get(k) for k in ("name", "category", "supplier", "price")}}
+
+
 def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, object]]:
     states = effective_states(lib)
     rows: list[dict[str, object]] = []
     for photo_id, path in lib.db.execute("SELECT id, path FROM photos ORDER BY id"):
         d = states.get(photo_id)
-        if d is None:
-            if not include_undecided:
-                continue
-            top = lib.suggestions(photo_id)[:1]
+        if d is not None and d.action == "confirm" and d.sku:
+            score = None if d.score is None else round(d.score, 4)
             rows.append(
                 {
                     "photo": path,
-                    "status": "suggested" if top else "pending",
-                    **(
-                        {
-                            "sku": top[0].sku,
-                            "name": top[0].name,
-                            "category": top[0].category,
-                            "supplier": top[0].supplier,
-                            "price": top[0].price,
-                            "score": round(top[0].score, 4),
-                            "rank": 1,
-                        }
-                        if top
-                        else {}
-                    ),
+                    "status": "confirmed",
+                    **_product_cells(lib, d.sku),
+                    "score": score,
+                    "rank": d.rank,
+                    "decided_at": d.decided_at,
+                    "model_version": d.model_version,
                 }
             )
+        elif not include_undecided:
             continue
-        if d.action == "no_match":
-            if include_undecided:
-                rows.append(
-                    {
-                        "photo": path,
-                        "status": "no_match",
-                        "decided_at": d.decided_at,
-                        "model_version": d.model_version,
-                    }
-                )
-            continue
-        product = lib.product(d.sku or "") or {}
-        rows.append(
-            {
-                "photo": path,
-                "status": "confirmed",
-                "sku": d.sku,
-                "name": product.get("name"),
-                "category": product.get("category"),
-                "supplier": product.get("supplier"),
-                "price": product.get("price"),
-                "score": None if d.score is None else round(d.score, 4),
-                "rank": d.rank,
-                "decided_at": d.decided_at,
-                "model_version": d.model_version,
-            }
-        )
+        elif d is not None:  # no match
+            rows.append(
+                {
+                    "photo": path,
+                    "status": "no_match",
+                    "decided_at": d.decided_at,
+                    "model_version": d.model_version,
+                }
+            )
+        elif top := lib.suggestions(photo_id)[:1]:
+            rows.append(
+                {
+                    "photo": path,
+                    "status": "suggested",
+                    **_product_cells(lib, top[0].sku),
+                    "score": round(top[0].score, 4),
+                    "rank": 1,
+                    "model_version": lib.model_version,
+                }
+            )
+        else:
+            rows.append({"photo": path, "status": "pending"})
     return rows
 
 
@@ -105,20 +96,7 @@ def _rows_per_sku(lib: Library) -> list[dict[str, object]]:
     for d in effective_states(lib).values():
         if d.action == "confirm" and d.sku:
             counts[d.sku] = counts.get(d.sku, 0) + 1
-    rows = []
-    for sku in sorted(counts):
-        product = lib.product(sku) or {}
-        rows.append(
-            {
-                "sku": sku,
-                "name": product.get("name"),
-                "category": product.get("category"),
-                "supplier": product.get("supplier"),
-                "price": product.get("price"),
-                "quantity": counts[sku],
-            }
-        )
-    return rows
+    return [{**_product_cells(lib, sku), "quantity": counts[sku]} for sku in sorted(counts)]
 
 
 def export_inventory(

@@ -1,0 +1,99 @@
+"""The ``shopmatch`` command line, run as a user would (a real process, real files)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, write_photos
+
+COMMANDS = [
+    "import",
+    "match",
+    "confirm",
+    "reject",
+    "no-match",
+    "undo",
+    "export",
+    "status",
+    "products",
+    "eval",
+    "demo",
+]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def test_help_everywhere() -> None:
+    assert "import" in run("--help").stdout
+    for cmd in COMMANDS:
+        assert "usage: shopmatch" in run(cmd, "--help").stdout
+
+
+def test_errors_are_one_clear_line(tmp_path: Path) -> None:
+    proc = run("--library", str(tmp_path / "lib"), "import", str(tmp_path / "nowhere"), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"shopmatch: error: catalog folder not found: {tmp_path / 'nowhere'}"
+    ]
+    proc = run("--library", str(tmp_path / "lib"), "confirm", "42", check=False)
+    assert proc.returncode == 1 and "no matched photo 42" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
+    lib = ["--library", str(tmp_path / "lib")]
+    out = run(*lib, "import", str(catalog_dir), "--sheet", str(catalog_dir / "sheet.csv"))
+    assert "12 added" in out.stdout
+    photos = write_photos(tmp_path / "photos", [1, 4])
+    lines = run(*lib, "match", str(tmp_path / "photos"), "--json", "--top", "2").stdout
+    results = [json.loads(line) for line in lines.splitlines()]
+    assert [r["suggestions"][0]["sku"] for r in results] == ["SKU-001", "SKU-004"]
+    assert "confirm SKU-001, was suggestion #1" in run(*lib, "confirm", str(photos[0])).stdout
+    run(*lib, "confirm", str(results[1]["photo_id"]), "SKU-004")
+    run(*lib, "no-match", str(results[1]["photo_id"]))
+    assert "undid no match" in run(*lib, "undo").stdout
+    status = json.loads(run(*lib, "status", "--json").stdout)
+    assert (status["products"], status["photos"], status["confirmed"]) == (12, 2, 2)
+    target = tmp_path / "inv.csv"
+    run(*lib, "export", str(target), "--per", "sku")
+    rows = list(csv.DictReader(target.read_text(encoding="utf-8-sig").splitlines()))
+    assert [(r["sku"], r["quantity"]) for r in rows] == [("SKU-001", "1"), ("SKU-004", "1")]
+    assert "SKU-004" in run(*lib, "products", "Product 4").stdout
+
+
+@pytest.mark.slow
+def test_eval_json_on_bundled_demo() -> None:
+    data = json.loads(run("eval", str(REPO / "resources" / "demo"), "--json").stdout)
+    for key in ("top1", "top5", "mrr", "map5", "images_per_s"):
+        assert isinstance(data[key], float)
+    assert data["n"] == 40 and data["unreadable"] == 0
+    assert 0 <= data["top1"] <= data["top5"] <= 1 and data["map5"] <= data["mrr"]
+    assert data["top5"] > 0.3  # far above chance (5/81) even for the pretrained encoder
+
+
+def test_demo_command_writes_inventory(tmp_path: Path) -> None:
+    out = tmp_path / "demo.csv"
+    proc = run("--library", str(tmp_path / "lib"), "demo", "--output", str(out))
+    assert "81 products" in proc.stdout
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert len(rows) == 40 and all(r["status"] == "suggested" for r in rows)
