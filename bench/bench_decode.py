@@ -76,11 +76,12 @@ def make_phone_jpeg(dest: Path, source: Path | None = None, seed: int = 0) -> Pa
 
 def naive_load(path: Path) -> Image.Image:
     """What a first implementation would do: full decode, then rotate upright."""
-    img = Image.open(path).convert("RGB")
+    with Image.open(path) as im:
+        img = im.convert("RGB")
     return ImageOps.exif_transpose(img)
 
 
-def pipeline(load: Callable[[Path], Image.Image], square_mode: str) -> Callable[[Path], object]:
+def pipeline(load: Callable[[Path], Image.Image], square_mode: str) -> Callable[[Path], np.ndarray]:
     """Decode + square + normalise: everything the encoder needs before the ONNX run."""
 
     def run(path: Path) -> np.ndarray:
@@ -89,7 +90,7 @@ def pipeline(load: Callable[[Path], Image.Image], square_mode: str) -> Callable[
     return run
 
 
-def median_ms(
+def time_variants(
     variants: dict[str, Callable[[Path], object]], path: Path, repeat: int
 ) -> dict[str, list[float]]:
     """Time each variant ``repeat`` times (after one warm-up each), interleaved."""
@@ -109,9 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", type=Path, help="photo to decode (default: generated)")
     parser.add_argument("--repeat", type=int, default=10, help="timed runs per variant")
     parser.add_argument("--square-mode", choices=["letterbox", "crop"], default="letterbox")
-    parser.add_argument("--json", action="store_true", help="also write results as JSON")
-    parser.add_argument("--out", type=Path, default=Path("bench_decode.json"))
+    parser.add_argument("--json", action="store_true", help="also write results as JSON (to --out)")
+    parser.add_argument(
+        "--out", type=Path, help="JSON file to write (implies --json; default bench_decode.json)"
+    )
     args = parser.parse_args(argv)
+    if args.json or args.out:
+        args.json, args.out = True, args.out or Path("bench_decode.json")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
@@ -124,8 +129,13 @@ def run(path: Path, args: argparse.Namespace) -> int:
     with Image.open(path) as im:
         stored, fmt = im.size, im.format
         orientation = im.getexif().get(EXIF_ORIENTATION, 1)
-    draft = lambda p: load_image(p, min_side=MIN_SIDE)  # noqa: E731
-    full = lambda p: load_image(p, min_side=None)  # noqa: E731
+
+    def draft(p: Path) -> Image.Image:
+        return load_image(p, min_side=MIN_SIDE)
+
+    def full(p: Path) -> Image.Image:
+        return load_image(p, min_side=None)
+
     loads: dict[str, Callable[[Path], Image.Image]] = {
         BASELINE: naive_load,
         "load_image full (None)": full,
@@ -140,7 +150,7 @@ def run(path: Path, args: argparse.Namespace) -> int:
     ref = tensors["load_image full (None)"]
     drift = {name: float(np.abs(t - ref).mean()) for name, t in tensors.items()}
 
-    times = median_ms(variants, path, args.repeat)
+    times = time_variants(variants, path, args.repeat)
     med = {name: statistics.median(ts) for name, ts in times.items()}
 
     size_mb = path.stat().st_size / 1e6

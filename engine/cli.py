@@ -147,12 +147,8 @@ def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
     if args.json:
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in st.__dict__.items()}))
         return 0
-    print(
-        f"library      {st.path}\nproducts     {st.products}\ncatalog imgs "
-        f"{st.catalog_images}\nphotos       {st.photos}\nconfirmed    {st.confirmed}\n"
-        f"no match     {st.no_match}\ndecisions    {st.decisions}\nmodel        "
-        f"{st.model_version}\nindex size   {st.index_size}"
-    )
+    for name, value in st.__dict__.items():
+        print(f"{name.replace('_', ' '):<16}{value}")
     return 0
 
 
@@ -161,6 +157,28 @@ def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
         for p in lib.products(args.text, category=args.category, supplier=args.supplier):
             price = "" if p["price"] is None else f"{p['price']:.2f}"
             print(f"{p['sku']:<24} {p['name']:<32} {p['category']:<16} {p['supplier']:<16} {price}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
+    with _library(args) as lib:
+        if args.install:
+            manifest = lib.install_model(args.install)
+            print(f"installed model {manifest.version}")
+        if args.activate:
+            lib.activate_model(args.activate, progress=bar)
+            bar.close()
+            print(f"active model is now {args.activate}")
+        active = lib.model_version
+        for m in lib.models():
+            mark = "*" if m["version"] == active else " "
+            metrics = m["metrics"]
+            top1 = (
+                f"  top-1 {metrics['top1']:.3f}"
+                if isinstance(metrics, dict) and ("top1" in metrics)
+                else ""
+            )
+            print(f"{mark} {m['version']:<36} {m['architecture']:<22} {m['created_at']}{top1}")
     return 0
 
 
@@ -286,6 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category")
     p.add_argument("--supplier")
     p.set_defaults(func=cmd_products)
+
+    p = sub.add_parser("models", help="list, install or activate encoder model versions")
+    p.add_argument("--install", type=Path, metavar="DIR", help="model folder (ONNX + manifest)")
+    p.add_argument(
+        "--activate",
+        metavar="VERSION",
+        help="switch to this version (re-embeds the catalog; safe to interrupt)",
+    )
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("eval", help="measure match quality on a labelled dataset folder")
     p.add_argument("dataset", type=Path, help="folder with catalog.csv and truth.csv")

@@ -40,8 +40,9 @@ def _v1(db: sqlite_utils.Database) -> None:
 
         -- One row per reference image of a product. origin 'catalog' comes from a supplier
         -- import, 'confirmed' from a staff confirmation (instant memory, learning issue).
+        -- AUTOINCREMENT: ids are the vector index keys and must never be reused after removal.
         CREATE TABLE catalog_images (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             sku TEXT NOT NULL REFERENCES products(sku) ON DELETE CASCADE,
             path TEXT NOT NULL,
             source_root TEXT NOT NULL DEFAULT '',
@@ -139,8 +140,19 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Library settings, and the photo a 'confirmed' reference image was made from."""
+    db.executescript(
+        """
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        ALTER TABLE catalog_images ADD COLUMN photo_id INTEGER REFERENCES photos(id);
+        CREATE INDEX catalog_images_photo ON catalog_images(photo_id);
+        """
+    )
+
+
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,15 +19,14 @@ import platformdirs
 import sqlite_utils
 from filelock import FileLock, Timeout
 
-from engine import catalog_import, decisions, export_csv, matching
+from engine import catalog_import, decisions, export_csv, matching, memory
 from engine.db import DB_NAME, open_db, transaction, utcnow
 from engine.encoder import Encoder
 from engine.index import VectorIndex, key_digest
 from engine.manifest import ModelManifest
 from engine.progress import CancelToken, ProgressCallback
+from engine.reembed import embed_missing
 from engine.resources import bundled_model_dir
-
-INDEX_FILE = "catalog.usearch"
 
 
 class LibraryError(RuntimeError):
@@ -47,6 +46,7 @@ class LibraryStatus:
     path: Path
     products: int
     catalog_images: int
+    remembered: int  # confirmed photos serving as reference images (instant memory)
     photos: int
     confirmed: int
     no_match: int
@@ -69,6 +69,11 @@ class Library:
         self.path = Path(path) if path is not None else default_library_path()
         self.path.mkdir(parents=True, exist_ok=True)
         self.square_mode = square_mode
+        self._encoder: Encoder | None = None
+        self._index: VectorIndex | None = None
+        self._index_dirty = False
+        self._index_removals = 0
+        self._active: str | None = None
         self._lock: FileLock | None = None
         if lock:
             self._lock = FileLock(str(self.path / "shopmatch.lock"), timeout=0)
@@ -83,19 +88,18 @@ class Library:
             self.db: sqlite_utils.Database = open_db(self.path / DB_NAME)
             self.thumbs_dir = self.path / "thumbs"
             self.models_dir = self.path / "models"
-            self.index_path = self.path / "index" / INDEX_FILE
             if self.active_model_version() is None:
-                self.install_model(model_dir or bundled_model_dir(), activate=True)
+                first = self.install_model(model_dir or bundled_model_dir())
+                self.db.execute("UPDATE models SET active = (version = ?)", [first.version])
         except BaseException:
             self.close()
             raise
-        self._encoder: Encoder | None = None
-        self._index: VectorIndex | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         db = getattr(self, "db", None)
         if db is not None:
+            self.flush()
             db.close()
             self.db = None  # type: ignore[assignment]
         if self._lock is not None and self._lock.is_locked:
@@ -109,9 +113,9 @@ class Library:
 
     # -- models ------------------------------------------------------------------------------
     def install_model(
-        self, source_dir: Path, activate: bool = False, metrics: dict[str, object] | None = None
+        self, source_dir: Path, metrics: dict[str, object] | None = None
     ) -> ModelManifest:
-        """Copy a model folder (ONNX + manifest) into the library and register it."""
+        """Copy a model folder (ONNX + manifest) into the library and register it (inactive)."""
         manifest = ModelManifest.load(source_dir)
         dest = self.models_dir / manifest.version
         if not dest.exists():
@@ -133,10 +137,24 @@ class Library:
                 },
                 pk="version",
             )
-            if activate:
-                self.db.execute("UPDATE models SET active = (version = ?)", [manifest.version])
-        self._encoder = None
         return manifest
+
+    def models(self) -> list[dict[str, object]]:
+        """Every installed model version, newest first, with its stored gate metrics."""
+        rows = self.db.query("SELECT * FROM models ORDER BY created_at DESC, version DESC")
+        return [{**r, "metrics": json.loads(str(r["metrics"]))} for r in rows]
+
+    def set_model_metrics(self, version: str, metrics: dict[str, object]) -> None:
+        self.db["models"].update(version, {"metrics": json.dumps(metrics)})
+
+    def model_dir(self, version: str) -> Path:
+        row = self.db.execute("SELECT folder FROM models WHERE version = ?", [version]).fetchone()
+        if row is None:
+            raise LibraryError(f"no model version {version!r} in this library")
+        return self.path / row[0]
+
+    def model_manifest(self, version: str) -> ModelManifest:
+        return ModelManifest.load(self.model_dir(version))
 
     def active_model_version(self) -> str | None:
         row = self.db.execute("SELECT version FROM models WHERE active = 1").fetchone()
@@ -144,40 +162,120 @@ class Library:
 
     @property
     def model_version(self) -> str:
-        version = self.active_model_version()
-        if version is None:
-            raise LibraryError("this library has no active model")
-        return version
+        if self._active is None:
+            self._active = self.active_model_version()
+            if self._active is None:
+                raise LibraryError("this library has no active model")
+        return self._active
+
+    def encoder_for(self, version: str) -> Encoder:
+        return Encoder(self.model_dir(version), square_mode=self.square_mode)
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None or self._encoder.version != self.model_version:
-            folder = self.db.execute(
-                "SELECT folder FROM models WHERE version = ?", [self.model_version]
-            ).fetchone()[0]
-            self._encoder = Encoder(self.path / folder, square_mode=self.square_mode)
+            self._encoder = self.encoder_for(self.model_version)
         return self._encoder
 
+    def activate_model(
+        self,
+        version: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Switch the library to another model version, safely.
+
+        Embeds every reference image with the new model, builds and saves the new model's own
+        index file, and only then flips the active flag in one transaction. A crash or cancel
+        at any point before the flip leaves the previous model, and its index, fully working.
+        """
+        self.flush()
+        embed_missing(self, version, progress=progress, cancel=cancel)
+        keys, vecs = self._embedding_rows(version)
+        index = VectorIndex.build(keys, vecs, version)
+        index.save(self.index_path_for(version))
+        with transaction(self.db):
+            self.db.execute("UPDATE models SET active = (version = ?)", [version])
+        self._active = version
+        self._index = index
+        self._index_dirty = False
+        self._index_removals = 0
+
+    # -- settings ----------------------------------------------------------------------------
+    def setting(self, key: str, default: str) -> str:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        return str(row[0]) if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.db["settings"].upsert({"key": key, "value": value}, pk="key")
+
+    @property
+    def instant_memory(self) -> bool:
+        return memory.enabled(self)
+
+    @instant_memory.setter
+    def instant_memory(self, on: bool) -> None:
+        memory.set_enabled(self, on)
+
     # -- vector index ------------------------------------------------------------------------
-    def _embedding_rows(self) -> tuple[np.ndarray, np.ndarray]:
+    def _embedding_rows(self, version: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self.db.execute(
             "SELECT image_id, vector FROM embeddings WHERE model_version = ? ORDER BY image_id",
-            [self.model_version],
+            [version],
         ).fetchall()
-        dim = self.encoder.dim
+        dim = self.model_manifest(version).embedding_dim
         keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
         vecs = np.zeros((len(rows), dim), dtype=np.float32)
         for i, (_, blob) in enumerate(rows):
             vecs[i] = np.frombuffer(blob, dtype=np.float32)
         return keys, vecs
 
+    @property
+    def index_path(self) -> Path:
+        return self.index_path_for(self.model_version)
+
+    def index_path_for(self, version: str) -> Path:
+        """One index file per model version: activating a model never touches the old one."""
+        return self.path / "index" / f"catalog-{version}.usearch"
+
     def rebuild_index(self) -> VectorIndex:
         """Rebuild the index from stored embeddings (no re-encoding) and save it atomically."""
-        keys, vecs = self._embedding_rows()
+        keys, vecs = self._embedding_rows(self.model_version)
         index = VectorIndex.build(keys, vecs, self.model_version)
         index.save(self.index_path)
         self._index = index
+        self._index_dirty = False
+        self._index_removals = 0
         return index
+
+    def index_add(self, image_id: int, vector: np.ndarray) -> None:
+        """Add one reference image at once; persisted by ``flush()`` (the DB is the truth, so a
+        crash before then only costs a rebuild from stored embeddings)."""
+        index = self.index
+        if image_id in index.index:  # cannot happen with never-reused ids; never crash on it
+            self.rebuild_index()
+            return
+        index.index.add(np.uint64(image_id), np.asarray(vector, dtype=np.float32))
+        self._index_dirty = True
+
+    def index_remove(self, image_id: int) -> None:
+        index = self.index
+        if image_id in index.index:
+            index.index.remove(np.uint64(image_id))
+            self._index_dirty = True
+            self._index_removals += 1
+
+    def flush(self) -> None:
+        """Persist in-memory index changes; many removals trigger a clean rebuild instead of
+        piling up tombstones in the graph."""
+        if self._index is None or not self._index_dirty:
+            return
+        if self._index_removals > max(100, len(self._index) // 20):
+            self.rebuild_index()
+            return
+        self._index.save(self.index_path)
+        self._index_dirty = False
 
     @property
     def index(self) -> VectorIndex:
@@ -277,17 +375,25 @@ class Library:
 
     # -- decisions ---------------------------------------------------------------------------
     def confirm(self, photo_id: int, sku: str | None = None) -> decisions.Decision:
-        """Confirm ``sku`` for a photo (default: its top suggestion)."""
-        return decisions.confirm(self, photo_id, sku)
+        """Confirm ``sku`` for a photo (default: its top suggestion); with instant memory on,
+        the photo becomes a reference image of that SKU at once."""
+        decision = decisions.confirm(self, photo_id, sku)
+        memory.sync_photo(self, photo_id)
+        return decision
 
     def reject(self, photo_id: int, sku: str) -> decisions.Decision:
         return decisions.record(self, photo_id, "reject", sku)
 
     def no_match(self, photo_id: int) -> decisions.Decision:
-        return decisions.record(self, photo_id, "no_match", None)
+        decision = decisions.record(self, photo_id, "no_match", None)
+        memory.sync_photo(self, photo_id)
+        return decision
 
     def undo(self, photo_id: int | None = None) -> decisions.Decision | None:
-        return decisions.undo(self, photo_id)
+        undone = decisions.undo(self, photo_id)
+        if undone is not None:
+            memory.sync_photo(self, undone.photo_id)
+        return undone
 
     def photo_state(self, photo_id: int) -> decisions.PhotoState:
         return decisions.photo_state(self, photo_id)
@@ -308,7 +414,8 @@ class Library:
         return LibraryStatus(
             path=self.path,
             products=one("SELECT count(*) FROM products"),
-            catalog_images=one("SELECT count(*) FROM catalog_images"),
+            catalog_images=one("SELECT count(*) FROM catalog_images WHERE origin = 'catalog'"),
+            remembered=one("SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"),
             photos=one("SELECT count(*) FROM photos"),
             confirmed=sum(1 for s in states.values() if s.action == "confirm"),
             no_match=sum(1 for s in states.values() if s.action == "no_match"),

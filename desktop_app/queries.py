@@ -1,0 +1,140 @@
+"""Read-only queries the desktop app needs and the Library facade does not offer yet.
+
+Kept in one place, run only on the engine worker thread, and written against the documented
+tables in ``engine/db.py`` so they can move into the facade unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.decisions import effective_states
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    id: int
+    path: Path
+    sha256: str
+    thumb: Path
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    architecture: str
+    parent_version: str | None
+    created_at: str
+    active: bool
+    metrics: dict[str, object]
+
+
+@dataclass(frozen=True)
+class LearningStats:
+    confirmed: int
+    no_match: int
+    decisions: int
+    top1_hits: int  # confirmations where the confirmed SKU was the top suggestion
+    top5_hits: int
+    searched: int  # confirmations of a SKU that was not among the suggestions
+    model_version: str
+    versions: list[ModelVersion]
+
+
+def photo_records(lib: Library, photo_ids: list[int]) -> dict[int, PhotoRecord]:
+    out: dict[int, PhotoRecord] = {}
+    for start in range(0, len(photo_ids), 900):
+        chunk = photo_ids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for pid, path, sha in lib.db.execute(
+            f"SELECT id, path, sha256 FROM photos WHERE id IN ({marks})", chunk
+        ):
+            out[int(pid)] = PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha))
+    return out
+
+
+def image_thumbs(lib: Library, image_ids: list[int]) -> dict[int, Path]:
+    """Thumbnail file of each catalog image id (for suggestion cards)."""
+    out: dict[int, Path] = {}
+    for start in range(0, len(image_ids), 900):
+        chunk = image_ids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for iid, sha in lib.db.execute(
+            f"SELECT id, sha256 FROM catalog_images WHERE id IN ({marks})", chunk
+        ):
+            out[int(iid)] = lib.thumbnail(sha)
+    return out
+
+
+def sku_thumbs(lib: Library, skus: list[str]) -> dict[str, Path]:
+    """First catalog image thumbnail per SKU (for search results)."""
+    out: dict[str, Path] = {}
+    for start in range(0, len(skus), 900):
+        chunk = skus[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for sku, sha in lib.db.execute(
+            f"SELECT sku, sha256 FROM catalog_images WHERE sku IN ({marks}) ORDER BY id DESC",
+            chunk,
+        ):
+            out[str(sku)] = lib.thumbnail(sha)  # ascending overwrite: first image wins
+    return out
+
+
+def undecided_photos(lib: Library, limit: int = 2000) -> list[PhotoRecord]:
+    """Photos matched earlier but never decided: the queue to resume on opening a library."""
+    decided = set(effective_states(lib))
+    rows = lib.db.execute("SELECT id, path, sha256 FROM photos ORDER BY id").fetchall()
+    out = [
+        PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha))
+        for pid, path, sha in rows
+        if pid not in decided
+    ]
+    return out[:limit]
+
+
+def confirmed_photos(lib: Library, sku: str, limit: int = 60) -> list[PhotoRecord]:
+    ids = [pid for pid, d in effective_states(lib).items() if d.action == "confirm" and d.sku == sku]
+    records = photo_records(lib, ids[-limit:])
+    return [records[i] for i in ids[-limit:] if i in records]
+
+
+def distinct_values(lib: Library, column: str) -> list[str]:
+    if column not in ("category", "supplier"):
+        raise ValueError(f"not a filter column: {column}")
+    return [
+        r[0]
+        for r in lib.db.execute(
+            f"SELECT DISTINCT {column} FROM products WHERE {column} != '' ORDER BY {column}"
+        )
+    ]
+
+
+def model_versions(lib: Library) -> list[ModelVersion]:
+    rows = lib.db.execute(
+        "SELECT version, architecture, parent_version, created_at, active, metrics FROM models "
+        "ORDER BY created_at"
+    ).fetchall()
+    return [
+        ModelVersion(r[0], r[1], r[2], r[3], bool(r[4]), json.loads(r[5] or "{}")) for r in rows
+    ]
+
+
+def learning_stats(lib: Library) -> LearningStats:
+    states = effective_states(lib).values()
+    confirms = [d for d in states if d.action == "confirm"]
+    return LearningStats(
+        confirmed=len(confirms),
+        no_match=sum(1 for d in states if d.action == "no_match"),
+        decisions=int(lib.db.execute("SELECT count(*) FROM decisions").fetchone()[0]),
+        top1_hits=sum(1 for d in confirms if d.rank == 1),
+        top5_hits=sum(1 for d in confirms if d.rank is not None and d.rank <= 5),
+        searched=sum(1 for d in confirms if d.rank is None),
+        model_version=lib.model_version,
+        versions=model_versions(lib),
+    )

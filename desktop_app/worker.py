@@ -1,0 +1,332 @@
+"""The one background thread that owns the Library.
+
+A Library is not thread-safe, so (as Anki does with its collection) it is opened, used and
+closed on a single worker thread; the GUI thread only submits tasks and receives results
+through queued signals. Tasks wait in a priority queue: a keypress (confirm, undo, search)
+overtakes queued background work (matching chunks), so it waits for at most one chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.progress import Cancelled, CancelToken, Progress
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+
+class Priority(IntEnum):
+    """Lower runs first; equal priorities run in submission order."""
+
+    LIFECYCLE = 0  # open / close the library
+    INTERACTIVE = 1  # decisions, undo: the user is waiting on a keypress
+    QUERY = 2  # searches, panels, previews
+    BACKGROUND = 3  # import, matching chunks
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """A failure carried back to the GUI: the exception and its formatted traceback."""
+
+    exc: BaseException
+    details: str
+
+
+class NoLibraryError(RuntimeError):
+    """A task needed a library but none is open."""
+
+    def __init__(self) -> None:
+        super().__init__("no library is open; open or create one first")
+
+
+class TaskContext:
+    """What a task function sees on the worker thread."""
+
+    def __init__(self, worker: EngineWorker, task: _Task) -> None:
+        self._worker = worker
+        self._task = task
+
+    @property
+    def lib(self) -> Library:
+        lib = self._worker._lib
+        if lib is None:
+            raise NoLibraryError()
+        return lib
+
+    @property
+    def token(self) -> CancelToken:
+        return self._task.token
+
+    def progress(self, p: Progress) -> None:
+        """Engine progress callback: forwarded to the GUI as a queued signal."""
+        self._worker._relay.emit(self._task.id, "progress", p)
+
+    def partial(self, item: object) -> None:
+        """Stream one intermediate result (e.g. a matched photo) to the GUI."""
+        self._worker._relay.emit(self._task.id, "partial", item)
+
+
+TaskFn = Callable[[TaskContext], Any]
+Callback = Callable[[Any], None]
+
+
+@dataclass
+class _Task:
+    id: int
+    fn: TaskFn
+    generation: int
+    token: CancelToken
+    what: str
+    on_result: Callback | None = None
+    on_error: Callable[[TaskError], None] | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    on_partial: Callback | None = None
+    on_cancelled: Callable[[], None] | None = None
+    on_done: Callable[[], None] | None = None
+    lifecycle: bool = False  # opens/closes the library, so never stale itself
+
+
+class TaskHandle:
+    """Returned by submit(): lets the GUI cancel the task (cooperatively, between batches)."""
+
+    def __init__(self, task: _Task) -> None:
+        self._task = task
+
+    @property
+    def id(self) -> int:
+        return self._task.id
+
+    @property
+    def token(self) -> CancelToken:
+        return self._task.token
+
+    def cancel(self) -> None:
+        self._task.token.cancel()
+
+
+class _WorkerThread(QThread):
+    def __init__(self, worker: EngineWorker) -> None:
+        super().__init__()
+        self.setObjectName("shopmatch-engine")
+        self._worker = worker
+
+    def run(self) -> None:
+        self._worker._loop()
+
+
+class EngineWorker(QObject):
+    """Submit engine work from the GUI thread; callbacks run back on the GUI thread."""
+
+    library_changed = Signal(object)  # Path of the open library, or None
+    error = Signal(str, object)  # what failed, TaskError: for tasks without their own on_error
+    idle_changed = Signal(bool)
+
+    # Emitted on the worker thread; the receiver lives on the GUI thread, so it is queued.
+    _relay = Signal(int, str, object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._queue: queue.PriorityQueue[tuple[int, int, _Task | None]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._tasks: dict[int, _Task] = {}
+        self._generation = 0  # bumped (GUI side) each time another library is opened
+        self._lib: Library | None = None  # touched only on the worker thread
+        self._lib_generation = 0  # worker side
+        self._gui_thread = threading.get_ident()
+        self.engine_thread_ident: int | None = None
+        self.library_path: Path | None = None
+        self._relay.connect(self._deliver)
+        self._thread = _WorkerThread(self)
+        self._thread.start()
+        self._stopped = False
+
+    # -- submitting --------------------------------------------------------------------------
+    def submit(
+        self,
+        fn: TaskFn,
+        *,
+        what: str,
+        priority: Priority = Priority.QUERY,
+        on_result: Callback | None = None,
+        on_error: Callable[[TaskError], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_partial: Callback | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        on_done: Callable[[], None] | None = None,
+        token: CancelToken | None = None,
+        _lifecycle: bool = False,
+    ) -> TaskHandle:
+        """Queue ``fn(ctx)`` on the engine thread. ``what`` names it in error dialogs
+        ("import the catalog"), so every failure reaches the user in plain words."""
+        if self._stopped:
+            raise RuntimeError("the engine worker has been shut down")
+        task = _Task(
+            id=next(self._ids),
+            fn=fn,
+            generation=self._generation,
+            token=token or CancelToken(),
+            what=what,
+            on_result=on_result,
+            on_error=on_error,
+            on_progress=on_progress,
+            on_partial=on_partial,
+            on_cancelled=on_cancelled,
+            on_done=on_done,
+            lifecycle=_lifecycle,
+        )
+        was_idle = not self._tasks
+        self._tasks[task.id] = task
+        self._queue.put((int(priority), next(self._seq), task))
+        if was_idle:
+            self.idle_changed.emit(False)
+        return TaskHandle(task)
+
+    def open_library(
+        self,
+        path: Path,
+        *,
+        on_result: Callback | None = None,
+        on_error: Callable[[TaskError], None] | None = None,
+    ) -> TaskHandle:
+        """Close the current library (cancelling its pending work) and open ``path``."""
+        self.cancel_all()
+        self._generation += 1
+        path = Path(path)
+
+        def run(ctx: TaskContext) -> Path:
+            from engine.library import Library
+
+            self._close_current()
+            # The new generation starts even if opening fails: later tasks then report
+            # "no library" instead of being dropped as stale.
+            self._lib_generation = ctx._task.generation
+            self._lib = Library(path)
+            return path
+
+        def opened(result: Path) -> None:
+            self.library_path = result
+            self.library_changed.emit(result)
+            if on_result is not None:
+                on_result(result)
+
+        return self.submit(
+            run,
+            what="open the library",
+            priority=Priority.LIFECYCLE,
+            on_result=opened,
+            on_error=on_error,
+            _lifecycle=True,
+        )
+
+    def close_library(self, on_done: Callable[[], None] | None = None) -> TaskHandle:
+        self.cancel_all()
+        self._generation += 1
+
+        def run(ctx: TaskContext) -> None:
+            self._close_current()
+            self._lib_generation = ctx._task.generation
+
+        def closed(_: object) -> None:
+            self.library_path = None
+            self.library_changed.emit(None)
+            if on_done is not None:
+                on_done()
+
+        return self.submit(
+            run,
+            what="close the library",
+            priority=Priority.LIFECYCLE,
+            on_result=closed,
+            _lifecycle=True,
+        )
+
+    def cancel_all(self) -> None:
+        """Cancel every queued or running task (each stops at its next safe point)."""
+        for task in list(self._tasks.values()):
+            task.token.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    def shutdown(self, timeout_ms: int = 15000) -> bool:
+        """Cancel work, close the library on its own thread and stop; True if it stopped."""
+        if self._stopped:
+            return True
+        self.cancel_all()
+        self._stopped = True
+        self._queue.put((-1, next(self._seq), None))
+        stopped = self._thread.wait(timeout_ms)
+        self._tasks.clear()
+        return bool(stopped)
+
+    # -- worker thread -----------------------------------------------------------------------
+    def _close_current(self) -> None:
+        if self._lib is not None:
+            lib, self._lib = self._lib, None
+            lib.close()
+
+    def _loop(self) -> None:
+        self.engine_thread_ident = threading.get_ident()
+        while True:
+            _, _, task = self._queue.get()
+            if task is None:
+                self._close_current()
+                return
+            self._run(task)
+
+    def _run(self, task: _Task) -> None:
+        assert threading.get_ident() != self._gui_thread, "engine work on the GUI thread"
+        emit = self._relay.emit
+        try:
+            stale = not task.lifecycle and task.generation != self._lib_generation
+            if task.token.cancelled or stale:
+                raise Cancelled()
+            result = task.fn(TaskContext(self, task))
+            emit(task.id, "result", result)
+        except Cancelled:
+            emit(task.id, "cancelled", None)
+        except BaseException as exc:  # every failure goes back to the GUI, never lost
+            emit(task.id, "error", TaskError(exc, traceback.format_exc()))
+        finally:
+            emit(task.id, "done", None)
+
+    # -- GUI thread --------------------------------------------------------------------------
+    @Slot(int, str, object)
+    def _deliver(self, task_id: int, kind: str, payload: object) -> None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            return
+        if kind == "done":
+            del self._tasks[task_id]
+            if task.on_done is not None:
+                task.on_done()
+            if not self._tasks:
+                self.idle_changed.emit(True)
+            return
+        if kind == "progress" and task.on_progress is not None:
+            task.on_progress(payload)  # type: ignore[arg-type]
+        elif kind == "partial" and task.on_partial is not None:
+            task.on_partial(payload)
+        elif kind == "result" and task.on_result is not None:
+            task.on_result(payload)
+        elif kind == "cancelled" and task.on_cancelled is not None:
+            task.on_cancelled()
+        elif kind == "error":
+            assert isinstance(payload, TaskError)
+            if task.on_error is not None:
+                task.on_error(payload)
+            else:
+                self.error.emit(task.what, payload)

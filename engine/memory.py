@@ -1,0 +1,89 @@
+"""Instant memory: a confirmed photo becomes a reference image of its SKU at once.
+
+The next photo of the same product, in the same shop light, then matches before any training
+has run. The reference rows live beside the supplier's images (origin 'confirmed') and follow
+the photo's live decision: undo or a changed confirmation updates them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.db import transaction, utcnow
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+SETTING = "instant_memory"
+
+
+def enabled(lib: Library) -> bool:
+    return lib.setting(SETTING, "1") == "1"
+
+
+def sync_photo(lib: Library, photo_id: int) -> None:
+    """Make the photo's reference image (if any) agree with its live decision and the setting."""
+    state = lib.photo_state(photo_id)
+    want = state.decision.sku if enabled(lib) and state.status == "confirmed" else None
+    row = lib.db.execute(
+        "SELECT id, sku FROM catalog_images WHERE photo_id = ? AND origin = 'confirmed'",
+        [photo_id],
+    ).fetchone()
+    if row is not None and row[1] == want:
+        return
+    if row is not None:
+        with transaction(lib.db):
+            lib.db.execute("DELETE FROM catalog_images WHERE id = ?", [row[0]])
+        lib.index_remove(int(row[0]))
+    if want is None:
+        return
+    photo = lib.db.execute("SELECT path, sha256 FROM photos WHERE id = ?", [photo_id]).fetchone()
+    version = lib.model_version
+    blob = lib.db.execute(
+        "SELECT vector FROM photo_embeddings WHERE photo_id = ? AND model_version = ?",
+        [photo_id, version],
+    ).fetchone()
+    if photo is None or blob is None:
+        return  # never embedded (e.g. matched under another model): nothing to remember yet
+    same = lib.db.execute(
+        "SELECT 1 FROM catalog_images WHERE sha256 = ? AND origin = 'catalog'", [photo[1]]
+    ).fetchone()
+    if same is not None:
+        return  # the "photo" is a supplier image itself: it adds nothing
+    now = utcnow()
+    with transaction(lib.db):
+        # A newer photo saved over the same file name replaces the older reference.
+        lib.db.execute(
+            "DELETE FROM catalog_images WHERE path = ? AND origin = 'confirmed'", [photo[0]]
+        )
+        image_id = int(
+            lib.db["catalog_images"]
+            .insert(
+                {
+                    "sku": want,
+                    "path": photo[0],
+                    "source_root": "",
+                    "sha256": photo[1],
+                    "origin": "confirmed",
+                    "photo_id": photo_id,
+                    "added_at": now,
+                    "updated_at": now,
+                }
+            )
+            .last_pk
+        )
+        lib.db["embeddings"].insert(
+            {"image_id": image_id, "model_version": version, "vector": blob[0]}
+        )
+    lib.index_add(image_id, np.frombuffer(blob[0], dtype=np.float32))
+
+
+def set_enabled(lib: Library, on: bool) -> None:
+    """Turn instant memory on or off, adding or dropping every confirmed reference image."""
+    lib.set_setting(SETTING, "1" if on else "0")
+    ids = [r[0] for r in lib.db.execute("SELECT id FROM photos")]
+    for photo_id in ids:
+        sync_photo(lib, photo_id)
+    lib.flush()

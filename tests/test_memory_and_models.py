@@ -1,0 +1,151 @@
+"""Instant memory, model versions, safe activation and schema migration, on real files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from conftest import REPO, photo_of, product_image, write_catalog, write_photos
+from engine.db import SCHEMA_VERSION, open_db
+from engine.library import Library
+from engine.resources import bundled_model_dir
+
+MOBILENET = bundled_model_dir("mobilenet-v2")
+
+
+def test_confirmed_photo_becomes_a_reference_at_once(tmp_path: Path, catalog_dir: Path) -> None:
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        # A shop photo of SKU-007 that the catalog image alone does not rank first: a new
+        # product line photographed in the shop. Confirm it as SKU-011.
+        first = tmp_path / "a.jpg"
+        photo_of(product_image(500), 1).save(first)
+        (res,) = lib.match([first])
+        assert res.suggestions[0].sku != "SKU-011"
+        lib.confirm(res.photo_id, "SKU-011")  # type: ignore[arg-type]
+        assert lib.status().remembered == 1
+        # The next photo of the same thing now matches SKU-011 first, before any training.
+        second = tmp_path / "b.jpg"
+        photo_of(product_image(500), 2).save(second)
+        (res2,) = lib.match([second])
+        assert res2.suggestions[0].sku == "SKU-011"
+        # Undo removes the reference again; the index follows.
+        lib.undo()
+        assert lib.status().remembered == 0
+        assert len(lib.index) == 12
+        (res3,) = lib.match([second])
+        assert res3.suggestions[0].sku != "SKU-011"
+        # The setting turns it off (and back on) for every confirmed photo.
+        lib.confirm(res.photo_id, "SKU-011")  # type: ignore[arg-type]
+        lib.instant_memory = False
+        assert (lib.status().remembered, len(lib.index)) == (0, 12)
+        lib.instant_memory = True
+        assert (lib.status().remembered, len(lib.index)) == (1, 13)
+    with Library(tmp_path / "lib") as lib:  # persisted on close
+        assert len(lib.index) == 13
+
+
+def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -> None:
+    photos = write_photos(tmp_path / "p", [1, 4])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        old = lib.model_version
+        other = lib.install_model(MOBILENET)
+        assert lib.model_version == old  # installing does not activate
+        lib.activate_model(other.version)
+        assert lib.model_version == other.version == lib.active_model_version()
+        assert len(lib.index) == 12 and lib.index.dim == other.embedding_dim
+        assert lib.index_path.name == f"catalog-{other.version}.usearch"
+        results = list(lib.match(photos))
+        assert all(r.suggestions for r in results)
+        lib.activate_model(old)  # rollback: embeddings are kept, nothing re-encoded
+        assert lib.model_version == old
+        assert {m["version"] for m in lib.models()} == {old, other.version}
+
+
+def test_kill_during_activation_keeps_old_model(tmp_path: Path) -> None:
+    folder = tmp_path / "cat"
+    write_catalog(folder, 160)
+    lib_dir = tmp_path / "lib"
+    with Library(lib_dir) as lib:
+        lib.import_catalog(folder, folder / "sheet.csv")
+        old = lib.model_version
+        new = lib.install_model(MOBILENET).version
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "--quiet",
+            "--library",
+            str(lib_dir),
+            "models",
+            "--activate",
+            new,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline, done = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(lib_dir / "shopmatch.db", timeout=1) as conn:
+                done = conn.execute(
+                    "SELECT count(*) FROM embeddings WHERE model_version = ?", [new]
+                ).fetchone()[0]
+        except sqlite3.Error:
+            done = 0
+        if done >= 32:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert 0 < done < 160, f"activation not caught mid-way ({done})"
+    with Library(lib_dir) as lib:
+        assert lib.model_version == old
+        assert len(lib.index) == 160
+        (res,) = lib.match(write_photos(tmp_path / "p", [4]))
+        assert res.suggestions[0].sku == "SKU-004"
+        lib.activate_model(new)  # resumes: only the missing embeddings are computed
+        assert lib.model_version == new and len(lib.index) == 160
+
+
+def test_old_schema_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 0")
+    conn.close()
+    import sqlite_utils
+
+    from engine.db import MIGRATIONS
+
+    db = sqlite_utils.Database(path)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    db = open_db(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert "settings" in db.table_names()
+    assert "photo_id" in db["catalog_images"].columns_dict
+
+
+def test_embeddings_are_unit_vectors_and_rebuildable(
+    tmp_path: Path, library: Library, catalog_dir: Path
+) -> None:
+    library.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+    vecs = [
+        np.frombuffer(r[0], np.float32) for r in library.db.execute("SELECT vector FROM embeddings")
+    ]
+    assert np.allclose([np.linalg.norm(v) for v in vecs], 1.0, atol=1e-4)
+    library.index_path.unlink()
+    library.invalidate_index()
+    assert len(library.index) == 12 and library.index_path.exists()
