@@ -265,7 +265,11 @@ def import_catalog(
                 "status": "cancelled" if report.cancelled else "done",
             },
         )
-    lib.rebuild_index()
+    if report.added or report.updated or report.removed:
+        lib.rebuild_index()
+    else:
+        lib.invalidate_index()  # nothing changed: reload, and rebuild only if the file is stale
+        _ = lib.index
     return report
 
 

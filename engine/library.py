@@ -253,16 +253,16 @@ class Library:
         """Add one reference image at once; persisted by ``flush()`` (the DB is the truth, so a
         crash before then only costs a rebuild from stored embeddings)."""
         index = self.index
-        if image_id in index.index:  # cannot happen with never-reused ids; never crash on it
+        if image_id in index:  # cannot happen with never-reused ids; never crash on it
             self.rebuild_index()
             return
-        index.index.add(np.uint64(image_id), np.asarray(vector, dtype=np.float32))
+        index.add(image_id, vector)
         self._index_dirty = True
 
     def index_remove(self, image_id: int) -> None:
         index = self.index
-        if image_id in index.index:
-            index.index.remove(np.uint64(image_id))
+        if image_id in index:
+            index.remove(image_id)
             self._index_dirty = True
             self._index_removals += 1
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from engine.db import transaction, utcnow
 from engine.images import iter_image_files
+from engine.index import NO_KEY
 from engine.manifest import file_sha256
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 from engine.thumbnails import save_thumbnail
@@ -77,25 +78,28 @@ def rank_skus(
     index = lib.index
     if len(index) == 0 or len(vectors) == 0:
         return [[] for _ in range(len(vectors))]
-    filtered = category is not None or supplier is not None
+    pool = max(top_k, SCORE_POOL)
+    allowed_skus: set[str] | None = None
+    allowed_keys: np.ndarray | None = None
+    if category is not None or supplier is not None:
+        allowed_skus = _allowed_skus(lib, category, supplier)
+        allowed_keys = _image_ids_of(lib, allowed_skus)
     n_products = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
     per_sku = max(1, len(index) // max(1, n_products))
-    want = max(top_k, SCORE_POOL) * max(2, per_sku + 1)
-    count = len(index) if filtered else min(len(index), want)
-    keys, sims = index.search(vectors, count)
+    # Enough image hits to fill ``pool`` SKUs even when products have several images.
+    keys, sims = index.search(vectors, pool * max(2, per_sku + 1), allowed=allowed_keys)
     image_sku = _image_skus(lib, np.unique(keys))
-    allowed = _allowed_skus(lib, category, supplier) if filtered else None
     temperature = lib.encoder.manifest.temperature
     out: list[list[Suggestion]] = []
     for row_keys, row_sims in zip(keys, sims, strict=True):
         best: dict[str, tuple[float, int]] = {}
         for key, sim in zip(row_keys.tolist(), row_sims.tolist(), strict=True):
             sku = image_sku.get(key)
-            if sku is None or (allowed is not None and sku not in allowed):
+            if sku is None or (allowed_skus is not None and sku not in allowed_skus):
                 continue
             if sku not in best:  # results are sorted, so the first hit is the best image
                 best[sku] = (sim, key)
-        ordered = list(best.items())[:SCORE_POOL]
+        ordered = list(best.items())[:pool]
         if not ordered:
             out.append([])
             continue
@@ -112,7 +116,7 @@ def rank_skus(
 
 
 def _image_skus(lib: Library, keys: np.ndarray) -> dict[int, str]:
-    ids = [int(k) for k in keys.tolist() if k != np.iinfo(np.uint64).max]
+    ids = [int(k) for k in keys.tolist() if k != NO_KEY]
     out: dict[int, str] = {}
     for start in range(0, len(ids), 900):
         chunk = ids[start : start + 900]
@@ -123,6 +127,21 @@ def _image_skus(lib: Library, keys: np.ndarray) -> dict[int, str]:
             ).fetchall()
         )
     return out
+
+
+def _image_ids_of(lib: Library, skus: set[str]) -> np.ndarray:
+    if not skus:
+        return np.zeros(0, np.uint64)
+    ids: list[int] = []
+    ordered = sorted(skus)
+    for start in range(0, len(ordered), 900):
+        chunk = ordered[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        ids.extend(
+            r[0]
+            for r in lib.db.execute(f"SELECT id FROM catalog_images WHERE sku IN ({marks})", chunk)
+        )
+    return np.asarray(ids, dtype=np.uint64)
 
 
 def _allowed_skus(lib: Library, category: str | None, supplier: str | None) -> set[str]:

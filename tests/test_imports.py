@@ -1,4 +1,4 @@
-"""The engine must never import Qt: it runs headless in the CLI, CI and training jobs."""
+"""Import hygiene: the engine never imports Qt, and native libraries coexist in one process."""
 
 from __future__ import annotations
 
@@ -30,3 +30,17 @@ def test_engine_source_never_mentions_qt() -> None:
         text = path.read_text(encoding="utf-8")
         for name in ("PySide6", "PyQt5", "PyQt6"):
             assert f"import {name}" not in text and f"from {name}" not in text, path
+
+
+def test_native_libraries_load_in_any_order() -> None:
+    """usearch 2.26.2-2.26.6 crash the interpreter when imported before onnxruntime 1.32;
+    the pin in pyproject.toml avoids it, and this catches a regression on upgrade."""
+    for first, second in (
+        ("usearch.index", "onnxruntime"),
+        ("onnxruntime", "usearch.index"),
+        ("cv2", "onnxruntime"),
+        ("usearch.index", "cv2"),
+    ):
+        code = f"import {first}, {second}; print('ok')"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", (first, second, out.stderr)
