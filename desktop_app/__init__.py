@@ -1,1 +1,1 @@
-"""ShopMatch desktop app (PySide6). All engine work runs in background tasks."""
+"""ShopMatch desktop app (PySide6). All engine work runs on one background thread."""

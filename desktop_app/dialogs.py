@@ -22,10 +22,22 @@ from engine import __version__
 from engine.errors import describe
 from engine.library import LibraryLockedError
 
+_BUG_TYPES = (KeyError, AttributeError, TypeError, IndexError, AssertionError, NameError)
+BUG_SENTENCE = (
+    "Something went wrong inside ShopMatch. Your library is safe; the details below help to fix it"
+)
+
 
 def error_sentence(exc: BaseException) -> str:
-    """The engine's plain sentence, capitalised and ending with a full stop."""
-    text = describe(exc).strip() or "an unexpected problem occurred"
+    """The engine's plain sentence, capitalised and ending with a full stop.
+
+    A programming error (say ``KeyError('id')``) has no sentence a user could act on, so it
+    gets a general one; engine errors that carry a real sentence keep it.
+    """
+    text = describe(exc).strip()
+    if isinstance(exc, _BUG_TYPES) and " " not in text:
+        text = BUG_SENTENCE
+    text = text or "an unexpected problem occurred"
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
 
@@ -92,7 +104,8 @@ class AboutDialog(QDialog):
             "<p>Matches photos of delivered goods to your supplier catalog,<br>"
             "offline, on this computer.</p>"
             f"{model_html}"
-            "<p><b>Demo catalog:</b> GroceryStoreDataset subset (Klasson et al. 2019), MIT licence.<br>"
+            "<p><b>Demo catalog:</b> GroceryStoreDataset subset (Klasson et al. 2019), "
+            "MIT licence.<br>"
             f"<b>Qt:</b> {qVersion()} via PySide6 {PySide6.__version__}, LGPL-3.0.<br>"
             f"<b>Python:</b> {platform.python_version()} on {sys.platform}</p>"
         )

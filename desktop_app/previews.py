@@ -19,7 +19,8 @@ def read_scaled(path: Path, max_side: int) -> QImage:
     reader.setAutoTransform(True)
     size = reader.size()
     if size.isValid() and max(size.width(), size.height()) > max_side:
-        reader.setScaledSize(size.scaled(QSize(max_side, max_side), Qt.AspectRatioMode.KeepAspectRatio))
+        box = QSize(max_side, max_side)
+        reader.setScaledSize(size.scaled(box, Qt.AspectRatioMode.KeepAspectRatio))
     img = reader.read()
     if not img.isNull() and max(img.width(), img.height()) > max_side:
         img = img.scaled(

@@ -6,7 +6,6 @@ tables in ``engine/db.py`` so they can move into the facade unchanged.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +42,8 @@ class LearningStats:
     top1_hits: int  # confirmations where the confirmed SKU was the top suggestion
     top5_hits: int
     searched: int  # confirmations of a SKU that was not among the suggestions
+    remembered: int  # confirmed photos serving as reference images (instant memory)
+    instant_memory: bool
     model_version: str
     versions: list[ModelVersion]
 
@@ -99,7 +100,8 @@ def undecided_photos(lib: Library, limit: int = 2000) -> list[PhotoRecord]:
 
 
 def confirmed_photos(lib: Library, sku: str, limit: int = 60) -> list[PhotoRecord]:
-    ids = [pid for pid, d in effective_states(lib).items() if d.action == "confirm" and d.sku == sku]
+    states = effective_states(lib).items()
+    ids = [pid for pid, d in states if d.action == "confirm" and d.sku == sku]
     records = photo_records(lib, ids[-limit:])
     return [records[i] for i in ids[-limit:] if i in records]
 
@@ -116,12 +118,16 @@ def distinct_values(lib: Library, column: str) -> list[str]:
 
 
 def model_versions(lib: Library) -> list[ModelVersion]:
-    rows = lib.db.execute(
-        "SELECT version, architecture, parent_version, created_at, active, metrics FROM models "
-        "ORDER BY created_at"
-    ).fetchall()
     return [
-        ModelVersion(r[0], r[1], r[2], r[3], bool(r[4]), json.loads(r[5] or "{}")) for r in rows
+        ModelVersion(
+            version=str(m["version"]),
+            architecture=str(m["architecture"]),
+            parent_version=m.get("parent_version"),  # type: ignore[arg-type]
+            created_at=str(m["created_at"]),
+            active=bool(m["active"]),
+            metrics=m["metrics"] if isinstance(m["metrics"], dict) else {},
+        )
+        for m in lib.models()
     ]
 
 
@@ -135,6 +141,12 @@ def learning_stats(lib: Library) -> LearningStats:
         top1_hits=sum(1 for d in confirms if d.rank == 1),
         top5_hits=sum(1 for d in confirms if d.rank is not None and d.rank <= 5),
         searched=sum(1 for d in confirms if d.rank is None),
+        remembered=int(
+            lib.db.execute(
+                "SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"
+            ).fetchone()[0]
+        ),
+        instant_memory=lib.instant_memory,
         model_version=lib.model_version,
         versions=model_versions(lib),
     )

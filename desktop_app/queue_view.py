@@ -259,7 +259,8 @@ class QueueDelegate(QStyledItemDelegate):
         status = fm.elidedText(
             item.status_text(), Qt.TextElideMode.ElideRight, r.right() - left - 8
         )
-        painter.drawText(QRect(left, r.top() + 13 + fm.height(), r.right() - left - 8, fm.height()), 0, status)
+        line2 = QRect(left, r.top() + 13 + fm.height(), r.right() - left - 8, fm.height())
+        painter.drawText(line2, 0, status)
         painter.restore()
 
 

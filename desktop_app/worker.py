@@ -170,8 +170,6 @@ class EngineWorker(QObject):
     ) -> TaskHandle:
         """Queue ``fn(ctx)`` on the engine thread. ``what`` names it in error dialogs
         ("import the catalog"), so every failure reaches the user in plain words."""
-        if self._stopped:
-            raise RuntimeError("the engine worker has been shut down")
         task = _Task(
             id=next(self._ids),
             fn=fn,
@@ -186,6 +184,9 @@ class EngineWorker(QObject):
             on_done=on_done,
             lifecycle=_lifecycle,
         )
+        if self._stopped:  # e.g. a timer firing while the window closes: nothing to do
+            task.token.cancel()
+            return TaskHandle(task)
         was_idle = not self._tasks
         self._tasks[task.id] = task
         self._queue.put((int(priority), next(self._seq), task))
@@ -221,12 +222,22 @@ class EngineWorker(QObject):
             if on_result is not None:
                 on_result(result)
 
+        def failed(err: TaskError) -> None:
+            # The previous library was closed before trying: none is open now.
+            if self.library_path is not None:
+                self.library_path = None
+                self.library_changed.emit(None)
+            if on_error is not None:
+                on_error(err)
+            else:
+                self.error.emit("open the library", err)
+
         return self.submit(
             run,
             what="open the library",
             priority=Priority.LIFECYCLE,
             on_result=opened,
-            on_error=on_error,
+            on_error=failed,
             _lifecycle=True,
         )
 

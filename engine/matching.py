@@ -269,14 +269,15 @@ def match_paths(
         batch: list[PhotoMatch] = []
         with transaction(lib.db):
             for path, vec, sugg in zip(ok, emb, results, strict=True):
-                lib.db["photos"].insert(
-                    {"path": str(path), "sha256": sha_of[path], "added_at": utcnow()},
-                    pk="id",
-                    ignore=True,
-                )
                 row = lib.db.execute(
                     "SELECT id FROM photos WHERE sha256 = ?", [sha_of[path]]
                 ).fetchone()
+                if row is None:  # new photo (else: known, but not yet embedded by this model)
+                    row = (
+                        lib.db["photos"]
+                        .insert({"path": str(path), "sha256": sha_of[path], "added_at": utcnow()})
+                        .last_pk,
+                    )
                 photo_id = int(row[0])
                 ids_by_sha[sha_of[path]] = photo_id
                 lib.db["photo_embeddings"].upsert(

@@ -56,6 +56,7 @@ def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
         old = lib.model_version
+        before = list(lib.match(photos))  # photos known before the switch are re-embedded
         other = lib.install_model(MOBILENET)
         assert lib.model_version == old  # installing does not activate
         lib.activate_model(other.version)
@@ -64,6 +65,7 @@ def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -
         assert lib.index_path.name == f"catalog-{other.version}.usearch"
         results = list(lib.match(photos))
         assert all(r.suggestions for r in results)
+        assert [r.photo_id for r in results] == [r.photo_id for r in before]
         lib.activate_model(old)  # rollback: embeddings are kept, nothing re-encoded
         assert lib.model_version == old
         assert {m["version"] for m in lib.models()} == {old, other.version}

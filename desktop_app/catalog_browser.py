@@ -1,0 +1,300 @@
+"""Catalog browser: filter products by text, category and supplier; see every image of a
+product and the photos staff confirmed to it (useful to spot a wrong confirmation)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import queries
+from desktop_app.icons import icon
+from desktop_app.previews import cached_pixmap
+from desktop_app.review import format_price
+from desktop_app.worker import EngineWorker, Priority, TaskContext
+
+LIMIT = 1000
+COLUMNS = ("SKU", "Name", "Category", "Supplier", "Price")
+
+
+@dataclass(frozen=True)
+class ProductDetail:
+    product: dict[str, object]
+    images: list[tuple[Path, Path, bool]]  # (original file, thumbnail, is a staff photo)
+    photos: list[queries.PhotoRecord]
+
+
+class _NumberItem(QTableWidgetItem):
+    """Sorts by number, not text (so 10.5 comes after 9.5)."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        return (a if a is not None else -1.0) < (b if b is not None else -1.0)
+
+
+def _thumb_list(side: int) -> QListWidget:
+    w = QListWidget()
+    w.setViewMode(QListView.ViewMode.IconMode)
+    w.setIconSize(QSize(side, side))
+    w.setGridSize(QSize(side + 16, side + 34))
+    w.setResizeMode(QListView.ResizeMode.Adjust)
+    w.setMovement(QListView.Movement.Static)
+    w.setWordWrap(True)
+    w.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    return w
+
+
+class CatalogBrowser(QWidget):
+    def __init__(self, worker: EngineWorker, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        filters = QHBoxLayout()
+        self.text = QLineEdit()
+        self.text.setPlaceholderText("Filter by SKU or name")
+        self.text.setClearButtonEnabled(True)
+        self.text.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.text.setAcceptDrops(False)
+        self.category = QComboBox()
+        self.supplier = QComboBox()
+        for combo, label in ((self.category, "All categories"), (self.supplier, "All suppliers")):
+            combo.addItem(label, None)
+            combo.setMinimumWidth(170)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.count = QLabel()
+        filters.addWidget(self.text, 2)
+        filters.addWidget(self.category)
+        filters.addWidget(self.supplier)
+        filters.addWidget(self.count, 1)
+        outer.addLayout(filters)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        split.addWidget(self.table)
+
+        detail = QWidget()
+        dl = QVBoxLayout(detail)
+        dl.setContentsMargins(8, 0, 0, 0)
+        self.title = QLabel(
+            "<span style='color:#607d8b'>Select a product to see its images "
+            "and the photos confirmed to it.</span>"
+        )
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        dl.addWidget(self.title)
+        self.images_label = QLabel("<b>Reference images</b>")
+        dl.addWidget(self.images_label)
+        self.images = _thumb_list(128)
+        dl.addWidget(self.images, 1)
+        self.photos_label = QLabel("<b>Photos confirmed to this product</b>")
+        dl.addWidget(self.photos_label)
+        self.photos = _thumb_list(96)
+        dl.addWidget(self.photos, 1)
+        split.addWidget(detail)
+        split.setSizes([640, 560])
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        outer.addWidget(split, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)
+        self._timer.timeout.connect(self.refresh)
+        self.text.textChanged.connect(lambda _t: self._timer.start())
+        self.category.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.supplier.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self._query = 0
+        self.selected_sku: str | None = None
+        self.shown_sku: str | None = None  # whose details are on screen
+        self.loaded = False
+
+    # -- loading -----------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Refresh the filter choices and the list (after an import or opening a library)."""
+
+        def run(ctx: TaskContext) -> tuple[list[str], list[str]]:
+            return (
+                queries.distinct_values(ctx.lib, "category"),
+                queries.distinct_values(ctx.lib, "supplier"),
+            )
+
+        def done(values: tuple[list[str], list[str]]) -> None:
+            for combo, items in zip((self.category, self.supplier), values, strict=True):
+                current = combo.currentData()
+                combo.blockSignals(True)
+                while combo.count() > 1:
+                    combo.removeItem(1)
+                for v in items:
+                    combo.addItem(v, v)
+                combo.setCurrentIndex(max(0, combo.findData(current)) if current else 0)
+                combo.setEnabled(bool(items))
+                combo.blockSignals(False)
+            self.refresh()
+
+        self.loaded = True
+        self.worker.submit(run, what="load the catalog", on_result=done)
+
+    def refresh(self) -> None:
+        text = self.text.text().strip()
+        category = self.category.currentData()
+        supplier = self.supplier.currentData()
+        self._query += 1
+        query = self._query
+
+        def run(ctx: TaskContext) -> list[dict[str, object]]:
+            return ctx.lib.products(text, category, supplier, limit=LIMIT)
+
+        def done(products: list[dict[str, object]]) -> None:
+            if query == self._query:
+                self._fill(products)
+
+        self.worker.submit(run, what="filter the catalog", on_result=done)
+
+    def _fill(self, products: list[dict[str, object]]) -> None:
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(products))
+        keep_row = -1
+        for r, p in enumerate(products):
+            values = [p.get("sku"), p.get("name"), p.get("category"), p.get("supplier")]
+            for c, v in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(str(v or "")))
+            price = _NumberItem(format_price(p.get("price")))
+            price.setData(Qt.ItemDataRole.UserRole, p.get("price"))
+            price.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(r, 4, price)
+            if p.get("sku") == self.selected_sku:
+                keep_row = r
+        self.table.setSortingEnabled(True)  # re-sorts: find rows by SKU from here on
+        self.table.resizeColumnToContents(0)
+        self.table.setColumnWidth(0, min(self.table.columnWidth(0), 220))
+        more = " (first 1000 shown; narrow the filter)" if len(products) >= LIMIT else ""
+        self.count.setText(f"{len(products)} product(s){more}")
+        if not products:
+            self.selected_sku = None
+            self._show_detail(None)
+            return
+        skus = [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
+        target = self.selected_sku if keep_row >= 0 else skus[0]
+        self.table.blockSignals(True)
+        self.table.selectRow(skus.index(target))
+        self.table.blockSignals(False)
+        self.show_sku(target)  # always: its confirmed photos may have changed
+
+    def _selection_changed(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return
+        item = self.table.item(rows[0].row(), 0)
+        if item is not None:
+            self.show_sku(item.text())
+
+    def show_sku(self, sku: str) -> None:
+        self.selected_sku = sku
+
+        def run(ctx: TaskContext) -> ProductDetail | None:
+            lib = ctx.lib
+            product = lib.product(sku)
+            if product is None:
+                return None
+            images = [
+                (
+                    Path(str(r["path"])),
+                    lib.thumbnail(str(r["sha256"])),
+                    r.get("origin") == "confirmed",
+                )
+                for r in lib.catalog_images(sku)
+            ]
+            return ProductDetail(product, images, queries.confirmed_photos(lib, sku))
+
+        def done(detail: ProductDetail | None) -> None:
+            if sku == self.selected_sku:
+                self._show_detail(detail)
+
+        self.worker.submit(run, what="show the product", priority=Priority.QUERY, on_result=done)
+
+    def _show_detail(self, d: ProductDetail | None) -> None:
+        self.images.clear()
+        self.photos.clear()
+        self.shown_sku = str(d.product["sku"]) if d is not None else None
+        if d is None:
+            self.title.setText("<span style='color:#607d8b'>No product selected.</span>")
+            self.images_label.setText("<b>Reference images</b>")
+            self.photos_label.setText("<b>Photos confirmed to this product</b>")
+            return
+        p = d.product
+        meta = " · ".join(
+            str(x)
+            for x in (p.get("category"), p.get("supplier"), format_price(p.get("price")))
+            if x
+        )
+        try:
+            attrs = json.loads(str(p.get("attributes") or "{}"))
+        except ValueError:
+            attrs = {}
+        attr_text = ", ".join(f"{k}: {v}" for k, v in attrs.items())
+        self.title.setText(
+            f"<h3 style='margin:0'>{_esc(p.get('name') or p.get('sku'))}</h3>"
+            f"SKU <b>{_esc(p.get('sku'))}</b>"
+            + (f" &nbsp;·&nbsp; {_esc(meta)}" if meta else "")
+            + (f"<br><span style='color:#607d8b'>{_esc(attr_text)}</span>" if attr_text else "")
+        )
+        remembered = sum(1 for *_x, mine in d.images if mine)
+        self.images_label.setText(
+            f"<b>Reference images</b> ({len(d.images)})"
+            + (f" — {remembered} of them your confirmed photos" if remembered else "")
+        )
+        for original, thumb, mine in d.images:
+            it = QListWidgetItem(("★ " if mine else "") + original.name)
+            it.setToolTip(
+                f"{original}\n"
+                + ("a confirmed photo (instant memory)" if mine else "supplier image")
+            )
+            if thumb.exists():
+                it.setIcon(QIcon(cached_pixmap(thumb, 128)))
+            self.images.addItem(it)
+        self.photos_label.setText(
+            f"<b>Photos confirmed to this product</b> ({len(d.photos)})"
+            if d.photos
+            else "<b>Photos confirmed to this product</b> — none yet"
+        )
+        for rec in d.photos:
+            it = QListWidgetItem(rec.path.name)
+            it.setToolTip(str(rec.path))
+            if rec.thumb.exists():
+                it.setIcon(QIcon(cached_pixmap(rec.thumb, 96)))
+            self.photos.addItem(it)
+
+
+def _esc(value: object) -> str:
+    return str(value or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,398 @@
+"""Catalog import: choose folder and sheet (with a column-mapping preview), watch progress,
+read the summary. The import itself runs on the engine thread (see MainWindow)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.dialogs import error_sentence
+from desktop_app.icons import icon
+from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
+from engine.catalog_import import ImportReport
+from engine.progress import Progress
+
+PREVIEW_ROWS = 8
+FIELDS = ("sku", "name", "category", "supplier", "price", "image")
+FIELD_LABELS = {
+    "sku": "SKU",
+    "name": "Name",
+    "category": "Category",
+    "supplier": "Supplier",
+    "price": "Price",
+    "image": "Image",
+}
+
+
+@dataclass(frozen=True)
+class SheetPreview:
+    mapping: dict[str, str]
+    rows: list[dict[str, str]]  # first rows, our fields plus "other"
+    total_rows: int
+    problems: list[str]
+    images_in_folder: int | None
+    error: str | None = None
+
+
+def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
+    """Engine thread: parse the sheet with the engine's own reader, count folder images."""
+    from engine.images import iter_image_files
+    from engine.sheet import read_sheet
+
+    images = None
+    if folder is not None and folder.is_dir():
+        images = sum(1 for _ in iter_image_files(folder))
+    if sheet is None:
+        return SheetPreview({}, [], 0, [], images)
+    try:
+        parsed = read_sheet(sheet)
+    except Exception as exc:  # a bad sheet is shown in the preview, not as a crash
+        return SheetPreview({}, [], 0, [], images, error=error_sentence(exc))
+    rows = []
+    for r in parsed.rows[:PREVIEW_ROWS]:
+        rows.append(
+            {
+                "sku": r.sku,
+                "name": r.name,
+                "category": r.category,
+                "supplier": r.supplier,
+                "price": "" if r.price is None else f"{r.price:.2f}",
+                "image": r.image,
+                "other": ", ".join(f"{k}: {v}" for k, v in r.attributes.items()),
+            }
+        )
+    return SheetPreview(parsed.mapping, rows, len(parsed.rows), parsed.problems, images)
+
+
+class ImportSetupDialog(QDialog):
+    """Folder + optional sheet, and a preview of how the sheet's columns will be read."""
+
+    def __init__(
+        self,
+        worker: EngineWorker,
+        parent: QWidget | None = None,
+        folder: Path | None = None,
+        sheet: Path | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self.setWindowTitle("Import a supplier catalog")
+        self.setWindowIcon(icon("import"))
+        self.resize(860, 560)
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Choose the folder with the supplier's product images and, if you have one, the "
+            "product sheet (CSV) with SKU, name, category, supplier and price. Importing again "
+            "later only processes what changed."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        form = QFormLayout()
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("Folder of product images")
+        browse_folder = QPushButton("Browse…")
+        browse_folder.clicked.connect(self._browse_folder)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse_folder)
+        form.addRow("Images folder:", row)
+        self.sheet_edit = QLineEdit()
+        self.sheet_edit.setPlaceholderText("Optional: product sheet (.csv)")
+        browse_sheet = QPushButton("Browse…")
+        browse_sheet.clicked.connect(self._browse_sheet)
+        row = QHBoxLayout()
+        row.addWidget(self.sheet_edit, 1)
+        row.addWidget(browse_sheet)
+        form.addRow("Product sheet:", row)
+        layout.addLayout(form)
+
+        box = QGroupBox("Preview")
+        bl = QVBoxLayout(box)
+        self.summary = QLabel("Choose a folder or a sheet to see a preview.")
+        self.summary.setWordWrap(True)
+        bl.addWidget(self.summary)
+        self.table = QTableWidget(0, len(FIELDS) + 1)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        bl.addWidget(self.table, 1)
+        layout.addWidget(box, 1)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.folder_edit.editingFinished.connect(self.refresh_preview)
+        self.sheet_edit.editingFinished.connect(self.refresh_preview)
+        self.preview: SheetPreview | None = None
+        self._request = 0
+        if folder:
+            self.folder_edit.setText(str(folder))
+        if sheet:
+            self.sheet_edit.setText(str(sheet))
+        self._update_ok()
+        if folder or sheet:
+            self.refresh_preview()
+
+    # -- values ------------------------------------------------------------------------------
+    @property
+    def folder(self) -> Path | None:
+        text = self.folder_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    @property
+    def sheet(self) -> Path | None:
+        text = self.sheet_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def _update_ok(self) -> None:
+        ok = (self.folder is not None or self.sheet is not None) and not (
+            self.preview is not None and self.preview.error
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+    def _browse_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Folder of product images", self.folder_edit.text()
+        )
+        if path:
+            self.folder_edit.setText(path)
+            self.refresh_preview()
+
+    def _browse_sheet(self) -> None:
+        start = self.sheet_edit.text() or self.folder_edit.text()
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Product sheet", start, "Sheets (*.csv *.tsv *.txt);;All files (*)"
+        )
+        if path:
+            self.sheet_edit.setText(path)
+            if not self.folder_edit.text():
+                self.folder_edit.setText(str(Path(path).parent))
+            self.refresh_preview()
+
+    # -- preview -----------------------------------------------------------------------------
+    def refresh_preview(self) -> None:
+        folder, sheet = self.folder, self.sheet
+        self._request += 1
+        request = self._request
+        self.preview = None
+        self._update_ok()
+        if folder is None and sheet is None:
+            return
+        self.summary.setText("Reading…")
+
+        def run(ctx: TaskContext) -> SheetPreview:
+            return build_preview(folder, sheet)
+
+        def done(preview: SheetPreview) -> None:
+            if request == self._request:
+                self.show_preview(preview)
+
+        def failed(err: TaskError) -> None:
+            if request == self._request:
+                self.show_preview(SheetPreview({}, [], 0, [], None, error_sentence(err.exc)))
+
+        self.worker.submit(
+            run,
+            what="read the sheet",
+            priority=Priority.INTERACTIVE,
+            on_result=done,
+            on_error=failed,
+        )
+
+    def show_preview(self, preview: SheetPreview) -> None:
+        self.preview = preview
+        folder = self.folder
+        parts = []
+        if folder is not None and preview.images_in_folder is None and self.sheet is None:
+            parts.append(f"<span style='color:#c62828'>Folder not found: {folder}</span>")
+        elif preview.images_in_folder is not None:
+            parts.append(f"{preview.images_in_folder} image file(s) in the folder.")
+        if preview.error:
+            parts.append(
+                f"<span style='color:#c62828'><b>The sheet cannot be used:</b> "
+                f"{preview.error}</span>"
+            )
+        elif self.sheet is None:
+            parts.append("No sheet: each image's file name becomes its SKU and name.")
+        else:
+            found = [
+                f"{FIELD_LABELS[f]} ← “{preview.mapping[f]}”"
+                for f in FIELDS
+                if f in preview.mapping
+            ]
+            missing = [FIELD_LABELS[f] for f in FIELDS if f not in preview.mapping]
+            parts.append(f"{preview.total_rows} product row(s). Columns: " + ", ".join(found))
+            if missing:
+                parts.append(
+                    "Not in the sheet: "
+                    + ", ".join(missing)
+                    + (
+                        " (images are then found by SKU file name)"
+                        if "image" not in preview.mapping
+                        else ""
+                    )
+                )
+            if preview.problems:
+                parts.append(
+                    f"<span style='color:#e65100'>{len(preview.problems)} row "
+                    f"problem(s), e.g. {preview.problems[0]}</span>"
+                )
+        self.summary.setText("<br>".join(parts))
+        headers = []
+        for f in FIELDS:
+            src = preview.mapping.get(f)
+            headers.append(f"{FIELD_LABELS[f]}\n← {src}" if src else f"{FIELD_LABELS[f]}\n(none)")
+        headers.append("Other columns\n(kept as attributes)")
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(preview.rows))
+        for r, row in enumerate(preview.rows):
+            for c, key in enumerate((*FIELDS, "other")):
+                self.table.setItem(r, c, QTableWidgetItem(row.get(key, "")))
+        self.table.resizeColumnsToContents()
+        for c in range(self.table.columnCount()):
+            self.table.setColumnWidth(c, min(self.table.columnWidth(c), 220))
+        self._update_ok()
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating time left…"
+    if seconds < 60:
+        return f"about {max(1, math.ceil(seconds))} s left"
+    return f"about {math.ceil(seconds / 60)} min left"
+
+
+class ProgressDialog(QDialog):
+    """Stage, bar, counts and time left; Cancel stops at the next batch, keeping work done."""
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None, title: str = "Importing catalog") -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.setMinimumWidth(460)
+        layout = QVBoxLayout(self)
+        self.stage = QLabel("Reading the catalog…")
+        self.stage.setStyleSheet("font-weight: bold;")
+        layout.addWidget(self.stage)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 0)
+        layout.addWidget(self.bar)
+        self.counts = QLabel(" ")
+        layout.addWidget(self.counts)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._cancel)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.last: Progress | None = None
+
+    def update_progress(self, p: Progress) -> None:
+        self.last = p
+        self.stage.setText(p.stage + "…")
+        if p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(p.done)
+        self.counts.setText(f"{p.done} of {p.total} images · {format_eta(p.eta_s)}")
+
+    def _cancel(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.stage.setText("Cancelling… (the work done so far is kept)")
+        self.cancel_requested.emit()
+
+    def reject(self) -> None:  # Escape / window close = Cancel; the dialog closes when done
+        if self.cancel_button.isEnabled():
+            self._cancel()
+
+
+class ImportSummaryDialog(QDialog):
+    """What the import did, and each skipped file with its reason."""
+
+    def __init__(self, report: ImportReport, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.report = report
+        self.setWindowTitle("Import cancelled" if report.cancelled else "Catalog imported")
+        self.resize(720, min(480, 260 + 30 * len(report.skipped)) if report.skipped else 240)
+        layout = QVBoxLayout(self)
+        title = QLabel(
+            "<h3>Import cancelled</h3><p>Everything imported so far is kept. Import the same "
+            "folder again to finish; finished images are not processed twice.</p>"
+            if report.cancelled
+            else "<h3>Catalog imported</h3><p>Next: drop photos of the delivered goods on the "
+            "window, or use File ▸ Add photos.</p>"
+        )
+        title.setWordWrap(True)
+        layout.addWidget(title)
+        grid = QGridLayout()
+        figures = (
+            ("Products", report.products),
+            ("Images added", report.added),
+            ("Images updated", report.updated),
+            ("Unchanged", report.unchanged),
+            ("Removed", report.removed),
+            ("Skipped", len(report.skipped)),
+        )
+        for i, (label, value) in enumerate(figures):
+            number = QLabel(f"<span style='font-size:20px; font-weight:bold'>{value}</span>")
+            number.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            if label == "Skipped" and value:
+                number.setStyleSheet("color: #e65100;")
+            caption = QLabel(label)
+            caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            grid.addWidget(number, 0, i)
+            grid.addWidget(caption, 1, i)
+        layout.addLayout(grid)
+        self.table: QTableWidget | None = None
+        if report.skipped:
+            layout.addWidget(QLabel("<b>Skipped files</b> (fix them and import again):"))
+            table = QTableWidget(len(report.skipped), 2)
+            table.setHorizontalHeaderLabels(["File", "Reason"])
+            table.verticalHeader().setVisible(False)
+            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+            table.horizontalHeader().setStretchLastSection(True)
+            for r, (where, reason) in enumerate(report.skipped):
+                item = QTableWidgetItem(
+                    Path(where).name if "/" in where or "\\" in where else where
+                )
+                item.setToolTip(where)
+                table.setItem(r, 0, item)
+                table.setItem(r, 1, QTableWidgetItem(reason))
+            table.resizeColumnToContents(0)
+            table.setColumnWidth(0, min(table.columnWidth(0), 320))
+            table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            layout.addWidget(table, 1)
+            self.table = table
+        else:
+            layout.addStretch(1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.accept)
+        layout.addWidget(buttons)

@@ -1,0 +1,798 @@
+"""The main window: menus and shortcuts, drag and drop, and the library lifecycle.
+
+Pages: the welcome page until a library with a catalog is open, then Review / Catalog /
+Learning tabs. Every engine call goes through ``self.worker`` (one engine thread).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, QStandardPaths, Qt, QTimer, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+)
+
+from desktop_app import settings as keys
+from desktop_app.catalog_browser import CatalogBrowser
+from desktop_app.dialogs import AboutDialog, ModelInfo, ask, show_error
+from desktop_app.empty_state import WelcomePage
+from desktop_app.icons import app_icon, icon
+from desktop_app.import_dialog import ImportSetupDialog, ImportSummaryDialog, ProgressDialog
+from desktop_app.learning import LearningPanel
+from desktop_app.previews import PreviewLoader
+from desktop_app.queue_view import QueueModel
+from desktop_app.review import ReviewPage
+from desktop_app.session import ReviewSession
+from desktop_app.worker import EngineWorker, NoLibraryError, Priority, TaskContext, TaskError
+from engine.catalog_import import ImportReport
+from engine.db import DB_NAME
+from engine.images import IMAGE_SUFFIXES
+from engine.library import LibraryStatus, default_library_path
+from engine.progress import CancelToken
+from engine.resources import demo_dir
+
+EXPORT_FILTERS = {
+    "Inventory, one row per photo (*.csv)": ("photo", False),
+    "Inventory, one row per SKU with quantity (*.csv)": ("sku", False),
+    "All photos, including those not yet decided (*.csv)": ("photo", True),
+}
+
+
+def demo_library_path() -> Path:
+    """The demo gets a library of its own, so it never mixes with the shop's real data."""
+    return default_library_path().parent / "Demo library"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings, worker: EngineWorker | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.worker = worker or EngineWorker(self)
+        self.worker.error.connect(self.show_task_error)
+        self.worker.library_changed.connect(self._on_library_changed)
+        self.library_path: Path | None = None
+        self.library_status: LibraryStatus | None = None
+        self.import_progress: ProgressDialog | None = None
+        self.import_summary: ImportSummaryDialog | None = None
+        self.last_import: ImportReport | None = None
+        self.last_export: tuple[Path, int] | None = None
+        self._paste_counter = itertools.count(1)
+        self._importing = False
+
+        self.setWindowTitle("ShopMatch")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.setMinimumSize(960, 600)
+
+        self.loader = PreviewLoader(self)
+        self.model = QueueModel(self)
+        self.review = ReviewPage(self.model)
+        self.session = ReviewSession(self.worker, self.review, self.loader, self.show_task_error)
+        self.catalog = CatalogBrowser(self.worker)
+        self.learning = LearningPanel(self.worker)
+        self.welcome = WelcomePage(default_library_path())
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.review, icon("review"), "Review")
+        self.tabs.addTab(self.catalog, icon("catalog"), "Catalog")
+        self.tabs.addTab(self.learning, icon("learning"), "Learning")
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.tabs)
+        self.setCentralWidget(self.pages)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus()
+
+        self.welcome.create_default.connect(lambda: self.open_library(default_library_path()))
+        self.welcome.open_library.connect(self.choose_library)
+        self.welcome.import_catalog.connect(self.choose_import)
+        self.welcome.try_demo.connect(lambda: self.open_demo())
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.session.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.session.matching_progress.connect(self._on_matching_progress)
+        self.session.decisions_changed.connect(self._decisions_changed)
+        self.learning.activate_requested.connect(self.switch_model)
+
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.setInterval(400)
+        self._status_timer.timeout.connect(self.refresh_status)
+
+        threshold = float(self.settings.value(keys.THRESHOLD, 0.8))
+        self.review.threshold.setValue(round(threshold * 100))
+        self.model.set_threshold(threshold)
+        self.review.threshold_changed.connect(lambda t: self.settings.setValue(keys.THRESHOLD, t))
+        geometry = self.settings.value(keys.GEOMETRY)
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 720)
+        splitter = self.settings.value(keys.SPLITTER)
+        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
+            self.review.splitter.restoreState(splitter)
+        self._update_pages()
+
+    # -- construction ------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.library_label = QLabel("No library open")
+        bar.addPermanentWidget(self.library_label)
+        self.match_label = QLabel()
+        self.match_bar = QProgressBar()
+        self.match_bar.setMaximumWidth(180)
+        self.match_bar.setTextVisible(False)
+        self.match_stop = QToolButton()
+        self.match_stop.setText("Stop")
+        self.match_stop.setToolTip("Stop matching; photos already matched stay")
+        self.match_stop.clicked.connect(self.session.cancel_matching)
+        for w in (self.match_label, self.match_bar, self.match_stop):
+            bar.addPermanentWidget(w)
+            w.hide()
+
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | str | list[QKeySequence] | None = None,
+        icon_name: str | None = None,
+        tip: str | None = None,
+    ) -> QAction:
+        act = QAction(text, self)
+        if icon_name:
+            act.setIcon(icon(icon_name))
+        if isinstance(shortcut, list):
+            act.setShortcuts(shortcut)
+        elif shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+            act.setToolTip(tip)
+        act.triggered.connect(lambda _checked=False: slot())
+        self.addAction(act)  # window-wide shortcuts, with or without a visible menu
+        return act
+
+    def _build_actions(self) -> None:
+        K = QKeySequence
+        s = self.session
+        self.act_open = self._action(
+            "&Open or Create Library…", self.choose_library, K.StandardKey.Open, "library"
+        )
+        self.act_import = self._action(
+            "&Import Catalog…",
+            self.choose_import,
+            "Ctrl+I",
+            "import",
+            "Import a supplier catalog: images folder plus optional sheet",
+        )
+        self.act_add = self._action(
+            "&Add Photos…",
+            self.choose_photos,
+            "Ctrl+Shift+O",
+            "add-photos",
+            "Add photos to match (you can also drop them on the window)",
+        )
+        self.act_add_folder = self._action(
+            "Add Photo &Folder…", self.choose_photo_folder, "Ctrl+Shift+F", "library"
+        )
+        self.act_paste = self._action(
+            "&Paste Photos",
+            self.paste,
+            K.StandardKey.Paste,
+            "paste",
+            "Add a copied picture or copied photo files",
+        )
+        self.act_export = self._action(
+            "&Export Inventory CSV…",
+            self.choose_export,
+            "Ctrl+E",
+            "export",
+            "Save the confirmed inventory as a CSV for a spreadsheet",
+        )
+        self.act_demo = self._action("Try the &Demo Catalog", self.open_demo, None, "demo")
+        self.act_quit = self._action("&Quit", self.close, K.StandardKey.Quit)
+        self.act_undo = self._action("&Undo Last Decision", s.undo, K.StandardKey.Undo, "undo")
+        self.act_find = self._action(
+            "&Find Product…", self._find_product, K.StandardKey.Find, "search"
+        )
+        self.act_confirm_top = self._action(
+            "Confirm &Top Match",
+            lambda: s.confirm_index(0),
+            [K(Qt.Key.Key_Return), K(Qt.Key.Key_Enter)],
+            "confirm",
+        )
+        self.act_confirm_n = [
+            self._action(f"Confirm Suggestion {n}", lambda n=n: s.confirm_index(n - 1), str(n))
+            for n in range(1, 10)
+        ]
+        self.act_no_match = self._action("&No Match", s.no_match, "N", "no-match")
+        self.act_skip = self._action("&Skip", s.skip, "S", "skip")
+        self.act_prev = self._action(
+            "&Previous Photo",
+            lambda: s.move(-1),
+            [K(Qt.Key.Key_Left), K(Qt.Key.Key_Up)],
+            "previous",
+        )
+        self.act_next = self._action(
+            "Ne&xt Photo", lambda: s.move(1), [K(Qt.Key.Key_Right), K(Qt.Key.Key_Down)], "next"
+        )
+        self.act_accept = self._action(
+            "&Accept All Confident…",
+            lambda: s.accept_confident(self),
+            "A",
+            "accept-all",
+            "Confirm the top suggestion of every photo scoring at or above the threshold",
+        )
+        self.act_stop = self._action("S&top Matching", s.cancel_matching)
+        self.act_tab = [
+            self._action(name, lambda i=i: self._show_tab(i), f"Ctrl+{i + 1}", ic)
+            for i, (name, ic) in enumerate(
+                (("&Review", "review"), ("&Catalog", "catalog"), ("&Learning", "learning"))
+            )
+        ]
+        self.act_shortcuts = self._action(
+            "&Keyboard Shortcuts", self.show_shortcuts, K.StandardKey.HelpContents
+        )
+        self.act_about = self._action("&About ShopMatch", self.show_about, None, "about")
+        self.review_actions = [
+            self.act_confirm_top,
+            *self.act_confirm_n,
+            self.act_no_match,
+            self.act_skip,
+            self.act_prev,
+            self.act_next,
+            self.act_accept,
+            self.act_find,
+        ]
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for a in (
+            self.act_open,
+            self.act_import,
+            None,
+            self.act_add,
+            self.act_add_folder,
+            self.act_paste,
+            None,
+            self.act_export,
+            None,
+            self.act_demo,
+            None,
+            self.act_quit,
+        ):
+            m.addSeparator() if a is None else m.addAction(a)
+        m = mb.addMenu("&Edit")
+        m.addAction(self.act_undo)
+        m.addAction(self.act_find)
+        m = mb.addMenu("&Review")
+        for a in (
+            self.act_confirm_top,
+            self.act_no_match,
+            self.act_skip,
+            None,
+            self.act_prev,
+            self.act_next,
+            None,
+            self.act_accept,
+            self.act_stop,
+        ):
+            m.addSeparator() if a is None else m.addAction(a)
+        sub = m.addMenu("Confirm Suggestion")
+        for a in self.act_confirm_n:
+            sub.addAction(a)
+        m = mb.addMenu("&View")
+        for a in self.act_tab:
+            m.addAction(a)
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_shortcuts)
+        m.addAction(self.act_about)
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for a in (
+            self.act_open,
+            self.act_import,
+            self.act_add,
+            self.act_export,
+            None,
+            self.act_accept,
+            self.act_undo,
+        ):
+            tb.addSeparator() if a is None else tb.addAction(a)
+
+    # -- library lifecycle -------------------------------------------------------------------
+    def choose_library(self) -> None:
+        start = str(self.library_path or default_library_path().parent)
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a library folder, or choose an empty folder for a new library", start
+        )
+        if not path:
+            return
+        folder = Path(path)
+        if (
+            folder.is_dir()
+            and not (folder / DB_NAME).exists()
+            and any(folder.iterdir())
+            and not ask(
+                self,
+                "Create library",
+                f"“{folder.name}” is not a ShopMatch library yet. Create a new library there?",
+                "The library keeps its catalog, photo list and decisions in this folder.",
+            )
+        ):
+            return
+        self.open_library(folder)
+
+    def open_library(self, path: Path, then: Callable[[], None] | None = None) -> None:
+        """Open (or create) the library at ``path`` on the engine thread."""
+        self.session.reset()
+        self.welcome.set_state(self.library_path, busy=True)
+        self.statusBar().showMessage(f"Opening {path}…")
+
+        def opened(_p: Path) -> None:
+            self.statusBar().showMessage(f"Opened {path}", 4000)
+            self.settings.setValue(keys.LAST_LIBRARY, str(path))
+            self.refresh_status(then=then)
+            self.session.resume()
+
+        def failed(err: TaskError) -> None:
+            self.statusBar().clearMessage()
+            self._update_pages()
+            self.show_task_error("open the library", err)
+
+        self.worker.open_library(Path(path), on_result=opened, on_error=failed)
+
+    def _on_library_changed(self, path: Path | None) -> None:
+        self.library_path = path
+        self.library_status = None
+        self.setWindowTitle(f"ShopMatch — {path.name}" if path else "ShopMatch")
+        self.catalog.loaded = False
+        self._update_pages()
+
+    def refresh_status(self, then: Callable[[], None] | None = None) -> None:
+        def run(ctx: TaskContext) -> LibraryStatus:
+            return ctx.lib.status()
+
+        def done(status: LibraryStatus) -> None:
+            self.library_status = status
+            self.library_label.setText(
+                f"{status.path.name}: {status.products} products · {status.photos} photos · "
+                f"{status.confirmed} confirmed · model {status.model_version}"
+            )
+            self.library_label.setToolTip(str(status.path))
+            self._update_pages()
+            if then is not None:
+                then()
+
+        def failed(err: TaskError) -> None:
+            if not isinstance(err.exc, NoLibraryError):
+                self.show_task_error("read the library", err)
+
+        self.worker.submit(run, what="read the library", on_result=done, on_error=failed)
+
+    def _update_pages(self) -> None:
+        opening = self.library_path is not None and self.library_status is None
+        has_catalog = self.library_status is not None and self.library_status.products > 0
+        if opening:
+            pass  # keep the page until the library's status says which one fits
+        elif has_catalog:
+            self.pages.setCurrentWidget(self.tabs)
+            if self.tabs.currentWidget() is self.catalog and not self.catalog.loaded:
+                self.catalog.reload()
+        else:
+            self.pages.setCurrentWidget(self.welcome)
+            self.welcome.set_state(self.library_path, busy=self._importing)
+        if self.library_path is None:
+            self.library_label.setText("No library open")
+        open_ = self.library_path is not None
+        for a in (
+            self.act_import,
+            self.act_add,
+            self.act_add_folder,
+            self.act_paste,
+            self.act_export,
+            self.act_undo,
+            self.act_stop,
+        ):
+            a.setEnabled(open_)
+        self._update_review_actions()
+
+    def _update_review_actions(self) -> None:
+        on_tabs = self.pages.currentWidget() is self.tabs
+        on_review = on_tabs and self.tabs.currentWidget() is self.review
+        for a in self.review_actions:
+            a.setEnabled(on_review)
+        for a in self.act_tab:
+            a.setEnabled(self.pages.currentWidget() is self.tabs)
+
+    def _on_tab_changed(self, _index: int) -> None:
+        self._update_review_actions()
+        current = self.tabs.currentWidget()
+        if current is self.catalog and not self.catalog.loaded and self.library_path:
+            self.catalog.reload()
+        elif current is self.learning and self.library_path:
+            self.learning.refresh()
+
+    def _show_tab(self, index: int) -> None:
+        self.tabs.setCurrentIndex(index)
+
+    def _decisions_changed(self) -> None:
+        self._status_timer.start()
+        if self.tabs.currentWidget() is self.learning:
+            self.learning.refresh()
+
+    # -- demo --------------------------------------------------------------------------------
+    def open_demo(self, path: Path | None = None) -> None:
+        """Open the demo library; import the demo catalog and queue its photos if empty."""
+        target = Path(path) if path else demo_library_path()
+        demo = demo_dir()
+
+        def after_open() -> None:
+            status = self.library_status
+            if status is None:
+                return
+            queue_photos = status.photos == 0
+            if status.products == 0:
+                self.import_catalog(
+                    demo / "catalog",
+                    demo / "catalog.csv",
+                    then=(lambda _r: self.add_paths([demo / "photos"])) if queue_photos else None,
+                )
+            elif queue_photos:
+                self.add_paths([demo / "photos"])
+
+        if self.library_path is not None and self.library_path.resolve() == target.resolve():
+            self.refresh_status(then=after_open)
+        else:
+            self.open_library(target, then=after_open)
+
+    # -- import ------------------------------------------------------------------------------
+    def choose_import(self) -> None:
+        if self.library_path is None:
+            self.statusBar().showMessage("Open or create a library first", 5000)
+            return
+        last = self.settings.value(keys.IMPORT_FOLDER)
+        dlg = ImportSetupDialog(self.worker, self, folder=Path(last) if last else None)
+        dlg.accepted.connect(lambda: self._start_import_from(dlg))
+        dlg.open()
+        self.import_setup = dlg
+
+    def _start_import_from(self, dlg: ImportSetupDialog) -> None:
+        if dlg.folder is not None:
+            self.settings.setValue(keys.IMPORT_FOLDER, str(dlg.folder))
+        self.import_catalog(dlg.folder, dlg.sheet)
+
+    def import_catalog(
+        self,
+        folder: Path | None,
+        sheet: Path | None = None,
+        then: Callable[[ImportReport], None] | None = None,
+    ) -> CancelToken:
+        """Run the import in the background behind a progress dialog; show the summary."""
+        token = CancelToken()
+        progress = ProgressDialog(self)
+        progress.cancel_requested.connect(token.cancel)
+        self.import_progress = progress
+        self._importing = True
+        self._update_pages()
+        progress.open()
+
+        def run(ctx: TaskContext) -> ImportReport:
+            return ctx.lib.import_catalog(folder, sheet, progress=ctx.progress, cancel=ctx.token)
+
+        def finish() -> None:
+            self._importing = False
+            progress.accept()
+            progress.deleteLater()
+            self.import_progress = None
+
+        def done(report: ImportReport) -> None:
+            finish()
+            self.last_import = report
+            summary = ImportSummaryDialog(report, self)
+            summary.open()
+            self.import_summary = summary
+            self.catalog.loaded = False
+            if self.tabs.currentWidget() is self.catalog:
+                self.catalog.reload()
+            self.refresh_status(then=(lambda: then(report)) if then else None)
+
+        def failed(err: TaskError) -> None:
+            finish()
+            self._update_pages()
+            self.show_task_error("import the catalog", err)
+
+        def cancelled() -> None:  # cancelled before it started (e.g. library closed)
+            finish()
+            self._update_pages()
+
+        self.worker.submit(
+            run,
+            what="import the catalog",
+            priority=Priority.BACKGROUND,
+            token=token,
+            on_progress=progress.update_progress,
+            on_result=done,
+            on_error=failed,
+            on_cancelled=cancelled,
+        )
+        return token
+
+    # -- model versions ----------------------------------------------------------------------
+    def switch_model(self, version: str, confirm: bool = True) -> None:
+        """Activate another model version: re-embeds the references first, cancellable; the
+        current model keeps working until the switch is complete."""
+        if confirm and not ask(
+            self,
+            "Switch model",
+            f"Switch matching to model version {version}?",
+            "Every reference image is embedded with that model first, which can take a while. "
+            "You can cancel; the current model stays active until the switch is complete.",
+        ):
+            return
+        token = CancelToken()
+        progress = ProgressDialog(self, title="Switching model")
+        progress.cancel_requested.connect(token.cancel)
+        self.model_progress = progress
+        progress.open()
+
+        def run(ctx: TaskContext) -> None:
+            ctx.lib.activate_model(version, progress=ctx.progress, cancel=ctx.token)
+
+        def finish() -> None:
+            progress.accept()
+            progress.deleteLater()
+            self.model_progress = None
+            self.learning.refresh()
+            self.refresh_status()
+
+        def done(_r: object) -> None:
+            finish()
+            self.statusBar().showMessage(f"Matching now uses model {version}", 8000)
+            self.session.reset()
+            self.session.resume()
+
+        def failed(err: TaskError) -> None:
+            finish()
+            self.show_task_error("switch the model", err)
+
+        def cancelled() -> None:
+            finish()
+            self.statusBar().showMessage("Model switch cancelled; nothing changed", 8000)
+
+        self.worker.submit(
+            run,
+            what="switch the model",
+            priority=Priority.BACKGROUND,
+            token=token,
+            on_progress=progress.update_progress,
+            on_result=done,
+            on_error=failed,
+            on_cancelled=cancelled,
+        )
+
+    # -- adding photos -----------------------------------------------------------------------
+    def add_paths(self, paths: list[Path]) -> None:
+        if self.library_path is None:
+            self.statusBar().showMessage("Open or create a library first", 5000)
+            return
+        if self.library_status is not None and self.library_status.products == 0:
+            self.statusBar().showMessage(
+                "Import a catalog first: there is nothing to match to", 6000
+            )
+            return
+        self.tabs.setCurrentWidget(self.review)
+        self.session.add_paths([Path(p) for p in paths])
+
+    def choose_photos(self) -> None:
+        patterns = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
+        start = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add photos", start, f"Photos ({patterns});;All files (*)"
+        )
+        if files:
+            self.add_paths([Path(f) for f in files])
+
+    def choose_photo_folder(self) -> None:
+        start = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", start)
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def paths_from_mime(self, mime: QMimeData) -> list[Path]:
+        """Local files/folders from a drop or the clipboard; picture data is saved first."""
+        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+        if not paths and mime.hasText():
+            for line in mime.text().splitlines():
+                line = line.strip()
+                url = QUrl(line)
+                candidate = Path(url.toLocalFile()) if url.isLocalFile() else Path(line)
+                if line and candidate.exists():
+                    paths.append(candidate)
+        if not paths and mime.hasImage():
+            saved = self._save_pasted_image(mime.imageData())
+            if saved is not None:
+                paths.append(saved)
+        return paths
+
+    def _save_pasted_image(self, data: object) -> Path | None:
+        image = data if isinstance(data, QImage) else QImage(data)  # type: ignore[call-overload]
+        if image.isNull() or self.library_path is None:
+            return None
+        inbox = self.library_path / "inbox"
+        inbox.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = inbox / f"pasted-{stamp}-{next(self._paste_counter)}.png"
+        if not image.save(str(target), "PNG"):
+            return None
+        return target
+
+    def add_from_mime(self, mime: QMimeData) -> int:
+        """What a drop or a paste does; returns how many items were handed over."""
+        paths = self.paths_from_mime(mime)
+        if paths:
+            self.add_paths(paths)
+        else:
+            self.statusBar().showMessage("Nothing to add: drop photos, folders or a picture", 5000)
+        return len(paths)
+
+    def paste(self) -> None:
+        self.add_from_mime(QGuiApplication.clipboard().mimeData())
+
+    @staticmethod
+    def _acceptable(mime: QMimeData) -> bool:
+        return any(u.isLocalFile() for u in mime.urls()) or mime.hasImage()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._acceptable(event.mimeData()) and self.library_path is not None:
+            event.acceptProposedAction()
+            self.statusBar().showMessage("Drop to add the photos to the queue")
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self._acceptable(event.mimeData()) and self.library_path is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.statusBar().clearMessage()
+        if self.add_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    # -- export ------------------------------------------------------------------------------
+    def choose_export(self) -> None:
+        if self.library_path is None:
+            return
+        start = self.settings.value(keys.EXPORT_DIR) or QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.DocumentsLocation
+        )
+        name = f"inventory-{dt.date.today().isoformat()}.csv"
+        filters = list(EXPORT_FILTERS)
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            "Export inventory CSV",
+            str(Path(str(start)) / name),
+            ";;".join(filters),
+            filters[0],
+        )
+        if not path:
+            return
+        target = Path(path)
+        if target.suffix.lower() != ".csv":
+            target = target.with_name(target.name + ".csv")
+        per, undecided = EXPORT_FILTERS.get(chosen, ("photo", False))
+        self.settings.setValue(keys.EXPORT_DIR, str(target.parent))
+        self.export_inventory(target, per, undecided)
+
+    def export_inventory(
+        self, target: Path, per: str = "photo", include_undecided: bool = False
+    ) -> None:
+        def run(ctx: TaskContext) -> int:
+            return ctx.lib.export_csv(target, per=per, include_undecided=include_undecided)
+
+        def done(rows: int) -> None:
+            self.last_export = (target, rows)
+            self.statusBar().showMessage(f"Exported {rows} row(s) to {target}", 10000)
+
+        self.worker.submit(
+            run, what="export the inventory", priority=Priority.INTERACTIVE, on_result=done
+        )
+
+    # -- misc --------------------------------------------------------------------------------
+    def _find_product(self) -> None:
+        self.tabs.setCurrentWidget(self.review)
+        self.review.focus_search()
+
+    def _on_matching_progress(self, done: int, total: int) -> None:
+        busy = total > 0
+        for w in (self.match_label, self.match_bar, self.match_stop):
+            w.setVisible(busy)
+        if busy:
+            self.match_label.setText(f"Matching {done} of {total} photos")
+            self.match_bar.setRange(0, total)
+            self.match_bar.setValue(done)
+        else:
+            self._status_timer.start()
+
+    def show_task_error(self, what: str, err: TaskError) -> None:
+        show_error(self, what, err.exc, err.details)
+
+    def show_about(self) -> None:
+        def run(ctx: TaskContext) -> ModelInfo:
+            from engine.manifest import ModelManifest
+            from engine.resources import bundled_model_dir
+
+            try:
+                m = ctx.lib.encoder.manifest
+            except NoLibraryError:
+                m = ModelManifest.load(bundled_model_dir())
+            return ModelInfo(m.version, m.architecture, m.licence)
+
+        def done(info: ModelInfo) -> None:
+            self.about = AboutDialog(self, info)
+            self.about.open()
+
+        self.worker.submit(run, what="read the model details", on_result=done)
+
+    def show_shortcuts(self) -> None:
+        rows = [
+            ("1 – 9", "Confirm that suggestion"),
+            ("Enter", "Confirm the top suggestion"),
+            ("N", "No match in the catalog"),
+            ("S", "Skip (decide later)"),
+            ("← → / ↑ ↓", "Previous / next photo"),
+            ("Ctrl+Z", "Undo the last decision"),
+            ("Ctrl+F", "Find any product by SKU or name"),
+            ("A", "Accept all confident matches (asks first)"),
+            ("Ctrl+V", "Paste a picture or copied photo files"),
+            ("Ctrl+Shift+O", "Add photos"),
+            ("Ctrl+E", "Export the inventory CSV"),
+            ("Ctrl+1/2/3", "Review / Catalog / Learning"),
+        ]
+        html = (
+            "<table cellspacing=6>"
+            + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setText(html)
+        box.open()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue(keys.GEOMETRY, self.saveGeometry())
+        self.settings.setValue(keys.SPLITTER, self.review.splitter.saveState())
+        self.settings.sync()
+        for timer in self.findChildren(QTimer):
+            timer.stop()
+        self.session.cancel_matching()
+        self.loader.clear()
+        self.loader.wait(3000)
+        self.worker.shutdown()
+        super().closeEvent(event)

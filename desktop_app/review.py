@@ -1,0 +1,575 @@
+"""The review page: queue on the left, the photo large, suggestion cards and product search.
+
+Widgets only: they show state and emit what the user asked for; the ReviewSession does the
+engine work. Keys are QActions owned by the main window so they show in the menus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QKeyEvent, QMouseEvent, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.icons import icon
+from desktop_app.previews import cached_pixmap
+from desktop_app.queue_view import STATUS_LABELS, QueueItem, QueueModel, QueueView
+from engine.matching import Suggestion
+
+MAX_CARDS = 9
+KEY_HINTS = (
+    "<b>1–9</b> confirm · <b>Enter</b> top match · <b>N</b> no match · <b>S</b> skip · "
+    "<b>← →</b> move · <b>Ctrl+Z</b> undo · <b>Ctrl+F</b> find"
+)
+
+
+def format_price(price: object) -> str:
+    return f"{price:.2f}" if isinstance(price, int | float) else ""
+
+
+class ElidedLabel(QLabel):
+    """One line of plain text that ends in "…" when it does not fit, instead of being cut."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = text
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text if len(text) > 30 else "")
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(10, self.contentsRect().width())
+        super().setText(
+            self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        )
+
+
+class PhotoView(QLabel):
+    """Shows a pixmap as large as the space allows, aspect kept, re-scaled on resize."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pixmap = QPixmap()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(240, 200)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setStyleSheet("background: #263238; color: #cfd8dc; border-radius: 6px;")
+
+    def set_photo(self, pixmap: QPixmap | None, placeholder: str = "") -> None:
+        self._pixmap = pixmap if pixmap is not None else QPixmap()
+        if self._pixmap.isNull():
+            super().setPixmap(QPixmap())
+            self.setText(placeholder)
+        else:
+            self.setText("")
+            self._rescale()
+
+    def has_photo(self) -> bool:
+        return not self._pixmap.isNull()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap.isNull():
+            return
+        dpr = self.devicePixelRatioF()
+        target = self.contentsRect().size() * dpr
+        pix = self._pixmap.scaled(
+            target, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        pix.setDevicePixelRatio(dpr)
+        super().setPixmap(pix)
+
+
+class SuggestionCard(QFrame):
+    """One suggested product; a click confirms it (the same as its number key)."""
+
+    clicked = Signal(int)  # 0-based suggestion index
+
+    def __init__(self, index: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.index = index
+        self.setObjectName("card")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setMinimumHeight(78)
+        self.setMaximumHeight(92)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 6, 10, 6)
+        row.setSpacing(10)
+        self.key = QLabel(str(index + 1))
+        self.key.setFixedSize(24, 24)
+        self.key.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.key.setStyleSheet(
+            "background: #37474f; color: white; border-radius: 4px; font-weight: bold;"
+        )
+        row.addWidget(self.key, 0, Qt.AlignmentFlag.AlignTop)
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(64, 64)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumb.setStyleSheet("background: white; border: 1px solid #cfd8dc;")
+        row.addWidget(self.thumb)
+        text = QVBoxLayout()
+        text.setSpacing(1)
+        self.name = ElidedLabel()
+        self.name.setStyleSheet("font-weight: bold;")
+        self.sku = ElidedLabel()
+        self.meta = ElidedLabel()
+        self.meta.setStyleSheet("color: #546e7a;")
+        for w in (self.name, self.sku, self.meta):
+            w.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+            text.addWidget(w)
+        row.addLayout(text, 1)
+        score_col = QVBoxLayout()
+        score_col.setSpacing(2)
+        self.score = QLabel()
+        self.score.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.score.setStyleSheet("font-size: 15px; font-weight: bold;")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.bar.setTextVisible(False)
+        self.bar.setFixedSize(72, 6)
+        self.badge = QLabel("confident")
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.badge.setStyleSheet("color: #00796b; font-weight: bold;")
+        score_col.addWidget(self.score)
+        score_col.addWidget(self.bar, 0, Qt.AlignmentFlag.AlignRight)
+        score_col.addWidget(self.badge)
+        score_col.addStretch(1)
+        row.addLayout(score_col)
+        self.suggestion: Suggestion | None = None
+
+    def show_suggestion(
+        self, s: Suggestion, thumb: Path | None, confident: bool, chosen: bool
+    ) -> None:
+        self.suggestion = s
+        self.name.setText(s.name or s.sku)
+        self.sku.setText(f"SKU {s.sku}")
+        price = format_price(s.price)
+        self.meta.setText(" · ".join(x for x in (s.supplier, s.category, price) if x) or " ")
+        self.score.setText(f"{s.score:.0%}")
+        self.bar.setValue(round(s.score * 100))
+        self.badge.setVisible(confident)
+        pix = cached_pixmap(thumb, 128) if thumb is not None and thumb.exists() else QPixmap()
+        if not pix.isNull():
+            pix = pix.scaled(
+                QSize(64, 64) * self.devicePixelRatioF(),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            pix.setDevicePixelRatio(self.devicePixelRatioF())
+        self.thumb.setPixmap(pix)
+        self.setToolTip(
+            f"{s.name}\nSKU {s.sku}\nsimilarity {s.similarity:.3f}\n"
+            f"Click or press {self.index + 1} to confirm"
+        )
+        border = "#2e7d32" if chosen else ("#26a69a" if confident else "#cfd8dc")
+        width = 3 if chosen else (2 if confident else 1)
+        bg = "#e8f5e9" if chosen else "palette(base)"
+        self.setStyleSheet(
+            f"QFrame#card {{ border: {width}px solid {border}; border-radius: 6px;"
+            f" background: {bg}; }}"
+        )
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(
+            event.position().toPoint()
+        ):
+            self.clicked.emit(self.index)
+        super().mouseReleaseEvent(event)
+
+
+class SearchBox(QLineEdit):
+    """Product search. Keeps Enter, Up/Down and Escape for itself: as window shortcuts they
+    would otherwise confirm the top suggestion while the user is choosing a search result."""
+
+    moved = Signal(int)
+    chosen = Signal()
+    escaped = Signal()
+
+    _OWN_KEYS = (
+        Qt.Key.Key_Return,
+        Qt.Key.Key_Enter,
+        Qt.Key.Key_Up,
+        Qt.Key.Key_Down,
+        Qt.Key.Key_Escape,
+    )
+
+    def event(self, e: QEvent) -> bool:
+        if (
+            e.type() == QEvent.Type.ShortcutOverride
+            and isinstance(e, QKeyEvent)
+            and e.key() in self._OWN_KEYS
+        ):
+            e.accept()
+            return True
+        return super().event(e)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        key = e.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.chosen.emit()
+        elif key == Qt.Key.Key_Up:
+            self.moved.emit(-1)
+        elif key == Qt.Key.Key_Down:
+            self.moved.emit(1)
+        elif key == Qt.Key.Key_Escape:
+            self.escaped.emit()
+        else:
+            super().keyPressEvent(e)
+
+
+class ThresholdSpin(QDoubleSpinBox):
+    """Score threshold in percent; Up/Down change it instead of moving between photos."""
+
+    def event(self, e: QEvent) -> bool:
+        if (
+            e.type() == QEvent.Type.ShortcutOverride
+            and isinstance(e, QKeyEvent)
+            and e.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            e.accept()
+            return True
+        return super().event(e)
+
+
+class DropHint(QLabel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
+        self.setText(
+            f"<p><img src='{_icon_file('drop')}' width='96' height='96'></p>"
+            "<p style='font-size:17px'><b>Drop photos or folders here</b></p>"
+            "<p>or use <b>File ▸ Add photos…</b> (Ctrl+Shift+O), "
+            "or paste a picture with <b>Ctrl+V</b>.</p>"
+            "<p style='color:#607d8b'>Each photo is matched to your catalog on this computer; "
+            "you confirm the right product with one key.</p>"
+        )
+        self.setStyleSheet(
+            "QLabel { border: 2px dashed #80cbc4; border-radius: 12px; background: #f5fbfa;"
+            " color: #37474f; padding: 24px; }"
+        )
+
+
+def _icon_file(name: str) -> str:
+    from desktop_app.icons import icon_path
+
+    return Path(icon_path(name)).as_uri()
+
+
+class ReviewPage(QWidget):
+    """Queue | photo | suggestions. Emits intents; ReviewSession acts on them."""
+
+    suggestion_clicked = Signal(int)
+    search_text_changed = Signal(str)
+    search_confirmed = Signal(str)  # SKU chosen from the search results
+    threshold_changed = Signal(float)  # 0-1
+    accept_confident_clicked = Signal()
+    no_match_clicked = Signal()
+    skip_clicked = Signal()
+
+    def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(self.splitter)
+
+        # -- queue column
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        self.queue_title = QLabel("<b>Photos</b>")
+        self.queue_title.setWordWrap(True)
+        lv.addWidget(self.queue_title)
+        self.queue = QueueView()
+        self.queue.setModel(model)
+        lv.addWidget(self.queue, 1)
+        thr = QHBoxLayout()
+        thr.addWidget(QLabel("Confident at"))
+        self.threshold = ThresholdSpin()
+        self.threshold.setRange(1, 100)
+        self.threshold.setDecimals(0)
+        self.threshold.setSuffix(" %")
+        self.threshold.setValue(80)
+        self.threshold.setToolTip(
+            "Suggestions scoring at least this much are marked confident (star) and can be "
+            "accepted together with 'Accept confident'."
+        )
+        self.threshold.setAccessibleName("Confidence threshold")
+        thr.addWidget(self.threshold)
+        thr.addStretch(1)
+        lv.addLayout(thr)
+        self.accept_button = QPushButton(icon("accept-all"), "Accept confident…")
+        self.accept_button.setToolTip("Confirm the top suggestion of every confident photo (A)")
+        lv.addWidget(self.accept_button)
+        left.setMinimumWidth(230)
+        self.splitter.addWidget(left)
+
+        # -- photo column
+        middle = QWidget()
+        mv = QVBoxLayout(middle)
+        mv.setContentsMargins(0, 0, 0, 0)
+        self.photo_title = QLabel()
+        self.photo_title.setTextFormat(Qt.TextFormat.RichText)
+        self.photo_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        mv.addWidget(self.photo_title)
+        self.photo_stack = QStackedWidget()
+        self.drop_hint = DropHint()
+        self.photo = PhotoView()
+        self.photo_stack.addWidget(self.drop_hint)
+        self.photo_stack.addWidget(self.photo)
+        mv.addWidget(self.photo_stack, 1)
+        self.hints = QLabel(KEY_HINTS)
+        self.hints.setStyleSheet("color: #546e7a;")
+        self.hints.setWordWrap(True)
+        mv.addWidget(self.hints)
+        self.splitter.addWidget(middle)
+
+        # -- suggestions column
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        self.search = SearchBox()
+        self.search.setPlaceholderText("Find any product by SKU or name (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.search.setAcceptDrops(False)
+        self.search.setAccessibleName("Product search")
+        rv.addWidget(self.search)
+        self.results = QListWidget()
+        self.results.setMaximumHeight(170)
+        self.results.setIconSize(QSize(32, 32))
+        self.results.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results.setWordWrap(False)
+        self.results.hide()
+        rv.addWidget(self.results)
+        self.cards_title = QLabel("<b>Suggestions</b>")
+        rv.addWidget(self.cards_title)
+        cards_host = QWidget()
+        self.cards_layout = QVBoxLayout(cards_host)
+        self.cards_layout.setContentsMargins(0, 0, 4, 0)
+        self.cards_layout.setSpacing(6)
+        self.cards: list[SuggestionCard] = []
+        for i in range(MAX_CARDS):
+            card = SuggestionCard(i)
+            card.clicked.connect(self.suggestion_clicked)
+            card.hide()
+            self.cards.append(card)
+            self.cards_layout.addWidget(card)
+        self.cards_message = QLabel()
+        self.cards_message.setWordWrap(True)
+        self.cards_message.setStyleSheet("color: #546e7a; padding: 8px;")
+        self.cards_layout.addWidget(self.cards_message)
+        self.cards_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(cards_host)
+        rv.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        self.no_match_button = QPushButton(icon("no-match"), "No match (N)")
+        self.skip_button = QPushButton(icon("skip"), "Skip (S)")
+        buttons.addWidget(self.no_match_button)
+        buttons.addWidget(self.skip_button)
+        rv.addLayout(buttons)
+        right.setMinimumWidth(330)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([260, 560, 400])
+        self.splitter.setChildrenCollapsible(False)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(150)
+        self._search_timer.timeout.connect(
+            lambda: self.search_text_changed.emit(self.search.text())
+        )
+        self.search.textChanged.connect(self._on_search_text)
+        self.search.moved.connect(self._move_result)
+        self.search.chosen.connect(self._choose_result)
+        self.search.escaped.connect(self.clear_search)
+        self.results.itemActivated.connect(lambda _item: self._choose_result())
+        self.threshold.valueChanged.connect(lambda v: self.threshold_changed.emit(v / 100.0))
+        self.accept_button.clicked.connect(self.accept_confident_clicked)
+        self.no_match_button.clicked.connect(self.no_match_clicked)
+        self.skip_button.clicked.connect(self.skip_clicked)
+        self.show_item(None, 0, 0)
+
+    # -- display ----------------------------------------------------------------------------
+    def update_counts(self) -> None:
+        c = self.model.counts()
+        total = sum(c.values())
+        todo = c["suggested"] + c["pending"]
+        self.queue_title.setText(
+            f"<b>Photos</b> ({total})<br><span style='color:#546e7a'>{todo} to review · "
+            f"{c['confirmed']} confirmed · {c['no_match']} no match</span>"
+            if total
+            else "<b>Photos</b>"
+        )
+        n = len(self.model.confident())
+        self.accept_button.setText(f"Accept {n} confident…" if n else "Accept confident…")
+        self.accept_button.setEnabled(n > 0)
+
+    def show_item(self, item: QueueItem | None, row: int, total: int) -> None:
+        """Fill the photo header and the cards for ``item`` (None: nothing selected)."""
+        self.update_counts()
+        if item is None:
+            self.photo_stack.setCurrentWidget(self.drop_hint if total == 0 else self.photo)
+            if total:
+                self.photo.set_photo(None, "Select a photo in the list")
+            self.photo_title.setText("")
+            self._show_cards([], None, "Suggestions appear here once photos are matched.")
+            self.no_match_button.setEnabled(False)
+            self.skip_button.setEnabled(False)
+            return
+        self.photo_stack.setCurrentWidget(self.photo)
+        label = STATUS_LABELS[item.status]
+        colour = {"confirmed": "#2e7d32", "no_match": "#c62828", "error": "#e65100"}.get(
+            item.status, "#1e88e5"
+        )
+        self.photo_title.setText(
+            f"<b>{_escape(item.path.name)}</b> &nbsp;<span style='color:{colour}'>{label}"
+            + (f": {_escape(item.decided_sku or '')}" if item.status == "confirmed" else "")
+            + f"</span> &nbsp;<span style='color:#78909c'>photo {row + 1} of {total}</span>"
+        )
+        message = None
+        if item.status == "pending":
+            message = item.note or "Matching this photo…"
+        elif item.status == "error":
+            message = f"This file could not be used: {item.error}"
+        elif not item.suggestions:
+            message = "No suggestions: the catalog is empty. Import a catalog first."
+        chosen = item.decided_sku if item.status == "confirmed" else None
+        self._show_cards(item.suggestions, item, message, chosen)
+        decidable = item.photo_id is not None
+        self.no_match_button.setEnabled(decidable)
+        self.skip_button.setEnabled(True)
+
+    def _show_cards(
+        self,
+        suggestions: list[Suggestion],
+        item: QueueItem | None,
+        message: str | None,
+        chosen: str | None = None,
+    ) -> None:
+        threshold = self.model.threshold
+        for i, card in enumerate(self.cards):
+            if i < len(suggestions) and item is not None:
+                s = suggestions[i]
+                card.show_suggestion(
+                    s,
+                    item.suggestion_thumbs.get(s.image_id or -1),
+                    confident=(i == 0 and s.score >= threshold and item.status == "suggested"),
+                    chosen=(s.sku == chosen),
+                )
+                card.show()
+            else:
+                card.hide()
+        extra = ""
+        if chosen and not any(s.sku == chosen for s in suggestions):
+            extra = f"Confirmed from search: {chosen}"
+        self.cards_message.setText(message or extra)
+        self.cards_message.setVisible(bool(message or extra))
+        self.cards_title.setText(
+            f"<b>Suggestions</b> <span style='color:#546e7a'>({len(suggestions)})</span>"
+            if suggestions
+            else "<b>Suggestions</b>"
+        )
+
+    # -- search ------------------------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def clear_search(self) -> None:
+        self.search.clear()
+        self.results.clear()
+        self.results.hide()
+        self.queue.setFocus()
+
+    def _on_search_text(self, text: str) -> None:
+        if text.strip():
+            self._search_timer.start()
+        else:
+            self._search_timer.stop()
+            self.results.clear()
+            self.results.hide()
+
+    def set_search_results(
+        self, text: str, products: list[dict[str, object]], thumbs: dict[str, Path]
+    ) -> None:
+        if text != self.search.text():
+            return  # an older query answered late
+        self.results.clear()
+        for p in products:
+            sku = str(p["sku"])
+            price = format_price(p.get("price"))
+            meta = " · ".join(str(x) for x in (p.get("supplier"), p.get("category"), price) if x)
+            label = f"{p.get('name') or sku}  ·  {sku}" + (f"  ·  {meta}" if meta else "")
+            it = QListWidgetItem(label)
+            it.setToolTip(label)
+            it.setData(Qt.ItemDataRole.UserRole, sku)
+            thumb = thumbs.get(sku)
+            if thumb is not None and thumb.exists():
+                it.setIcon(QIcon(cached_pixmap(thumb, 64)))
+            self.results.addItem(it)
+        if not products:
+            it = QListWidgetItem(f"No product matches “{text}”")
+            it.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.results.addItem(it)
+        else:
+            self.results.setCurrentRow(0)
+        self.results.show()
+
+    def _move_result(self, step: int) -> None:
+        n = self.results.count()
+        if n:
+            self.results.setCurrentRow(max(0, min(n - 1, self.results.currentRow() + step)))
+
+    def _choose_result(self) -> None:
+        it = self.results.currentItem()
+        sku = it.data(Qt.ItemDataRole.UserRole) if it is not None else None
+        if sku:
+            self.search_confirmed.emit(str(sku))
+            self.clear_search()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,536 @@
+"""The review session: queue photos, match them in chunks, record decisions, undo.
+
+Matching is split into chunks of CHUNK photos at background priority, so a decision (which
+runs at interactive priority on the same engine thread) waits for one chunk at most. The UI
+updates optimistically on a keypress and reconciles with the engine's answer, so reviewing
+feels instant; a failed decision is rolled back and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QObject, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QWidget
+
+from desktop_app import queries
+from desktop_app.dialogs import ask
+from desktop_app.previews import PreviewLoader, cached_pixmap
+from desktop_app.queue_view import QueueItem, QueueModel
+from desktop_app.review import ReviewPage
+from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
+from engine.matching import PhotoMatch, Suggestion, expand_paths
+from engine.progress import CancelToken
+
+TOP_K = 5
+CHUNK = 8  # photos per matching task: bounds how long a keypress can wait
+PREVIEW_SIDE = 112
+PHOTO_SIDE = 1600
+
+ErrorHandler = Callable[[str, TaskError], None]
+
+
+@dataclass(frozen=True)
+class MatchedPhoto:
+    """A match result plus what the UI needs to show it, gathered on the engine thread."""
+
+    path: Path
+    photo_id: int | None
+    suggestions: list[Suggestion] = field(default_factory=list)
+    error: str | None = None
+    duplicate_of: str | None = None
+    status: str = "pending"
+    decided_sku: str | None = None
+    decided_name: str = ""
+    thumb: Path | None = None
+    suggestion_thumbs: dict[int, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    photo_id: int
+    status: str
+    decided_sku: str | None
+    decided_name: str
+
+
+def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
+    st = lib.photo_state(photo_id)
+    sku = st.decision.sku if st.decision is not None and st.status == "confirmed" else None
+    product = lib.product(sku) if sku else None
+    return StateUpdate(photo_id, st.status, sku, str((product or {}).get("name") or ""))
+
+
+def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyped-def]
+    """Engine thread: enrich a PhotoMatch with state and thumbnail paths."""
+    if m.photo_id is None:
+        return MatchedPhoto(m.path, None, error=m.error or "unknown problem", status="error")
+    st = _state(lib, m.photo_id)
+    rec = queries.photo_records(lib, [m.photo_id]).get(m.photo_id)
+    thumbs = queries.image_thumbs(lib, [s.image_id for s in m.suggestions if s.image_id])
+    return MatchedPhoto(
+        path=m.path,
+        photo_id=m.photo_id,
+        suggestions=list(m.suggestions),
+        duplicate_of=m.duplicate_of,
+        status=st.status,
+        decided_sku=st.decided_sku,
+        decided_name=st.decided_name,
+        thumb=rec.thumb if rec else None,
+        suggestion_thumbs=thumbs,
+    )
+
+
+class ReviewSession(QObject):
+    matching_progress = Signal(int, int)  # done, total; (0, 0) when idle
+    message = Signal(str)  # a short status-bar message
+    decisions_changed = Signal()
+
+    def __init__(
+        self,
+        worker: EngineWorker,
+        page: ReviewPage,
+        loader: PreviewLoader,
+        on_error: ErrorHandler,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self.page = page
+        self.model: QueueModel = page.model
+        self.loader = loader
+        self.on_error = on_error
+        self._tokens: list[CancelToken] = []
+        self._total = 0
+        self._done = 0
+        self.loader.loaded.connect(self._on_preview)
+        view = page.queue
+        view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.model.rowsInserted.connect(lambda *_: self.page.update_counts())
+        self.model.rowsRemoved.connect(lambda *_: self.refresh())
+        self.model.modelReset.connect(lambda: self.refresh())
+        page.suggestion_clicked.connect(self.confirm_index)
+        page.search_text_changed.connect(self.search)
+        page.search_confirmed.connect(self.confirm_sku)
+        page.threshold_changed.connect(self.set_threshold)
+        page.accept_confident_clicked.connect(self.accept_confident)
+        page.no_match_clicked.connect(self.no_match)
+        page.skip_clicked.connect(self.skip)
+
+    # -- queue -------------------------------------------------------------------------------
+    @property
+    def matching(self) -> bool:
+        return self._total > 0
+
+    def reset(self) -> None:
+        """Forget the queue (another library was opened)."""
+        self.cancel_matching()
+        self._total = self._done = 0
+        self.matching_progress.emit(0, 0)
+        self.loader.clear()
+        self.model.clear()
+
+    def add_paths(self, paths: list[Path]) -> None:
+        """Queue files and folders: folders are expanded on the engine thread."""
+        if not paths:
+            return
+
+        def expand(ctx: TaskContext) -> list[Path]:
+            return expand_paths(paths)
+
+        self.worker.submit(
+            expand,
+            what="read the dropped files",
+            priority=Priority.INTERACTIVE,
+            on_result=lambda files: self._queue_files(paths, files),
+            on_error=lambda err: self.on_error("read the dropped files", err),
+        )
+
+    def _queue_files(self, given: list[Path], files: list[Path]) -> None:
+        if not files:
+            names = ", ".join(p.name for p in given[:3])
+            self.message.emit(f"No photos found in {names}")
+            return
+        fresh = self.model.add_paths(files)
+        skipped = len(files) - len(fresh)
+        if skipped:
+            self.message.emit(f"{skipped} photo(s) were already in the queue")
+        for item in fresh:
+            self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
+        if self.current_row() < 0 and fresh:
+            self.select_row(self.model.row_of(fresh[0].key))
+        self._match(fresh)
+
+    def _match(self, items: list[QueueItem]) -> None:
+        if not items:
+            return
+        token = CancelToken()
+        self._tokens.append(token)
+        self._total += len(items)
+        self.matching_progress.emit(self._done, self._total)
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            paths = [i.path for i in chunk]
+
+            def run(ctx: TaskContext, paths: list[Path] = paths) -> int:
+                n = 0
+                for m in ctx.lib.match(paths, top_k=TOP_K, cancel=ctx.token):
+                    ctx.partial(describe_match(ctx.lib, m))
+                    n += 1
+                return n
+
+            self.worker.submit(
+                run,
+                what="match the photos",
+                priority=Priority.BACKGROUND,
+                token=token,
+                on_partial=self._on_matched,
+                on_cancelled=lambda chunk=chunk: self._chunk_cancelled(chunk),
+                on_error=lambda err, chunk=chunk: self._chunk_failed(chunk, err),
+            )
+
+    def cancel_matching(self) -> None:
+        for t in self._tokens:
+            t.cancel()
+        self._tokens.clear()
+
+    def _step(self, n: int) -> None:
+        self._done += n
+        if self._done >= self._total:
+            self._done = self._total = 0
+            self._tokens.clear()
+        self.matching_progress.emit(self._done, self._total)
+
+    def _chunk_cancelled(self, chunk: list[QueueItem]) -> None:
+        left = [i for i in chunk if i.status == "pending" and self.model.row_of(i.key) >= 0]
+        for item in left:
+            item.note = "Not matched (cancelled): add the photo again to match it"
+            self.model.changed(item.key)
+        self._step(len(left))
+        self.refresh()
+
+    def _chunk_failed(self, chunk: list[QueueItem], err: TaskError) -> None:
+        left = [i for i in chunk if i.status == "pending" and self.model.row_of(i.key) >= 0]
+        for item in left:
+            item.status = "error"
+            item.error = "matching failed (see the error message)"
+            self.model.changed(item.key)
+        self._step(len(left))
+        self.on_error("match the photos", err)
+        self.refresh()
+
+    def _on_matched(self, mp: MatchedPhoto) -> None:
+        self._step(1)
+        self._apply_match(mp)
+
+    def _apply_match(self, mp: MatchedPhoto) -> None:
+        row = next((r for r, i in enumerate(self.model.items) if i.path == mp.path), -1)
+        item = self.model.item(row)
+        if item is None:
+            return
+        if mp.photo_id is not None:
+            twin = self.model.row_of_photo(mp.photo_id)
+            if twin >= 0 and twin != row:
+                other = self.model.item(twin)
+                self.message.emit(
+                    f"{mp.path.name} is the same picture as {other.path.name if other else ''};"
+                    " it is listed once"
+                )
+                self.model.remove(item.key)
+                return
+        item.photo_id = mp.photo_id
+        item.suggestions = mp.suggestions
+        item.suggestion_thumbs = mp.suggestion_thumbs
+        item.status = mp.status
+        item.error = mp.error
+        item.decided_sku = mp.decided_sku
+        item.decided_name = mp.decided_name
+        item.engine_thumb = mp.thumb
+        item.note = ""
+        if (item.preview is None or item.preview.isNull()) and mp.thumb and mp.thumb.exists():
+            item.preview = cached_pixmap(mp.thumb, PREVIEW_SIDE)
+        self.model.changed(item.key)
+        if row == self.current_row():
+            self.refresh(reload_photo=not self.page.photo.has_photo())
+        else:
+            self.page.update_counts()
+
+    def resume(self) -> None:
+        """Queue the library's undecided photos, so work left last time is not lost."""
+
+        def run(ctx: TaskContext) -> list[MatchedPhoto]:
+            lib = ctx.lib
+            out = []
+            for rec in queries.undecided_photos(lib):
+                sugg = lib.suggestions(rec.id)[:TOP_K]
+                m = PhotoMatch(rec.path, rec.id, sugg)
+                out.append(describe_match(lib, m))
+            return out
+
+        def done(photos: list[MatchedPhoto]) -> None:
+            fresh = {i.path: i for i in self.model.add_paths([p.path for p in photos])}
+            rematch = []
+            for mp in photos:
+                item = fresh.get(mp.path)
+                if item is None:
+                    continue
+                if mp.status == "suggested" and not mp.suggestions:
+                    rematch.append(item)  # matched under another model version: match again
+                else:
+                    self._apply_match(mp)
+                self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
+            self._match(rematch)
+            if photos:
+                self.message.emit(f"{len(photos)} photo(s) from last time are waiting for review")
+                if self.current_row() < 0:
+                    self.select_row(self.model.next_undecided(-1))
+
+        self.worker.submit(run, what="load the photos to review", on_result=done)
+
+    # -- selection and navigation ------------------------------------------------------------
+    def current_row(self) -> int:
+        idx = self.page.queue.currentIndex()
+        return idx.row() if idx.isValid() else -1
+
+    def current_item(self) -> QueueItem | None:
+        return self.model.item(self.current_row())
+
+    def select_row(self, row: int) -> None:
+        if 0 <= row < self.model.rowCount():
+            self.page.queue.setCurrentIndex(self.model.index(row))
+
+    def move(self, step: int) -> None:
+        n = self.model.rowCount()
+        if n:
+            row = self.current_row()
+            self.select_row(max(0, min(n - 1, (row if row >= 0 else -1) + step)))
+
+    def skip(self) -> None:
+        row = self.current_row()
+        nxt = self.model.next_undecided(row)
+        self.select_row(nxt if nxt >= 0 and nxt != row else min(row + 1, self.model.rowCount() - 1))
+
+    def _advance(self, row: int) -> None:
+        nxt = self.model.next_undecided(row)
+        if nxt >= 0:
+            self.select_row(nxt)
+        else:
+            self.refresh()
+            if not self.matching:
+                self.message.emit("All photos reviewed. Export the inventory with Ctrl+E.")
+
+    def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        self.refresh(reload_photo=True)
+
+    def refresh(self, reload_photo: bool = False) -> None:
+        row = self.current_row()
+        item = self.model.item(row)
+        self.page.show_item(item, row, self.model.rowCount())
+        if item is not None and reload_photo:
+            self.page.photo.set_photo(None, "Loading…")
+            self.loader.request(("photo", item.key), item.path, PHOTO_SIDE)
+
+    def _on_preview(self, key: object, image: QImage) -> None:
+        kind, item_key = key  # type: ignore[misc]
+        row = self.model.row_of(item_key)
+        item = self.model.item(row)
+        if item is None:
+            return
+        pix = QPixmap.fromImage(image) if not image.isNull() else QPixmap()
+        if pix.isNull() and item.engine_thumb is not None and item.engine_thumb.exists():
+            pix = cached_pixmap(item.engine_thumb, 256)  # e.g. HEIC, which Qt cannot read
+        if kind == "thumb":
+            if not pix.isNull():
+                item.preview = pix
+                self.model.changed(item.key)
+        elif row == self.current_row():
+            self.page.photo.set_photo(pix if not pix.isNull() else None, "No preview for this file")
+
+    def set_threshold(self, threshold: float) -> None:
+        self.model.set_threshold(threshold)
+        self.refresh()
+
+    # -- decisions ---------------------------------------------------------------------------
+    def _decidable(self, item: QueueItem | None) -> bool:
+        if item is None:
+            return False
+        if item.photo_id is None:
+            self.message.emit(
+                "This photo could not be read" if item.status == "error" else "Still matching…"
+            )
+            return False
+        return True
+
+    def confirm_index(self, index: int) -> None:
+        item = self.current_item()
+        if not self._decidable(item):
+            return
+        assert item is not None
+        if index >= len(item.suggestions):
+            self.message.emit(f"There is no suggestion {index + 1} for this photo")
+            return
+        s = item.suggestions[index]
+        self._decide(item, "confirm", s.sku, s.name)
+
+    def confirm_sku(self, sku: str) -> None:
+        item = self.current_item()
+        if self._decidable(item):
+            assert item is not None
+            name = next((s.name for s in item.suggestions if s.sku == sku), "")
+            self._decide(item, "confirm", sku, name)
+
+    def no_match(self) -> None:
+        item = self.current_item()
+        if self._decidable(item):
+            assert item is not None
+            self._decide(item, "no_match", None, "")
+
+    def _apply(self, item: QueueItem, status: str, sku: str | None, name: str) -> None:
+        item.status = status
+        item.decided_sku = sku
+        item.decided_name = name
+        self.model.changed(item.key)
+
+    def _decide(self, item: QueueItem, action: str, sku: str | None, name: str) -> None:
+        before = (item.status, item.decided_sku, item.decided_name)
+        photo_id = item.photo_id
+        assert photo_id is not None
+        self._apply(item, "confirmed" if action == "confirm" else "no_match", sku, name)
+        self._advance(self.model.row_of(item.key))
+
+        def run(ctx: TaskContext) -> StateUpdate:
+            if action == "confirm":
+                ctx.lib.confirm(photo_id, sku)
+            else:
+                ctx.lib.no_match(photo_id)
+            return _state(ctx.lib, photo_id)
+
+        def failed(err: TaskError) -> None:
+            self._apply(item, *before)
+            self.refresh()
+            self.on_error("record the decision", err)
+
+        self.worker.submit(
+            run,
+            what="record the decision",
+            priority=Priority.INTERACTIVE,
+            on_result=self._reconcile,
+            on_error=failed,
+        )
+
+    def _reconcile(self, st: StateUpdate) -> None:
+        row = self.model.row_of_photo(st.photo_id)
+        item = self.model.item(row)
+        if item is not None:
+            self._apply(item, st.status, st.decided_sku, st.decided_name)
+            if row == self.current_row():
+                self.refresh()
+            else:
+                self.page.update_counts()
+        self.decisions_changed.emit()
+
+    def undo(self) -> None:
+        def run(ctx: TaskContext) -> tuple[str, str | None, StateUpdate] | None:
+            d = ctx.lib.undo()
+            if d is None:
+                return None
+            return d.action, d.sku, _state(ctx.lib, d.photo_id)
+
+        def done(result: tuple[str, str | None, StateUpdate] | None) -> None:
+            if result is None:
+                self.message.emit("Nothing to undo")
+                return
+            action, sku, st = result
+            self._reconcile(st)
+            row = self.model.row_of_photo(st.photo_id)
+            if row >= 0:
+                self.select_row(row)
+            what = {"confirm": f"confirmation of {sku}", "no_match": "'no match'"}.get(
+                action, action
+            )
+            self.message.emit(f"Undone: {what}")
+
+        self.worker.submit(run, what="undo", priority=Priority.INTERACTIVE, on_result=done)
+
+    def accept_confident(self, parent: QWidget | None = None) -> None:
+        """Confirm every confident top suggestion, after saying how many: never silently."""
+        items = self.model.confident()
+        threshold = self.model.threshold
+        if not items:
+            self.message.emit(f"No photo has a suggestion scoring {threshold:.0%} or more")
+            return
+        sample = "\n".join(
+            f"• {i.path.name} → {i.top.name or i.top.sku} ({i.top.score:.0%})"
+            for i in items[:8]
+            if i.top
+        )
+        more = f"\n… and {len(items) - 8} more" if len(items) > 8 else ""
+        if not ask(
+            parent or self.page,
+            "Accept confident matches",
+            f"Confirm the top suggestion for {len(items)} photo(s) scoring {threshold:.0%} "
+            "or more?",
+            sample + more + "\n\nEach one can be undone with Ctrl+Z.",
+        ):
+            return
+        plan = [(i, i.photo_id, i.top.sku, i.top.name) for i in items if i.top and i.photo_id]
+        for item, _pid, sku, name in plan:
+            self._apply(item, "confirmed", sku, name)
+        self._advance(self.current_row())
+
+        def run(ctx: TaskContext) -> list[StateUpdate]:
+            out = []
+            for _item, pid, sku, _name in plan:
+                ctx.lib.confirm(pid, sku)
+                out.append(_state(ctx.lib, pid))
+            return out
+
+        def done(states: list[StateUpdate]) -> None:
+            for st in states:
+                self._reconcile(st)
+            self.message.emit(f"Confirmed {len(states)} confident photo(s)")
+
+        def failed(err: TaskError) -> None:
+            self.resync([pid for _i, pid, _s, _n in plan if pid is not None])
+            self.on_error("accept the confident matches", err)
+
+        self.worker.submit(
+            run,
+            what="accept the confident matches",
+            priority=Priority.INTERACTIVE,
+            on_result=done,
+            on_error=failed,
+        )
+
+    def resync(self, photo_ids: list[int]) -> None:
+        """Re-read the true state of some photos (after a partly failed bulk action)."""
+
+        def run(ctx: TaskContext) -> list[StateUpdate]:
+            return [_state(ctx.lib, pid) for pid in photo_ids]
+
+        self.worker.submit(
+            run,
+            what="refresh the photo list",
+            priority=Priority.INTERACTIVE,
+            on_result=lambda states: [self._reconcile(s) for s in states],
+        )
+
+    # -- search ------------------------------------------------------------------------------
+    def search(self, text: str) -> None:
+        if not text.strip():
+            return
+
+        def run(ctx: TaskContext) -> tuple[str, list[dict[str, object]], dict[str, Path]]:
+            products = ctx.lib.products(text.strip(), limit=30)
+            thumbs = queries.sku_thumbs(ctx.lib, [str(p["sku"]) for p in products])
+            return text, products, thumbs
+
+        self.worker.submit(
+            run,
+            what="search the catalog",
+            priority=Priority.INTERACTIVE,
+            on_result=lambda r: self.page.set_search_results(*r),
+        )

@@ -1,0 +1,13 @@
+"""QSettings keys, in one place so a typo cannot silently lose a setting."""
+
+from __future__ import annotations
+
+ORGANISATION = "ShopMatch"
+APPLICATION = "ShopMatch"
+
+GEOMETRY = "window/geometry"
+SPLITTER = "window/review_splitter"
+LAST_LIBRARY = "library/last"
+THRESHOLD = "review/threshold"
+EXPORT_DIR = "export/dir"
+IMPORT_FOLDER = "import/folder"
