@@ -50,7 +50,6 @@ def main() -> int:
     from PySide6.QtGui import QColor, QGuiApplication, QPainter
     from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-    import desktop_app  # noqa: F401  (applies the PySide6 compatibility fix first)
     from desktop_app.icons import app_icon
     from desktop_app.main_window import MainWindow
     from engine.resources import demo_dir
