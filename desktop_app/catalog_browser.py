@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import queries
 from desktop_app.icons import icon
 from desktop_app.previews import cached_pixmap
 from desktop_app.review import format_price
 from desktop_app.worker import EngineWorker, Priority, TaskContext
+from engine import overview
 
 LIMIT = 1000
 COLUMNS = ("SKU", "Name", "Category", "Supplier", "Price")
@@ -40,7 +40,7 @@ COLUMNS = ("SKU", "Name", "Category", "Supplier", "Price")
 class ProductDetail:
     product: dict[str, object]
     images: list[tuple[Path, Path, bool]]  # (original file, thumbnail, is a staff photo)
-    photos: list[queries.PhotoRecord]
+    photos: list[overview.PhotoRecord]
 
 
 class _NumberItem(QTableWidgetItem):
@@ -145,8 +145,8 @@ class CatalogBrowser(QWidget):
 
         def run(ctx: TaskContext) -> tuple[list[str], list[str]]:
             return (
-                queries.distinct_values(ctx.lib, "category"),
-                queries.distinct_values(ctx.lib, "supplier"),
+                overview.distinct_values(ctx.lib, "category"),
+                overview.distinct_values(ctx.lib, "supplier"),
             )
 
         def done(values: tuple[list[str], list[str]]) -> None:
@@ -235,7 +235,7 @@ class CatalogBrowser(QWidget):
                 )
                 for r in lib.catalog_images(sku)
             ]
-            return ProductDetail(product, images, queries.confirmed_photos(lib, sku))
+            return ProductDetail(product, images, overview.confirmed_photos(lib, sku))
 
         def done(detail: ProductDetail | None) -> None:
             if sku == self.selected_sku:

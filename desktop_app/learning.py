@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import queries
 from desktop_app.icons import icon
 from desktop_app.worker import EngineWorker, Priority, TaskContext
+from engine import overview
 
 IMPROVE_TOOLTIP = "Coming in the learning update"
 VERSION_COLUMNS = ("Version", "Architecture", "Trained from", "Added", "Top-1 (measured)", "")
@@ -126,19 +126,19 @@ class LearningPanel(QWidget):
         row.addWidget(self.status, 1)
         layout.addLayout(row)
         layout.addStretch(1)
-        self.stats: queries.LearningStats | None = None
+        self.stats: overview.LearningStats | None = None
         self.versions.itemSelectionChanged.connect(self._selection_changed)
         self.switch.clicked.connect(self._request_switch)
         self.memory.toggled.connect(self._set_memory)
 
     # -- data --------------------------------------------------------------------------------
     def refresh(self) -> None:
-        def run(ctx: TaskContext) -> queries.LearningStats:
-            return queries.learning_stats(ctx.lib)
+        def run(ctx: TaskContext) -> overview.LearningStats:
+            return overview.learning_stats(ctx.lib)
 
         self.worker.submit(run, what="load the learning figures", on_result=self.show_stats)
 
-    def show_stats(self, s: queries.LearningStats) -> None:
+    def show_stats(self, s: overview.LearningStats) -> None:
         self.stats = s
         self.confirmed.setText(str(s.confirmed))
         self.confirmed_note.setText(

@@ -16,12 +16,12 @@ from PySide6.QtCore import QModelIndex, QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QWidget
 
-from desktop_app import queries
 from desktop_app.dialogs import ask
 from desktop_app.previews import PreviewLoader, cached_pixmap
 from desktop_app.queue_view import QueueItem, QueueModel
 from desktop_app.review import ReviewPage
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
+from engine import overview
 from engine.matching import PhotoMatch, Suggestion, expand_paths
 from engine.progress import CancelToken
 
@@ -69,8 +69,8 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
     if m.photo_id is None:
         return MatchedPhoto(m.path, None, error=m.error or "unknown problem", status="error")
     st = _state(lib, m.photo_id)
-    rec = queries.photo_records(lib, [m.photo_id]).get(m.photo_id)
-    thumbs = queries.image_thumbs(lib, [s.image_id for s in m.suggestions if s.image_id])
+    rec = overview.photo_records(lib, [m.photo_id]).get(m.photo_id)
+    thumbs = overview.image_thumbs(lib, [s.image_id for s in m.suggestions if s.image_id])
     return MatchedPhoto(
         path=m.path,
         photo_id=m.photo_id,
@@ -264,7 +264,7 @@ class ReviewSession(QObject):
         def run(ctx: TaskContext) -> list[MatchedPhoto]:
             lib = ctx.lib
             out = []
-            for rec in queries.undecided_photos(lib):
+            for rec in overview.undecided_photos(lib):
                 sugg = lib.suggestions(rec.id)[:TOP_K]
                 m = PhotoMatch(rec.path, rec.id, sugg)
                 out.append(describe_match(lib, m))
@@ -525,7 +525,7 @@ class ReviewSession(QObject):
 
         def run(ctx: TaskContext) -> tuple[str, list[dict[str, object]], dict[str, Path]]:
             products = ctx.lib.products(text.strip(), limit=30)
-            thumbs = queries.sku_thumbs(ctx.lib, [str(p["sku"]) for p in products])
+            thumbs = overview.sku_thumbs(ctx.lib, [str(p["sku"]) for p in products])
             return text, products, thumbs
 
         self.worker.submit(

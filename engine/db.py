@@ -8,7 +8,7 @@ embeddings, photos, suggestions, append-only decisions and model versions. Every
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,6 +154,17 @@ def _v2(db: sqlite_utils.Database) -> None:
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def select_in(
+    db: sqlite_utils.Database, sql: str, values: Sequence[object], chunk: int = 900
+) -> Iterator[tuple]:  # type: ignore[type-arg]
+    """Rows of ``sql`` whose single ``{marks}`` placeholder takes ``values`` in chunks, staying
+    under SQLite's bound-parameter limit however many ids a caller passes."""
+    values = list(values)
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        yield from db.execute(sql.format(marks=",".join("?" * len(part))), part)
 
 
 class SchemaTooNewError(RuntimeError):

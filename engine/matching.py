@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from engine.db import transaction, utcnow
+from engine.db import select_in, transaction, utcnow
 from engine.images import iter_image_files
 from engine.index import NO_KEY
 from engine.manifest import file_sha256
@@ -117,31 +117,13 @@ def rank_skus(
 
 def _image_skus(lib: Library, keys: np.ndarray) -> dict[int, str]:
     ids = [int(k) for k in keys.tolist() if k != NO_KEY]
-    out: dict[int, str] = {}
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        out.update(
-            lib.db.execute(
-                f"SELECT id, sku FROM catalog_images WHERE id IN ({marks})", chunk
-            ).fetchall()
-        )
-    return out
+    sql = "SELECT id, sku FROM catalog_images WHERE id IN ({marks})"
+    return {int(i): str(sku) for i, sku in select_in(lib.db, sql, ids)}
 
 
 def _image_ids_of(lib: Library, skus: set[str]) -> np.ndarray:
-    if not skus:
-        return np.zeros(0, np.uint64)
-    ids: list[int] = []
-    ordered = sorted(skus)
-    for start in range(0, len(ordered), 900):
-        chunk = ordered[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        ids.extend(
-            r[0]
-            for r in lib.db.execute(f"SELECT id FROM catalog_images WHERE sku IN ({marks})", chunk)
-        )
-    return np.asarray(ids, dtype=np.uint64)
+    sql = "SELECT id FROM catalog_images WHERE sku IN ({marks})"
+    return np.asarray([r[0] for r in select_in(lib.db, sql, sorted(skus))], dtype=np.uint64)
 
 
 def _allowed_skus(lib: Library, category: str | None, supplier: str | None) -> set[str]:

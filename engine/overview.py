@@ -1,7 +1,7 @@
-"""Read-only queries the desktop app needs and the Library facade does not offer yet.
+"""Read-only views of a library for user interfaces: thumbnails, queues, learning figures.
 
-Kept in one place, run only on the engine worker thread, and written against the documented
-tables in ``engine/db.py`` so they can move into the facade unchanged.
+The desktop app calls these (on its engine worker thread) instead of writing SQL itself, so
+the schema stays the engine's business.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.db import select_in
 from engine.decisions import effective_states
 
 if TYPE_CHECKING:
@@ -49,42 +50,24 @@ class LearningStats:
 
 
 def photo_records(lib: Library, photo_ids: list[int]) -> dict[int, PhotoRecord]:
-    out: dict[int, PhotoRecord] = {}
-    for start in range(0, len(photo_ids), 900):
-        chunk = photo_ids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        for pid, path, sha in lib.db.execute(
-            f"SELECT id, path, sha256 FROM photos WHERE id IN ({marks})", chunk
-        ):
-            out[int(pid)] = PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha))
-    return out
+    sql = "SELECT id, path, sha256 FROM photos WHERE id IN ({marks})"
+    return {
+        int(pid): PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha))
+        for pid, path, sha in select_in(lib.db, sql, photo_ids)
+    }
 
 
 def image_thumbs(lib: Library, image_ids: list[int]) -> dict[int, Path]:
     """Thumbnail file of each catalog image id (for suggestion cards)."""
-    out: dict[int, Path] = {}
-    for start in range(0, len(image_ids), 900):
-        chunk = image_ids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        for iid, sha in lib.db.execute(
-            f"SELECT id, sha256 FROM catalog_images WHERE id IN ({marks})", chunk
-        ):
-            out[int(iid)] = lib.thumbnail(sha)
-    return out
+    sql = "SELECT id, sha256 FROM catalog_images WHERE id IN ({marks})"
+    return {int(iid): lib.thumbnail(sha) for iid, sha in select_in(lib.db, sql, image_ids)}
 
 
 def sku_thumbs(lib: Library, skus: list[str]) -> dict[str, Path]:
     """First catalog image thumbnail per SKU (for search results)."""
-    out: dict[str, Path] = {}
-    for start in range(0, len(skus), 900):
-        chunk = skus[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        for sku, sha in lib.db.execute(
-            f"SELECT sku, sha256 FROM catalog_images WHERE sku IN ({marks}) ORDER BY id DESC",
-            chunk,
-        ):
-            out[str(sku)] = lib.thumbnail(sha)  # ascending overwrite: first image wins
-    return out
+    sql = "SELECT sku, sha256 FROM catalog_images WHERE sku IN ({marks}) ORDER BY id DESC"
+    # rows come newest first, so the oldest (first imported) image is written last and wins
+    return {str(sku): lib.thumbnail(sha) for sku, sha in select_in(lib.db, sql, skus)}
 
 
 def undecided_photos(lib: Library, limit: int = 2000) -> list[PhotoRecord]:
