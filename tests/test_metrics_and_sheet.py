@@ -84,3 +84,13 @@ def test_plain_cells_and_numbers_untouched() -> None:
     assert safe_cell("Milk") == "Milk"
     assert safe_cell(-2.5) == -2.5
     assert safe_cell(None) == ""
+
+
+def test_describe_gives_sentences() -> None:
+    from engine.errors import describe
+
+    assert describe(KeyError("no matched photo 42; run 'shopmatch match' first")).startswith(
+        "no matched photo 42"
+    )
+    assert describe(KeyError("id")) == "unexpected internal error (KeyError: 'id')"
+    assert describe(FileNotFoundError(2, "No such file", "/x/y.jpg")) == "file not found: /x/y.jpg"
