@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import os
 import random
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,6 +118,29 @@ def write_photos(folder: Path, skus: list[int]) -> list[Path]:
         photo_of(product_image(i), i).save(p, quality=88)
         out.append(p)
     return out
+
+
+def kill_cli_midway(lib_dir: Path, args: list[str], count_sql: str, at: int = 32) -> int:
+    """Run ``shopmatch --library lib_dir ARGS`` in a real process and SIGKILL it as soon as
+    ``count_sql`` (run on the library database) reaches ``at``; returns the last count seen."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "engine", "--quiet", "--library", str(lib_dir), *args]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline, done = time.monotonic() + 180, 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(lib_dir / "shopmatch.db", timeout=1) as conn:
+                done = conn.execute(count_sql).fetchone()[0]
+        except sqlite3.Error:
+            done = 0
+        if done >= at:
+            break
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    return int(done)
 
 
 @pytest.fixture

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO, photo_of, product_image, write_catalog, write_photos
+from conftest import kill_cli_midway, photo_of, product_image, write_catalog, write_photos
 from engine.decisions import DecisionError
 from engine.index import VectorIndex
 from engine.library import Library, LibraryLockedError
@@ -212,38 +207,11 @@ def test_killed_import_leaves_a_library_that_opens_and_resumes(tmp_path: Path) -
     folder = tmp_path / "big"
     write_catalog(folder, 160)
     lib_dir = tmp_path / "lib"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "--quiet",
-            "--library",
-            str(lib_dir),
-            "import",
-            str(folder),
-            "--sheet",
-            str(folder / "sheet.csv"),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    done = kill_cli_midway(
+        lib_dir,
+        ["import", str(folder), "--sheet", str(folder / "sheet.csv")],
+        "SELECT count(*) FROM embeddings",
     )
-    deadline = time.monotonic() + 120
-    done = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with sqlite3.connect(lib_dir / "shopmatch.db", timeout=1) as conn:
-                done = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
-        except sqlite3.Error:
-            done = 0
-        if done >= 32:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
     assert 0 < done < 160, f"import was not caught mid-way ({done} embedded)"
     with Library(lib_dir) as lib:
         kept = lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from conftest import REPO, photo_of, product_image, write_catalog, write_photos
+from conftest import kill_cli_midway, photo_of, product_image, write_catalog, write_photos
 from engine.db import SCHEMA_VERSION, open_db
 from engine.library import Library
 from engine.resources import bundled_model_dir
@@ -79,38 +75,11 @@ def test_kill_during_activation_keeps_old_model(tmp_path: Path) -> None:
         lib.import_catalog(folder, folder / "sheet.csv")
         old = lib.model_version
         new = lib.install_model(MOBILENET).version
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "--quiet",
-            "--library",
-            str(lib_dir),
-            "models",
-            "--activate",
-            new,
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    done = kill_cli_midway(
+        lib_dir,
+        ["models", "--activate", new],
+        f"SELECT count(*) FROM embeddings WHERE model_version = '{new}'",
     )
-    deadline, done = time.monotonic() + 120, 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with sqlite3.connect(lib_dir / "shopmatch.db", timeout=1) as conn:
-                done = conn.execute(
-                    "SELECT count(*) FROM embeddings WHERE model_version = ?", [new]
-                ).fetchone()[0]
-        except sqlite3.Error:
-            done = 0
-        if done >= 32:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
     assert 0 < done < 160, f"activation not caught mid-way ({done})"
     with Library(lib_dir) as lib:
         assert lib.model_version == old
