@@ -270,6 +270,10 @@ def import_catalog(
     else:
         lib.invalidate_index()  # nothing changed: reload, and rebuild only if the file is stale
         _ = lib.index
+    if not report.cancelled and lib.local_features:
+        # Driven by the database, not by this run: also finishes an earlier interrupted sync.
+        synced = lib.sync_local_features(progress=progress, cancel=cancel)
+        report.cancelled = synced.cancelled
     return report
 
 

@@ -151,8 +151,34 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Local features (RootSIFT keypoints) of reference images, and verified inliers per
+    suggestion so the UI can say "47 matching points" for stored results too."""
+    db.executescript(
+        """
+        -- One row per extraction; id (never reused) is part of the descriptor index keys.
+        -- error is set when the image could not be read; n = 0 when it has no keypoints.
+        CREATE TABLE local_features (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            image_id INTEGER NOT NULL UNIQUE REFERENCES catalog_images(id) ON DELETE CASCADE,
+            sha256 TEXT NOT NULL,
+            version TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            points BLOB NOT NULL,
+            descriptors BLOB NOT NULL,
+            crc INTEGER NOT NULL,
+            error TEXT,
+            created_at TEXT NOT NULL
+        );
+        ALTER TABLE suggestions ADD COLUMN inliers INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

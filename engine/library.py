@@ -20,6 +20,7 @@ import sqlite_utils
 from filelock import FileLock, Timeout
 
 from engine import catalog_import, decisions, export_csv, matching, memory
+from engine import local_features as local_stage
 from engine.db import DB_NAME, open_db, transaction, utcnow
 from engine.encoder import Encoder
 from engine.index import VectorIndex, key_digest
@@ -73,6 +74,7 @@ class Library:
         self._index: VectorIndex | None = None
         self._index_dirty = False
         self._index_removals = 0
+        self._local_index: local_stage.DescriptorIndex | None = None  # local_features owns it
         self._active: str | None = None
         self._lock: FileLock | None = None
         if lock:
@@ -218,6 +220,32 @@ class Library:
     def instant_memory(self, on: bool) -> None:
         memory.set_enabled(self, on)
 
+    @property
+    def local_features(self) -> bool:
+        """Re-rank with verified local keypoints (printed goods); on unless turned off."""
+        return local_stage.enabled(self)
+
+    @local_features.setter
+    def local_features(self, on: bool) -> None:
+        local_stage.set_enabled(self, on)
+
+    def sync_local_features(
+        self, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> local_stage.SyncReport:
+        """Extract keypoints for every supplier image lacking them and update their index."""
+        return local_stage.sync(self, progress=progress, cancel=cancel)
+
+    def local_matches(self, photo: int | Path, image_id: int) -> local_stage.KeypointMatches:
+        """Verified matching points between a photo (id or path) and a catalog image, as
+        0-1 fractions of each image's size, for the app to draw."""
+        path = photo
+        if isinstance(photo, int):
+            row = self.db.execute("SELECT path FROM photos WHERE id = ?", [photo]).fetchone()
+            if row is None:
+                raise KeyError(f"no photo with id {photo}")
+            path = Path(row[0])
+        return local_stage.explain(self, Path(path), image_id)
+
     # -- vector index ------------------------------------------------------------------------
     def _embedding_rows(self, version: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self.db.execute(
@@ -269,6 +297,7 @@ class Library:
     def flush(self) -> None:
         """Persist in-memory index changes; many removals trigger a clean rebuild instead of
         piling up tombstones in the graph."""
+        local_stage.flush(self)
         if self._index is None or not self._index_dirty:
             return
         if self._index_removals > max(100, len(self._index) // 20):

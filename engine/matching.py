@@ -8,7 +8,8 @@ a bulk-accept threshold needs; the raw cosine similarity is kept beside them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from engine import local_features
 from engine.db import select_in, transaction, utcnow
-from engine.images import iter_image_files
+from engine.images import ImageLoadError, iter_image_files
 from engine.index import NO_KEY
 from engine.manifest import file_sha256
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
@@ -25,6 +27,8 @@ from engine.thumbnails import save_thumbnail
 
 if TYPE_CHECKING:
     from engine.library import Library
+
+log = logging.getLogger(__name__)
 
 # SKUs kept for the softmax denominator: beyond this the remaining mass is negligible.
 SCORE_POOL = 50
@@ -41,6 +45,7 @@ class Suggestion:
     category: str = ""
     supplier: str = ""
     price: float | None = None
+    inliers: int = 0  # verified matching keypoints with image_id (local-feature stage)
 
 
 @dataclass
@@ -152,9 +157,10 @@ def _with_products(lib: Library, suggestions: list[Suggestion]) -> list[Suggesti
                 str(p.get("name") or ""),
                 str(p.get("category") or ""),
                 str(p.get("supplier") or ""),
-                p.get("price"),
+                p.get("price"),  # type: ignore[arg-type]
+                s.inliers,
             )
-        )  # type: ignore[arg-type]
+        )
     return out
 
 
@@ -174,6 +180,7 @@ def _store(lib: Library, photo_id: int, suggestions: list[Suggestion]) -> None:
                 "image_id": s.image_id,
                 "similarity": s.similarity,
                 "score": s.score,
+                "inliers": s.inliers,
                 "created_at": now,
             }
             for s in suggestions
@@ -199,6 +206,39 @@ def match_paths(
     reporter = ProgressReporter("Matching photos", len(files), progress, cancel)
     version = lib.model_version
     encoder = lib.encoder
+    # Local-feature stage (issue 5): rank a full score pool, then re-rank it with verified
+    # keypoints and cut to top_k; photo keypoints come from the decode the encoder does.
+    lf_index = local_features.prepare(lib) if local_features.enabled(lib) else None
+    pool_k = max(top_k, SCORE_POOL) if lf_index is not None else top_k
+    allowed: Callable[[str], bool] = lambda _sku: True  # noqa: E731
+    if lf_index is not None and (category is not None or supplier is not None):
+        allowed = _allowed_skus(lib, category, supplier).__contains__
+    photo_feats: dict[Path, local_features.LocalFeatures | None] = {}
+
+    def features_of(path: Path, img: Image.Image | None) -> None:
+        try:
+            img = encoder.load(path) if img is None else img
+            photo_feats[path] = local_features.photo_features(img)
+        except ImageLoadError:
+            photo_feats[path] = None
+        except Exception:  # an optional stage must not stop the batch
+            log.exception("keypoints of %s could not be extracted", path)
+            photo_feats[path] = None
+
+    def ranked(batch_paths: Sequence[Path], vectors: np.ndarray) -> list[list[Suggestion]]:
+        results = rank_skus(lib, vectors, pool_k, category, supplier)
+        if lf_index is None:
+            return results
+        return [
+            _with_products(
+                lib,
+                local_features.rerank_photo(
+                    lib, lf_index, photo_feats.pop(p, None), v, sugg, top_k, allowed
+                ),
+            )
+            for p, v, sugg in zip(batch_paths, vectors, results, strict=True)
+        ]
+
     fresh: list[tuple[Path, str]] = []
     seen: dict[str, Path] = {}
     known: list[tuple[Path, str, int, np.ndarray, str | None]] = []
@@ -234,7 +274,9 @@ def match_paths(
     for path, _sha, photo_id, vec, earlier in known:
         if photo_id < 0:
             continue
-        (sugg,) = rank_skus(lib, vec[None, :], top_k, category, supplier)
+        if lf_index is not None:
+            features_of(path, None)
+        (sugg,) = ranked([path], vec[None, :])
         with transaction(lib.db):
             _store(lib, photo_id, sugg)
         reporter.step()
@@ -244,10 +286,12 @@ def match_paths(
 
     def thumb(path: Path, img: Image.Image) -> None:
         save_thumbnail(lib.thumbs_dir, sha_of[path], img)
+        if lf_index is not None:  # runs in the decode thread, beside the encoder
+            features_of(path, img)
 
     ids_by_sha: dict[str, int] = {}
     for ok, emb, failed in encoder.iter_encode_paths([p for p, _ in fresh], thumb):
-        results = rank_skus(lib, emb, top_k, category, supplier)
+        results = ranked(ok, emb)
         batch: list[PhotoMatch] = []
         with transaction(lib.db):
             for path, vec, sugg in zip(ok, emb, results, strict=True):
@@ -292,11 +336,13 @@ def match_paths(
 
 def stored_suggestions(lib: Library, photo_id: int) -> list[Suggestion]:
     rows = lib.db.execute(
-        "SELECT rank, sku, similarity, score, image_id FROM suggestions WHERE photo_id = ? "
-        "AND model_version = ? ORDER BY rank",
+        "SELECT rank, sku, similarity, score, image_id, inliers FROM suggestions "
+        "WHERE photo_id = ? AND model_version = ? ORDER BY rank",
         [photo_id, lib.model_version],
     ).fetchall()
-    return _with_products(lib, [Suggestion(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+    return _with_products(
+        lib, [Suggestion(r[0], r[1], r[2], r[3], r[4], inliers=r[5]) for r in rows]
+    )
 
 
 def resolve_photo(lib: Library, ref: str | int | Path) -> int:
