@@ -406,6 +406,9 @@ def test_accept_all_confident_asks_first(
     key(w, Qt.Key.Key_A)
     assert len(boxes) == asked + 1
     assert w.model.counts()["suggested"] == 1
+    # The clipboard owns the mime data in C++; let Qt delete it now, while its Python wrapper
+    # is alive and notified, rather than both freeing it at interpreter exit (a crash).
+    QApplication.clipboard().clear()
 
 
 # -- responsiveness -------------------------------------------------------------------------
