@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -182,10 +185,71 @@ def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from engine.training.trainer import TrainConfig
+
+    base = TrainConfig(square_mode=args.square)
+    return dataclasses.replace(
+        base,
+        epochs=args.epochs or base.epochs,
+        unfreeze=args.unfreeze or base.unfreeze,
+        loss=args.loss or base.loss,
+        input_size=args.input_size or base.input_size,
+    )
+
+
+@contextlib.contextmanager
+def _cancel_on_sigint(token):  # type: ignore[no-untyped-def]
+    """First Ctrl-C asks the running job to stop at its next safe point; a second one
+    interrupts at once (the library stays consistent either way)."""
+
+    def handler(signum: int, frame: object) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print(
+            "\nshopmatch: stopping at the next safe point (Ctrl-C again to force)", file=sys.stderr
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def cmd_train(args: argparse.Namespace, bar: _Bar) -> int:
+    from engine.learning import learn
+    from engine.progress import Cancelled, CancelToken
+
+    with _library(args) as lib, _cancel_on_sigint(CancelToken()) as token:
+        try:
+            report = learn(
+                lib, _train_config(args), activate=not args.no_activate, progress=bar, cancel=token
+            )
+        except Cancelled:
+            bar.close()
+            print("shopmatch: training cancelled; the active model is unchanged", file=sys.stderr)
+            return 130
+    bar.close()
+    print(json.dumps(report.to_dict()) if args.json else report.summary())
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
     from engine.evaluation import evaluate_dataset
 
-    report = evaluate_dataset(args.dataset, square_mode=args.square, progress=bar)
+    if args.no_train and args.train is None:
+        raise ValueError("--no-train needs --train TRAIN.csv")
+    report = evaluate_dataset(
+        args.dataset,
+        square_mode=args.square,
+        train_csv=args.train,
+        learn=not args.no_train,
+        adapt=args.adapt,
+        train_config=_train_config(args) if (args.train or args.adapt) else None,
+        progress=bar,
+    )
     bar.close()
     if args.json:
         data = report.to_dict()
@@ -194,6 +258,19 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
         print(json.dumps(data))
         return 0
     m = report.overall
+    if report.memory is not None:
+        print(
+            f"confirmed {report.memory['train_photos']} train photos "
+            f"in {report.memory['confirm_s']:.0f} s (instant memory)"
+        )
+    if report.learning is not None:
+        t = report.learning["timings"]
+        state = "activated" if report.learning["activated"] else "not activated"
+        gate = report.learning["gate"] or {}
+        print(
+            f"trained {report.learning['version']} in {t.get('train_s', 0):.0f} s: {state} "
+            f"({gate.get('reason', '')})"
+        )
     print(
         f"photos {m.n}  top-1 {m.top1:.3f}  top-5 {m.top5:.3f}  MRR {m.mrr:.3f}  "
         f"mAP@5 {m.map5:.3f}  {report.images_per_s:.1f} images/s  "
@@ -229,6 +306,24 @@ def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
         "'shopmatch export inventory.csv'"
     )
     return 0
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    from engine.training.options import LOSSES, UNFREEZE
+
+    p.add_argument("--epochs", type=int, metavar="N", help="passes over the training views")
+    p.add_argument(
+        "--unfreeze",
+        choices=UNFREEZE,
+        help="what to train: head (projection only, fastest), conv (plus the last 1x1 conv), "
+        "lastN (plus the last N blocks; slower, usually better)",
+    )
+    p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        help="arcface (SKU classes, uses confirmations), ortho (catalog only, unsupervised), both",
+    )
+    p.add_argument("--input-size", type=int, metavar="PX", help="encoder input size (default 224)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,7 +413,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path, help="folder with catalog.csv and truth.csv")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-sku", action="store_true", help="also report metrics per SKU")
+    p.add_argument(
+        "--train",
+        type=Path,
+        metavar="TRAIN.csv",
+        help="photo,sku rows (paths relative to the CSV) to confirm first, then train on",
+    )
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="with --train: confirm only (instant memory), do not train a model",
+    )
+    p.add_argument(
+        "--adapt",
+        action="store_true",
+        help="without --train: train on the catalog alone (no confirmations) before evaluating",
+    )
+    _add_training_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "train",
+        help="learn from the catalog and confirmed photos; activate the result only if better",
+    )
+    p.add_argument(
+        "--no-activate",
+        action="store_true",
+        help="install and gate the new model, but leave the active one in place",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="run the bundled demo catalog end to end")
     p.add_argument("--output", type=Path, default=Path("demo-inventory.csv"))

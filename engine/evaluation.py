@@ -3,6 +3,11 @@
 A dataset folder holds ``catalog.csv`` (sku,name,category,image) and ``truth.csv`` (photo,sku),
 paths relative to the folder. Evaluation builds a throw-away library, so a user's own library
 is never touched, and reports ranking metrics over SKUs (one relevant SKU per photo).
+
+With a train CSV (photo,sku) the app's own learning loop runs first: every train photo is
+matched and confirmed (instant memory), then a model is trained and gated on those
+confirmations. truth.csv is evaluated afterwards, so the gain is measured on photos that
+neither instant memory nor training has seen.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.progress import CancelToken, ProgressCallback
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.training.trainer import TrainConfig
 
 
 @dataclass
@@ -49,6 +59,9 @@ class EvalReport:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     square_mode: str = "letterbox"
     model_version: str = ""
+    # Set when a train CSV was given: the confirmations and the learning run before evaluation.
+    memory: dict[str, Any] | None = None
+    learning: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {k: v for k, v in asdict(self.overall).items()}
@@ -57,8 +70,17 @@ class EvalReport:
             square_mode=self.square_mode,
             model_version=self.model_version,
             unreadable=len(self.unreadable),
-            per_sku={k: asdict(v) for k, v in self.per_sku.items()},
         )
+        if self.memory is not None:
+            out.update(self.memory)
+        if self.learning is not None:
+            timings = self.learning.get("timings", {})
+            out.update(
+                train_s=timings.get("train_s"),
+                activated=self.learning.get("activated"),
+                learning=self.learning,
+            )
+        out["per_sku"] = {k: asdict(v) for k, v in self.per_sku.items()}
         return out
 
 
@@ -75,14 +97,53 @@ def read_truth(path: Path) -> list[tuple[Path, str]]:
         ]
 
 
+def confirm_photos(
+    lib: Library,
+    rows: list[tuple[Path, str]],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, Any]:
+    """Match every (photo, sku) row and confirm its true SKU, as staff would; returns counts,
+    time and how often the SKU was already the top suggestion."""
+    truth = {str(p): sku for p, sku in rows}
+    start = time.perf_counter()
+    confirmed = unreadable = top1 = 0
+    for res in lib.match([p for p, _ in rows], top_k=5, progress=progress, cancel=cancel):
+        sku = truth.get(str(res.path))
+        if res.error or res.photo_id is None or sku is None:
+            unreadable += 1
+            continue
+        top1 += bool(res.suggestions) and res.suggestions[0].sku == sku
+        lib.confirm(res.photo_id, sku)
+        confirmed += 1
+    lib.flush()
+    return {
+        "train_photos": confirmed,
+        "train_unreadable": unreadable,
+        "train_top1_before_confirm": top1 / confirmed if confirmed else 0.0,
+        "confirm_s": time.perf_counter() - start,
+    }
+
+
 def evaluate_dataset(
     dataset: Path,
     *,
     square_mode: str = "letterbox",
     model_dir: Path | None = None,
+    train_csv: Path | None = None,
+    learn: bool = True,
+    adapt: bool = False,
+    train_config: TrainConfig | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> EvalReport:
+    """Evaluate truth.csv in a throw-away library.
+
+    ``train_csv``: confirm those photos first (instant memory) and, unless ``learn`` is
+    False, train and gate a model on them. ``adapt``: train on the catalog alone when there
+    is no train CSV (catalog-only adaptation).
+    """
     from engine.library import Library
 
     dataset = Path(dataset)
@@ -98,6 +159,23 @@ def evaluate_dataset(
         Library(Path(tmp), square_mode=square_mode, model_dir=model_dir) as lib,
     ):
         lib.import_catalog(dataset, catalog, progress=progress, cancel=cancel)
+        memory = learning = None
+        if train_csv is not None:
+            memory = confirm_photos(
+                lib, read_truth(Path(train_csv)), progress=progress, cancel=cancel
+            )
+        if (train_csv is not None and learn) or adapt:
+            from engine.learning import learn as run_learning
+
+            # Catalog-only adaptation has no held-out photos: the self-check must decide.
+            report = run_learning(
+                lib,
+                train_config,
+                trust_catalog_check=train_csv is None,
+                progress=progress,
+                cancel=cancel,
+            )
+            learning = report.to_dict()
         n_skus = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
         start = time.perf_counter()
         results = list(
@@ -124,4 +202,6 @@ def evaluate_dataset(
             unreadable=unreadable,
             square_mode=square_mode,
             model_version=lib.model_version,
+            memory=memory,
+            learning=learning,
         )

@@ -1,0 +1,300 @@
+"""Learning from confirmations: train a candidate encoder, export it, gate it, activate it.
+
+The one entry point the CLI and the desktop app call. Every run trains from the ImageNet
+weights on all current data (catalog plus live confirmations), so results are reproducible
+and errors never compound across runs; the model it would replace is only a yardstick.
+
+The work comes in three phases so a caller can keep the library free while the long one
+runs: :func:`prepare` (reads the library, fast), :func:`train_candidate` (minutes, touches no
+library) and :func:`finish` (export, install, gate, activate; needs the library). :func:`learn`
+chains them. Cancelling at any point leaves the active model as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.progress import Cancelled, CancelToken, ProgressCallback
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.training.data import Sample, TrainingSet
+    from engine.training.gate import GateDecision
+    from engine.training.trainer import TrainConfig, TrainResult
+
+ONNX_TOLERANCE = 1e-3  # exported vs torch embeddings (unit vectors): anything above is a bug
+
+
+class LearningError(RuntimeError):
+    """Training cannot run (e.g. nothing to learn from); the message is meant for the user."""
+
+
+@dataclass
+class LearningReport:
+    version: str | None
+    activated: bool
+    decision: GateDecision | None
+    data: dict[str, int]
+    losses: list[float] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    onnx_max_abs_diff: float | None = None
+    config: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "activated": self.activated,
+            "gate": self.decision.to_dict() if self.decision else None,
+            "data": self.data,
+            "losses": self.losses,
+            "timings": self.timings,
+            "onnx_max_abs_diff": self.onnx_max_abs_diff,
+            "config": self.config,
+        }
+
+    def summary(self) -> str:
+        t = self.timings
+        lines = [
+            f"trained on {self.data.get('catalog', 0)} catalog images and "
+            f"{self.data.get('photos', 0)} confirmed photos "
+            f"({self.data.get('heldout', 0)} held out) in {t.get('train_s', 0):.0f} s",
+        ]
+        if self.decision is not None:
+            c, a = self.decision.candidate, self.decision.active
+            lines.append(
+                f"held-out top-1 {c.heldout.top1:.3f} (active {a.heldout.top1:.3f}), "
+                f"MRR {c.heldout.mrr:.3f} (active {a.heldout.mrr:.3f}); catalog self-check "
+                f"top-1 {c.catalog_check.top1:.3f} (active {a.catalog_check.top1:.3f})"
+            )
+            verdict = "activated" if self.activated else "kept the active model"
+            lines.append(f"model {self.version}: {self.decision.reason}; {verdict}")
+        return "\n".join(lines)
+
+
+def prepare(lib: Library, holdout: float = 0.15) -> TrainingSet:
+    """Read the training data out of the library (quick); raises if there is too little."""
+    from engine.training.data import collect
+
+    data = collect(lib, holdout=holdout)
+    if len(data.skus) < 2 or not (data.catalog or data.photos):
+        raise LearningError(
+            "nothing to learn from yet: import a catalog with at least two products first"
+        )
+    return data
+
+
+def train_candidate(
+    data: TrainingSet,
+    config: TrainConfig,
+    workdir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> TrainResult:
+    """The long phase: cache trunk features, train. Needs no library."""
+    from engine.training.trainer import train
+
+    # The orthogonality loss is unsupervised: it learns from the catalog alone.
+    photos = [] if config.loss == "ortho" else cap_per_sku(data.photos, config.max_photos_per_sku)
+    return train(
+        data.catalog + photos, data.skus, config, workdir, progress=progress, cancel=cancel
+    )
+
+
+def cap_per_sku(photos: list[Sample], limit: int) -> list[Sample]:
+    """At most ``limit`` photos per SKU, the most recent (highest ids): a SKU confirmed
+    thousands of times adds time, not knowledge."""
+    by_sku: dict[str, list[Sample]] = {}
+    for s in sorted(photos, key=lambda s: -s.ref_id):
+        kept = by_sku.setdefault(s.sku, [])
+        if len(kept) < limit:
+            kept.append(s)
+    return [s for group in by_sku.values() for s in group]
+
+
+def base_arch(lib: Library) -> str:
+    """Train the architecture the library already uses, if it is one we can train."""
+    from engine.export_onnx import ARCHITECTURES
+    from engine.training.trainer import DEFAULT_ARCH
+
+    arch = lib.model_manifest(lib.model_version).architecture
+    return arch if arch in ARCHITECTURES else DEFAULT_ARCH
+
+
+def new_version(lib: Library, arch: str) -> str:
+    """A fresh, sortable version name: '<base>-shop-YYYYmmdd-HHMMSS'."""
+    from engine.export_onnx import arch_spec
+
+    base = arch_spec(arch).version.rsplit("-imagenet", 1)[0]
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    taken = {str(m["version"]) for m in lib.models()}
+    version, n = f"{base}-shop-{stamp}", 1
+    while version in taken or (lib.models_dir / version).exists():
+        n += 1
+        version = f"{base}-shop-{stamp}-{n}"
+    return version
+
+
+def export_candidate(result: TrainResult, out_dir: Path, version: str) -> float:
+    """Export the trained model to ONNX + manifest; returns the ONNX-vs-torch max abs diff."""
+    import torch
+
+    from engine.export_onnx import ONNX_FILE, arch_spec, export_encoder, onnx_vs_torch_max_abs_diff
+
+    cfg = result.config.resolved()
+    manifest = export_encoder(
+        cfg.arch,
+        out_dir,
+        input_size=cfg.input_size,
+        version=version,
+        parent_version=arch_spec(cfg.arch).version,
+        model=result.model,
+    )
+    gen = torch.Generator().manual_seed(0)
+    probe = torch.rand(3, 3, cfg.input_size, cfg.input_size, generator=gen) * 2 - 1
+    diff = onnx_vs_torch_max_abs_diff(result.model, out_dir / ONNX_FILE, probe)
+    if diff > ONNX_TOLERANCE:
+        raise LearningError(f"exported model differs from the trained one (max abs {diff:.2e})")
+    notes = {
+        **manifest.notes,
+        "source": "fine-tuned on this shop's catalog and confirmed photos",
+        "training": {**cfg.to_dict(), "losses": result.losses},
+        "onnx_max_abs_diff": diff,
+    }
+    dataclasses.replace(manifest, embedding_dim=cfg.embedding_dim, notes=notes).save(out_dir)
+    return diff
+
+
+def set_model_temperature(lib: Library, version: str, temperature: float) -> None:
+    """Store a fitted softmax temperature in an installed model's manifest (file and row).
+
+    Meant to move into Library; the ONNX file and its hash are untouched.
+    """
+    manifest = dataclasses.replace(lib.model_manifest(version), temperature=temperature)
+    manifest.save(lib.model_dir(version))
+    lib.db["models"].update(version, {"manifest": manifest.to_json()})
+
+
+def finish(
+    lib: Library,
+    data: TrainingSet,
+    result: TrainResult,
+    workdir: Path,
+    *,
+    activate: bool = True,
+    trust_catalog_check: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LearningReport:
+    """Export, install (inactive), gate against the active model, store the comparison, and
+    activate the candidate only if it is better."""
+    from engine.training.gate import compare
+
+    timings = {"cache_s": result.cache_s, "train_s": result.cache_s + result.train_s}
+    timings["epochs_s"] = result.train_s
+    previous = lib.model_version
+    version = new_version(lib, result.config.resolved().arch)
+    start = time.perf_counter()
+    diff = export_candidate(result, workdir / "model", version)
+    timings["export_s"] = time.perf_counter() - start
+    report = LearningReport(
+        version=version,
+        activated=False,
+        decision=None,
+        data={
+            "skus": len(data.skus),
+            "catalog": len(data.catalog),
+            "photos": len(data.photos),
+            "heldout": len(data.heldout),
+            "views": result.n_views,
+            "unreadable": len(data.missing),
+        },
+        losses=result.losses,
+        timings=timings,
+        onnx_max_abs_diff=diff,
+        config=result.config.to_dict(),
+    )
+    metrics: dict[str, object] = {"status": "evaluating", "replaces": previous}
+    lib.install_model(workdir / "model", metrics=metrics)
+    try:
+        start = time.perf_counter()
+        decision = compare(
+            lib,
+            version,
+            data.heldout,
+            data.catalog,
+            trust_catalog_check=trust_catalog_check,
+            progress=progress,
+            cancel=cancel,
+        )
+        timings["gate_s"] = time.perf_counter() - start
+        report.decision = decision
+        if decision.temperature is not None:
+            set_model_temperature(lib, version, decision.temperature)
+        metrics.update(
+            status="accepted" if decision.accept else "refused",
+            top1=decision.candidate.heldout.top1,
+            mrr=decision.candidate.heldout.mrr,
+            gate=decision.to_dict(),
+            data=report.data,
+            timings=timings,
+            onnx_max_abs_diff=diff,
+        )
+        lib.set_model_metrics(version, metrics)
+        if activate and decision.accept:
+            start = time.perf_counter()
+            lib.activate_model(version, progress=progress, cancel=cancel)
+            timings["activate_s"] = time.perf_counter() - start
+            report.activated = True
+            metrics.update(status="active", timings=timings)
+            lib.set_model_metrics(version, metrics)
+    except BaseException as exc:  # the candidate stays installed, inactive, marked as such
+        status = "cancelled" if isinstance(exc, Cancelled | KeyboardInterrupt) else "failed"
+        lib.set_model_metrics(version, {**metrics, "status": status})
+        raise
+    return report
+
+
+def learn(
+    lib: Library,
+    config: TrainConfig | None = None,
+    *,
+    activate: bool = True,
+    holdout: float = 0.15,
+    trust_catalog_check: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LearningReport:
+    """Train a candidate on the library's catalog and confirmations, gate it, maybe activate.
+
+    ``trust_catalog_check``: with fewer than ten held-out confirmations, let the (optimistic)
+    catalog self-check decide instead of refusing.
+
+    Raises :class:`engine.progress.Cancelled` if cancelled; the active model is then unchanged
+    (a candidate already installed stays inactive, marked 'cancelled').
+    """
+    from engine.training.trainer import TrainConfig
+
+    config = (config or TrainConfig(square_mode=lib.square_mode)).resolved(base_arch(lib))
+    data = prepare(lib, holdout=holdout)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=".learning-", dir=lib.path) as tmp:
+        result = train_candidate(data, config, Path(tmp), progress=progress, cancel=cancel)
+        report = finish(
+            lib,
+            data,
+            result,
+            Path(tmp),
+            activate=activate,
+            trust_catalog_check=trust_catalog_check,
+            progress=progress,
+            cancel=cancel,
+        )
+    report.timings["total_s"] = time.perf_counter() - start
+    return report

@@ -1,0 +1,109 @@
+"""Training data from a library: catalog images and confirmed photos, one class per SKU.
+
+Confirmed photos come from the live decisions (not from instant-memory rows), so learning
+works whether or not instant memory is on, and an undone confirmation is never learnt.
+A stratified share of the confirmed photos is held out for the gate and never trained on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from engine.images import load_image
+from engine.thumbnails import thumbnail_path
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image with its SKU. ``ref_id`` is a catalog_images id ('catalog') or a photos id
+    ('photo')."""
+
+    source: Path
+    sku: str
+    kind: str
+    ref_id: int
+
+    def load(self, input_size: int) -> Image.Image:
+        """Decode at reduced scale, as the encoder does: training needs ~input_size pixels."""
+        return load_image(self.source, min_side=2 * input_size)
+
+
+@dataclass
+class TrainingSet:
+    skus: list[str]  # class index -> SKU
+    catalog: list[Sample]
+    photos: list[Sample]  # confirmed photos used for training
+    heldout: list[Sample]  # confirmed photos kept for the gate
+    missing: list[str] = field(default_factory=list)  # unreadable sources, skipped
+
+    @property
+    def class_of(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.skus)}
+
+
+def _source(path: str, sha: str, lib: Library) -> Path | None:
+    """The original file, else the library's thumbnail (originals may have moved)."""
+    original, thumb = Path(path), thumbnail_path(lib.thumbs_dir, sha)
+    return original if original.is_file() else thumb if thumb.is_file() else None
+
+
+def stratified_split(photos: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
+    """(train, held-out): the most recent ``fraction`` of each SKU's photos held out, at
+    least one kept for training, none held out from a SKU with a single photo.
+
+    Most recent rather than random: staff shoot a delivery in bursts, so a random pick puts
+    near-duplicates of held-out photos in training and every model looks perfect (on the
+    grocery set a random split gave both models a held-out MRR near 0.99). The newest
+    photos are also the best stand-in for the next delivery.
+    """
+    by_sku: dict[str, list[Sample]] = defaultdict(list)
+    for s in photos:
+        by_sku[s.sku].append(s)
+    train: list[Sample] = []
+    held: list[Sample] = []
+    for sku in sorted(by_sku):
+        group = sorted(by_sku[sku], key=lambda s: s.ref_id)  # ids grow with time
+        k = min(int(len(group) * fraction + 0.5), len(group) - 1) if len(group) > 1 else 0
+        train.extend(group[: len(group) - k])
+        held.extend(group[len(group) - k :])
+    return train, held
+
+
+def collect(lib: Library, holdout: float = 0.15) -> TrainingSet:
+    """Catalog images (origin 'catalog') and live-confirmed photos, split for the gate."""
+    from engine.decisions import effective_states
+
+    missing: list[str] = []
+    catalog: list[Sample] = []
+    for image_id, sku, path, sha in lib.db.execute(
+        "SELECT id, sku, path, sha256 FROM catalog_images WHERE origin = 'catalog' ORDER BY id"
+    ):
+        src = _source(path, sha, lib)
+        if src is None:
+            missing.append(path)
+        else:
+            catalog.append(Sample(src, sku, "catalog", int(image_id)))
+    photos: list[Sample] = []
+    confirmed = {
+        pid: d.sku for pid, d in effective_states(lib).items() if d.action == "confirm" and d.sku
+    }
+    for pid, path, sha in lib.db.execute("SELECT id, path, sha256 FROM photos ORDER BY id"):
+        sku = confirmed.get(int(pid))
+        if sku is None:
+            continue
+        src = _source(path, sha, lib)
+        if src is None:
+            missing.append(path)
+        else:
+            photos.append(Sample(src, sku, "photo", int(pid)))
+    train, held = stratified_split(photos, holdout)
+    skus = sorted({s.sku for s in catalog} | {s.sku for s in photos})
+    return TrainingSet(skus, catalog, train, held, missing)

@@ -1,0 +1,13 @@
+"""Training choices as plain names, importable without torch (the CLI builds its help from
+these without paying for a torch import)."""
+
+from __future__ import annotations
+
+# How much of the backbone is trained, from cheapest to most expensive, as the number of
+# final backbone stages unfrozen. 'head': only the projection (the backbone's pooled
+# features are cached); 'conv': plus the final 1x1 conv; 'lastN': plus the last N blocks.
+UNFREEZE: dict[str, int] = {"head": 0, "conv": 1, "last1": 2, "last2": 3, "last3": 4}
+
+# arcface: one class per SKU over catalog views and confirmed photos; ortho: the seed's
+# unsupervised catalog orthogonalisation (catalog only); both: the sum.
+LOSSES: tuple[str, ...] = ("arcface", "ortho", "both")

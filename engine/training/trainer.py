@@ -1,0 +1,389 @@
+"""Fine-tune the encoder on cached trunk features: views once, then fast epochs.
+
+The trunk runs once per training view (catalog images get many simulated phone-photo views,
+confirmed photos a few mild ones); the result is kept as float16 in memory. Every epoch then
+costs only the unfrozen stages, which is what makes minutes on two cores possible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from PIL import Image
+
+from engine.export_onnx import arch_spec
+from engine.images import ImageLoadError, to_square, to_tensor
+from engine.progress import CancelToken, ProgressCallback, ProgressReporter
+from engine.training import TORCH_PRELOADED
+from engine.training.augment import phone_photo, photo_jitter
+from engine.training.data import Sample
+from engine.training.losses import ArcFace, class_weights, invariance_loss, orthogonality_loss
+from engine.training.model import ShopEncoder, TrunkPool, build_encoder, export_trunk
+from engine.training.options import LOSSES
+
+DEFAULT_ARCH = "tf_efficientnet_lite0"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored with the model it produced."""
+
+    arch: str = "auto"  # auto: the active model's architecture (learning), else Lite0
+    unfreeze: str = "last1"
+    loss: str = "arcface"
+    epochs: int = 4  # the loss is near zero by then on 2640 photos; more only overfits
+    batch_size: int = 64
+    lr_tail: float = 1e-3
+    lr_head: float = 1e-2
+    weight_decay: float = 1e-4
+    embedding_dim: int = 512
+    arc_scale: float = 20.0
+    arc_margin: float = 0.5
+    focal_gamma: float = 0.0
+    ortho_weight: float = 1.0
+    catalog_views: int = 16  # clean + simulated phone photos per catalog image
+    photo_views: int = 2  # clean + mild jitters per confirmed photo
+    max_photos_per_sku: int = 200  # caps time and memory; the most recent photos are kept
+    feature_flip: bool = True  # mirror cached feature maps: a free extra view
+    cache_backend: str = "auto"  # onnx (fast for many views), torch (no export), auto
+    input_size: int = 224
+    square_mode: str = "letterbox"
+    seed: int = 0
+    threads: int = 0  # 0: all cores
+
+    def resolved(self, arch: str = DEFAULT_ARCH) -> TrainConfig:
+        """This config with 'auto' replaced by ``arch``."""
+        return self if self.arch != "auto" else dataclasses.replace(self, arch=arch)
+
+    def validate(self) -> None:
+        arch_spec(self.arch)
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("training needs at least one epoch and a batch of two")
+        if self.catalog_views < 1 or self.photo_views < 1:
+            raise ValueError("every image needs at least its clean view")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class FeatureCache:
+    """Trunk outputs of every training view (float16) with their labels."""
+
+    features: torch.Tensor
+    labels: torch.Tensor  # class index per view
+    sample: torch.Tensor  # index into the sample list per view
+    is_catalog: torch.Tensor  # bool per view
+    clean: torch.Tensor  # bool: the un-augmented view (what matching will see)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    model: ShopEncoder
+    config: TrainConfig
+    losses: list[float]  # mean loss per epoch
+    cache_s: float
+    train_s: float
+    n_views: int
+    n_samples: int
+
+
+def _views(sample: Sample, cfg: TrainConfig, index: int) -> list[Image.Image]:
+    """The clean view plus augmented ones, each made square exactly as matching does."""
+    img = sample.load(cfg.input_size)
+    # Augment at a working size a bit above the input size: cheaper, and no detail is lost.
+    work = img.copy()
+    work.thumbnail((cfg.input_size * 3 // 2,) * 2, Image.Resampling.BILINEAR)
+    if sample.kind == "catalog":
+        n, make = cfg.catalog_views, phone_photo
+    else:
+        n, make = cfg.photo_views, photo_jitter
+    out = [img] + [make(work, seed=cfg.seed * 1_000_003 + index * 997 + v) for v in range(1, n)]
+    return [to_square(v, cfg.input_size, mode=cfg.square_mode) for v in out]
+
+
+def _ort_session(path: Path, threads: int) -> ort.InferenceSession:
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    # Spinning threads waste shared cores (torch and the view-making threads run alongside).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def cache_features(
+    model: ShopEncoder,
+    samples: Sequence[Sample],
+    labels: Sequence[int],
+    cfg: TrainConfig,
+    workdir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> FeatureCache:
+    """Run the frozen trunk over every view of every sample, once.
+
+    onnxruntime runs the trunk several times faster than torch eager, which pays for the
+    ONNX export (some seconds) once there are more than a few hundred views.
+    """
+    spec = arch_spec(cfg.arch)
+    run = _trunk_runner(model, cfg, workdir, n_views=_count_views(samples, cfg))
+    reporter = ProgressReporter("Preparing training images", len(samples), progress, cancel)
+    feats: list[np.ndarray] = []
+    meta: list[tuple[int, int, bool, bool]] = []
+    failed: list[tuple[Path, str]] = []
+
+    def work(i: int) -> tuple[int, list[Image.Image] | str]:
+        try:
+            return i, _views(samples[i], cfg, i)
+        except ImageLoadError as exc:
+            return i, exc.reason
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="views") as pool:
+        for i, res in _ahead(pool, work, range(len(samples)), depth=8):
+            if isinstance(res, str):
+                failed.append((samples[i].source, res))
+                reporter.step()
+                continue
+            feats.append(run(to_tensor(res, spec.mean, spec.std)).astype(np.float16))
+            cat = samples[i].kind == "catalog"
+            meta.extend((labels[i], i, cat, v == 0) for v in range(len(res)))
+            reporter.step()
+    if not feats:
+        raise ValueError("no training image could be read")
+    m = np.asarray(meta, dtype=np.int64)
+    return FeatureCache(
+        features=torch.from_numpy(np.concatenate(feats)),
+        labels=torch.from_numpy(m[:, 0]),
+        sample=torch.from_numpy(m[:, 1]),
+        is_catalog=torch.from_numpy(m[:, 2].astype(bool)),
+        clean=torch.from_numpy(m[:, 3].astype(bool)),
+        failed=failed,
+    )
+
+
+def _count_views(samples: Sequence[Sample], cfg: TrainConfig) -> int:
+    return sum(cfg.catalog_views if s.kind == "catalog" else cfg.photo_views for s in samples)
+
+
+def _trunk_runner(
+    model: ShopEncoder, cfg: TrainConfig, workdir: Path, n_views: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A function batch -> trunk output (numpy), on onnxruntime or torch."""
+    backend = cfg.cache_backend
+    if backend == "auto":
+        work = n_views * (cfg.input_size / 224) ** 2  # in 224-px image equivalents
+        backend = "onnx" if work > 400 else "torch"
+    if backend == "onnx":
+        session = _ort_session(
+            export_trunk(model, workdir / "trunk.onnx", cfg.input_size), _threads(cfg)
+        )
+        name = session.get_inputs()[0].name
+        return lambda batch: session.run(None, {name: batch})[0]
+    if backend != "torch":
+        raise ValueError(f"unknown cache backend {backend!r}; use onnx, torch or auto")
+    trunk = TrunkPool(model.trunk, pool=len(model.tail) == 0).eval()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return trunk(torch.from_numpy(batch)).numpy()
+
+    return run
+
+
+def _ahead(
+    pool: ThreadPoolExecutor, fn: Callable[[int], T], items: Iterable[int], depth: int
+) -> Iterator[T]:
+    """Map ``fn`` over ``items`` in ``pool``, in order, keeping ``depth`` tasks in flight
+    (bounded read-ahead: decoding and augmenting overlap the trunk without piling up)."""
+    todo = iter(items)
+    pending = deque(pool.submit(fn, i) for i in itertools.islice(todo, depth))
+    while pending:
+        yield pending.popleft().result()
+        for i in itertools.islice(todo, 1):
+            pending.append(pool.submit(fn, i))
+
+
+def _threads(cfg: TrainConfig) -> int:
+    """Worker threads: all cores, unless torch's OpenMP may spin-wait on busy cores."""
+    if cfg.threads:
+        return cfg.threads
+    cores = max(1, min(os.cpu_count() or 1, 8))
+    passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    if not passive or TORCH_PRELOADED:
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if busy > 0.5 * cores:
+            return 1
+    return cores
+
+
+def _batch_loss(
+    model: ShopEncoder,
+    arc: ArcFace | None,
+    cache: FeatureCache,
+    idx: torch.Tensor,
+    anchors: torch.Tensor,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    x = cache.features[idx].float()
+    if cfg.feature_flip and x.dim() == 4:
+        flip = torch.rand(len(idx), generator=gen) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    emb = model.forward_cached(x)
+    loss = emb.new_zeros(())
+    if arc is not None:
+        loss = loss + arc(emb, cache.labels[idx])
+    if cfg.loss in ("ortho", "both") and len(anchors) > 1:
+        # Clean catalog views: the sources of this batch's catalog views plus random others.
+        in_batch = cache.sample[idx][cache.is_catalog[idx]].unique()
+        anchor_of = {int(cache.sample[a]): int(a) for a in anchors}
+        chosen = [anchor_of[int(s)] for s in in_batch if int(s) in anchor_of]
+        extra = anchors[torch.randperm(len(anchors), generator=gen)[: max(0, 48 - len(chosen))]]
+        pick = torch.tensor(sorted(set(chosen) | set(extra.tolist())), dtype=torch.long)
+        a_emb = model.forward_cached(cache.features[pick].float())
+        ortho = orthogonality_loss(a_emb, cache.labels[pick])
+        pos = {int(cache.sample[p]): j for j, p in enumerate(pick.tolist())}
+        rows = [(j, pos[int(s)]) for j, s in enumerate(cache.sample[idx].tolist()) if s in pos]
+        if rows:
+            v, a = torch.tensor(rows).T
+            ortho = ortho + invariance_loss(emb[v], a_emb[a])
+        loss = loss + cfg.ortho_weight * ortho
+    return loss
+
+
+def train_cached(
+    model: ShopEncoder,
+    cache: FeatureCache,
+    n_classes: int,
+    cfg: TrainConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[float]:
+    """Train tail + head on the cache; returns the mean loss of each epoch."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    pool = (
+        torch.nonzero(cache.is_catalog).flatten()
+        if cfg.loss == "ortho"
+        else torch.arange(len(cache.labels))
+    )
+    anchors = torch.nonzero(cache.is_catalog & cache.clean).flatten()
+    arc = None
+    if cfg.loss in ("arcface", "both"):
+        counts = torch.bincount(cache.labels[pool], minlength=n_classes)
+        arc = ArcFace(
+            cfg.embedding_dim,
+            n_classes,
+            scale=cfg.arc_scale,
+            margin=cfg.arc_margin,
+            class_weights=class_weights(counts),
+            focal_gamma=cfg.focal_gamma,
+        )
+    tail, head = model.trainable_parameters()
+    head_params = head + (list(arc.parameters()) if arc is not None else [])
+    groups = [{"params": head_params, "lr": cfg.lr_head}]
+    if tail:
+        groups.append({"params": tail, "lr": cfg.lr_tail})
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    per_epoch = max(1, len(pool) // cfg.batch_size)
+    total = per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in groups], total_steps=total, pct_start=0.1
+    )
+    reporter = ProgressReporter("Training", total, progress, cancel)
+    losses: list[float] = []
+    model.set_training()
+    try:
+        for _epoch in range(cfg.epochs):
+            order = pool[torch.randperm(len(pool), generator=gen)]
+            running = 0.0
+            for step in range(per_epoch):
+                idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                loss = _batch_loss(model, arc, cache, idx, anchors, cfg, gen)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if reporter.done + 1 < total:
+                    sched.step()
+                value = loss.item()
+                running += value
+                reporter.step(message=f"loss {value:.3f}")
+            losses.append(running / per_epoch)
+    finally:
+        model.eval()
+    return losses
+
+
+def train(
+    samples: Sequence[Sample],
+    skus: Sequence[str],
+    cfg: TrainConfig,
+    workdir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> TrainResult:
+    """Build the split ImageNet encoder, cache trunk features, train; the model is returned
+    in eval mode, ready to export."""
+    cfg = cfg.resolved()
+    cfg.validate()
+    class_of = {s: i for i, s in enumerate(skus)}
+    previous = torch.get_num_threads()
+    torch.set_num_threads(_threads(cfg))
+    try:
+        torch.manual_seed(cfg.seed)  # the projection's initialisation
+        model, _ = build_encoder(cfg.arch, cfg.unfreeze, cfg.embedding_dim, cfg.input_size)
+        start = time.perf_counter()
+        cache = cache_features(
+            model,
+            samples,
+            [class_of[s.sku] for s in samples],
+            cfg,
+            workdir,
+            progress=progress,
+            cancel=cancel,
+        )
+        cache_s = time.perf_counter() - start
+        start = time.perf_counter()
+        losses = train_cached(model, cache, len(skus), cfg, progress=progress, cancel=cancel)
+        train_s = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous)
+    return TrainResult(
+        model, cfg, losses, cache_s, train_s, len(cache.labels), len(samples) - len(cache.failed)
+    )
+
+
+def embed(model: ShopEncoder, images: Sequence[Image.Image], cfg: TrainConfig) -> np.ndarray:
+    """Embed images with the torch model exactly as the exported encoder would (tests, bench)."""
+    spec = arch_spec(cfg.resolved().arch)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), 32):
+            chunk = [
+                to_square(im, cfg.input_size, cfg.square_mode) for im in images[start : start + 32]
+            ]
+            out.append(
+                model.eval()(torch.from_numpy(to_tensor(chunk, spec.mean, spec.std))).numpy()
+            )
+    return np.concatenate(out) if out else np.zeros((0, cfg.embedding_dim), np.float32)

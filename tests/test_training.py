@@ -1,0 +1,304 @@
+"""Learning: small real training runs on generated images, export, the gate, rollback.
+
+Tiny settings throughout (64-px input, a few classes, a few steps) so the whole file runs in
+well under a minute on two cores; the exported models still follow the manifest contract.
+A kill during activation leaving the old model active is covered by
+tests/test_memory_and_models.py::test_kill_during_activation_keeps_old_model (the learning
+code activates through the same ``Library.activate_model``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from conftest import photo_of, product_image, write_catalog
+from engine.library import Library
+from engine.manifest import ModelManifest
+from engine.progress import Cancelled, CancelToken, Progress
+
+torch = pytest.importorskip("torch")
+
+from engine.learning import learn  # noqa: E402
+from engine.training import gate as gate_mod  # noqa: E402
+from engine.training.augment import phone_photo, photo_jitter  # noqa: E402
+from engine.training.data import Sample, stratified_split  # noqa: E402
+from engine.training.losses import ArcFace, class_weights, orthogonality_loss  # noqa: E402
+from engine.training.model import build_encoder  # noqa: E402
+from engine.training.trainer import TrainConfig, embed, train  # noqa: E402
+
+TINY = TrainConfig(
+    unfreeze="conv",
+    epochs=3,
+    batch_size=16,
+    catalog_views=4,
+    photo_views=2,
+    embedding_dim=64,
+    input_size=64,
+    cache_backend="torch",
+)
+N_SKUS = 6
+PHOTOS_PER_SKU = 4
+
+
+# -- pure pieces -------------------------------------------------------------------------------
+def test_arcface_margin_and_class_weights() -> None:
+    torch.manual_seed(0)
+    arc = ArcFace(8, 3, scale=10.0, margin=0.5)
+    emb = torch.nn.functional.normalize(torch.randn(5, 8), dim=1)
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    plain, margin = arc.logits(emb), arc.logits(emb, labels)
+    true = torch.arange(5), labels
+    assert torch.all(margin[true] < plain[true])  # the true class is made harder
+    others = torch.ones_like(plain, dtype=torch.bool)
+    others[true] = False
+    assert torch.allclose(margin[others], plain[others])
+    w = class_weights(torch.tensor([100, 25, 4]))
+    assert w[0] < w[1] < w[2]  # rare SKUs weigh more
+
+
+def test_orthogonality_loss() -> None:
+    eye = torch.eye(4)
+    assert float(orthogonality_loss(eye)) == pytest.approx(0.0)
+    same = torch.ones(4, 4)
+    assert float(orthogonality_loss(same)) == pytest.approx(1.0)
+    # Two images of one product are not pushed apart.
+    assert float(orthogonality_loss(same, torch.tensor([0, 0, 0, 0]))) == 0.0
+
+
+def test_augmentations_are_seeded_and_keep_size() -> None:
+    img = product_image(3)
+    a, b, c = phone_photo(img, 1), phone_photo(img, 1), phone_photo(img, 2)
+    assert a.size == img.size and np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+    assert photo_jitter(img, 5).size == img.size
+
+
+def test_split_holds_out_the_newest_photos_per_sku() -> None:
+    photos = [Sample(Path(f"{i}.jpg"), f"S{i % 3}", "photo", i) for i in range(3 * 20)]
+    photos.append(Sample(Path("x.jpg"), "lonely", "photo", 999))
+    train_part, held = stratified_split(photos, 0.15)
+    assert {s.sku for s in held} == {"S0", "S1", "S2"}  # 3 per SKU of 20, none of 'lonely'
+    assert len(held) == 9 and len(train_part) == 52
+    # The newest photos of each SKU are held out (a burst of near-duplicates stays on one side).
+    for sku in ("S0", "S1", "S2"):
+        ids = sorted(s.ref_id for s in photos if s.sku == sku)
+        assert sorted(s.ref_id for s in held if s.sku == sku) == ids[-3:]
+
+
+# -- a planted task ----------------------------------------------------------------------------
+def test_planted_task_is_learned(tmp_path: Path) -> None:
+    """Recognise products in cluttered, tilted, relit 'phone photos' knowing only one clean
+    image of each: the catalog-only case. At 64 px the ImageNet features are near chance;
+    training on simulated phone photos of the catalog must lift accuracy clearly."""
+    n = 6
+    catalog = []
+    for c in range(n):
+        path = tmp_path / f"c{c}.png"
+        product_image(c, 160).save(path)
+        catalog.append(Sample(path, f"S{c}", "catalog", c))
+    queries = [
+        (phone_photo(product_image(c, 160), 777_000 + 10 * c + j), c)
+        for c in range(n)
+        for j in range(6)
+    ]
+    cfg = dataclasses.replace(TINY, unfreeze="head", epochs=6, catalog_views=24).resolved()
+
+    def accuracy(model: torch.nn.Module) -> float:
+        refs = embed(model, [product_image(c, 160) for c in range(n)], cfg)
+        q = embed(model, [img for img, _ in queries], cfg)
+        return float(((q @ refs.T).argmax(1) == [c for _, c in queries]).mean())
+
+    torch.manual_seed(cfg.seed)
+    before = accuracy(build_encoder(cfg.arch, cfg.unfreeze, cfg.embedding_dim, 64)[0])
+    result = train(catalog, [f"S{c}" for c in range(n)], cfg, tmp_path)
+    after = accuracy(result.model)
+    assert result.losses[-1] < 0.3 * result.losses[0]  # the loss goes down
+    assert after >= before + 0.25, (before, after)  # and the task is learned
+    assert result.n_views == n * cfg.catalog_views
+
+
+# -- a library that learns ---------------------------------------------------------------------
+def _confirmed_library(root: Path) -> Path:
+    """A library with N_SKUS catalog products and PHOTOS_PER_SKU confirmed photos of each."""
+    write_catalog(root / "cat", N_SKUS)
+    photos = root / "photos"
+    photos.mkdir()
+    truth = []
+    for i in range(N_SKUS):
+        for j in range(PHOTOS_PER_SKU):
+            p = photos / f"{i}-{j}.jpg"
+            photo_of(product_image(i), 97 * i + j).save(p, quality=88)
+            truth.append((p, f"SKU-{i:03d}"))
+    with Library(root / "lib") as lib:
+        lib.import_catalog(root / "cat", root / "cat" / "sheet.csv")
+        by_path = {str(r.path): r for r in lib.match([p for p, _ in truth])}
+        for p, sku in truth:
+            lib.confirm(by_path[str(p)].photo_id, sku)  # type: ignore[arg-type]
+    return root / "lib"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """One real learning run, through the command line (in-process, to share torch)."""
+    from engine.cli import main
+
+    root = tmp_path_factory.mktemp("learning")
+    lib_dir = _confirmed_library(root)
+    out = root / "report.json"
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(
+            [
+                "--quiet",
+                "--library",
+                str(lib_dir),
+                "train",
+                "--epochs",
+                "2",
+                "--unfreeze",
+                "conv",
+                "--input-size",
+                "64",
+                "--no-activate",
+                "--json",
+            ]
+        )
+    assert code == 0
+    out.write_text(buf.getvalue())
+    return lib_dir, json.loads(buf.getvalue())
+
+
+def test_train_exports_a_matching_onnx_model(trained: tuple[Path, dict[str, object]]) -> None:
+    lib_dir, report = trained
+    assert report["onnx_max_abs_diff"] < 1e-4
+    version = str(report["version"])
+    with Library(lib_dir) as lib:
+        manifest = lib.model_manifest(version)
+        assert manifest.parent_version == "effnet-lite0-imagenet-1"
+        assert (manifest.input_size, manifest.embedding_dim) == (64, 512)
+        # The gate's comparison is stored with the version; nothing was activated.
+        stored = next(m for m in lib.models() if m["version"] == version)["metrics"]
+        assert stored["status"] in ("accepted", "refused")
+        assert stored["gate"]["candidate"]["catalog_check"]["n"] == N_SKUS
+        assert lib.model_version == "effnet-lite0-imagenet-1"
+        # Every reference image already has the candidate's embedding (activation is quick).
+        n_refs = lib.db.execute("SELECT count(*) FROM catalog_images").fetchone()[0]
+        n_emb = lib.db.execute(
+            "SELECT count(*) FROM embeddings WHERE model_version = ?", [version]
+        ).fetchone()[0]
+        assert n_emb == n_refs == N_SKUS * (1 + PHOTOS_PER_SKU)
+
+
+def test_activate_trained_model_then_roll_back(
+    trained: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    lib_dir, report = trained
+    version = str(report["version"])
+    copy = tmp_path / "lib"
+    shutil.copytree(lib_dir, copy)
+    photo = tmp_path / "new.jpg"
+    photo_of(product_image(2), 4242).save(photo)
+    with Library(copy) as lib:
+        old = lib.model_version
+        lib.activate_model(version)
+        assert lib.model_version == version and lib.index.dim == 512
+        (res,) = lib.match([photo])
+        assert res.suggestions and res.suggestions[0].sku == "SKU-002"
+        lib.activate_model(old)  # rollback: the ImageNet model and its index come back
+        assert lib.model_version == old and lib.index.dim == 1280
+        assert {m["version"] for m in lib.models()} == {old, version}
+
+
+def _damaged_copy(src: Path, dest: Path, version: str) -> Path:
+    """The same network with every weight drowned in noise: a model that must lose."""
+    proto = onnx.load(str(src / "model.onnx"))
+    rng = np.random.default_rng(0)
+    for init in proto.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.float32 and arr.size > 1:
+            noisy = arr + rng.normal(0, 3 * (float(arr.std()) + 1e-3), arr.shape)
+            init.CopyFrom(numpy_helper.from_array(noisy.astype(np.float32), init.name))
+    dest.mkdir(parents=True)
+    onnx.save(proto, str(dest / "model.onnx"))
+    manifest = dataclasses.replace(ModelManifest.load(src), version=version, sha256="")
+    manifest.save(dest)
+    return dest
+
+
+def test_gate_refuses_a_worse_model_and_accepts_a_better_one(
+    trained: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    lib_dir, report = trained
+    copy = tmp_path / "lib"
+    shutil.copytree(lib_dir, copy)
+    with Library(copy) as lib:
+        from engine.training.data import collect
+
+        data = collect(lib, holdout=0.5)  # 12 held-out photos: the held-out criterion
+        active = lib.model_version
+        src = lib.model_dir(str(report["version"]))
+        bad = lib.install_model(_damaged_copy(src, tmp_path / "bad", "damaged-1")).version
+        decision = gate_mod.compare(lib, bad, data.heldout, data.catalog)
+        assert not decision.accept, decision.reason
+        assert decision.candidate.heldout.mrr < decision.active.heldout.mrr
+        assert lib.model_version == active
+        # The other way round: with the damaged model active, the ImageNet one is better.
+        lib.activate_model(bad)
+        decision = gate_mod.compare(lib, active, data.heldout, data.catalog)
+        assert decision.accept, decision.reason
+
+
+def test_cancel_leaves_the_library_as_it_was(tmp_path: Path) -> None:
+    lib_dir = _confirmed_library(tmp_path)
+    token = CancelToken()
+
+    def progress(p: Progress) -> None:
+        if p.stage == "Training" and p.done >= 1:
+            token.cancel()
+
+    with Library(lib_dir) as lib:
+        before = [m["version"] for m in lib.models()]
+        with pytest.raises(Cancelled):
+            learn(lib, TINY, progress=progress, cancel=token)
+        assert [m["version"] for m in lib.models()] == before
+        assert lib.model_version == before[0]
+        assert not list(lib_dir.glob(".learning-*"))  # the work folder is cleaned up
+
+
+def test_eval_with_train_csv_confirms_first(tmp_path: Path) -> None:
+    """`eval --train --no-train`: instant memory alone, measured on unseen photos."""
+    from engine.evaluation import evaluate_dataset
+
+    ds = tmp_path / "ds"
+    write_catalog(ds, N_SKUS, sheet=False)
+    (ds / "p").mkdir()
+    with open(ds / "catalog.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sku", "name", "category", "image"])
+        for i in range(N_SKUS):
+            w.writerow([f"SKU-{i:03d}", f"P{i}", "C", f"images/SKU-{i:03d}.jpg"])
+    for name, seeds in (("train.csv", range(2)), ("truth.csv", range(10, 12))):
+        with open(ds / name, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["photo", "sku"])
+            for i in range(N_SKUS):
+                for s in seeds:
+                    photo_of(product_image(i), 50 * i + s).save(ds / "p" / f"{i}-{s}.jpg")
+                    w.writerow([f"p/{i}-{s}.jpg", f"SKU-{i:03d}"])
+    report = evaluate_dataset(ds, train_csv=ds / "train.csv", learn=False)
+    data = report.to_dict()
+    assert data["train_photos"] == 2 * N_SKUS and data["confirm_s"] > 0
+    assert {"top1", "top5", "mrr", "map5", "images_per_s"} <= set(data)
+    assert report.overall.n == 2 * N_SKUS and report.learning is None
