@@ -1,11 +1,20 @@
 """Learning panel: how much staff feedback exists, how well the active model does on it,
-instant memory, and switching between installed model versions.
+instant memory, fine-tuning ("Improve model") and switching between model versions.
 
-Fine-tuning itself belongs to the learning issue; until the engine offers it, the button is
-visibly disabled with a reason rather than faked.
+Fine-tuning runs in three steps so that matching never waits for it: the training data is read
+out of the library on the engine thread (seconds), the model trains on the worker's pool
+without the library (minutes, on all cores but one), and export, gate and activation run on
+the engine thread again. Cancel works in every step and leaves the active model as it was.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -16,6 +25,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
+    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -23,11 +34,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.dialogs import ask
 from desktop_app.icons import icon
-from desktop_app.worker import EngineWorker, Priority, TaskContext
+from desktop_app.import_dialog import format_eta
+from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
+from engine.progress import CancelToken, Progress
 
-IMPROVE_TOOLTIP = "Coming in the learning update"
+if TYPE_CHECKING:
+    from engine.learning import LearningReport
+    from engine.training.data import TrainingSet
+    from engine.training.trainer import TrainConfig, TrainResult
+
+IMPROVE_TOOLTIP = (
+    "Fine-tune the image model on your catalog and confirmed photos. Matching keeps working; "
+    "the new model is used only if it measures better on photos it never saw."
+)
 VERSION_COLUMNS = ("Version", "Architecture", "Trained from", "Added", "Top-1 (measured)", "")
 
 
@@ -57,8 +79,27 @@ def _percent(value: object) -> str:
     return f"{value:.0%}" if isinstance(value, int | float) else "—"
 
 
+@dataclass
+class TrainingJob:
+    """What the three steps of one fine-tuning run hand each other."""
+
+    library: Path
+    data: TrainingSet
+    config: TrainConfig
+    workdir: Path
+    token: CancelToken
+    result: TrainResult | None = None
+
+
+def training_threads() -> int:
+    """All cores but one: the engine thread keeps one for matching and the window."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class LearningPanel(QWidget):
     activate_requested = Signal(str)  # a model version the user wants to switch to
+    model_activated = Signal(str)  # fine-tuning activated this version: re-match the queue
+    training_changed = Signal(bool)  # a fine-tuning run started (True) or ended (False)
 
     def __init__(self, worker: EngineWorker, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,19 +158,44 @@ class LearningPanel(QWidget):
         self.improve = QPushButton(icon("learning"), "Improve model…")
         self.improve.setEnabled(False)
         self.improve.setToolTip(IMPROVE_TOOLTIP)
-        self.status = QLabel(
-            "Fine-tuning on your confirmations is <b>coming in the learning update</b>."
-        )
+        self.status = QLabel("Fine-tuning takes a few minutes; you can keep matching meanwhile.")
         self.status.setStyleSheet("color: #607d8b;")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row.addWidget(self.switch)
         row.addWidget(self.improve)
         row.addWidget(self.status, 1)
         layout.addLayout(row)
+
+        self.train_box = QFrame()
+        train_row = QHBoxLayout(self.train_box)
+        train_row.setContentsMargins(0, 0, 0, 0)
+        self.train_stage = QLabel()
+        self.train_stage.setStyleSheet("font-weight: bold;")
+        self.train_bar = QProgressBar()
+        self.train_bar.setRange(0, 0)
+        self.train_eta = QLabel()
+        self.train_eta.setStyleSheet("color: #607d8b;")
+        self.train_cancel = QPushButton("Cancel training")
+        train_row.addWidget(self.train_stage)
+        train_row.addWidget(self.train_bar, 1)
+        train_row.addWidget(self.train_eta)
+        train_row.addWidget(self.train_cancel)
+        self.train_box.setVisible(False)
+        layout.addWidget(self.train_box)
         layout.addStretch(1)
         self.stats: overview.LearningStats | None = None
+        self.job: TrainingJob | None = None
+        self._token: CancelToken | None = None  # step 1's, before a job exists
+        # TrainConfig fields to override (tests use a tiny model; the defaults are measured)
+        self.config_overrides: dict[str, object] = {}
+        self.result_box: QMessageBox | None = None
+        self.last_report: LearningReport | None = None
         self.versions.itemSelectionChanged.connect(self._selection_changed)
         self.switch.clicked.connect(self._request_switch)
         self.memory.toggled.connect(self._set_memory)
+        self.improve.clicked.connect(lambda: self.start_training())
+        self.train_cancel.clicked.connect(self.cancel_training)
 
     # -- data --------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -198,6 +264,7 @@ class LearningPanel(QWidget):
                     item.setFont(f)
                 self.versions.setItem(r, c, item)
         self._selection_changed()
+        self.improve.setEnabled(self.job is None)
         if len(s.versions) < 2:
             self.switch.setToolTip(
                 "Only one model version is installed; fine-tuned versions will appear here"
@@ -233,3 +300,175 @@ class LearningPanel(QWidget):
             priority=Priority.INTERACTIVE,
             on_done=self.refresh,
         )
+
+    # -- fine-tuning -------------------------------------------------------------------------
+    @property
+    def training(self) -> bool:
+        return self.job is not None
+
+    def start_training(self, confirm: bool = True) -> None:
+        """Step 1 of 3: read the training data on the engine thread."""
+        if self.job is not None:
+            return
+        n = self.stats.confirmed if self.stats else 0
+        if confirm and not ask(
+            self,
+            "Improve model",
+            f"Fine-tune the image model on your catalog and {n} confirmed photo(s)?",
+            "This takes a few minutes on a laptop; you can keep matching meanwhile, and cancel "
+            "at any time. The new model is compared with the current one on confirmed photos "
+            "it never saw, and used only if it is better. The current model stays available "
+            "under Model versions.",
+        ):
+            return
+        token = CancelToken()
+        self._set_running(True, "Reading your confirmations")
+        self._token = token
+
+        overrides = dict(self.config_overrides)
+
+        def run(ctx: TaskContext) -> TrainingJob:
+            from engine import learning
+            from engine.training.trainer import TrainConfig
+
+            lib = ctx.lib
+            config = TrainConfig(square_mode=lib.square_mode, threads=training_threads())
+            config = replace(config, **overrides).resolved(learning.base_arch(lib))
+            data = learning.prepare(lib)
+            workdir = Path(tempfile.mkdtemp(prefix=".learning-", dir=lib.path))
+            return TrainingJob(lib.path, data, config, workdir, ctx.token)
+
+        self.worker.submit(
+            run,
+            what="read the training data",
+            priority=Priority.QUERY,
+            token=token,
+            on_result=self._train,
+            on_error=lambda err: self._failed("read the training data", err),
+            on_cancelled=self._cancelled,
+        )
+
+    def _train(self, job: TrainingJob) -> None:
+        """Step 2 of 3: train on the pool, beside the engine thread."""
+        self.job = job
+        if job.token.cancelled:
+            self._cancelled()
+            return
+
+        def run(ctx: TaskContext) -> TrainResult:
+            from engine import learning
+
+            return learning.train_candidate(
+                job.data, job.config, job.workdir, progress=ctx.progress, cancel=ctx.token
+            )
+
+        def trained(result: TrainResult) -> None:
+            job.result = result
+            self._finish(job)
+
+        self.worker.run_detached(
+            run,
+            what="train the model",
+            token=job.token,
+            on_progress=self._progress,
+            on_result=trained,
+            on_error=lambda err: self._failed("train the model", err),
+            on_cancelled=self._cancelled,
+        )
+
+    def _finish(self, job: TrainingJob) -> None:
+        """Step 3 of 3: export, gate and (if better) activate, on the engine thread."""
+        self.train_stage.setText("Checking the new model")
+
+        def run(ctx: TaskContext) -> LearningReport:
+            from engine import learning
+
+            lib = ctx.lib
+            if lib.path != job.library:
+                raise RuntimeError("another library was opened while the model was training")
+            assert job.result is not None
+            few = len(job.data.heldout) < 10
+            return learning.finish(
+                lib,
+                job.data,
+                job.result,
+                job.workdir,
+                trust_catalog_check=few,
+                progress=ctx.progress,
+                cancel=ctx.token,
+            )
+
+        self.worker.submit(
+            run,
+            what="check and activate the new model",
+            priority=Priority.BACKGROUND,
+            token=job.token,
+            on_progress=self._progress,
+            on_result=self._done,
+            on_error=lambda err: self._failed("check the new model", err),
+            on_cancelled=self._cancelled,
+        )
+
+    def cancel_training(self) -> None:
+        token = self.job.token if self.job is not None else self._token
+        if token is not None and not token.cancelled:
+            token.cancel()
+            self.train_cancel.setEnabled(False)
+            self.train_stage.setText("Cancelling")
+
+    def _progress(self, p: Progress) -> None:
+        self.train_stage.setText(p.stage)
+        if p.total:
+            self.train_bar.setRange(0, p.total)
+            self.train_bar.setValue(p.done)
+        self.train_eta.setText(format_eta(p.eta_s))
+
+    def _done(self, report: LearningReport) -> None:
+        self.last_report = report
+        self._end()
+        if report.activated and report.version:
+            self.status.setText(f"<b>New model {report.version} is active.</b>")
+            self.model_activated.emit(report.version)
+            title = "Model improved"
+        else:
+            self.status.setText("The current model was kept: the new one was not better.")
+            title = "Model kept"
+        # Window-modal but not blocking: the queue keeps filling in behind it.
+        box = QMessageBox(QMessageBox.Icon.Information, title, title, parent=self)
+        box.setInformativeText(report.summary().replace("\n", "<br>"))
+        box.open()
+        self.result_box = box
+        self.refresh()
+
+    def _failed(self, what: str, err: TaskError) -> None:
+        from engine.learning import LearningError
+
+        self._end()
+        if isinstance(err.exc, LearningError):
+            self.status.setText(str(err.exc).capitalize() + ".")
+            return
+        self.status.setText("Fine-tuning failed; the current model is unchanged.")
+        self.worker.error.emit(what, err)
+        self.refresh()
+
+    def _cancelled(self) -> None:
+        self._end()
+        self.status.setText("Fine-tuning cancelled; the current model is unchanged.")
+        self.refresh()
+
+    def _set_running(self, on: bool, stage: str = "") -> None:
+        self.improve.setEnabled(not on)
+        self.train_box.setVisible(on)
+        self.train_cancel.setEnabled(on)
+        self.train_bar.setRange(0, 0)
+        self.train_stage.setText(stage)
+        self.train_eta.setText("")
+        if on:
+            self.status.setText("Fine-tuning… matching keeps working meanwhile.")
+        self.training_changed.emit(on)
+
+    def _end(self) -> None:
+        job, self.job, self._token = self.job, None, None
+        if job is not None:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+        self._set_running(False)

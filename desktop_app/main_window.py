@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self.session.matching_progress.connect(self._on_matching_progress)
         self.session.decisions_changed.connect(self._decisions_changed)
         self.learning.activate_requested.connect(self.switch_model)
+        self.learning.model_activated.connect(self._on_model_trained)
 
         self._status_timer = QTimer(self)
         self._status_timer.setSingleShot(True)
@@ -230,6 +231,7 @@ class MainWindow(QMainWindow):
         ]
         self.act_no_match = self._action("&No Match", s.no_match, "N", "no-match")
         self.act_skip = self._action("&Skip", s.skip, "S", "skip")
+        self.act_points = self._action("Show Matching &Points", lambda: s.show_points(0), "P")
         self.act_prev = self._action(
             "&Previous Photo",
             lambda: s.move(-1),
@@ -300,6 +302,8 @@ class MainWindow(QMainWindow):
             None,
             self.act_accept,
             self.act_stop,
+            None,
+            self.act_points,
         ):
             m.addSeparator() if a is None else m.addAction(a)
         sub = m.addMenu("Confirm Suggestion")
@@ -373,6 +377,7 @@ class MainWindow(QMainWindow):
         self.library_status = None
         self.setWindowTitle(f"ShopMatch — {path.name}" if path else "ShopMatch")
         self.catalog.loaded = False
+        self.learning.cancel_training()  # its data belongs to the library just closed
         self._update_pages()
 
     def refresh_status(self, then: Callable[[], None] | None = None) -> None:
@@ -765,6 +770,7 @@ class MainWindow(QMainWindow):
             ("1 – 9", "Confirm that suggestion"),
             ("Enter", "Confirm the top suggestion"),
             ("N", "No match in the catalog"),
+            ("P", "Show the matching points of the top suggestion"),
             ("S", "Skip (decide later)"),
             ("← → / ↑ ↓", "Previous / next photo"),
             ("Ctrl+Z", "Undo the last decision"),
@@ -785,7 +791,23 @@ class MainWindow(QMainWindow):
         box.setText(html)
         box.open()
 
+    def _on_model_trained(self, version: str) -> None:
+        """A fine-tuned model became active: suggestions still pending are made anew."""
+        self.statusBar().showMessage(f"Matching now uses the improved model {version}", 8000)
+        self.session.reset()
+        self.session.resume()
+        self.refresh_status()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.learning.training and not ask(
+            self,
+            "Quit ShopMatch",
+            "The model is still being fine-tuned. Quit anyway?",
+            "Fine-tuning stops; the current model stays active and nothing else is lost.",
+        ):
+            event.ignore()
+            return
+        self.learning.cancel_training()
         self.settings.setValue(keys.GEOMETRY, self.saveGeometry())
         self.settings.setValue(keys.SPLITTER, self.review.splitter.saveState())
         self.settings.sync()

@@ -115,6 +115,7 @@ class SuggestionCard(QFrame):
     """One suggested product; a click confirms it (the same as its number key)."""
 
     clicked = Signal(int)  # 0-based suggestion index
+    points_clicked = Signal(int)  # show this suggestion's matching points
 
     def __init__(self, index: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -162,9 +163,20 @@ class SuggestionCard(QFrame):
         self.badge = QLabel("confident")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.badge.setStyleSheet("color: #00796b; font-weight: bold;")
+        # A button, not a link: it takes its own click, so it never confirms the card too.
+        self.points = QPushButton()
+        self.points.setFlat(True)
+        self.points.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.points.setStyleSheet(
+            "QPushButton { color: #1565c0; text-decoration: underline; border: none;"
+            " padding: 0; text-align: right; }"
+        )
+        self.points.setToolTip("Show the matching points between the photo and this product (P)")
+        self.points.clicked.connect(lambda: self.points_clicked.emit(self.index))
         score_col.addWidget(self.score)
         score_col.addWidget(self.bar, 0, Qt.AlignmentFlag.AlignRight)
         score_col.addWidget(self.badge)
+        score_col.addWidget(self.points, 0, Qt.AlignmentFlag.AlignRight)
         score_col.addStretch(1)
         row.addLayout(score_col)
         self.suggestion: Suggestion | None = None
@@ -180,6 +192,8 @@ class SuggestionCard(QFrame):
         self.score.setText(f"{s.score:.0%}")
         self.bar.setValue(round(s.score * 100))
         self.badge.setVisible(confident)
+        self.points.setText(f"{s.inliers} matching points")
+        self.points.setVisible(s.inliers > 0)
         pix = cached_pixmap(thumb, 128) if thumb is not None and thumb.exists() else QPixmap()
         if not pix.isNull():
             pix = pix.scaled(
@@ -190,7 +204,9 @@ class SuggestionCard(QFrame):
             pix.setDevicePixelRatio(self.devicePixelRatioF())
         self.thumb.setPixmap(pix)
         self.setToolTip(
-            f"{s.name}\nSKU {s.sku}\nsimilarity {s.similarity:.3f}\n"
+            f"{s.name}\nSKU {s.sku}\nsimilarity {s.similarity:.3f}"
+            + (f", {s.inliers} matching points" if s.inliers else "")
+            + "\n"
             f"Click or press {self.index + 1} to confirm"
         )
         border = "#2e7d32" if chosen else ("#26a69a" if confident else "#cfd8dc")
@@ -292,6 +308,7 @@ class ReviewPage(QWidget):
     """Queue | photo | suggestions. Emits intents; ReviewSession acts on them."""
 
     suggestion_clicked = Signal(int)
+    points_requested = Signal(int)  # a suggestion's "matching points" was clicked
     search_text_changed = Signal(str)
     search_confirmed = Signal(str)  # SKU chosen from the search results
     threshold_changed = Signal(float)  # 0-1
@@ -387,6 +404,7 @@ class ReviewPage(QWidget):
         for i in range(MAX_CARDS):
             card = SuggestionCard(i)
             card.clicked.connect(self.suggestion_clicked)
+            card.points_clicked.connect(self.points_requested)
             card.hide()
             self.cards.append(card)
             self.cards_layout.addWidget(card)

@@ -104,6 +104,7 @@ class ReviewSession(QObject):
         self.loader = loader
         self.on_error = on_error
         self._tokens: list[CancelToken] = []
+        self.points_dialog: QWidget | None = None  # the latest 'matching points' window
         self._total = 0
         self._done = 0
         self.loader.loaded.connect(self._on_preview)
@@ -113,6 +114,7 @@ class ReviewSession(QObject):
         self.model.rowsRemoved.connect(lambda *_: self.refresh())
         self.model.modelReset.connect(lambda: self.refresh())
         page.suggestion_clicked.connect(self.confirm_index)
+        page.points_requested.connect(self.show_points)
         page.search_text_changed.connect(self.search)
         page.search_confirmed.connect(self.confirm_sku)
         page.threshold_changed.connect(self.set_threshold)
@@ -374,6 +376,27 @@ class ReviewSession(QObject):
             return
         s = item.suggestions[index]
         self._decide(item, "confirm", s.sku, s.name)
+
+    def show_points(self, index: int = 0) -> QWidget | None:
+        """Open 'why this match?' for the current photo's suggestion ``index`` (0: the top
+        one): the verified matching points drawn between the photo and the catalog image."""
+        from desktop_app.match_points import MatchPointsDialog
+
+        item = self.current_item()
+        if item is None or index >= len(item.suggestions):
+            self.message.emit("Select a matched photo first")
+            return None
+        s = item.suggestions[index]
+        if s.image_id is None:
+            self.message.emit("This suggestion has no catalog image to compare with")
+            return None
+        photo: int | Path = item.photo_id if item.photo_id is not None else item.path
+        dialog = MatchPointsDialog(
+            self.worker, photo, s.image_id, f"{item.path.name} ↔ {s.name or s.sku}", self.page
+        )
+        dialog.show()
+        self.points_dialog = dialog
+        return dialog
 
     def confirm_sku(self, sku: str) -> None:
         item = self.current_item()

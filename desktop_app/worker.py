@@ -4,6 +4,10 @@ A Library is not thread-safe, so (as Anki does with its collection) it is opened
 closed on a single worker thread; the GUI thread only submits tasks and receives results
 through queued signals. Tasks wait in a priority queue: a keypress (confirm, undo, search)
 overtakes queued background work (matching chunks), so it waits for at most one chunk.
+
+Work that runs for minutes without the library (training a candidate model) is *detached*:
+it runs on the worker's own QThreadPool, so matching keeps going on the engine thread, and it
+reports through the same signals and cancel tokens as any task.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
 from engine.progress import Cancelled, CancelToken, Progress
 
@@ -59,6 +63,8 @@ class TaskContext:
 
     @property
     def lib(self) -> Library:
+        if self._task.detached:
+            raise RuntimeError("a detached task must not touch the library (not thread-safe)")
         lib = self._worker._lib
         if lib is None:
             raise NoLibraryError()
@@ -95,6 +101,7 @@ class _Task:
     on_cancelled: Callable[[], None] | None = None
     on_done: Callable[[], None] | None = None
     lifecycle: bool = False  # opens/closes the library, so never stale itself
+    detached: bool = False  # runs on the pool, without the library
 
 
 class TaskHandle:
@@ -113,6 +120,16 @@ class TaskHandle:
 
     def cancel(self) -> None:
         self._task.token.cancel()
+
+
+class _DetachedRunnable(QRunnable):
+    def __init__(self, worker: EngineWorker, task: _Task) -> None:
+        super().__init__()
+        self._worker = worker
+        self._task = task
+
+    def run(self) -> None:
+        self._worker._run(self._task)
 
 
 class _WorkerThread(QThread):
@@ -150,6 +167,8 @@ class EngineWorker(QObject):
         self._relay.connect(self._deliver)
         self._thread = _WorkerThread(self)
         self._thread.start()
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)  # one long job at a time; it needs the cores it gets
         self._stopped = False
 
     # -- submitting --------------------------------------------------------------------------
@@ -167,6 +186,7 @@ class EngineWorker(QObject):
         on_done: Callable[[], None] | None = None,
         token: CancelToken | None = None,
         _lifecycle: bool = False,
+        _detached: bool = False,
     ) -> TaskHandle:
         """Queue ``fn(ctx)`` on the engine thread. ``what`` names it in error dialogs
         ("import the catalog"), so every failure reaches the user in plain words."""
@@ -183,16 +203,49 @@ class EngineWorker(QObject):
             on_cancelled=on_cancelled,
             on_done=on_done,
             lifecycle=_lifecycle,
+            detached=_detached,
         )
         if self._stopped:  # e.g. a timer firing while the window closes: nothing to do
             task.token.cancel()
             return TaskHandle(task)
         was_idle = not self._tasks
         self._tasks[task.id] = task
-        self._queue.put((int(priority), next(self._seq), task))
+        if _detached:
+            self._pool.start(_DetachedRunnable(self, task))
+        else:
+            self._queue.put((int(priority), next(self._seq), task))
         if was_idle:
             self.idle_changed.emit(False)
         return TaskHandle(task)
+
+    def run_detached(
+        self,
+        fn: TaskFn,
+        *,
+        what: str,
+        on_result: Callback | None = None,
+        on_error: Callable[[TaskError], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        on_done: Callable[[], None] | None = None,
+        token: CancelToken | None = None,
+    ) -> TaskHandle:
+        """Run ``fn(ctx)`` on the pool, beside the engine thread; ``ctx.lib`` is off limits.
+
+        For long work on data already read out of the library (training), so that matching
+        and keypresses are never queued behind it.
+        """
+        return self.submit(
+            fn,
+            what=what,
+            on_result=on_result,
+            on_error=on_error,
+            on_progress=on_progress,
+            on_cancelled=on_cancelled,
+            on_done=on_done,
+            token=token,
+            _detached=True,
+        )
 
     def open_library(
         self,
@@ -280,8 +333,9 @@ class EngineWorker(QObject):
         self._stopped = True
         self._queue.put((-1, next(self._seq), None))
         stopped = self._thread.wait(timeout_ms)
+        pool_stopped = self._pool.waitForDone(timeout_ms)
         self._tasks.clear()
-        return bool(stopped)
+        return bool(stopped) and bool(pool_stopped)
 
     # -- worker thread -----------------------------------------------------------------------
     def _close_current(self) -> None:
@@ -302,7 +356,9 @@ class EngineWorker(QObject):
         assert threading.get_ident() != self._gui_thread, "engine work on the GUI thread"
         emit = self._relay.emit
         try:
-            stale = not task.lifecycle and task.generation != self._lib_generation
+            stale = (
+                not task.lifecycle and not task.detached and task.generation != self._lib_generation
+            )
             if task.token.cancelled or stale:
                 raise Cancelled()
             result = task.fn(TaskContext(self, task))

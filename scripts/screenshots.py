@@ -226,6 +226,41 @@ def main() -> int:
     wait(lambda: window.learning.stats is not None and not window.worker.busy)
     shoot("09-learning")
 
+    # 5b. Fine-tuning under way (cancelled after the shot: nothing changes).
+    window.learning.start_training(confirm=False)
+    wait(
+        lambda: (
+            window.learning.job is not None
+            and window.learning.train_bar.maximum() > 0
+            and window.learning.train_bar.value() > 0
+        )
+    )
+    shoot("11-learning-training")
+    window.learning.cancel_training()
+    wait(lambda: not window.learning.training and not window.worker.busy, timeout=300)
+
+    # 5c. Why a suggestion was made: its matching points.
+    window.tabs.setCurrentWidget(window.review)
+    verified = next(
+        (
+            r
+            for r in range(window.model.rowCount())
+            if (it := window.model.item(r)) and it.suggestions and it.suggestions[0].inliers >= 20
+        ),
+        None,
+    )
+    if verified is not None:
+        session.select_row(verified)
+        wait(lambda: window.review.photo.has_photo())
+        dialog = session.show_points(0)
+        assert dialog is not None
+        wait(lambda: getattr(dialog, "view", None) is not None)
+        centre(dialog)
+        shoot("12-matching-points", dialog)
+        dialog.close()
+    else:
+        print("no demo photo has verified matching points: 12-matching-points not taken")
+
     # 6. About.
     window.show_about()
     wait(lambda: getattr(window, "about", None) is not None)

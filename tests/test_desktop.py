@@ -349,13 +349,12 @@ def test_import_drop_review_undo_export(
     assert w.catalog.photos.item(0).text() == "photo-of-001.jpg"
     assert w.catalog.images.count() >= 1
 
-    # Learning panel: real counts, training not faked.
+    # Learning panel: real counts; fine-tuning is tested on its own below.
     key(w, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
     assert w.learning.stats.confirmed == 3
     assert w.learning.confirmed.text() == "3"
-    assert not w.learning.improve.isEnabled()
-    assert "learning update" in w.learning.improve.toolTip()
+    assert w.learning.improve.isEnabled() and not w.learning.training
     assert w.learning.versions.rowCount() == 1
 
     # Settings survive a restart.
@@ -745,3 +744,160 @@ def test_many_qt_calls_do_not_exhaust_none() -> None:
         obj.blockSignals(False)  # bool
     assert sys.getrefcount(None) >= none_before - 100
     assert sys.getrefcount(True) >= true_before - 100
+
+
+# -- fine-tuning from the learning panel -----------------------------------------------------
+TINY_TRAINING = {
+    "unfreeze": "conv",
+    "epochs": 2,
+    "batch_size": 16,
+    "catalog_views": 4,
+    "photo_views": 2,
+    "embedding_dim": 64,
+    "input_size": 64,
+    "cache_backend": "torch",
+}
+
+
+def _library_with_confirmations(
+    qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineCalls
+) -> Path:
+    lib_path = tmp_path / "lib"
+    open_library(qtbot, w, lib_path)
+    sheet = write_catalog(tmp_path / "supplier", 6)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    w.add_paths(write_photos(tmp_path / "p", [0, 1, 2, 3, 4, 5]))
+    wait_matched(qtbot, w, 6)
+    with calls.by_test(), Library(lib_path, lock=False) as lib:
+        for photo_id, path in lib.db.execute("SELECT id, path FROM photos").fetchall():
+            lib.confirm(int(photo_id), f"SKU-{int(Path(path).stem[-3:]):03d}")
+    w.tabs.setCurrentWidget(w.learning)
+    qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.learning.stats.confirmed == 6, timeout=WAIT_MS)
+    w.learning.config_overrides = dict(TINY_TRAINING)
+    return lib_path
+
+
+def _wait_training_step(qtbot: Any, w: MainWindow) -> None:
+    """Until the model trains on the pool (step 2), beside the engine thread."""
+    qtbot.waitUntil(
+        lambda: w.learning.job is not None and w.learning.job.result is None, timeout=WAIT_MS
+    )
+
+
+def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+) -> None:
+    w = window
+    lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    before = w.learning.stats.model_version
+    assert w.learning.improve.isEnabled()
+    w.learning.improve.click()
+    assert "Fine-tune the image model" in boxes[-1]["text"]  # asked first
+    _wait_training_step(qtbot, w)
+    assert w.learning.train_box.isVisible() and not w.learning.improve.isEnabled()
+    # The engine thread is free while the model trains: a query round-trips mid-training.
+    answered: list[int] = []
+    w.worker.submit(lambda ctx: ctx.lib.status().products, what="t", on_result=answered.append)
+    qtbot.waitUntil(lambda: answered == [6], timeout=WAIT_MS)
+    assert w.learning.job is not None and w.learning.job.result is None  # still training
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
+    report = w.learning.last_report
+    assert report is not None and report.version and report.decision is not None
+    assert w.learning.result_box is not None and w.learning.result_box.isVisible()
+    w.learning.result_box.accept()
+    with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
+        stored = {m["version"]: m for m in lib.models()}
+        metrics = stored[report.version]["metrics"]
+        assert metrics["gate"]["candidate"] and metrics["gate"]["active"]
+        active = lib.model_version
+        assert not list(lib_path.glob(".learning-*"))  # the scratch folder is gone
+    if report.activated:
+        assert active == report.version and metrics["status"] == "active"
+        qtbot.waitUntil(
+            lambda: (
+                w.library_status is not None and w.library_status.model_version == report.version
+            ),
+            timeout=WAIT_MS,
+        )
+    else:
+        assert active == before and metrics["status"] == "refused"
+        assert "kept" in w.learning.status.text()
+    assert w.learning.improve.isEnabled() and not w.learning.train_box.isVisible()
+
+
+def test_improve_model_can_be_cancelled_and_changes_nothing(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+) -> None:
+    w = window
+    lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
+        before = (lib.model_version, len(lib.models()))
+    w.learning.config_overrides["epochs"] = 200  # long enough to cancel mid-way
+    w.learning.start_training(confirm=False)
+    _wait_training_step(qtbot, w)
+    w.learning.train_cancel.click()
+    qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
+    assert "cancelled" in w.learning.status.text()
+    assert w.learning.last_report is None
+    with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
+        assert (lib.model_version, len(lib.models())) == before
+    assert not list(lib_path.glob(".learning-*"))
+
+
+# -- matching points ("why this match?") -----------------------------------------------------
+def test_matching_points_are_drawn_between_photo_and_suggestion(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    sheet = write_catalog(tmp_path / "supplier", 6)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    w.add_paths(write_photos(tmp_path / "p", [3]))
+    wait_matched(qtbot, w, 1)
+    w.review.queue.setCurrentIndex(w.model.index(0, 0))
+    top, second = w.model.items[0].suggestions[:2]
+    assert top.sku == "SKU-003" and top.inliers >= 10 and second.inliers == 0
+    card0, card1 = w.review.cards[:2]
+    assert card0.points.isVisible() and card0.points.text() == f"{top.inliers} matching points"
+    assert not card1.points.isVisible()  # nothing verified: no link to an empty drawing
+    card0.points.click()
+    dialog = w.session.points_dialog
+    assert dialog is not None and w.model.items[0].status == "suggested"  # not confirmed
+    qtbot.waitUntil(lambda: dialog.view is not None, timeout=WAIT_MS)
+    assert dialog.view.matches.inliers >= 10 and dialog.view.sku == "SKU-003"
+    assert "matching points" in dialog.caption.text()
+    canvas = dialog.canvas
+    assert len(canvas.photo_points) == min(dialog.view.matches.inliers, 150)
+    # The lines cross the gap between the two images: coloured pixels in its middle column.
+    image = canvas.grab().toImage()
+    left, right = canvas.layout_rects()
+    x = round((left.right() + right.left()) / 2 * image.devicePixelRatio())
+    coloured = sum(
+        1
+        for y in range(image.height())
+        if QColor(image.pixel(x, y)).saturationF() > 0.5
+        and QColor(image.pixel(x, y)).valueF() > 0.4
+    )
+    assert coloured >= 5
+    dialog.close()
+    # P opens it for the top suggestion too
+    key(w, Qt.Key.Key_P)
+    qtbot.waitUntil(
+        lambda: (
+            w.session.points_dialog is not dialog
+            and w.session.points_dialog is not None
+            and w.session.points_dialog.view is not None
+        ),
+        timeout=WAIT_MS,
+    )
+    w.session.points_dialog.close()
