@@ -13,6 +13,7 @@ from types import TracebackType
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from desktop_app import selftest
 from desktop_app import settings as keys
 from desktop_app.dialogs import show_error
 from desktop_app.icons import app_icon
@@ -47,6 +48,16 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         metavar="FILE",
         help="keep settings in this .ini file instead of the user's settings (for tests)",
     )
+    p.add_argument(
+        "--self-test",
+        nargs="?",
+        const="all",
+        choices=selftest.SCOPES,
+        metavar="SCOPE",
+        help="check this installation without showing a window (temporary library, demo "
+        "catalog, one match, Qt, learning stack) and exit 0 if it works; SCOPE 'matching' "
+        "skips the learning check",
+    )
     p.add_argument("--version", action="version", version=f"ShopMatch {__version__}")
     return p.parse_known_args(list(argv))
 
@@ -72,6 +83,8 @@ def create_window(args: argparse.Namespace) -> MainWindow:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.self_test:  # before any QApplication: the self-test makes its own, offscreen
+        return selftest.run(args.self_test)
     existing = QApplication.instance()
     app = (
         existing
