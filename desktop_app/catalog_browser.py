@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
 from desktop_app.icons import icon
 from desktop_app.previews import cached_pixmap
 from desktop_app.review import format_price
-from desktop_app.worker import EngineWorker, Priority, TaskContext
+from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
 
-LIMIT = 1000
+PAGE = 500  # products per query; the next page loads when the list is scrolled to its end
 COLUMNS = ("SKU", "Name", "Category", "Supplier", "Price")
 
 
@@ -134,7 +134,10 @@ class CatalogBrowser(QWidget):
         self.category.currentIndexChanged.connect(lambda _i: self.refresh())
         self.supplier.currentIndexChanged.connect(lambda _i: self.refresh())
         self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.verticalScrollBar().valueChanged.connect(self._maybe_load_more)
         self._query = 0
+        self._more = False  # the last page was full: there may be more products
+        self._loading = False
         self.selected_sku: str | None = None
         self.shown_sku: str | None = None  # whose details are on screen
         self.loaded = False
@@ -166,26 +169,44 @@ class CatalogBrowser(QWidget):
         self.worker.submit(run, what="load the catalog", on_result=done)
 
     def refresh(self) -> None:
+        """First page of the products matching the filters (a new query)."""
+        self._query += 1
+        self._load(offset=0)
+
+    def _maybe_load_more(self, value: int) -> None:
+        bar = self.table.verticalScrollBar()
+        if self._more and not self._loading and value >= bar.maximum() - 2:
+            self._load(offset=self.table.rowCount())
+
+    def _load(self, offset: int) -> None:
         text = self.text.text().strip()
         category = self.category.currentData()
         supplier = self.supplier.currentData()
-        self._query += 1
         query = self._query
+        self._loading = True
 
         def run(ctx: TaskContext) -> list[dict[str, object]]:
-            return ctx.lib.products(text, category, supplier, limit=LIMIT)
+            return ctx.lib.products(text, category, supplier, limit=PAGE + 1, offset=offset)
 
         def done(products: list[dict[str, object]]) -> None:
-            if query == self._query:
-                self._fill(products)
+            if query != self._query:  # the filters changed meanwhile: a newer query runs
+                return
+            self._loading = False
+            self._more = len(products) > PAGE
+            self._fill(products[:PAGE], append=offset > 0)
 
-        self.worker.submit(run, what="filter the catalog", on_result=done)
+        def failed(err: TaskError) -> None:
+            self._loading = False
+            self.worker.error.emit("filter the catalog", err)
 
-    def _fill(self, products: list[dict[str, object]]) -> None:
+        self.worker.submit(run, what="filter the catalog", on_result=done, on_error=failed)
+
+    def _fill(self, products: list[dict[str, object]], append: bool = False) -> None:
         self.table.setSortingEnabled(False)
-        self.table.setRowCount(len(products))
+        start = self.table.rowCount() if append else 0
+        self.table.setRowCount(start + len(products))
         keep_row = -1
-        for r, p in enumerate(products):
+        for r, p in enumerate(products, start):
             values = [p.get("sku"), p.get("name"), p.get("category"), p.get("supplier")]
             for c, v in enumerate(values):
                 self.table.setItem(r, c, QTableWidgetItem(str(v or "")))
@@ -196,10 +217,15 @@ class CatalogBrowser(QWidget):
             if p.get("sku") == self.selected_sku:
                 keep_row = r
         self.table.setSortingEnabled(True)  # re-sorts: find rows by SKU from here on
+        shown = self.table.rowCount()
+        more = "; scroll down for more" if self._more else ""
+        self.count.setText(f"{shown} product(s){' shown' if self._more else ''}{more}")
+        # A page that fits without a scroll bar could never be scrolled on: fetch on at once.
+        QTimer.singleShot(0, lambda: self._maybe_load_more(self.table.verticalScrollBar().value()))
+        if append:
+            return
         self.table.resizeColumnToContents(0)
         self.table.setColumnWidth(0, min(self.table.columnWidth(0), 220))
-        more = " (first 1000 shown; narrow the filter)" if len(products) >= LIMIT else ""
-        self.count.setText(f"{len(products)} product(s){more}")
         if not products:
             self.selected_sku = None
             self._show_detail(None)

@@ -364,6 +364,12 @@ class MainWindow(QMainWindow):
             self.settings.setValue(keys.LAST_LIBRARY, str(path))
             self.refresh_status(then=then)
             self.session.resume()
+            self.worker.submit(
+                lambda ctx: list(ctx.lib.repairs),
+                what="read what was repaired",
+                priority=Priority.QUERY,
+                on_result=self.show_repairs,
+            )
 
         def failed(err: TaskError) -> None:
             self.statusBar().clearMessage()
@@ -371,6 +377,24 @@ class MainWindow(QMainWindow):
             self.show_task_error("open the library", err)
 
         self.worker.open_library(Path(path), on_result=opened, on_error=failed)
+
+    def show_repairs(self, repairs: list[str]) -> None:
+        """Say what opening the library had to repair (e.g. a damaged model file): it was
+        fixed, but the user should know, and may want to check their disk or backups."""
+        if not repairs:
+            return
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle("Library repaired")
+        box.setText(
+            "ShopMatch found damage in this library and repaired it. Nothing you recorded was lost."
+        )
+        box.setInformativeText(
+            "If this happens again, check the disk the library is on (and your backups)."
+        )
+        box.setDetailedText("\n".join(repairs))
+        box.open()
+        self.repairs_box = box
 
     def _on_library_changed(self, path: Path | None) -> None:
         self.library_path = path

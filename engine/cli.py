@@ -14,6 +14,7 @@ from pathlib import Path
 from engine import __version__
 
 EXIT_ERROR = 1
+EXIT_PROBLEMS = 2  # ``check`` found damage it could not repair
 
 
 class _Bar:
@@ -52,7 +53,10 @@ class _Bar:
 def _library(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from engine.library import Library
 
-    return Library(args.library, square_mode=args.square)
+    lib = Library(args.library, square_mode=args.square)
+    for line in lib.repairs:  # a repair made while opening is never silent
+        print(f"shopmatch: repaired: {line}", file=sys.stderr)
+    return lib
 
 
 def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
@@ -153,6 +157,19 @@ def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
     for name, value in st.__dict__.items():
         print(f"{name.replace('_', ' '):<16}{value}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
+    from engine.check import check_library
+
+    with _library(args) as lib:
+        report = check_library(lib, repair=args.repair, deep=args.deep)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        for line in report.lines():
+            print(line)
+    return 0 if report.ok else EXIT_PROBLEMS
 
 
 def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
@@ -393,6 +410,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what the library holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "check", help="check the library for damage (database, index, models, thumbnails)"
+    )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="fix what the stored data allows (rebuild the index, restore models, thumbnails)",
+    )
+    p.add_argument(
+        "--deep", action="store_true", help="also decode thumbnails and compare index vectors"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("products", help="find products by SKU or name")
     p.add_argument("text", nargs="?", default="")

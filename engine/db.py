@@ -8,6 +8,7 @@ embeddings, photos, suggestions, append-only decisions and model versions. Every
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,8 +178,53 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
+PRODUCTS_FTS = "products_fts"
+
+
+def _v4(db: sqlite_utils.Database) -> None:
+    """Catalog browsing at 100k products: indexes for paging by name and for counting
+    remembered (confirmed) reference images, and a trigram full-text index over SKU and name
+    so a rare search term is found without scanning every row (bench/bench_scale.py). The FTS
+    table is skipped where SQLite lacks FTS5 trigrams; ``Library.products`` then falls back to
+    the index walk."""
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS products_name ON products(name, sku);
+        CREATE INDEX IF NOT EXISTS catalog_images_origin ON catalog_images(origin);
+        """
+    )
+    try:
+        db.execute(
+            f"CREATE VIRTUAL TABLE {PRODUCTS_FTS} USING fts5(sku, name, content='products', "
+            "tokenize='trigram')"
+        )
+    except sqlite3.OperationalError:
+        return
+    db.executescript(
+        f"""
+        CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
+            INSERT INTO {PRODUCTS_FTS}(rowid, sku, name) VALUES (new.rowid, new.sku, new.name);
+        END;
+        CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
+            INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}, rowid, sku, name)
+            VALUES ('delete', old.rowid, old.sku, old.name);
+        END;
+        CREATE TRIGGER products_fts_update AFTER UPDATE OF sku, name ON products BEGIN
+            INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}, rowid, sku, name)
+            VALUES ('delete', old.rowid, old.sku, old.name);
+            INSERT INTO {PRODUCTS_FTS}(rowid, sku, name) VALUES (new.rowid, new.sku, new.name);
+        END;
+        INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}) VALUES ('rebuild');
+        """
+    )
+
+
+def has_products_fts(db: sqlite_utils.Database) -> bool:
+    return PRODUCTS_FTS in db.table_names()
+
+
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -193,6 +239,54 @@ def select_in(
         yield from db.execute(sql.format(marks=",".join("?" * len(part))), part)
 
 
+class WrongThreadError(RuntimeError):
+    """The library's database was used from a thread other than the one that opened it."""
+
+
+class GuardedConnection(sqlite3.Connection):
+    """A connection that refuses statements from any thread but its owner's.
+
+    sqlite3's own ``check_same_thread`` would do the same, but also forbids closing from
+    another thread; and a statement slipped in from a second thread between another's BEGIN and
+    COMMIT would silently join that transaction. The desktop app keeps the library on one
+    worker thread; this turns any slip into a loud error instead of a torn write.
+    """
+
+    owner: int = 0
+
+    def _check(self) -> None:
+        here = threading.get_ident()
+        if self.owner and here != self.owner:
+            raise WrongThreadError(
+                f"the library database belongs to thread {self.owner} and was used from thread "
+                f"{here}; ShopMatch runs every engine call on the one thread that opened it"
+            )
+
+    def execute(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._check()
+        return super().execute(*args, **kwargs)
+
+    def executemany(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._check()
+        return super().executemany(*args, **kwargs)
+
+    def executescript(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._check()
+        return super().executescript(*args, **kwargs)
+
+    def cursor(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._check()
+        return super().cursor(*args, **kwargs)
+
+    def commit(self) -> None:
+        self._check()
+        super().commit()
+
+    def rollback(self) -> None:
+        self._check()
+        super().rollback()
+
+
 class SchemaTooNewError(RuntimeError):
     """The library was written by a newer ShopMatch; opening it could damage it."""
 
@@ -203,9 +297,17 @@ def open_db(path: Path) -> sqlite_utils.Database:
     WAL lets readers (the UI, exports) proceed while the single writer works, and keeps the
     database intact if the process is killed mid-write.
     """
-    # One worker thread owns the library at a time (the desktop app serialises every engine
-    # call on a single-thread pool), so the connection may move between threads.
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    # One thread owns the library (the desktop app runs every engine call on its one worker
+    # thread); GuardedConnection refuses any other thread with a clear error, and lets the
+    # connection be closed from anywhere (check_same_thread=False).
+    conn = sqlite3.connect(
+        str(path),
+        timeout=30.0,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=GuardedConnection,
+    )
+    conn.owner = threading.get_ident()
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
     db = sqlite_utils.Database(conn)
@@ -249,5 +351,7 @@ class transaction:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self.conn.execute("COMMIT")
-        else:
+        elif self.conn.in_transaction:
+            # SQLite has already rolled back by itself after some errors (SQLITE_FULL, IOERR):
+            # a second ROLLBACK would raise and hide the real error ("disk is full").
             self.conn.execute("ROLLBACK")

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import sqlite3
+from pathlib import Path
+
+_DISK_FULL = "the disk is full; nothing more was saved: free some space and try again"
+_READ_ONLY = "the library folder is read-only; ShopMatch needs to write there"
+
+
+def _where(exc: OSError) -> str:
+    return f" ({exc.filename})" if exc.filename else ""
 
 
 def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return _DISK_FULL + _where(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return _READ_ONLY + _where(exc)
     if isinstance(exc, FileNotFoundError) and exc.filename:
         return f"file not found: {exc.filename}"
     if isinstance(exc, PermissionError):
         return f"permission denied: {exc.filename or exc}"
     if isinstance(exc, sqlite3.DatabaseError):
+        text = str(exc).lower()
+        if "disk is full" in text:
+            return _DISK_FULL
+        if "readonly" in text or "read-only" in text:
+            return _READ_ONLY
+        if "malformed" in text or "not a database" in text:
+            return f"the library database is damaged ({exc}); restore a backup of the library"
         return f"the library database could not be used ({exc})"
     if isinstance(exc, FileNotFoundError | KeyError | ValueError) and exc.args:
         text = str(exc.args[0])
@@ -19,3 +41,20 @@ def describe(exc: BaseException) -> str:
             return text
         return f"unexpected internal error ({type(exc).__name__}: {text!r})"
     return str(exc) or type(exc).__name__
+
+
+def describe_storage(folder: Path, exc: BaseException) -> str:
+    """Like :func:`describe`, but tells a full disk or a read-only folder apart from other
+    I/O errors: SQLite reports both as a bare "disk I/O error" when it cannot even create its
+    shared-memory file on open."""
+    text = describe(exc)
+    if text.startswith((_DISK_FULL, _READ_ONLY)) or not isinstance(exc, OSError | sqlite3.Error):
+        return text
+    try:
+        if shutil.disk_usage(folder).free < (1 << 20):
+            return _DISK_FULL
+    except OSError:
+        pass
+    if not os.access(folder, os.W_OK):
+        return _READ_ONLY
+    return text

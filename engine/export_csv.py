@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,8 @@ from engine.decisions import effective_states
 
 if TYPE_CHECKING:
     from engine.library import Library
+
+log = logging.getLogger(__name__)
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PHOTO_COLUMNS = [
@@ -113,5 +117,12 @@ def export_inventory(
     writer.writeheader()
     for row in rows:
         writer.writerow({c: safe_cell(row.get(c)) for c in columns})
-    atomic_write_bytes(Path(target), buf.getvalue().encode("utf-8-sig"))
+    data = buf.getvalue().encode("utf-8-sig")
+    atomic_write_bytes(Path(target), data)
+    try:  # only lets ``check`` tell a damaged export later; the export itself is done
+        from engine.check import record_export
+
+        record_export(lib, Path(target), data, len(rows))
+    except sqlite3.Error as exc:
+        log.warning("export written, but not recorded for 'shopmatch check': %s", exc)
     return len(rows)

@@ -143,6 +143,9 @@ def load_image(path: str | Path, min_side: int | None = 448) -> Image.Image:
         ValueError,
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
+        # A damaged chunk length makes Pillow's PNG reader ask for up to 2 GB at once
+        # (tests/test_hostile_input.py found it under a memory cap): one bad file, not a crash.
+        MemoryError,
     ) as exc:
         raise ImageLoadError(path, _reason(path, exc)) from exc
 
@@ -254,6 +257,8 @@ def _check_pixels(path: Path, size: tuple[int, int]) -> None:
 def _reason(path: Path, exc: BaseException) -> str:
     if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
         return f"image is too large (limit {_megapixels(MAX_PIXELS)} megapixels)"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to open this image (it may be damaged)"
     if isinstance(exc, UnidentifiedImageError):
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES and suffix not in Image.registered_extensions():

@@ -1,15 +1,18 @@
 """The Library facade: one folder holding a shop's catalog, index, models and decisions.
 
 This is the engine's public surface for the CLI and the desktop app. A Library is not
-thread-safe: use it from one thread at a time. The desktop app, as Anki does, runs every
-engine call on a single-worker pool, so writes are serialised and the window never blocks.
+thread-safe: use it from the thread that opened it (its database connection refuses any
+other, see ``engine.db.GuardedConnection``). The desktop app, as Anki does, runs every
+engine call on a single worker thread, so writes are serialised and the window never blocks.
 A file lock refuses a second process on the same library.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +24,11 @@ from filelock import FileLock, Timeout
 
 from engine import catalog_import, decisions, export_csv, matching, memory
 from engine import local_features as local_stage
-from engine.db import DB_NAME, open_db, transaction, utcnow
+from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transaction, utcnow
 from engine.encoder import Encoder
+from engine.errors import describe, describe_storage
 from engine.index import VectorIndex, key_digest
-from engine.manifest import ModelManifest
+from engine.manifest import MANIFEST_NAME, ModelManifest, file_sha256
 from engine.progress import CancelToken, ProgressCallback
 from engine.reembed import embed_missing
 from engine.resources import bundled_model_dir
@@ -36,6 +40,9 @@ class LibraryError(RuntimeError):
 
 class LibraryLockedError(LibraryError):
     pass
+
+
+log = logging.getLogger(__name__)
 
 
 def default_library_path() -> Path:
@@ -77,6 +84,10 @@ class Library:
         self._local_index: local_stage.DescriptorIndex | None = None  # local_features owns it
         self._active: str | None = None
         self._lock: FileLock | None = None
+        self._fts: bool | None = None  # whether the products trigram index exists
+        # One line per repair made while opening (e.g. a damaged model replaced), for the
+        # CLI and the app to show: a repair is never silent.
+        self.repairs: list[str] = []
         if lock:
             self._lock = FileLock(str(self.path / "shopmatch.lock"), timeout=0)
             try:
@@ -86,26 +97,49 @@ class Library:
                     f"the library {self.path} is already open in another ShopMatch window or "
                     "command; close it first"
                 ) from exc
+            except OSError as exc:  # read-only folder or full disk: say so, not "locked"
+                raise LibraryError(
+                    f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
+                ) from exc
         try:
-            self.db: sqlite_utils.Database = open_db(self.path / DB_NAME)
+            try:
+                self.db: sqlite_utils.Database = open_db(self.path / DB_NAME)
+            except sqlite3.OperationalError as exc:  # e.g. no room left for the WAL files
+                raise LibraryError(
+                    f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
+                ) from exc
             self.thumbs_dir = self.path / "thumbs"
             self.models_dir = self.path / "models"
             if self.active_model_version() is None:
                 first = self.install_model(model_dir or bundled_model_dir())
                 self.db.execute("UPDATE models SET active = (version = ?)", [first.version])
+            else:
+                self._ensure_active_model_intact()
         except BaseException:
             self.close()
             raise
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
+        """Save derived files, close the database and release the lock, whatever fails.
+
+        A failed index save (full disk, read-only folder) costs nothing recorded: the index is
+        rebuilt from the database on the next open. It is logged, and the close goes on, so
+        the lock is always released.
+        """
         db = getattr(self, "db", None)
-        if db is not None:
-            self.flush()
-            db.close()
-            self.db = None  # type: ignore[assignment]
-        if self._lock is not None and self._lock.is_locked:
-            self._lock.release()
+        try:
+            if db is not None:
+                try:
+                    self.flush()
+                except OSError as exc:
+                    log.warning("index not saved on close (%s); rebuilt on next open", exc)
+        finally:
+            if db is not None:
+                db.close()
+                self.db = None  # type: ignore[assignment]
+            if self._lock is not None and self._lock.is_locked:
+                self._lock.release()
 
     def __enter__(self) -> Library:
         return self
@@ -123,8 +157,15 @@ class Library:
         if not dest.exists():
             tmp = self.models_dir / f".{manifest.version}.partial"
             shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(source_dir, tmp)
-            tmp.replace(dest)
+            try:
+                shutil.copytree(source_dir, tmp)
+                tmp.replace(dest)
+            except (OSError, shutil.Error) as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                first = exc.args[0][0][2] if isinstance(exc, shutil.Error) else describe(exc)
+                raise LibraryError(
+                    f"could not copy model {manifest.version} into the library: {first}"
+                ) from exc
         with transaction(self.db):
             self.db["models"].upsert(
                 {
@@ -169,6 +210,89 @@ class Library:
             if self._active is None:
                 raise LibraryError("this library has no active model")
         return self._active
+
+    def model_problem(self, version: str) -> str | None:
+        """Why a model version's files cannot be trusted (missing, or a hash that disagrees
+        with its manifest), or None when they are intact."""
+        folder = self.model_dir(version)
+        try:
+            manifest = ModelManifest.load(folder)
+        except (OSError, ValueError, TypeError) as exc:
+            return f"its manifest is missing or unreadable ({describe(exc)})"
+        weights = folder / manifest.file
+        if not weights.is_file():
+            return f"its model file {manifest.file} is missing"
+        if manifest.sha256:
+            try:
+                actual = file_sha256(weights)
+            except OSError as exc:
+                return f"its model file cannot be read ({describe(exc)})"
+            if actual != manifest.sha256:
+                return f"its model file {manifest.file} is damaged (hash mismatch)"
+        return None
+
+    def repair_model(self, version: str) -> str | None:
+        """Restore a damaged model's files from what the library still holds: the manifest
+        stored in the database, and the bundled copy of the same version. Returns what was
+        done, or None if the files could not be restored."""
+        folder = self.model_dir(version)
+        row = self.db.execute("SELECT manifest FROM models WHERE version = ?", [version]).fetchone()
+        from engine.atomic import atomic_path, atomic_write_text
+
+        done = []
+        try:
+            ModelManifest.load(folder)
+        except (OSError, ValueError, TypeError):
+            if row is not None:
+                atomic_write_text(folder / MANIFEST_NAME, str(row[0]))
+                done.append("manifest restored from the database")
+        if self.model_problem(version) is None:
+            return "; ".join(done) or None
+        bundle = bundled_model_dir().parent
+        for source in sorted(bundle.iterdir()) if bundle.is_dir() else []:
+            try:
+                bundled = ModelManifest.load(source)
+            except (OSError, ValueError, TypeError):
+                continue
+            if bundled.version != version:
+                continue
+            with atomic_path(folder / bundled.file) as tmp:
+                shutil.copyfile(source / bundled.file, tmp)
+            if self.model_problem(version) is None:
+                done.append("model file copied again from the bundled model")
+                return "; ".join(done)
+        return None
+
+    def _ensure_active_model_intact(self) -> None:
+        """On open: a damaged active model is restored from the bundle, or the library falls
+        back to the newest intact model (its parent first), re-activated safely."""
+        active = self.active_model_version()
+        if active is None:
+            return
+        problem = self.model_problem(active)
+        if problem is None:
+            return
+        fixed = self.repair_model(active)
+        if fixed is not None and self.model_problem(active) is None:
+            self.repairs.append(f"model {active}: {problem}; repaired ({fixed})")
+            return
+        candidates = [str(m["version"]) for m in self.models() if m["version"] != active]
+        parent = self.db.execute(
+            "SELECT parent_version FROM models WHERE version = ?", [active]
+        ).fetchone()[0]
+        if parent in candidates:
+            candidates.remove(parent)
+            candidates.insert(0, parent)
+        for version in candidates:
+            if self.model_problem(version) is None:
+                self.activate_model(version)
+                self.repairs.append(f"model {active}: {problem}; switched back to model {version}")
+                return
+        raise LibraryError(
+            f"the active model {active} is unusable: {problem}, and no intact model is left "
+            "to fall back to; reinstall ShopMatch or install a model with 'shopmatch models "
+            "--install'"
+        )
 
     def encoder_for(self, version: str) -> Encoder:
         return Encoder(self.model_dir(version), square_mode=self.square_mode)
@@ -344,22 +468,63 @@ class Library:
         category: str | None = None,
         supplier: str | None = None,
         limit: int = 200,
+        offset: int = 0,
     ) -> list[dict[str, object]]:
-        """Products whose SKU or name contains ``text`` (case-insensitive), for search boxes."""
-        where = ["(sku LIKE :t OR name LIKE :t)"]
-        params: dict[str, object] = {"t": f"%{text}%", "limit": limit}
+        """Products whose SKU or name contains ``text`` (case-insensitive), for search boxes;
+        one page of ``limit`` rows from ``offset``, an exact SKU first, then by name."""
+        # The exact SKU is fetched on its own so the rest can walk the (name, sku) index in
+        # order and stop after one page: ~1 ms at 100k products instead of sorting every match
+        # (bench/bench_scale.py). '%' and '_' typed by a user are literal, not wildcards.
+        limit, offset = max(0, int(limit)), max(0, int(offset))
+        text = text.replace("\x00", "")  # SQLite ends LIKE patterns and FTS queries at a NUL
+        where = ["sku != :exact"]
+        params: dict[str, object] = {"exact": text}
+        if text:
+            pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("(sku LIKE :t ESCAPE '\\' OR name LIKE :t ESCAPE '\\')")
+            params["t"] = f"%{pattern}%"
         if category:
             where.append("category = :category")
             params["category"] = category
         if supplier:
             where.append("supplier = :supplier")
             params["supplier"] = supplier
+        exact = self.product(text) if text else None
+        if exact is not None and (
+            (category and exact["category"] != category)
+            or (supplier and exact["supplier"] != supplier)
+        ):
+            exact = None
+        head: list[dict[str, object]] = []
+        if exact is not None:
+            if offset == 0 and limit:
+                head, limit = [exact], limit - 1
+            else:
+                offset -= 1
+        params.update(limit=limit, offset=offset)
+        if text and len(text) >= 3 and self._few_text_matches(text):
+            # A rare term: fetch its few matches through the trigram index and sort them,
+            # instead of walking the whole name index past non-matching rows.
+            where[1] = f"rowid IN (SELECT rowid FROM {PRODUCTS_FTS} WHERE {PRODUCTS_FTS} MATCH :q)"
+            params["q"] = '"' + text.replace('"', '""') + '"'
         sql = (
             f"SELECT * FROM products WHERE {' AND '.join(where)} "
-            "ORDER BY sku = :exact DESC, name LIMIT :limit"
+            "ORDER BY name, sku LIMIT :limit OFFSET :offset"
         )
-        params["exact"] = text
-        return list(self.db.query(sql, params))
+        return head + list(self.db.query(sql, params))
+
+    def _few_text_matches(self, text: str, few: int = 2000) -> bool:
+        """Whether at most ``few`` products contain ``text`` (False without the FTS table)."""
+        if self._fts is None:
+            self._fts = has_products_fts(self.db)
+        if not self._fts:
+            return False
+        n = self.db.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {PRODUCTS_FTS} WHERE {PRODUCTS_FTS} MATCH ? "
+            "LIMIT ?)",
+            ['"' + text.replace('"', '""') + '"', few + 1],
+        ).fetchone()[0]
+        return int(n) <= few
 
     def product(self, sku: str) -> dict[str, object] | None:
         rows = list(self.db.query("SELECT * FROM products WHERE sku = ?", [sku]))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.db import select_in
-from engine.decisions import effective_states
+from engine.decisions import _LIVE, effective_states
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -70,16 +70,18 @@ def sku_thumbs(lib: Library, skus: list[str]) -> dict[str, Path]:
     return {str(sku): lib.thumbnail(sha) for sku, sha in select_in(lib.db, sql, skus)}
 
 
-def undecided_photos(lib: Library, limit: int = 2000) -> list[PhotoRecord]:
-    """Photos matched earlier but never decided: the queue to resume on opening a library."""
-    decided = set(effective_states(lib))
-    rows = lib.db.execute("SELECT id, path, sha256 FROM photos ORDER BY id").fetchall()
-    out = [
-        PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha))
-        for pid, path, sha in rows
-        if pid not in decided
-    ]
-    return out[:limit]
+def undecided_photos(lib: Library, limit: int = 2000, offset: int = 0) -> list[PhotoRecord]:
+    """Photos matched earlier but never decided: the queue to resume on opening a library.
+
+    One page in SQL (a photo is decided when it has a live confirm or no-match, as in
+    ``effective_states``), so a library with 10k photos does not load them all to show 2000.
+    """
+    rows = lib.db.execute(
+        f"SELECT id, path, sha256 FROM photos WHERE id NOT IN (SELECT photo_id FROM decisions "
+        f"WHERE {_LIVE} AND action IN ('confirm', 'no_match')) ORDER BY id LIMIT ? OFFSET ?",
+        [max(0, limit), max(0, offset)],
+    ).fetchall()
+    return [PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha)) for pid, path, sha in rows]
 
 
 def confirmed_photos(lib: Library, sku: str, limit: int = 60) -> list[PhotoRecord]:

@@ -7,6 +7,7 @@ attribute. Encoding and delimiter are sniffed, because sheets come out of Excel 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -149,27 +150,90 @@ def parse_price(text: str) -> float | None:
         return None
 
 
-def _decode(raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
+# Python's csv module refuses fields over 128 KiB; a long description column in a real sheet
+# can exceed that. Raised (never lowered) to a bound that still keeps one field's memory small.
+MAX_FIELD = 16 << 20
+if csv.field_size_limit() < MAX_FIELD:
+    csv.field_size_limit(MAX_FIELD)
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """Excel's "Unicode text" is UTF-16; without a BOM, every other byte of ASCII is 0."""
+    head = raw[:4096]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    # Mostly-ASCII text puts its NULs on one side; a few on the other side are characters
+    # such as U+0100 ("Ā" is 00 01 in UTF-16-LE).
+    if odd > len(head) // 4 and even <= odd // 4:
+        return "utf-16-le"
+    if even > len(head) // 4 and odd <= even // 4:
+        return "utf-16-be"
+    return None
+
+
+def _decode(raw: bytes, name: str) -> str:
+    """Sheet bytes to text: BOMs first (UTF-32/16/8), then UTF-8, cp1252, latin-1."""
+    if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise SheetError(f"sheet {name} is an Excel workbook; save it as CSV (UTF-8) first")
+    boms = [
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ]
+    candidates = [enc for bom, enc in boms if raw.startswith(bom)][:1]
+    guess = _utf16_without_bom(raw)
+    candidates += [guess] if guess else []
+    candidates += ["utf-8-sig", "cp1252"]
+    text = None
+    for encoding in candidates:
         try:
-            return raw.decode(encoding)
+            text = raw.decode(encoding)
+            break
         except UnicodeDecodeError:
             continue
-    return raw.decode("latin-1")
+    if text is None:
+        text = raw.decode("latin-1")
+    if text.count("\x00") > max(8, len(text) // 100):
+        raise SheetError(f"sheet {name} is not a text (CSV) file")
+    return text.replace("\x00", "")
+
+
+class _Sheet(csv.excel):
+    """Excel's CSV rules (double-quote quoting, doubled quotes) with the sheet's delimiter."""
+
+
+def _dialect(text: str) -> type[csv.Dialect]:
+    """The delimiter is the candidate the header line uses most (outside quotes).
+
+    Not csv.Sniffer: it also guesses the quote character from the data, and a cell holding
+    a lone apostrophe made it split rows on "'" and read wrong SKUs. Excel, LibreOffice and
+    Numbers always quote with '"', in every locale; only the delimiter varies.
+    """
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    bare = re.sub(r'"[^"]*"', "", header)
+    counts = {d: bare.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])  # ties: the earlier (comma first)
+    return type("SheetDialect", (_Sheet,), {"delimiter": best if counts[best] else ","})
 
 
 def read_sheet(path: Path) -> Sheet:
     path = Path(path)
     try:
-        text = _decode(path.read_bytes())
+        text = _decode(path.read_bytes(), path.name)
     except OSError as exc:
         raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
     if not text.strip():
         raise SheetError(f"sheet {path.name} is empty")
+    dialect = _dialect(text)
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
+        return _parse(path, text, dialect)
+    except csv.Error as exc:  # e.g. a field over MAX_FIELD: the sheet is not usable as is
+        raise SheetError(f"sheet {path.name} cannot be read as CSV ({exc})") from exc
+
+
+def _parse(path: Path, text: str, dialect: type[csv.Dialect]) -> Sheet:
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     headers = [h for h in (reader.fieldnames or []) if h is not None]
     mapping = map_columns(headers)

@@ -901,3 +901,54 @@ def test_matching_points_are_drawn_between_photo_and_suggestion(
         timeout=WAIT_MS,
     )
     w.session.points_dialog.close()
+
+
+def test_repairs_made_on_open_are_shown(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    lib_path = tmp_path / "lib"
+    with engine_calls.by_test(), Library(lib_path) as lib:
+        model_file = lib.model_dir(lib.model_version) / "model.onnx"
+    model_file.write_bytes(b"not a model any more")
+    w = window
+    open_library(qtbot, w, lib_path)
+    qtbot.waitUntil(lambda: getattr(w, "repairs_box", None) is not None, timeout=WAIT_MS)
+    assert w.repairs_box.isVisible()
+    assert "repaired" in w.repairs_box.detailedText()
+    assert model_file.stat().st_size > 1_000_000  # the bundled copy is back
+    w.repairs_box.close()
+
+
+def test_catalog_browser_pages_as_the_list_is_scrolled(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 100k-product catalog loads one page at a time; the rest follows on scrolling."""
+    from desktop_app import catalog_browser
+
+    monkeypatch.setattr(catalog_browser, "PAGE", 5)
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    sheet = write_catalog(tmp_path / "supplier", 12)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    table = w.catalog.table
+    table.setFixedHeight(
+        table.horizontalHeader().height() + 3 * table.verticalHeader().defaultSectionSize()
+    )
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: table.rowCount() == 5 and not w.worker.busy, timeout=WAIT_MS)
+    assert "scroll down for more" in w.catalog.count.text()
+    seen: set[int] = set()
+
+    def scroll_to_end() -> bool:  # as a user keeps scrolling while pages arrive
+        table.verticalScrollBar().setValue(table.verticalScrollBar().maximum())
+        seen.add(table.rowCount())
+        return table.rowCount() == 12
+
+    qtbot.waitUntil(scroll_to_end, timeout=WAIT_MS)
+    assert seen <= {5, 10, 12}  # whole pages only
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    skus = sorted(table.item(r, 0).text() for r in range(table.rowCount()))
+    assert skus == [f"SKU-{i:03d}" for i in range(12)]  # every product once, none twice
+    assert "more" not in w.catalog.count.text()
+    w.catalog.text.setText("SKU-01")  # a new filter starts again from its first page
+    qtbot.waitUntil(lambda: table.rowCount() == 2, timeout=WAIT_MS)

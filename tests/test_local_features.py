@@ -172,6 +172,7 @@ def test_textureless_goods_keep_the_global_order(tmp_path: Path) -> None:
     photos = [write_photo(tmp_path / "ph" / f"{i}.jpg", arts[f"FRUIT-{i}"], i) for i in (0, 3)]
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(sheet.parent, sheet)
+
         def ranking(results: list[PhotoMatch]) -> list[list[tuple[str, float, float]]]:
             return [[(s.sku, round(s.similarity, 5), round(s.score, 5)) for s in r.suggestions]
                     for r in results]  # fmt: skip
@@ -192,21 +193,38 @@ def test_damaged_or_missing_features_are_skipped_then_rebuilt(
     photo = write_photo(tmp_path / "ph" / "V2.jpg", arts["V2"], 3)
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(sheet.parent, sheet)
-        ids = {r[1]: r[0] for r in lib.db.execute("SELECT id, sku FROM catalog_images")}
+        rows = lib.db.execute("SELECT id, sku, sha256 FROM catalog_images").fetchall()
+        ids = {sku: i for i, sku, _ in rows}
         n_before = store.load(lib.db, [ids["V2"]])[ids["V2"]].features.descriptors.shape
-        # V2's descriptors are damaged (wrong size), V3's row is gone altogether.
+        # V2's descriptors have the wrong size; V1's have the right size but one flipped byte;
+        # V3's row is gone; V0's row is gone and so are its image and thumbnail.
         lib.db.execute(
             "UPDATE local_features SET descriptors = x'00ff' WHERE image_id = ?", [ids["V2"]]
         )
-        lib.db.execute("DELETE FROM local_features WHERE image_id = ?", [ids["V3"]])
+        (blob,) = lib.db.execute(
+            "SELECT descriptors FROM local_features WHERE image_id = ?", [ids["V1"]]
+        ).fetchone()
+        flipped = bytes([blob[0] ^ 0xFF]) + bytes(blob[1:])
+        lib.db.execute(
+            "UPDATE local_features SET descriptors = ? WHERE image_id = ?", [flipped, ids["V1"]]
+        )
+        lib.db.execute(
+            "DELETE FROM local_features WHERE image_id IN (?, ?)", [ids["V3"], ids["V0"]]
+        )
+        (tmp_path / "cat" / "img" / "V0.png").unlink()
+        lib.thumbnail(next(sha for _, sku, sha in rows if sku == "V0")).unlink()
         with caplog.at_level(logging.WARNING):
             (res,) = lib.match([photo], top_k=4)
         assert res.error is None and len(res.suggestions) == 4
-        assert "damaged" in caplog.text
-        # V3 was re-extracted on the fly; V2's bad row was dropped, to be re-extracted next.
+        assert "size" in caplog.text and "checksum mismatch" in caplog.text
+        assert f"catalog image {ids['V0']}: original and thumbnail both missing" in caplog.text
+        # V3 was re-extracted on the fly; V1's and V2's bad rows were dropped, to be
+        # re-extracted by the next sync; V0 is recorded as failed, with its reason.
         assert ids["V3"] in store.load(lib.db, [ids["V3"]])
+        assert not store.load(lib.db, [ids["V1"], ids["V2"], ids["V0"]])
         report = lib.sync_local_features()
-        assert report.extracted == 1 and not report.failed
+        assert report.extracted == 2
+        assert report.failed == [(ids["V0"], "original and thumbnail both missing")]
         fixed = store.load(lib.db, [ids["V2"]])[ids["V2"]].features.descriptors.shape
         assert fixed == n_before and index_agrees(lib)
         (again,) = lib.match([photo], top_k=4)
@@ -245,6 +263,11 @@ def test_descriptor_index_follows_reimport_and_removal(tmp_path: Path) -> None:
     with Library(tmp_path / "lib") as lib:
         assert index_agrees(lib)
         lib.db.execute("DELETE FROM catalog_images WHERE id = ?", [ids["V0"]])
+        assert index_agrees(lib) and len(descriptor_index(lib).members) == 3
+    # A damaged index file (torn write, disk error) is rebuilt from the database.
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert DescriptorIndex.load(path) is None
+    with Library(tmp_path / "lib") as lib:
         assert index_agrees(lib) and len(descriptor_index(lib).members) == 3
     path.unlink()
     with Library(tmp_path / "lib") as lib:

@@ -78,8 +78,8 @@ def reconcile(lib: Library, idx: DescriptorIndex) -> DescriptorIndex:
     missing = [f for f in want if f not in idx.members]
     for start in range(0, len(missing), 256):
         chunk = missing[start : start + 256]
-        for fid, desc in store.descriptors_of(lib.db, chunk).items():
-            idx.add(fid, want[fid][0], desc)
+        for fid, feats in store.features_of(lib.db, chunk).items():
+            idx.add(fid, want[fid][0], feats)
     idx.fingerprint = store.fingerprint(lib.db)  # after damaged rows were dropped
     return idx
 
@@ -137,7 +137,7 @@ def sync(
                         added.append((store.save(lib.db, image_id, sha, res), image_id, res))
                 for fid, image_id, feats in added:
                     if len(feats):
-                        idx.add(fid, image_id, feats.descriptors)
+                        idx.add(fid, image_id, feats)
                 report.extracted += len(added)
                 reporter.step(len(batch))
     except Cancelled:

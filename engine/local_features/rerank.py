@@ -1,12 +1,16 @@
 """Query time: vote with the descriptor index, verify candidates, re-rank products.
 
-The photo's RootSIFT descriptors look up their nearest indexed neighbours; a neighbour that is
-clearly closer than the nearest one from any *other* catalog image (Lowe's ratio test, taken
-across images so several keypoints of one repetitive label do not cancel out) is a vote for
-its image; each catalog keypoint counts once, however many photo keypoints land on it, so a
-few generic "hub" keypoints cannot out-vote a real match. The best-voted images plus the global
-embedding's shortlist are verified geometrically, and each product gets the inliers of its best
-verified image.
+The photo's RootSIFT descriptors look up their nearest indexed neighbours, and every
+neighbour is a tentative match. A nearest-neighbour ratio test cannot pick the right ones here:
+labels share fonts, words and layouts, so a catalog image's true keypoint is rarely *the*
+nearest of hundreds of thousands (with the ratio test across images, the true image of 7-15%
+of printed-goods photos got no vote at all). Instead each match votes in a Hough space, as in
+Lowe (2004): its scale and orientation change and the position where it predicts the catalog
+image's centre in the photo, in coarse overlapping bins. Matches of the true image agree on one
+bin; chance matches scatter. An image's votes are the distinct catalog keypoints in its best
+bin. The best-voted images plus the global embedding's shortlist are verified geometrically,
+and each product gets the inliers of its best verified image. (At 1,000 printed-goods images
+the true image was among the 12 best-voted for 95% of photos, against 85% with the ratio test.)
 
 Combined score: a product's logit is its global cosine similarity over the model's softmax
 temperature plus INLIER_WEIGHT per verified inlier once it has at least MIN_INLIERS (with
@@ -20,6 +24,7 @@ ranking and scores are returned unchanged, so textureless goods never get worse.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -29,7 +34,7 @@ import numpy as np
 
 from engine.local_features import store
 from engine.local_features.desc_index import NO_IMAGE, DescriptorIndex, Neighbours
-from engine.local_features.extract import LocalFeatures
+from engine.local_features.extract import VOTE_KEYPOINTS, LocalFeatures
 from engine.local_features.verify import Verification, verify_many
 
 if TYPE_CHECKING:
@@ -38,11 +43,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NEIGHBOURS = 5  # per photo descriptor: enough to find the nearest one from another image
-VOTE_RATIO = 0.85  # ratio test for votes; looser than verification's, RANSAC cleans up
+NEIGHBOURS = 5  # tentative matches per photo descriptor
+ANGLE_BIN = 30.0  # degrees; Hough bins (each match also votes in the next bin of each axis)
+LOCATION_BIN = 0.25  # of the catalog image's extent as it would appear in the photo
 MIN_VOTES = 3  # fewer votes than this never make an image a candidate
-VOTED_CANDIDATES = 10
-GLOBAL_CANDIDATES = 5  # best images of the global top products, verified whatever their votes
+_ANGLES, _SPAN, _GRID = 12, 64, 4096  # bin counts per axis in the packed bin code
+VOTED_CANDIDATES = 12
+GLOBAL_CANDIDATES = 4  # best images of the global top products, verified whatever their votes
 MIN_INLIERS = 10  # a product counts as verified from this many inliers
 # Logit bonus per inlier. Top-1 was flat across forms (sqrt, log, linear) and weights (grocery
 # packages 62-63%, printed goods 82-84%); linear 0.3 gave the best-calibrated scores.
@@ -56,22 +63,62 @@ class Candidate:
     votes: int
 
 
-def vote(neigh: Neighbours, ratio: float = VOTE_RATIO) -> dict[int, int]:
-    """Votes per catalog image from the photo descriptors' neighbours (see module docstring)."""
-    ids, dist, keys = neigh.image_ids, neigh.distances, neigh.keys
-    if ids.size == 0:
+def vote(neigh: Neighbours, photo: LocalFeatures, geometry: np.ndarray) -> dict[int, int]:
+    """Hough votes per catalog image (see module docstring).
+
+    ``neigh`` holds the neighbours of the photo's first ``len(neigh)`` keypoints; ``geometry``
+    their catalog keypoints' rows from ``DescriptorIndex.geometry_of`` (m, k, 5).
+    """
+    ids, keys = neigh.image_ids, neigh.keys
+    ok = ids != NO_IMAGE
+    if not ok.any():
         return {}
-    first = ids[:, 0]
-    other = ids != first[:, None]
-    has_other = other.any(axis=1)
-    j = np.argmax(other, axis=1)
-    rows = np.arange(len(ids))
-    # cosine distance d = 1 - cos; squared L2 between unit vectors = 2d, so the ratio is squared
-    d2 = np.where(has_other, dist[rows, j], dist[:, -1])
-    ok = (first != NO_IMAGE) & np.isfinite(dist[:, 0]) & (dist[:, 0] <= ratio * ratio * d2)
-    _, once = np.unique(keys[ok, 0], return_index=True)  # one vote per catalog keypoint
-    images, counts = np.unique(first[ok][once], return_counts=True)
-    return {int(i): int(c) for i, c in zip(images, counts, strict=True)}
+    q = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)[ok]
+    image, key, g = ids[ok], keys[ok], geometry[ok]
+    xq, yq = photo.points[q, 0], photo.points[q, 1]
+    sq, aq = photo.frames[q, 0], photo.frames[q, 1]
+    scale = sq / np.maximum(g[:, 2], 1e-3)
+    turn = (aq - g[:, 3]) % 360.0
+    rad = np.deg2rad(turn)
+    c, s = np.cos(rad), np.sin(rad)
+    # where the catalog image's centre lands in the photo (image coordinates, y down)
+    cx = xq + scale * (c * g[:, 0] - s * g[:, 1])
+    cy = yq + scale * (s * g[:, 0] + c * g[:, 1])
+    # Each match votes for the two nearest bins on every axis (16 bins). Location bins are
+    # sized from the chosen scale bin, so matches sharing a scale bin share a location grid.
+    log_scale = np.log2(scale)
+    angle_lo = np.floor(turn / ANGLE_BIN - 0.5).astype(np.int64)
+    scale_lo = np.floor(log_scale - 0.5).astype(np.int64)
+    all_bins, all_keys, all_images = [], [], []
+    for ds in (0, 1):
+        octave = scale_lo + ds
+        cell = np.maximum(LOCATION_BIN * 2.0 ** (octave + 0.5) * g[:, 4], 1.0)
+        x_lo = np.floor(cx / cell - 0.5).astype(np.int64)
+        y_lo = np.floor(cy / cell - 0.5).astype(np.int64)
+        for da, dx, dy in itertools.product((0, 1), repeat=3):
+            code = image.astype(np.int64) * _ANGLES + (angle_lo + da) % _ANGLES
+            code = code * _SPAN + np.clip(octave + _SPAN // 2, 0, _SPAN - 1)
+            code = code * _GRID + np.clip(x_lo + dx + _GRID // 2, 0, _GRID - 1)
+            code = code * _GRID + np.clip(y_lo + dy + _GRID // 2, 0, _GRID - 1)
+            all_bins.append(code)
+            all_keys.append(key)
+            all_images.append(image)
+    bins, ckeys = np.concatenate(all_bins), np.concatenate(all_keys)
+    images = np.concatenate(all_images)
+    # one vote per catalog keypoint and bin, then the best bin of every image
+    order = np.lexsort((ckeys, bins))
+    bins, ckeys, images = bins[order], ckeys[order], images[order]
+    fresh = np.ones(len(bins), bool)
+    fresh[1:] = (bins[1:] != bins[:-1]) | (ckeys[1:] != ckeys[:-1])
+    bins, images = bins[fresh], images[fresh]
+    starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+    counts = np.diff(np.r_[starts, len(bins)])
+    per_bin = images[starts]
+    by_image = np.argsort(per_bin, kind="stable")
+    per_bin, counts = per_bin[by_image], counts[by_image]
+    first = np.flatnonzero(np.r_[True, per_bin[1:] != per_bin[:-1]])
+    best = np.maximum.reduceat(counts, first)
+    return {int(i): int(n) for i, n in zip(per_bin[first], best, strict=True)}
 
 
 def bonus(inliers: int) -> float:
@@ -156,7 +203,8 @@ def rerank(
     if len(photo) == 0 or not suggestions:
         return combine(suggestions, {}, 1.0, top_k)
     root = photo.root()
-    votes = vote(index.search(root, NEIGHBOURS))
+    neigh = index.search(root[:VOTE_KEYPOINTS], NEIGHBOURS)
+    votes = vote(neigh, photo, index.geometry_of(neigh.keys))
     voted = [i for i, n in votes.items() if n >= MIN_VOTES]
     image_sku = _image_skus(lib, voted)
     candidates = select_candidates(votes, suggestions, image_sku, allowed)

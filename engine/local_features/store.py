@@ -46,7 +46,8 @@ def save(
     error: str | None = None,
 ) -> int:
     """Replace the image's features (call inside a transaction); returns the new feature id."""
-    points = np.ascontiguousarray(feats.points, dtype="<f4").tobytes()
+    geometry = np.concatenate([feats.points, feats.frames], axis=1) if len(feats) else []
+    points = np.ascontiguousarray(geometry, dtype="<f4").reshape(-1, 4).tobytes()
     descriptors = np.ascontiguousarray(feats.descriptors, dtype=np.uint8).tobytes()
     db.execute("DELETE FROM local_features WHERE image_id = ?", [image_id])
     cur = db.execute(
@@ -78,17 +79,22 @@ def decode(
     ):
         raise CorruptFeatures("keypoint data missing")
     points, descriptors = bytes(points), bytes(descriptors)
-    if n < 0 or len(points) != n * 8 or len(descriptors) != n * DESC_DIM:
+    if n < 0 or len(points) != n * 16 or len(descriptors) != n * DESC_DIM:
         raise CorruptFeatures(
             f"blob sizes do not match {n} keypoints ({len(points)} + {len(descriptors)} bytes)"
         )
     if _crc(points, descriptors) != crc:
         raise CorruptFeatures("checksum mismatch")
-    pts = np.frombuffer(points, dtype="<f4").reshape(n, 2).astype(np.float32)
+    geometry = np.frombuffer(points, dtype="<f4").reshape(n, 4).astype(np.float32)
     desc = np.frombuffer(descriptors, dtype=np.uint8).reshape(n, DESC_DIM)
-    if not np.isfinite(pts).all():
+    if not np.isfinite(geometry).all():
         raise CorruptFeatures("keypoint coordinates are not finite")
-    return LocalFeatures(pts, desc, (int(width), int(height)))
+    return LocalFeatures(
+        np.ascontiguousarray(geometry[:, :2]),
+        np.ascontiguousarray(geometry[:, 2:]),
+        desc,
+        (int(width), int(height)),
+    )
 
 
 def load(db: sqlite_utils.Database, image_ids: Iterable[int]) -> dict[int, StoredFeatures]:
@@ -169,10 +175,10 @@ def fingerprint(db: sqlite_utils.Database) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def descriptors_of(db: sqlite_utils.Database, fids: Iterable[int]) -> dict[int, np.ndarray]:
-    """feature id -> uint8 descriptors, for (re)filling the index; damaged rows left out."""
+def features_of(db: sqlite_utils.Database, fids: Iterable[int]) -> dict[int, LocalFeatures]:
+    """feature id -> features, for (re)filling the index; damaged rows are dropped."""
     ids = sorted({int(i) for i in fids})
-    out: dict[int, np.ndarray] = {}
+    out: dict[int, LocalFeatures] = {}
     bad: list[int] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -183,7 +189,7 @@ def descriptors_of(db: sqlite_utils.Database, fids: Iterable[int]) -> dict[int, 
             chunk,
         ).fetchall():
             try:
-                out[int(fid)] = decode(n, width, height, points, descriptors, crc).descriptors
+                out[int(fid)] = decode(n, width, height, points, descriptors, crc)
             except (CorruptFeatures, TypeError, ValueError) as exc:
                 log.warning(
                     "stored local features %s are damaged (%s); dropped, the next sync "

@@ -1,0 +1,414 @@
+"""Check a library for damage and repair what its own data allows (``shopmatch check``).
+
+SQLite is the truth; everything else is derived from it or verified against it: the vector
+index (rebuilt from stored embeddings), model files (hashes in their manifests; restored from
+the bundle, or the library falls back to an intact model), thumbnails (made again from the
+original when it is still there). Each finding is one line a shop owner can read. Nothing is
+ever "repaired" by guessing: what the data cannot restore stays reported as an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from dataclasses import asdict, astuple, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from engine.db import PRODUCTS_FTS, SCHEMA_VERSION, has_products_fts
+from engine.errors import describe
+from engine.images import ImageLoadError, load_image
+from engine.index import IndexInfo, VectorIndex, key_digest, sidecar
+from engine.manifest import file_sha256
+from engine.reembed import embed_missing
+from engine.thumbnails import save_thumbnail, thumbnail_path
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+LAST_EXPORT = "last_export"  # settings key: JSON {path, sha256, rows, at} of the last export
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of a check: ``error`` is damage; ``note`` is harmless but worth knowing."""
+
+    area: str  # database, index, models, embeddings, thumbnails, files, imports, exports
+    severity: str  # "error" or "note"
+    message: str
+    repaired: bool = False
+
+    def line(self) -> str:
+        tail = " (repaired)" if self.repaired else ""
+        return f"{self.severity}: {self.area}: {self.message}{tail}"
+
+
+@dataclass
+class CheckReport:
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # what was looked at
+
+    @property
+    def ok(self) -> bool:
+        """True when no damage is left (notes and repaired errors do not count)."""
+        return not self.unrepaired
+
+    @property
+    def unrepaired(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error" and not f.repaired]
+
+    def add(self, area: str, severity: str, message: str, repaired: bool = False) -> None:
+        self.findings.append(Finding(area, severity, message, repaired))
+
+    def lines(self) -> list[str]:
+        out = [f.line() for f in self.findings]
+        seen = ", ".join(f"{v} {k}" for k, v in self.counts.items())
+        if self.ok:
+            out.append(f"library OK ({seen})")
+        else:
+            out.append(
+                f"{len(self.unrepaired)} problem(s) left ({seen}); "
+                + ("see above" if any(f.repaired for f in self.findings) else "try --repair")
+            )
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "counts": self.counts,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> CheckReport:
+    """Check ``lib``; with ``repair``, fix what stored data allows. ``deep`` also decodes
+    every thumbnail and compares index vectors with the stored embeddings."""
+    report = CheckReport()
+    for line in lib.repairs:  # made while opening (e.g. a damaged active model)
+        report.add("models", "error", line, repaired=True)
+    if not _database(lib, report, deep, repair):
+        return report  # a damaged database: nothing else can be trusted or repaired
+    _imports(lib, report, repair)
+    _stray_files(lib, report, repair)
+    _models(lib, report, repair)
+    _embeddings(lib, report, repair)
+    _index(lib, report, repair, deep)
+    _thumbnails(lib, report, repair, deep)
+    _exports(lib, report, repair)
+    return report
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def _database(lib: Library, report: CheckReport, deep: bool, repair: bool) -> bool:
+    pragma = "integrity_check" if deep else "quick_check"
+    rows = [str(r[0]) for r in lib.db.execute(f"PRAGMA {pragma}").fetchall()]
+    if rows != ["ok"]:
+        report.add(
+            "database",
+            "error",
+            f"the database is damaged ({rows[0]}); restore a backup of {lib.path}",
+        )
+        return False
+    bad_fk = lib.db.execute("PRAGMA foreign_key_check").fetchall()
+    if bad_fk:
+        tables = sorted({str(r[0]) for r in bad_fk})
+        report.add(
+            "database",
+            "error",
+            f"{len(bad_fk)} row(s) point at missing rows (in {', '.join(tables)})",
+        )
+    version = int(lib.db.execute("PRAGMA user_version").fetchone()[0])
+    if version != SCHEMA_VERSION:
+        report.add("database", "error", f"schema version {version}, expected {SCHEMA_VERSION}")
+    bad_undo = lib.db.execute(
+        "SELECT count(*) FROM decisions WHERE action = 'undo' AND (undoes IS NULL OR undoes >= id)"
+    ).fetchone()[0]
+    if bad_undo:
+        report.add("database", "error", f"{bad_undo} undo decision(s) point nowhere")
+    if has_products_fts(lib.db):
+        try:  # the product search index must agree with the products table
+            lib.db.execute(
+                f"INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}, rank) VALUES ('integrity-check', 1)"
+            )
+        except sqlite3.DatabaseError:
+            report.add("database", "error", "the product search index disagrees with the catalog")
+            if repair:
+                lib.db.execute(f"INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}) VALUES ('rebuild')")
+                report.findings[-1] = Finding(*astuple(report.findings[-1])[:3], repaired=True)
+    for table in ("products", "catalog_images", "photos", "decisions"):
+        report.counts[table] = int(lib.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return True
+
+
+def _imports(lib: Library, report: CheckReport, repair: bool) -> None:
+    # We hold the library lock, so an import still marked 'running' was killed.
+    rows = lib.db.execute(
+        "SELECT id, source_root, started_at FROM imports WHERE status = 'running'"
+    ).fetchall()
+    for import_id, root, started in rows:
+        if repair:
+            lib.db.execute("UPDATE imports SET status = 'interrupted' WHERE id = ?", [import_id])
+        report.add(
+            "imports",
+            "note",
+            f"the import of {root} started {started} was interrupted; what it stored is kept, "
+            "run it again to finish",
+            repaired=repair,
+        )
+
+
+def _stray_files(lib: Library, report: CheckReport, repair: bool) -> None:
+    """Temporary files of writes cut short by a crash: never read, safe to delete."""
+    stray = [p for p in lib.path.rglob(".*.tmp") if p.is_file()]
+    stray += [p for p in (lib.path / "models").glob(".*.partial") if p.is_dir()]
+    if not stray:
+        return
+    if repair:
+        for p in stray:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+    report.add(
+        "files",
+        "note",
+        f"{len(stray)} temporary file(s) left by an interrupted write (e.g. {stray[0].name})",
+        repaired=repair,
+    )
+
+
+def _models(lib: Library, report: CheckReport, repair: bool) -> None:
+    versions = [str(m["version"]) for m in lib.models()]
+    report.counts["models"] = len(versions)
+    active = lib.active_model_version()
+    for version in versions:
+        problem = lib.model_problem(version)
+        if problem is None:
+            continue
+        fixed = lib.repair_model(version) if repair else None
+        if fixed is not None:
+            report.add("models", "error", f"model {version}: {problem}; {fixed}", repaired=True)
+            continue
+        if version == active and repair:
+            before = len(lib.repairs)
+            try:
+                lib._ensure_active_model_intact()
+            except Exception as exc:  # reported, never raised: check must finish
+                report.add("models", "error", f"active model {version}: {describe(exc)}")
+                continue
+            for line in lib.repairs[before:]:
+                report.add("models", "error", line, repaired=True)
+            continue
+        role = "active model" if version == active else "model"
+        report.add("models", "error", f"{role} {version}: {problem}")
+    on_disk = {p.name for p in (lib.path / "models").glob("*") if p.is_dir()}
+    unknown = sorted(v for v in on_disk - set(versions) if not v.startswith("."))
+    if unknown:
+        report.add(
+            "models",
+            "note",
+            f"model folder(s) not registered (an install was interrupted): {', '.join(unknown)}",
+        )
+
+
+def _embeddings(lib: Library, report: CheckReport, repair: bool) -> None:
+    version = lib.model_version
+    sql = (
+        "SELECT count(*) FROM catalog_images WHERE id NOT IN "
+        "(SELECT image_id FROM embeddings WHERE model_version = ?)"
+    )
+    missing = int(lib.db.execute(sql, [version]).fetchone()[0])
+    if not missing:
+        return
+    if repair:
+        failed = embed_missing(lib, version)
+        lib.invalidate_index()
+        if len(failed) < missing:
+            report.add(
+                "embeddings",
+                "note",
+                f"{missing - len(failed)} reference image(s) embedded with model {version}",
+                repaired=True,
+            )
+        missing = len(failed)
+    if missing:
+        report.add(
+            "embeddings",
+            "note",
+            f"{missing} reference image(s) are not searchable with model {version}: their "
+            "files and thumbnails could not be read",
+        )
+
+
+def _index(lib: Library, report: CheckReport, repair: bool, deep: bool) -> None:
+    version = lib.model_version
+    path = lib.index_path_for(version)
+    ids = np.asarray(
+        [
+            r[0]
+            for r in lib.db.execute(
+                "SELECT image_id FROM embeddings WHERE model_version = ?", [version]
+            )
+        ],
+        dtype=np.uint64,
+    )
+    report.counts["index entries"] = len(ids)
+    # A missing or out-of-date index is what a crash between two saves leaves (the database
+    # is ahead of the derived file): a note, rebuilt on open anyway. Bytes that disagree with
+    # their recorded checksum are damage: an error, even though a rebuild repairs it too.
+    problem: str | None = None
+    severity = "note"
+    info = IndexInfo.read(sidecar(path))
+    if not path.exists():
+        problem = None if len(ids) == 0 and info is None else "the index file is missing"
+    elif info is None:
+        problem = "the index file's description (sidecar) is missing or unreadable"
+    elif not info.matches_file(path):
+        problem = "the index file is truncated or damaged (size or checksum differs)"
+        severity = "error"
+    else:
+        loaded = VectorIndex.load(path)
+        severity = "error"
+        if loaded is None:
+            problem = "the index file cannot be read"
+        elif (
+            loaded.model_version != version
+            or loaded.dim != lib.model_manifest(version).embedding_dim
+        ):
+            problem = "the index file belongs to another model"
+        elif key_digest(loaded.keys()) != key_digest(ids):
+            severity = "note"
+            problem = (
+                f"the index is out of date ({len(loaded)} entries, the database has {len(ids)})"
+            )
+        elif deep and len(ids):
+            problem = _compare_vectors(lib, loaded, version)
+    if problem is None:
+        return
+    if repair:
+        lib.invalidate_index()
+        lib.rebuild_index()
+    report.add(
+        "index",
+        severity,
+        problem + ("; rebuilt from the stored embeddings" if repair else ""),
+        repaired=repair,
+    )
+
+
+def _compare_vectors(lib: Library, index: VectorIndex, version: str) -> str | None:
+    rows = lib.db.execute(
+        "SELECT image_id, vector FROM embeddings WHERE model_version = ? ORDER BY random() "
+        "LIMIT 2000",
+        [version],
+    ).fetchall()
+    keys = np.asarray([r[0] for r in rows], dtype=np.uint64)
+    stored = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    held = np.asarray(index.index.get(keys), dtype=np.float32)
+    if held.shape != stored.shape or not np.allclose(held, stored, atol=1e-5):
+        return "the index holds vectors that differ from the stored embeddings"
+    return None
+
+
+def _thumbnails(lib: Library, report: CheckReport, repair: bool, deep: bool) -> None:
+    rows = lib.db.execute(
+        "SELECT sha256, path FROM catalog_images UNION SELECT sha256, path FROM photos"
+    ).fetchall()
+    sources: dict[str, list[str]] = {}
+    for sha, path in rows:
+        sources.setdefault(str(sha), []).append(str(path))
+    report.counts["thumbnails"] = len(sources)
+    bad: list[str] = []
+    for sha in sources:
+        thumb = thumbnail_path(lib.thumbs_dir, sha)
+        try:
+            if thumb.stat().st_size == 0:
+                raise OSError("empty")
+            if deep:
+                with Image.open(thumb) as im:
+                    im.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            bad.append(sha)
+    if not bad:
+        return
+    fixed = 0
+    if repair:
+        for sha in bad:
+            fixed += _remake_thumbnail(lib, sha, sources[sha])
+    if fixed:
+        report.add("thumbnails", "error", f"{fixed} missing or damaged thumbnail(s)", True)
+    if len(bad) > fixed:
+        why = "their originals are gone or changed" if repair else "try --repair"
+        report.add(
+            "thumbnails",
+            "error",
+            f"{len(bad) - fixed} thumbnail(s) missing or damaged (shown blank); {why}",
+        )
+
+
+def _remake_thumbnail(lib: Library, sha: str, paths: list[str]) -> int:
+    """Remake a thumbnail only from a file whose content still has the recorded hash."""
+    for original in map(Path, paths):
+        try:
+            if not original.is_file() or file_sha256(original) != sha:
+                continue
+            img = load_image(original)
+        except (OSError, ImageLoadError):
+            continue
+        thumbnail_path(lib.thumbs_dir, sha).unlink(missing_ok=True)
+        save_thumbnail(lib.thumbs_dir, sha, img)
+        return 1
+    return 0
+
+
+def _exports(lib: Library, report: CheckReport, repair: bool) -> None:
+    raw = lib.setting(LAST_EXPORT, "")
+    if not raw:
+        return
+    try:
+        last = json.loads(raw)
+        target = Path(str(last["path"]))
+    except (ValueError, KeyError, TypeError):
+        return
+    stray = [p for p in target.parent.glob(f".{target.name}.*.tmp") if p.is_file()]
+    if stray:
+        if repair:
+            for p in stray:
+                p.unlink(missing_ok=True)
+        report.add(
+            "exports",
+            "note",
+            f"an export to {target} was interrupted; the file there is the previous, complete one",
+            repaired=repair,
+        )
+    if not target.is_file():
+        report.add("exports", "note", f"the last export {target} is no longer there")
+        return
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    if digest != last.get("sha256"):
+        report.add(
+            "exports",
+            "note",
+            f"{target} differs from what ShopMatch wrote at {last.get('at')} (edited, or "
+            "incomplete): export again to be sure",
+        )
+
+
+def record_export(lib: Library, target: Path, data: bytes, rows: int) -> None:
+    """Remember the last export (path and hash) so ``check`` can tell a damaged one."""
+    from engine.db import utcnow
+
+    value = {
+        "path": str(Path(target).resolve()),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "rows": rows,
+        "at": utcnow(),
+    }
+    lib.set_setting(LAST_EXPORT, json.dumps(value))
