@@ -31,6 +31,18 @@ Measured on the 2-core dev machine while other jobs kept its load at 6-10 (so ev
     memory         0.645  0.936  0.769
     catalog-only   0.426  0.669  0.539  157 s
     arcface        0.814  0.970  0.883  1091 s (feature cache of 6576 views + 6 epochs)
+
+Again on 2026-11-23 with the machine otherwise idle (load < 1 at the start), the default 4
+epochs, ``--only memory arcface``:
+
+    scenario       top-1  top-5  MRR    train
+    memory         0.628  0.936  0.760
+    arcface        0.801  0.949  0.871  244 s (cache 112 s of 5776 views + 4 epochs 132 s);
+                                        export 1 s, gate 48 s, activation 0.3 s: 297 s in all
+
+and ``--only arcface --unfreeze last2`` right after (now the default):
+
+    arcface last2  0.872  0.953  0.910  631 s (cache 106 s + 4 epochs 526 s); 684 s in all
 """
 
 from __future__ import annotations
