@@ -67,6 +67,16 @@ def cli(lib_dir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "engine", "--quiet", "--library", str(lib_dir), *args]
 
 
+def import_cmd(lib_dir: Path, cat: Path) -> list[str]:
+    """``shopmatch import`` of a catalog made by ``write_catalog``."""
+    return cli(lib_dir, "import", str(cat / "images"), "--sheet", str(cat / "sheet.csv"))
+
+
+def run_cli(cmd: list[str]) -> None:
+    """Set-up step that must not be killed and must succeed."""
+    subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
+
+
 def run_and_kill(cmd: list[str] | str, delay: float, *, shell: bool = False) -> tuple[str, bool]:
     """Start ``cmd`` in its own process group, SIGKILL the group after ``delay`` seconds
     unless it finished; returns (stdout so far, whether it was killed)."""
@@ -123,8 +133,7 @@ def op_import(work: Path, kills: int, rng: random.Random, n_images: int) -> OpSt
     lib_dir = work / "import-lib"
     shutil.rmtree(lib_dir, ignore_errors=True)
     while stats.kills < kills:
-        cmd = cli(lib_dir, "import", str(cat / "images"), "--sheet", str(cat / "sheet.csv"))
-        _, killed = run_and_kill(cmd, rng.uniform(0.3, 8.0))
+        _, killed = run_and_kill(import_cmd(lib_dir, cat), rng.uniform(0.3, 8.0))
         if not killed:
             stats.completed += 1
             shutil.rmtree(lib_dir, ignore_errors=True)
@@ -139,13 +148,7 @@ def op_decide(work: Path, kills: int, rng: random.Random, n_photos: int) -> OpSt
     cat, lib_dir = work / "decide-catalog", work / "decide-lib"
     if not lib_dir.exists():
         write_catalog(cat, 24)
-        subprocess.run(
-            cli(lib_dir, "import", str(cat / "images"), "--sheet", str(cat / "sheet.csv")),
-            cwd=REPO,
-            env=_env(),
-            check=True,
-            capture_output=True,
-        )
+        run_cli(import_cmd(lib_dir, cat))
     photos = write_photos(work / "photos", [i % 24 for i in range(n_photos)])
     reported: Counter[tuple[int, str, str]] = Counter()
     while stats.kills < kills:
@@ -182,20 +185,8 @@ def op_activate(work: Path, kills: int, rng: random.Random) -> OpStats:
     versions = [ModelManifest.load(bundled_model_dir()).version, ModelManifest.load(second).version]
     if not lib_dir.exists():
         write_catalog(cat, 60)
-        subprocess.run(
-            cli(lib_dir, "import", str(cat / "images"), "--sheet", str(cat / "sheet.csv")),
-            cwd=REPO,
-            env=_env(),
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            cli(lib_dir, "models", "--install", str(second)),
-            cwd=REPO,
-            env=_env(),
-            check=True,
-            capture_output=True,
-        )
+        run_cli(import_cmd(lib_dir, cat))
+        run_cli(cli(lib_dir, "models", "--install", str(second)))
     while stats.kills < kills:
         with sqlite3.connect(lib_dir / "shopmatch.db") as conn:
             active = conn.execute("SELECT version FROM models WHERE active = 1").fetchone()[0]

@@ -87,7 +87,6 @@ class TrainingJob:
     data: TrainingSet
     config: TrainConfig
     workdir: Path
-    token: CancelToken
     result: TrainResult | None = None
 
 
@@ -186,7 +185,7 @@ class LearningPanel(QWidget):
         layout.addStretch(1)
         self.stats: overview.LearningStats | None = None
         self.job: TrainingJob | None = None
-        self._token: CancelToken | None = None  # step 1's, before a job exists
+        self._token: CancelToken | None = None  # the run's, from step 1 until it ends
         # TrainConfig fields to override (tests use a tiny model; the defaults are measured)
         self.config_overrides: dict[str, object] = {}
         self.result_box: QMessageBox | None = None
@@ -264,7 +263,7 @@ class LearningPanel(QWidget):
                     item.setFont(f)
                 self.versions.setItem(r, c, item)
         self._selection_changed()
-        self.improve.setEnabled(self.job is None)
+        self.improve.setEnabled(not self.training)
         if len(s.versions) < 2:
             self.switch.setToolTip(
                 "Only one model version is installed; fine-tuned versions will appear here"
@@ -304,11 +303,11 @@ class LearningPanel(QWidget):
     # -- fine-tuning -------------------------------------------------------------------------
     @property
     def training(self) -> bool:
-        return self.job is not None
+        return self._token is not None
 
     def start_training(self, confirm: bool = True) -> None:
         """Step 1 of 3: read the training data on the engine thread."""
-        if self.job is not None:
+        if self.training:
             return
         n = self.stats.confirmed if self.stats else 0
         if confirm and not ask(
@@ -336,7 +335,7 @@ class LearningPanel(QWidget):
             config = replace(config, **overrides).resolved(learning.base_arch(lib))
             data = learning.prepare(lib)
             workdir = Path(tempfile.mkdtemp(prefix=".learning-", dir=lib.path))
-            return TrainingJob(lib.path, data, config, workdir, ctx.token)
+            return TrainingJob(lib.path, data, config, workdir)
 
         self.worker.submit(
             run,
@@ -351,7 +350,9 @@ class LearningPanel(QWidget):
     def _train(self, job: TrainingJob) -> None:
         """Step 2 of 3: train on the pool, beside the engine thread."""
         self.job = job
-        if job.token.cancelled:
+        token = self._token
+        assert token is not None  # set by start_training until the run ends
+        if token.cancelled:
             self._cancelled()
             return
 
@@ -369,7 +370,7 @@ class LearningPanel(QWidget):
         self.worker.run_detached(
             run,
             what="train the model",
-            token=job.token,
+            token=token,
             on_progress=self._progress,
             on_result=trained,
             on_error=lambda err: self._failed("train the model", err),
@@ -402,7 +403,7 @@ class LearningPanel(QWidget):
             run,
             what="check and activate the new model",
             priority=Priority.BACKGROUND,
-            token=job.token,
+            token=self._token,
             on_progress=self._progress,
             on_result=self._done,
             on_error=lambda err: self._failed("check the new model", err),
@@ -410,7 +411,7 @@ class LearningPanel(QWidget):
         )
 
     def cancel_training(self) -> None:
-        token = self.job.token if self.job is not None else self._token
+        token = self._token
         if token is not None and not token.cancelled:
             token.cancel()
             self.train_cancel.setEnabled(False)

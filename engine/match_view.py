@@ -53,13 +53,14 @@ def _catalog_image(lib: Library, image_id: int) -> tuple[str, Image.Image | None
 def match_view(lib: Library, photo: int | Path, image_id: int) -> MatchView:
     """Both images and the verified matching points between them (none if nothing verified)."""
     sku, catalog, problem = _catalog_image(lib, image_id)
-    matches = lib.local_matches(photo, image_id)
-    path = photo
-    if isinstance(photo, int):
+    if isinstance(photo, int):  # resolved once here, not again inside local_matches
         records = overview.photo_records(lib, [photo])
-        path = records[photo].path if photo in records else Path()
+        if photo not in records:
+            raise KeyError(f"no photo with id {photo}")
+        photo = records[photo].path
+    matches = lib.local_matches(photo, image_id)
     try:
-        shown = load_image(Path(path), VIEW_SIDE)
+        shown = load_image(photo, VIEW_SIDE)
     except ImageLoadError as exc:
         shown, problem = None, f"the photo cannot be shown: {exc.reason}"
     return MatchView(shown, catalog, matches, sku, problem)

@@ -145,6 +145,15 @@ def import_catalog(qtbot: Any, w: MainWindow, folder: Path, sheet: Path | None) 
     w.import_summary.accept()
 
 
+def library_with_catalog(qtbot: Any, w: MainWindow, tmp_path: Path, products: int) -> Path:
+    """Open a new library at tmp_path/lib and import ``products`` generated products."""
+    lib_path = tmp_path / "lib"
+    open_library(qtbot, w, lib_path)
+    sheet = write_catalog(tmp_path / "supplier", products)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    return lib_path
+
+
 def wait_matched(qtbot: Any, w: MainWindow, n: int) -> None:
     qtbot.waitUntil(
         lambda: w.model.rowCount() == n and all(i.status != "pending" for i in w.model.items),
@@ -373,9 +382,7 @@ def test_accept_all_confident_asks_first(
     engine_calls: EngineCalls,
 ) -> None:
     w = window
-    open_library(qtbot, w, tmp_path / "lib")
-    sheet = write_catalog(tmp_path / "supplier", 8)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    library_with_catalog(qtbot, w, tmp_path, 8)
     # Copied photo files on the clipboard, pasted with Ctrl+V.
     clip = QMimeData()
     clip.setUrls([QUrl.fromLocalFile(str(p)) for p in write_photos(tmp_path / "p", [1, 2, 3])])
@@ -661,10 +668,7 @@ def _two_model_library(qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineC
     from engine.manifest import ModelManifest
     from engine.resources import bundled_model_dir
 
-    lib_path = tmp_path / "lib"
-    open_library(qtbot, w, lib_path)
-    sheet = write_catalog(tmp_path / "supplier", 6)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
     w.add_paths(write_photos(tmp_path / "p", [1, 2]))
     wait_matched(qtbot, w, 2)
     second = bundled_model_dir("mobilenet-v2")
@@ -762,10 +766,7 @@ TINY_TRAINING = {
 def _library_with_confirmations(
     qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineCalls
 ) -> Path:
-    lib_path = tmp_path / "lib"
-    open_library(qtbot, w, lib_path)
-    sheet = write_catalog(tmp_path / "supplier", 6)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
     w.add_paths(write_photos(tmp_path / "p", [0, 1, 2, 3, 4, 5]))
     wait_matched(qtbot, w, 6)
     with calls.by_test(), Library(lib_path, lock=False) as lib:
@@ -859,9 +860,7 @@ def test_matching_points_are_drawn_between_photo_and_suggestion(
     qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
 ) -> None:
     w = window
-    open_library(qtbot, w, tmp_path / "lib")
-    sheet = write_catalog(tmp_path / "supplier", 6)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    library_with_catalog(qtbot, w, tmp_path, 6)
     w.add_paths(write_photos(tmp_path / "p", [3]))
     wait_matched(qtbot, w, 1)
     w.review.queue.setCurrentIndex(w.model.index(0, 0))
@@ -927,9 +926,7 @@ def test_catalog_browser_pages_as_the_list_is_scrolled(
 
     monkeypatch.setattr(catalog_browser, "PAGE", 5)
     w = window
-    open_library(qtbot, w, tmp_path / "lib")
-    sheet = write_catalog(tmp_path / "supplier", 12)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    library_with_catalog(qtbot, w, tmp_path, 12)
     table = w.catalog.table
     table.setFixedHeight(
         table.horizontalHeader().height() + 3 * table.verticalHeader().defaultSectionSize()
