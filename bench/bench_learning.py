@@ -120,19 +120,45 @@ def learn_and_evaluate(
     return out
 
 
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings as TrainConfig fields, each converted to its field's type."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"unknown training setting {key!r}; known: {', '.join(fields)}")
+        kind = type(fields[key].default)
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     ap.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     ap.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     ap.add_argument("--unfreeze", default=TrainConfig.unfreeze)
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other training setting, e.g. --set input_size=288 feature_crop=0.6",
+    )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the prepared libraries (catalog imported, train photos confirmed) in this "
+        "folder and reuse them on the next run: saves the minutes of matching 2640 photos",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     ds = args.dataset
     truth = read_truth(ds / "truth.csv")
     train_rows = read_truth(ds / "train.csv")
-    config = TrainConfig(epochs=args.epochs, unfreeze=args.unfreeze)
+    config = TrainConfig(epochs=args.epochs, unfreeze=args.unfreeze, **parse_settings(args.set))
     results: dict[str, dict[str, Any]] = {}
 
     def say(name: str, res: dict[str, Any]) -> None:
@@ -148,16 +174,27 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="shopmatch-bench-learning-") as tmp:
         root = Path(tmp)
-        catalog_lib, confirmed_lib = root / "catalog", root / "confirmed"
+        kept = args.keep.resolve() if args.keep else root
+        kept.mkdir(parents=True, exist_ok=True)
+        catalog_lib, confirmed_lib = kept / "catalog", kept / "confirmed"
         start = time.perf_counter()
-        with Library(catalog_lib) as lib:
-            lib.import_catalog(ds, ds / "catalog.csv")
+        if not (kept / "catalog.done").is_file():
+            shutil.rmtree(catalog_lib, ignore_errors=True)
+            with Library(catalog_lib) as lib:
+                lib.import_catalog(ds, ds / "catalog.csv")
+            (kept / "catalog.done").write_text(str(ds))
         import_s = time.perf_counter() - start
         memory_info: dict[str, object] = {}
         if {"memory", "arcface", "ortho", "both"} & set(args.only):
-            shutil.copytree(catalog_lib, confirmed_lib)
-            with Library(confirmed_lib) as lib:
-                memory_info = confirm_photos(lib, train_rows)
+            info_file = kept / "confirmed.done"
+            if info_file.is_file():
+                memory_info = json.loads(info_file.read_text())
+            else:
+                shutil.rmtree(confirmed_lib, ignore_errors=True)
+                shutil.copytree(catalog_lib, confirmed_lib)
+                with Library(confirmed_lib) as lib:
+                    memory_info = confirm_photos(lib, train_rows)
+                info_file.write_text(json.dumps(memory_info, default=str))
         for name in args.only:
             work = root / f"run-{name}"
             if name in ("pretrained", "memory"):

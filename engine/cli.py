@@ -340,7 +340,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         choices=LOSSES,
         help="arcface (SKU classes, uses confirmations), ortho (catalog only, unsupervised), both",
     )
-    p.add_argument("--input-size", type=int, metavar="PX", help="encoder input size (default 224)")
+    p.add_argument("--input-size", type=int, metavar="PX", help="encoder input size (default 288)")
 
 
 def build_parser() -> argparse.ArgumentParser:

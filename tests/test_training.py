@@ -33,7 +33,7 @@ from engine.training.augment import phone_photo, photo_jitter  # noqa: E402
 from engine.training.data import Sample, stratified_split  # noqa: E402
 from engine.training.losses import ArcFace, class_weights, orthogonality_loss  # noqa: E402
 from engine.training.model import build_encoder  # noqa: E402
-from engine.training.trainer import TrainConfig, embed, train  # noqa: E402
+from engine.training.trainer import TrainConfig, embed, random_crop, train  # noqa: E402
 
 TINY = TrainConfig(
     unfreeze="conv",
@@ -92,6 +92,30 @@ def test_split_holds_out_the_newest_photos_per_sku() -> None:
     for sku in ("S0", "S1", "S2"):
         ids = sorted(s.ref_id for s in photos if s.sku == sku)
         assert sorted(s.ref_id for s in held if s.sku == sku) == ids[-3:]
+
+
+def test_held_out_share_shrinks_for_big_libraries() -> None:
+    photos = [Sample(Path(f"{i}.jpg"), f"S{i % 3}", "photo", i) for i in range(3 * 20)]
+    train_part, held = stratified_split(photos, 0.15, max_total=3)
+    assert len(held) == 3 and len(train_part) == 57  # one per SKU instead of three
+    assert {s.sku for s in held} == {"S0", "S1", "S2"}
+
+
+def test_feature_crops_are_windows_of_one_even_side() -> None:
+    gen = torch.Generator().manual_seed(0)
+    maps = torch.arange(4 * 2 * 14 * 14, dtype=torch.float32).reshape(4, 2, 14, 14)
+    sides = set()
+    for _ in range(40):
+        out = random_crop(maps, 0.6, gen)
+        side = out.shape[-1]
+        sides.add(side)
+        assert out.shape == (4, 2, side, side) and side % 2 == 0 and side >= 10
+        for m, c in zip(maps, out, strict=True):
+            # Each crop is a window of its own map: find its corner from the first value.
+            t, left = divmod(int(c[0, 0, 0].item()) - int(m[0, 0, 0].item()), 14)
+            assert torch.equal(c, m[:, t : t + side, left : left + side])
+    assert sides == {10, 12, 14}
+    assert torch.equal(random_crop(maps, 1.0, gen), maps)
 
 
 # -- a planted task ----------------------------------------------------------------------------

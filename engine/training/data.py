@@ -55,15 +55,20 @@ def _source(path: str, sha: str, lib: Library) -> Path | None:
     return original if original.is_file() else thumb if thumb.is_file() else None
 
 
-def stratified_split(photos: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
+def stratified_split(
+    photos: list[Sample], fraction: float, max_total: int | None = None
+) -> tuple[list[Sample], list[Sample]]:
     """(train, held-out): the most recent ``fraction`` of each SKU's photos held out, at
-    least one kept for training, none held out from a SKU with a single photo.
+    least one kept for training, none held out from a SKU with a single photo; with
+    ``max_total``, the fraction shrinks so that about that many are held out in all.
 
     Most recent rather than random: staff shoot a delivery in bursts, so a random pick puts
     near-duplicates of held-out photos in training and every model looks perfect (on the
     grocery set a random split gave both models a held-out MRR near 0.99). The newest
     photos are also the best stand-in for the next delivery.
     """
+    if max_total is not None:
+        fraction = min(fraction, max_total / max(1, len(photos)))
     by_sku: dict[str, list[Sample]] = defaultdict(list)
     for s in photos:
         by_sku[s.sku].append(s)
@@ -75,6 +80,12 @@ def stratified_split(photos: list[Sample], fraction: float) -> tuple[list[Sample
         train.extend(group[: len(group) - k])
         held.extend(group[len(group) - k :])
     return train, held
+
+
+# Held-out photos are photos the model never trains on. A couple of hundred judge a
+# candidate well enough; beyond that the share shrinks (grocery, 2640 confirmations: training
+# on all of them instead of 85% lifted top-1 from 0.848 to 0.861).
+HOLDOUT_MAX = 200
 
 
 def collect(lib: Library, holdout: float = 0.15) -> TrainingSet:
@@ -104,6 +115,6 @@ def collect(lib: Library, holdout: float = 0.15) -> TrainingSet:
             missing.append(path)
         else:
             photos.append(Sample(src, sku, "photo", int(pid)))
-    train, held = stratified_split(photos, holdout)
+    train, held = stratified_split(photos, holdout, max_total=HOLDOUT_MAX)
     skus = sorted({s.sku for s in catalog} | {s.sku for s in photos})
     return TrainingSet(skus, catalog, train, held, missing)

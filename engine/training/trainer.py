@@ -43,10 +43,10 @@ class TrainConfig:
 
     arch: str = "auto"  # auto: the active model's architecture (learning), else Lite0
     # The last two stages: on grocery (2640 photos) top-1 0.872 in 631 s against 0.801 in 244 s
-    # for the last one alone (bench/bench_learning.py, idle 2-core machine).
+    # for the last one alone (bench/bench_learning.py, idle 2-core machine, 224 px).
     unfreeze: str = "last2"
     loss: str = "arcface"
-    epochs: int = 4  # the loss is near zero by then on 2640 photos; more only overfits
+    epochs: int = 3  # the loss is near zero by then on 2640 photos; more only overfits
     batch_size: int = 64
     lr_tail: float = 1e-3
     lr_head: float = 1e-2
@@ -60,8 +60,14 @@ class TrainConfig:
     photo_views: int = 2  # clean + mild jitters per confirmed photo
     max_photos_per_sku: int = 200  # caps time and memory; the most recent photos are kept
     feature_flip: bool = True  # mirror cached feature maps: a free extra view
+    # Smallest share of the cached map's side a random crop keeps (1: no crop). Cropping the
+    # cached maps is a zoom-in augmentation that costs nothing and makes the epoch cheaper
+    # (grocery, 224 px: top-1 0.848 in 463 s against 0.851 in 553 s uncropped).
+    feature_crop: float = 0.6
     cache_backend: str = "auto"  # onnx (fast for many views), torch (no export), auto
-    input_size: int = 224
+    # Phone photos of packaged goods are told apart by their print: 288 px (the fine-tuned
+    # model's input, so matching too) lifted grocery top-1 from 0.848 to 0.875 over 224 px.
+    input_size: int = 288
     square_mode: str = "letterbox"
     seed: int = 0
     threads: int = 0  # 0: all cores
@@ -237,6 +243,22 @@ def _threads(cfg: TrainConfig) -> int:
     return cores
 
 
+def random_crop(x: torch.Tensor, smallest: float, gen: torch.Generator) -> torch.Tensor:
+    """One random square crop per map, of one even side for the whole batch (even sides keep
+    the stride-2 layers' fixed padding exact), at least ``smallest`` of the full side."""
+    full = x.shape[-1]
+    low = max(2, int(np.ceil(full * smallest / 2)) * 2)
+    sides = list(range(low, full + 1, 2)) or [full]
+    side = sides[int(torch.randint(len(sides), (1,), generator=gen))]
+    if side >= min(x.shape[-2:]):
+        return x
+    top = torch.randint(x.shape[-2] - side + 1, (len(x),), generator=gen).tolist()
+    left = torch.randint(x.shape[-1] - side + 1, (len(x),), generator=gen).tolist()
+    return torch.stack(
+        [m[:, t : t + side, c : c + side] for m, t, c in zip(x, top, left, strict=True)]
+    )
+
+
 def _batch_loss(
     model: ShopEncoder,
     arc: ArcFace | None,
@@ -250,6 +272,8 @@ def _batch_loss(
     if cfg.feature_flip and x.dim() == 4:
         flip = torch.rand(len(idx), generator=gen) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if cfg.feature_crop < 1 and x.dim() == 4:
+        x = random_crop(x, cfg.feature_crop, gen)
     emb = model.forward_cached(x)
     loss = emb.new_zeros(())
     if arc is not None:
