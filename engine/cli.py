@@ -326,7 +326,7 @@ def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
-    from engine.training.options import LOSSES, UNFREEZE
+    from engine.training.options import LOSSES, TRAIN_INPUT_SIZE, UNFREEZE
 
     p.add_argument("--epochs", type=int, metavar="N", help="passes over the training views")
     p.add_argument(
@@ -340,7 +340,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         choices=LOSSES,
         help="arcface (SKU classes, uses confirmations), ortho (catalog only, unsupervised), both",
     )
-    p.add_argument("--input-size", type=int, metavar="PX", help="encoder input size (default 288)")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        metavar="PX",
+        help=f"encoder input size (default {TRAIN_INPUT_SIZE})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

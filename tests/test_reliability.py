@@ -385,16 +385,18 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+def import_supplier(lib_dir: Path, supplier: Path) -> None:
+    """Import a catalog written by ``write_catalog`` through the command line."""
+    proc = cli(lib_dir, "import", str(supplier), "--sheet", str(supplier / "sheet.csv"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_full_disk_every_command_fails_cleanly_and_loses_nothing(tmp_path: Path) -> None:
     write_catalog(tmp_path / "supplier", 6)
     photos = write_photos(tmp_path / "photos", [1, 2, 3, 4])
     with tmpfs(tmp_path / "disk", "40m") as disk:
         lib_dir = disk / "lib"
-        sheet = tmp_path / "supplier" / "sheet.csv"
-        assert (
-            cli(lib_dir, "import", str(tmp_path / "supplier"), "--sheet", str(sheet)).returncode
-            == 0
-        )
+        import_supplier(lib_dir, tmp_path / "supplier")
         assert cli(lib_dir, "match", str(photos[0]), str(photos[1])).returncode == 0
         assert cli(lib_dir, "confirm", str(photos[0])).returncode == 0
         before = decisions(lib_dir)
@@ -424,11 +426,7 @@ def test_read_only_library_is_refused_with_a_clear_message(tmp_path: Path) -> No
     write_catalog(tmp_path / "supplier", 4)
     with tmpfs(tmp_path / "disk", "40m") as disk:
         lib_dir = disk / "lib"
-        sheet = tmp_path / "supplier" / "sheet.csv"
-        assert (
-            cli(lib_dir, "import", str(tmp_path / "supplier"), "--sheet", str(sheet)).returncode
-            == 0
-        )
+        import_supplier(lib_dir, tmp_path / "supplier")
         before = decisions(lib_dir)
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         line = one_clear_line(cli(lib_dir, "status"))

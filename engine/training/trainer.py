@@ -31,7 +31,7 @@ from engine.training.augment import phone_photo, photo_jitter
 from engine.training.data import Sample
 from engine.training.losses import ArcFace, class_weights, invariance_loss, orthogonality_loss
 from engine.training.model import ShopEncoder, TrunkPool, build_encoder, export_trunk
-from engine.training.options import LOSSES
+from engine.training.options import LOSSES, TRAIN_INPUT_SIZE
 
 DEFAULT_ARCH = "tf_efficientnet_lite0"
 T = TypeVar("T")
@@ -65,9 +65,7 @@ class TrainConfig:
     # (grocery, 224 px: top-1 0.848 in 463 s against 0.851 in 553 s uncropped).
     feature_crop: float = 0.6
     cache_backend: str = "auto"  # onnx (fast for many views), torch (no export), auto
-    # Phone photos of packaged goods are told apart by their print: 288 px (the fine-tuned
-    # model's input, so matching too) lifted grocery top-1 from 0.848 to 0.875 over 224 px.
-    input_size: int = 288
+    input_size: int = TRAIN_INPUT_SIZE  # the fine-tuned model's input, so matching's too
     square_mode: str = "letterbox"
     seed: int = 0
     threads: int = 0  # 0: all cores
