@@ -272,6 +272,8 @@ def _batch_loss(
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if cfg.feature_crop < 1 and x.dim() == 4:
         x = random_crop(x, cfg.feature_crop, gen)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
     emb = model.forward_cached(x)
     loss = emb.new_zeros(())
     if arc is not None:
@@ -337,6 +339,9 @@ def train_cached(
     reporter = ProgressReporter("Training", total, progress, cancel)
     losses: list[float] = []
     model.set_training()
+    # Channels-last runs the tail's 1x1 and depthwise convolutions through oneDNN without
+    # layout conversions: 1.2-1.3x faster steps on two cores (measured on the last2 tail).
+    model.to(memory_format=torch.channels_last)
     try:
         for _epoch in range(cfg.epochs):
             order = pool[torch.randperm(len(pool), generator=gen)]
@@ -354,6 +359,7 @@ def train_cached(
                 reporter.step(message=f"loss {value:.3f}")
             losses.append(running / per_epoch)
     finally:
+        model.to(memory_format=torch.contiguous_format)  # export and inference as before
         model.eval()
     return losses
 
