@@ -47,6 +47,8 @@ Then one run at a time on the idle machine, 288 px unless said:
       (its ImageNet features alone beat Lite0's: 0.578 against 0.520 with a third of the
       train photos as references, but fine-tuning evens that out)
     the two models above averaged (mean cosine)  0.892        twice the training time
+      (Lite1 ran with an ArchSpec entry for it that was then reverted, and the average was
+      taken by a one-off script over both --save files: not reproducible from this tree)
     two heads on one trunk, each trained on half the views (one model's time)
                                               0.845           each member too weak (0.78/0.84)
     320 px, channels-last steps               0.885 / 0.868   train 495 s (top3 0.892)
