@@ -230,9 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     trunk = f"{cfg.arch}-{cfg.unfreeze}-{cfg.input_size}-{cfg.square_mode}"
     views = f"{trunk}-c{cfg.catalog_views}-p{cfg.photo_views}-seed{cfg.seed}-h{args.holdout}"
     train_set = catalog + trained_on
-    cache = view_cache(
-        cfg, train_set, [class_of[s.sku] for s in train_set], root / f"views-{views}.pt", work
-    )
+    cache = None  # --load scores saved weights: the training views are not needed
+    if not args.load:
+        labels = [class_of[s.sku] for s in train_set]
+        cache = view_cache(cfg, train_set, labels, root / f"views-{views}.pt", work)
     clean = clean_features(cfg, catalog + photos + truth, root / f"clean-{trunk}.pt", work)
 
     centres: list[ArcFace] = []
@@ -262,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             centres[-1].centres.data = learnt["centres"]
             losses: list[float] = []
         else:
+            assert cache is not None
             losses = trainer.train_cached(model, cache, len(skus), cfg, progress=on_progress)
     finally:
         trainer.ArcFace = real_arcface  # type: ignore[misc]
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "settings": settings,
         "holdout": args.holdout,
-        "views": len(cache.labels),
+        "views": len(cache.labels) if cache is not None else None,
         "train_s": round(train_s, 1),
         "losses": losses,
     }
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(root / "results.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(result) + "\n")
     rounded = [round(x, 3) for x in losses]
-    print(f"train {train_s:.0f} s on {len(cache.labels)} views, losses {rounded}")
+    print(f"train {train_s:.0f} s on {result['views']} views, losses {rounded}")
     for name, m in result.items():
         if isinstance(m, dict) and "top1" in m:
             print(f"  {name:<14} top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  MRR {m['mrr']:.3f}")
