@@ -164,7 +164,11 @@ def export_candidate(result: TrainResult, out_dir: Path, version: str) -> float:
     notes = {
         **manifest.notes,
         "source": "fine-tuned on this shop's catalog and confirmed photos",
-        "training": {**cfg.to_dict(), "losses": result.losses},
+        "training": {
+            **cfg.to_dict(),
+            "losses": result.losses,
+            "member_losses": result.member_losses,
+        },
         "onnx_max_abs_diff": diff,
     }
     dataclasses.replace(manifest, embedding_dim=cfg.embedding_dim, notes=notes).save(out_dir)

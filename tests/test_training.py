@@ -32,7 +32,7 @@ from engine.training import gate as gate_mod  # noqa: E402
 from engine.training.augment import phone_photo, photo_jitter  # noqa: E402
 from engine.training.data import Sample, stratified_split  # noqa: E402
 from engine.training.losses import ArcFace, class_weights, orthogonality_loss  # noqa: E402
-from engine.training.model import build_encoder  # noqa: E402
+from engine.training.model import EnsembleEncoder, build_encoder  # noqa: E402
 from engine.training.trainer import TrainConfig, embed, random_crop, train  # noqa: E402
 
 TINY = TrainConfig(
@@ -116,6 +116,32 @@ def test_feature_crops_are_windows_of_one_even_side() -> None:
             assert torch.equal(c, m[:, t : t + side, left : left + side])
     assert sides == {10, 12, 14}
     assert torch.equal(random_crop(maps, 1.0, gen), maps)
+
+
+def test_ensemble_shares_one_trunk_and_sums_its_members(tmp_path: Path) -> None:
+    """Two members trained on one cache: the trunk is stored once, the embedding is the
+    normalised sum of the members' (each a unit vector), and the members differ (own seeds)."""
+    catalog = []
+    for c in range(3):
+        path = tmp_path / f"c{c}.png"
+        product_image(c, 96).save(path)
+        catalog.append(Sample(path, f"S{c}", "catalog", c))
+    cfg = dataclasses.replace(TINY, epochs=2, members=2, member_epochs=1).resolved()
+    result = train(catalog, ["S0", "S1", "S2"], cfg, tmp_path)
+    model = result.model
+    assert isinstance(model, EnsembleEncoder) and len(model.members) == 2
+    assert [len(x) for x in result.member_losses] == [2, 1]  # member_epochs for the second
+    assert result.losses == result.member_losses[0]
+    assert not any(".trunk." in k for k in model.members.state_dict())  # one shared trunk
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        out = model(x)
+        feats = model.trunk(x)
+        a, b = (m.forward_cached(feats) for m in model.members)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+    expected = torch.nn.functional.normalize(a + b, dim=1)
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert (a - b).abs().max() > 1e-3  # different seeds, different members
 
 
 # -- a planted task ----------------------------------------------------------------------------
@@ -206,12 +232,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, o
 
 def test_train_exports_a_matching_onnx_model(trained: tuple[Path, dict[str, object]]) -> None:
     lib_dir, report = trained
+    assert report["config"]["members"] == 2  # type: ignore[index]  # the default: an ensemble
     assert report["onnx_max_abs_diff"] < 1e-4
     version = str(report["version"])
     with Library(lib_dir) as lib:
         manifest = lib.model_manifest(version)
         assert manifest.parent_version == "effnet-lite0-imagenet-1"
         assert (manifest.input_size, manifest.embedding_dim) == (64, 512)
+        assert [len(x) for x in manifest.notes["training"]["member_losses"]] == [2, 2]
         # The gate's comparison is stored with the version; nothing was activated.
         stored = next(m for m in lib.models() if m["version"] == version)["metrics"]
         assert stored["status"] in ("accepted", "refused")
