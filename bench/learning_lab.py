@@ -345,11 +345,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def ensemble_shell(cfg: TrainConfig) -> EnsembleEncoder:
     """An untrained ensemble of ``cfg.members`` members, to load saved weights into."""
-    members = [fresh_model(cfg.member(i)) for i in range(cfg.members)]
-    trunk = members[0].trunk
-    for m in members:
-        m.trunk = torch.nn.Sequential()
-    return EnsembleEncoder(trunk, members)
+    return EnsembleEncoder.sharing_trunk([fresh_model(cfg.member(i)) for i in range(cfg.members)])
 
 
 def score(

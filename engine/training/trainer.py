@@ -22,7 +22,6 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from PIL import Image
-from torch import nn
 
 from engine.export_onnx import arch_spec
 from engine.images import ImageLoadError, to_square, to_tensor
@@ -465,10 +464,7 @@ def train_members(
         )
     if len(members) == 1:
         return model, losses
-    trunk = model.trunk
-    for m in members:
-        m.trunk = nn.Sequential()  # the ensemble holds the one shared trunk
-    return EnsembleEncoder(trunk, members).eval(), losses
+    return EnsembleEncoder.sharing_trunk(members).eval(), losses
 
 
 def embed(
