@@ -171,7 +171,9 @@ def clean_features(
     out = []
     for i in range(0, len(images), 16):
         batch = [
-            to_square(centre(s.load(cfg.input_size), zoom, mirror), cfg.input_size, cfg.square_mode)
+            to_square(
+                query_view(s.load(cfg.input_size), zoom, mirror), cfg.input_size, cfg.square_mode
+            )
             for s in images[i : i + 16]
         ]
         out.append(run(to_tensor(batch, spec.mean, spec.std)).astype(np.float16))
@@ -180,7 +182,8 @@ def clean_features(
     return feats
 
 
-def centre(img: Image.Image, zoom: float, mirror: bool = False) -> Image.Image:
+def query_view(img: Image.Image, zoom: float, mirror: bool = False) -> Image.Image:
+    """The image mirrored if ``mirror``, then its centre ``zoom`` share (a test-time view)."""
     if mirror:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     if zoom >= 1:
@@ -355,9 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             ema.swap(decay)
         tag = f"ema{decay}-" if decay else ""
         learnt_centres = centres if cfg.members == 1 else []  # one member's centres only
-        rules = score(model, learnt_centres, clean, zoomed, catalog, photos, class_of)
-        if mirrored is not None:
-            rules.update(flip_rules(model, clean, mirrored, catalog, photos, class_of))
+        rules = score(model, learnt_centres, clean, zoomed, mirrored, catalog, photos, class_of)
         for name, m in rules.items():
             result[tag + name] = metrics(m, truth_labels)
         if decay and ema is not None:
@@ -382,6 +383,7 @@ def score(
     centres: list[ArcFace],
     clean: torch.Tensor,
     zoomed: torch.Tensor | None,
+    mirrored: torch.Tensor | None,
     catalog: list[Sample],
     photos: list[Sample],
     class_of: dict[str, int],
@@ -417,28 +419,13 @@ def score(
         q = queries + embed_cached(model, zoomed)
         q /= np.linalg.norm(q, axis=1, keepdims=True)
         rules["zoom-max"] = per_class(q @ refs.T, ref_labels, n, 1)
+    if mirrored is not None:  # each embedding averaged with its mirror image's
+        both = emb + embed_cached(model, mirrored)
+        both /= np.linalg.norm(both, axis=1, keepdims=True)
+        n_refs = len(refs)
+        rules["flipq-max"] = per_class(both[n_refs:] @ refs.T, ref_labels, n, 1)
+        rules["flip-max"] = per_class(both[n_refs:] @ both[:n_refs].T, ref_labels, n, 1)
     return rules
-
-
-def flip_rules(
-    model: ShopEncoder | EnsembleEncoder,
-    clean: torch.Tensor,
-    mirrored: torch.Tensor,
-    catalog: list[Sample],
-    photos: list[Sample],
-    class_of: dict[str, int],
-) -> dict[str, np.ndarray]:
-    """``max`` with each embedding averaged with its mirror image's: queries only
-    (``flipq-max``), or queries and references (``flip-max``, a mirror-blind model)."""
-    emb, mir = embed_cached(model, clean), embed_cached(model, mirrored)
-    both = emb + mir
-    both /= np.linalg.norm(both, axis=1, keepdims=True)
-    n_refs, n = len(catalog) + len(photos), len(class_of)
-    ref_labels = np.array([class_of[s.sku] for s in catalog + photos])
-    return {
-        "flipq-max": per_class(both[n_refs:] @ emb[:n_refs].T, ref_labels, n, 1),
-        "flip-max": per_class(both[n_refs:] @ both[:n_refs].T, ref_labels, n, 1),
-    }
 
 
 if __name__ == "__main__":
