@@ -91,6 +91,9 @@ idle machine, 654-687 s of training each), ``max`` / ``flipq-max`` / ``flip-max`
     mean    0.868 / 0.876 / 0.874      (+0.8 / +0.7 points; never worse)
 
 A steady but small gain for twice the encoder time per image; not in the product (yet).
+Mirroring the cached trunk maps instead of the image (only the trained tail runs twice) was
+tried on the same four saved models and removed: 0.878 / 0.861 / 0.882 / 0.855 for queries
+and references averaged with their mirrored maps, mean 0.869, no gain over ``max``.
 """
 
 from __future__ import annotations
