@@ -75,6 +75,24 @@ The cache is the same work in both, so it measures the machine: scaled to the fi
 cache time, one member's 3 epochs take 535 s (178 s an epoch, two members' 175 s), and
 training costs 1.49x one member's, i.e. about 850 s on the idle machine of the 573-s run.
 Matching: 4.49 photos/s with two members against 4.65 with one (0.97x, same day).
+
+A mirror-blind export (the ONNX model embeds each image and its mirror image in one batch and
+sums them; the lab's ``flip-max``, +0.7 points over four seeds) was tried the same way,
+``--only arcface --keep /tmp/bl-keep``, on 2026-11-23: 0.885 / 0.973 / 0.925, train 945 s,
+i.e. no top-1 gain over the 0.885 above once local features re-rank, for twice the encoder
+time per image. Not kept.
+
+Where the rest is lost (``learning_lab.py --load ... --confusions 6`` on the four saved
+seeds, 34-45 photos wrong each): 23 of the 24 Cantaloupe answers (six photos of ``truth.csv``,
+four seeds) are wrong, mostly Galia melon or avocado; next come Royal Gala / Pink Lady,
+lemon / satsumas, lime / Granny Smith, two Arla yoghurts. The six are netted melons; the
+catalog's and all 39 train photos' Cantaloupes are ribbed Charentais, so nothing the model
+could learn from the confirmations covers them. They alone are 2 points of top-1: if the
+product run above also missed all six, its 0.885 (262 of 296 right) is 262 of the other 290,
+0.903. In a shop such photos are confirmed as they come, and instant memory then matches the
+next ones: the lab's ``online`` rule (truth photos matched in file order, each confirmed right
+after) scores 0.916 / 0.912 / 0.919 / 0.889 on those seeds, mean 0.909 against 0.868 for
+``max``. That is not the issue's measure (photos never seen), only what a shop would see.
 """
 
 from __future__ import annotations
