@@ -83,8 +83,8 @@ i.e. no top-1 gain over the 0.885 above once local features re-rank, for twice t
 time per image. Not kept.
 
 Where the rest is lost (``learning_lab.py --load ... --confusions 6`` on the four saved
-seeds, 34-45 photos wrong each): 23 of the 24 Cantaloupe answers (six photos of ``truth.csv``,
-four seeds) are wrong, mostly Galia melon or avocado; next come Royal Gala / Pink Lady,
+seeds, 34-45 photos wrong each): all 24 Cantaloupe answers (six photos of ``truth.csv``, four
+seeds) are wrong: Galia melon, avocado, once kiwi; next come Royal Gala / Pink Lady,
 lemon / satsumas, lime / Granny Smith, two Arla yoghurts. The six are netted melons; the
 catalog's and all 39 train photos' Cantaloupes are ribbed Charentais, so nothing the model
 could learn from the confirmations covers them. They alone are 2 points of top-1: if the

@@ -99,7 +99,7 @@ and references averaged with their mirrored maps, mean 0.869, no gain over ``max
 
 The same four saved models (``--load /tmp/lab/ens-default-sS.pt --set seed=S``), ``max`` /
 ``catalog`` / ``online`` top-1: 0.872 / 0.824 / 0.916, 0.865 / 0.831 / 0.912, 0.885 / 0.865 /
-0.919, 0.848 / 0.838 / 0.889; ``--confusions 6`` shows where: 23 of the 24 Cantaloupe answers
+0.919, 0.848 / 0.838 / 0.889; ``--confusions 6`` shows where: all 24 Cantaloupe answers
 are wrong (the six truth photos are netted melons, every train photo a ribbed Charentais).
 """
 
