@@ -92,7 +92,8 @@ idle machine, 654-687 s of training each), ``max`` / ``flipq-max`` / ``flip-max`
     seed 1  0.865 / 0.878 / 0.875      seed 3  0.848 / 0.851 / 0.848
     mean    0.868 / 0.876 / 0.874      (+0.8 / +0.7 points; never worse)
 
-A steady but small gain for twice the encoder time per image; not in the product (yet).
+A steady but small gain for twice the encoder time per image, and none in the product path
+once local features re-rank (see ``bench_learning.py``): not kept.
 Mirroring the cached trunk maps instead of the image (only the trained tail runs twice) was
 tried on the same four saved models and removed: 0.878 / 0.861 / 0.882 / 0.855 for queries
 and references averaged with their mirrored maps, mean 0.869, no gain over ``max``.
@@ -379,9 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             result[tag + name] = metrics(m, truth_labels)
         if decay and ema is not None:
             ema.swap(decay)
-    if args.confusions:  # of the live weights (the loop ends with them swapped back)
-        plain = score(model, [], clean, None, None, catalog, photos, class_of, truth_labels)["max"]
-        print_confusions(plain, truth_labels, skus, args.confusions)
+        elif args.confusions:  # the live weights
+            print_confusions(rules["max"], truth_labels, skus, args.confusions)
     with open(root / "results.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(result) + "\n")
     rounded = [round(x, 3) for x in losses]
