@@ -215,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = res
         if not args.json:
             extra = f"  train {res['train_s']:.0f} s" if "train_s" in res else ""
+            if "gate_s" in res:  # what the app runs on the engine thread, and beside it
+                held = res["gate_s"] + res.get("activate_s", 0.0)
+                beside = res.get("export_s", 0.0) + res.get("embed_s", 0.0)
+                extra += f" (then library held {held:.0f} s; export + embed {beside:.0f} s beside)"
             gate = f"  gate: {res['gate_reason']}" if "gate_reason" in res else ""
             print(
                 f"{name:<13} top-1 {res['top1']:.3f}  top-5 {res['top5']:.3f}  "

@@ -2,9 +2,10 @@
 instant memory, fine-tuning ("Improve model") and switching between model versions.
 
 Fine-tuning runs in three steps so that matching never waits for it: the training data is read
-out of the library on the engine thread (seconds), the model trains on the worker's pool
-without the library (minutes, on all cores but one), and export, gate and activation run on
-the engine thread again. Cancel works in every step and leaves the active model as it was.
+out of the library on the engine thread (seconds); the model trains, is exported and embeds
+every reference image on the worker's pool without the library (minutes, on all cores but
+one); then the gate and activation run on the engine thread again (seconds). Cancel works in
+every step and leaves the active model as it was.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from engine import overview
 from engine.progress import CancelToken, Progress
 
 if TYPE_CHECKING:
-    from engine.learning import LearningReport
+    from engine.learning import GatePlan, GateWork, LearningReport
     from engine.training.data import TrainingSet
     from engine.training.trainer import TrainConfig, TrainResult
 
@@ -86,8 +87,10 @@ class TrainingJob:
     library: Path
     data: TrainingSet
     config: TrainConfig
+    plan: GatePlan
     workdir: Path
     result: TrainResult | None = None
+    work: GateWork | None = None
 
 
 def training_threads() -> int:
@@ -334,8 +337,9 @@ class LearningPanel(QWidget):
             config = TrainConfig(square_mode=lib.square_mode, threads=training_threads())
             config = replace(config, **overrides).resolved(learning.base_arch(lib))
             data = learning.prepare(lib)
+            plan = learning.plan_gate(lib, config)
             workdir = Path(tempfile.mkdtemp(prefix=".learning-", dir=lib.path))
-            return TrainingJob(lib.path, data, config, workdir)
+            return TrainingJob(lib.path, data, config, plan, workdir)
 
         self.worker.submit(
             run,
@@ -348,7 +352,7 @@ class LearningPanel(QWidget):
         )
 
     def _train(self, job: TrainingJob) -> None:
-        """Step 2 of 3: train on the pool, beside the engine thread."""
+        """Step 2 of 3: train, export and embed on the pool, beside the engine thread."""
         self.job = job
         token = self._token
         assert token is not None  # set by start_training until the run ends
@@ -356,15 +360,19 @@ class LearningPanel(QWidget):
             self._cancelled()
             return
 
-        def run(ctx: TaskContext) -> TrainResult:
+        def run(ctx: TaskContext) -> tuple[TrainResult, GateWork]:
             from engine import learning
 
-            return learning.train_candidate(
+            result = learning.train_candidate(
                 job.data, job.config, job.workdir, progress=ctx.progress, cancel=ctx.token
             )
+            work = learning.embed_for_gate(
+                job.plan, job.data, result, job.workdir, progress=ctx.progress, cancel=ctx.token
+            )
+            return result, work
 
-        def trained(result: TrainResult) -> None:
-            job.result = result
+        def trained(out: tuple[TrainResult, GateWork]) -> None:
+            job.result, job.work = out
             self._finish(job)
 
         self.worker.run_detached(
@@ -378,7 +386,7 @@ class LearningPanel(QWidget):
         )
 
     def _finish(self, job: TrainingJob) -> None:
-        """Step 3 of 3: export, gate and (if better) activate, on the engine thread."""
+        """Step 3 of 3: gate and (if better) activate, on the engine thread."""
         self.train_stage.setText("Checking the new model")
 
         def run(ctx: TaskContext) -> LearningReport:
@@ -394,6 +402,7 @@ class LearningPanel(QWidget):
                 job.data,
                 job.result,
                 job.workdir,
+                work=job.work,
                 trust_catalog_check=few,
                 progress=ctx.progress,
                 cancel=ctx.token,

@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, QStandardPaths, Qt, QTimer, QUrl
 from PySide6.QtGui import (
@@ -39,7 +40,7 @@ from desktop_app.dialogs import AboutDialog, ModelInfo, ask, show_error
 from desktop_app.empty_state import WelcomePage
 from desktop_app.icons import app_icon, icon
 from desktop_app.import_dialog import ImportSetupDialog, ImportSummaryDialog, ProgressDialog
-from desktop_app.learning import LearningPanel
+from desktop_app.learning import LearningPanel, training_threads
 from desktop_app.previews import PreviewLoader
 from desktop_app.queue_view import QueueModel
 from desktop_app.review import ReviewPage
@@ -50,6 +51,10 @@ from engine.db import DB_NAME
 from engine.images import IMAGE_SUFFIXES
 from engine.library import LibraryStatus, default_library_path
 from engine.progress import CancelToken
+
+if TYPE_CHECKING:
+    from engine.encoder import Encoder
+    from engine.reembed import Embedded, EmbedPlan
 from engine.resources import demo_dir
 
 EXPORT_FILTERS = {
@@ -591,8 +596,21 @@ class MainWindow(QMainWindow):
         self.model_progress = progress
         progress.open()
 
-        def run(ctx: TaskContext) -> None:
-            ctx.lib.activate_model(version, progress=ctx.progress, cancel=ctx.token)
+        library = self.library_path
+
+        def plan(ctx: TaskContext) -> tuple[EmbedPlan, Encoder]:
+            lib = ctx.lib
+            return lib.plan_embeddings(version), lib.encoder_for(version, training_threads())
+
+        def encode(ctx: TaskContext, todo: EmbedPlan, encoder: Encoder) -> Embedded:
+            return todo.encode(encoder, progress=ctx.progress, cancel=ctx.token)
+
+        def activate(ctx: TaskContext, embedded: Embedded) -> None:
+            if ctx.lib.path != library:
+                raise RuntimeError("another library was opened while the model was switching")
+            ctx.lib.activate_model(
+                version, embedded=embedded, progress=ctx.progress, cancel=ctx.token
+            )
 
         def finish() -> None:
             progress.accept()
@@ -615,13 +633,37 @@ class MainWindow(QMainWindow):
             finish()
             self.statusBar().showMessage("Model switch cancelled; nothing changed", 8000)
 
+        def planned(out: tuple[EmbedPlan, Encoder]) -> None:
+            # The minutes of encoder time run beside the engine thread, so matching and
+            # keypresses go on while every reference image is embedded.
+            self.worker.run_detached(
+                lambda ctx: encode(ctx, *out),
+                what="embed with the new model",
+                token=token,
+                on_progress=progress.update_progress,
+                on_result=encoded,
+                on_error=failed,
+                on_cancelled=cancelled,
+            )
+
+        def encoded(embedded: Embedded) -> None:
+            self.worker.submit(
+                lambda ctx: activate(ctx, embedded),
+                what="switch the model",
+                priority=Priority.BACKGROUND,
+                token=token,
+                on_progress=progress.update_progress,
+                on_result=done,
+                on_error=failed,
+                on_cancelled=cancelled,
+            )
+
         self.worker.submit(
-            run,
+            plan,
             what="switch the model",
-            priority=Priority.BACKGROUND,
+            priority=Priority.QUERY,
             token=token,
-            on_progress=progress.update_progress,
-            on_result=done,
+            on_result=planned,
             on_error=failed,
             on_cancelled=cancelled,
         )

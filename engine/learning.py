@@ -4,10 +4,12 @@ The one entry point the CLI and the desktop app call. Every run trains from the 
 weights on all current data (catalog plus live confirmations), so results are reproducible
 and errors never compound across runs; the model it would replace is only a yardstick.
 
-The work comes in three phases so a caller can keep the library free while the long one
-runs: :func:`prepare` (reads the library, fast), :func:`train_candidate` (minutes, touches no
-library) and :func:`finish` (export, install, gate, activate; needs the library). :func:`learn`
-chains them. Cancelling at any point leaves the active model as it was.
+The work comes in phases so a caller can keep the library free while the long ones run:
+:func:`prepare` and :func:`plan_gate` (read the library, fast), :func:`train_candidate` and
+:func:`embed_for_gate` (minutes: train, export, and embed every reference image and the
+self-check photos with the candidate; they touch no library), then :func:`finish` (install,
+store, gate, activate; needs the library, seconds). :func:`learn` chains them on one thread.
+Cancelling at any point leaves the active model as it was.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from engine.progress import Cancelled, CancelToken, ProgressCallback
 
 if TYPE_CHECKING:
     from engine.library import Library
+    from engine.reembed import Embedded, EmbedPlan
     from engine.training.data import Sample, TrainingSet
-    from engine.training.gate import GateDecision
+    from engine.training.gate import GateDecision, SelfCheck
     from engine.training.trainer import TrainConfig, TrainResult
 
 ONNX_TOLERANCE = 1e-3  # exported vs torch embeddings (unit vectors): anything above is a bug
@@ -175,6 +178,66 @@ def export_candidate(result: TrainResult, out_dir: Path, version: str) -> float:
     return diff
 
 
+@dataclass
+class GatePlan:
+    """What the library-free part of the gate needs, read out of the library (fast)."""
+
+    version: str  # the candidate's name
+    references: EmbedPlan  # every reference image (the candidate has no vectors yet)
+    active_dir: Path  # the model the candidate will be compared with
+    square_mode: str
+
+
+@dataclass
+class GateWork:
+    """The candidate exported and its vectors computed, beside the engine thread: what
+    :func:`finish` would otherwise spend minutes on while matching waits."""
+
+    version: str
+    model_dir: Path
+    onnx_max_abs_diff: float
+    references: Embedded
+    checks: SelfCheck
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def plan_gate(lib: Library, config: TrainConfig) -> GatePlan:
+    """Name the candidate and list the reference images it must embed (quick)."""
+    version = new_version(lib, config.resolved().arch)
+    return GatePlan(
+        version, lib.plan_embeddings(version), lib.model_dir(lib.model_version), lib.square_mode
+    )
+
+
+def embed_for_gate(
+    plan: GatePlan,
+    data: TrainingSet,
+    result: TrainResult,
+    workdir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> GateWork:
+    """Export the candidate and embed the planned reference images and the self-check photos
+    with it (and the self-check with the active model). Needs no library."""
+    from engine.encoder import Encoder
+    from engine.training.gate import embed_checks
+
+    threads = result.config.threads or None
+    start = time.perf_counter()
+    diff = export_candidate(result, workdir / "model", plan.version)
+    export_s = time.perf_counter() - start
+    start = time.perf_counter()
+    candidate = Encoder(workdir / "model", threads=threads, square_mode=plan.square_mode)
+    refs = plan.references.encode(candidate, progress=progress, cancel=cancel)
+    active = Encoder(plan.active_dir, threads=threads, square_mode=plan.square_mode)
+    if cancel is not None:
+        cancel.check()
+    checks = embed_checks([candidate, active], data.catalog)
+    seconds = {"export_s": export_s, "embed_s": time.perf_counter() - start}
+    return GateWork(plan.version, workdir / "model", diff, refs, checks, seconds)
+
+
 def set_model_temperature(lib: Library, version: str, temperature: float) -> None:
     """Store a fitted softmax temperature in an installed model's manifest (file and row).
 
@@ -191,22 +254,31 @@ def finish(
     result: TrainResult,
     workdir: Path,
     *,
+    work: GateWork | None = None,
     activate: bool = True,
     trust_catalog_check: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> LearningReport:
-    """Export, install (inactive), gate against the active model, store the comparison, and
-    activate the candidate only if it is better."""
+    """Install the exported candidate (inactive), gate it against the active model, store the
+    comparison, and activate it only if it is better.
+
+    With ``work`` from :func:`embed_for_gate` this takes seconds: only reference images added
+    since the plan are embedded here. Without it, the export and every embedding happen here.
+    """
     from engine.training.gate import compare
 
     timings = {"cache_s": result.cache_s, "train_s": result.cache_s + result.train_s}
     timings["epochs_s"] = result.train_s
     previous = lib.model_version
-    version = new_version(lib, result.config.resolved().arch)
-    start = time.perf_counter()
-    diff = export_candidate(result, workdir / "model", version)
-    timings["export_s"] = time.perf_counter() - start
+    if work is None:
+        version = new_version(lib, result.config.resolved().arch)
+        start = time.perf_counter()
+        diff = export_candidate(result, workdir / "model", version)
+        timings["export_s"] = time.perf_counter() - start
+    else:
+        version, diff = work.version, work.onnx_max_abs_diff
+        timings.update(work.seconds)
     report = LearningReport(
         version=version,
         activated=False,
@@ -225,14 +297,17 @@ def finish(
         config=result.config.to_dict(),
     )
     metrics: dict[str, object] = {"status": "evaluating", "replaces": previous}
-    lib.install_model(workdir / "model", metrics=metrics)
+    lib.install_model(work.model_dir if work is not None else workdir / "model", metrics=metrics)
     try:
         start = time.perf_counter()
+        if work is not None:
+            lib.store_embeddings(work.references)
         decision = compare(
             lib,
             version,
             data.heldout,
             data.catalog,
+            checks=work.checks if work is not None else None,
             trust_catalog_check=trust_catalog_check,
             progress=progress,
             cancel=cancel,
@@ -287,14 +362,17 @@ def learn(
 
     config = (config or TrainConfig(square_mode=lib.square_mode)).resolved(base_arch(lib))
     data = prepare(lib, holdout=holdout)
+    plan = plan_gate(lib, config)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".learning-", dir=lib.path) as tmp:
         result = train_candidate(data, config, Path(tmp), progress=progress, cancel=cancel)
+        work = embed_for_gate(plan, data, result, Path(tmp), progress=progress, cancel=cancel)
         report = finish(
             lib,
             data,
             result,
             Path(tmp),
+            work=work,
             activate=activate,
             trust_catalog_check=trust_catalog_check,
             progress=progress,

@@ -22,7 +22,7 @@ import platformdirs
 import sqlite_utils
 from filelock import FileLock, Timeout
 
-from engine import catalog_import, decisions, export_csv, matching, memory
+from engine import catalog_import, decisions, export_csv, matching, memory, reembed
 from engine import local_features as local_stage
 from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transaction, utcnow
 from engine.encoder import Encoder
@@ -30,7 +30,6 @@ from engine.errors import describe, describe_storage
 from engine.index import VectorIndex, key_digest
 from engine.manifest import MANIFEST_NAME, ModelManifest, file_sha256
 from engine.progress import CancelToken, ProgressCallback
-from engine.reembed import embed_missing
 from engine.resources import bundled_model_dir
 
 
@@ -294,8 +293,9 @@ class Library:
             "--install'"
         )
 
-    def encoder_for(self, version: str) -> Encoder:
-        return Encoder(self.model_dir(version), square_mode=self.square_mode)
+    def encoder_for(self, version: str, threads: int | None = None) -> Encoder:
+        """A fresh encoder session for ``version`` (``threads``: default all cores, up to 8)."""
+        return Encoder(self.model_dir(version), threads=threads, square_mode=self.square_mode)
 
     @property
     def encoder(self) -> Encoder:
@@ -303,21 +303,38 @@ class Library:
             self._encoder = self.encoder_for(self.model_version)
         return self._encoder
 
+    def plan_embeddings(self, version: str) -> reembed.EmbedPlan:
+        """What activating ``version`` would embed: run its :meth:`~EmbedPlan.encode` off the
+        engine thread and hand the result to :meth:`activate_model`, so that the minutes of
+        encoder time never hold up matching."""
+        return reembed.plan(self, version)
+
+    def store_embeddings(self, embedded: reembed.Embedded) -> int:
+        """Store vectors computed from :meth:`plan_embeddings` (fast); images removed or
+        changed since the plan was read are skipped. Returns how many were stored."""
+        return reembed.store(self, embedded)
+
     def activate_model(
         self,
         version: str,
         *,
+        embedded: reembed.Embedded | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         """Switch the library to another model version, safely.
 
-        Embeds every reference image with the new model, builds and saves the new model's own
+        Stores ``embedded`` (vectors computed elsewhere from :meth:`plan_embeddings`), embeds
+        every reference image still without a vector, builds and saves the new model's own
         index file, and only then flips the active flag in one transaction. A crash or cancel
         at any point before the flip leaves the previous model, and its index, fully working.
         """
         self.flush()
-        embed_missing(self, version, progress=progress, cancel=cancel)
+        if embedded is not None:
+            if embedded.version != version:
+                raise ValueError(f"vectors of {embedded.version} given to activate {version}")
+            self.store_embeddings(embedded)
+        reembed.embed_missing(self, version, progress=progress, cancel=cancel)
         keys, vecs = self._embedding_rows(version)
         index = VectorIndex.build(keys, vecs, version)
         index.save(self.index_path_for(version))

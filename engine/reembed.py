@@ -1,24 +1,129 @@
 """Embed reference images with a model version that has not seen them yet.
 
-Used when a model is activated (and by training, to embed with a candidate model). Originals
+Used when a model is activated, and by the gate to embed with a candidate model. Originals
 live in the supplier's folders and may have moved; the library's own 256-px thumbnail is then
 used instead, which is enough for a 224-px encoder.
+
+On a big library this is minutes of encoder time, so it comes in three parts that let a
+caller keep the library free meanwhile: :func:`plan` reads what is missing (the library,
+fast), :meth:`EmbedPlan.encode` runs the encoder on any thread (no library), and :func:`store`
+writes the vectors back (the library, fast), skipping images removed or changed meanwhile.
+:func:`embed_missing` chains them on one thread, committing batch by batch.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from engine.db import transaction
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 from engine.thumbnails import thumbnail_path
 
 if TYPE_CHECKING:
+    from engine.encoder import Encoder
     from engine.library import Library
 
 log = logging.getLogger(__name__)
+STAGE = "Embedding with the new model"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference image to embed: its row id, the content hash it had when planned, and the
+    file to read (original or thumbnail)."""
+
+    image_id: int
+    sha256: str
+    source: Path
+
+
+@dataclass
+class Embedded:
+    """Vectors computed off the engine thread, waiting for :func:`store`."""
+
+    version: str
+    refs: list[Ref] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class EmbedPlan:
+    """The reference images a model version lacks, read out of the library."""
+
+    version: str
+    refs: list[Ref]
+    failed: list[tuple[int, str]]  # neither original nor thumbnail exists
+
+    def encode(
+        self,
+        encoder: Encoder,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Embedded:
+        """Run ``encoder`` over the plan; touches no library, so any thread may call it."""
+        out = Embedded(self.version, failed=list(self.failed))
+        for batch in _encode(self.version, encoder, self.refs, progress, cancel):
+            out.refs.extend(batch.refs)
+            out.vectors.extend(batch.vectors)
+            out.failed.extend(batch.failed)
+        return out
+
+
+def plan(lib: Library, version: str) -> EmbedPlan:
+    """Every reference image without a ``version`` embedding (all of them for a model not
+    installed yet), with the file to read for each."""
+    rows = lib.db.execute(
+        "SELECT id, path, sha256 FROM catalog_images WHERE id NOT IN "
+        "(SELECT image_id FROM embeddings WHERE model_version = ?) ORDER BY id",
+        [version],
+    ).fetchall()
+    refs: list[Ref] = []
+    failed: list[tuple[int, str]] = []
+    for image_id, path, sha in rows:
+        original, thumb = Path(path), thumbnail_path(lib.thumbs_dir, sha)
+        source = original if original.is_file() else thumb if thumb.is_file() else None
+        if source is None:
+            failed.append((image_id, "original and thumbnail both missing"))
+        else:
+            refs.append(Ref(int(image_id), str(sha), source))
+    return EmbedPlan(version, refs, failed)
+
+
+def store(lib: Library, embedded: Embedded) -> int:
+    """Write the vectors of images that still exist unchanged; returns how many were stored.
+    An image removed (an undone confirmation) or re-imported with new content since the plan
+    was read is skipped: its next :func:`plan` picks it up again if it still needs one."""
+    stored = 0
+    with transaction(lib.db):
+        for ref, vec in zip(embedded.refs, embedded.vectors, strict=True):
+            same = lib.db.execute(
+                "SELECT 1 FROM catalog_images WHERE id = ? AND sha256 = ?",
+                [ref.image_id, ref.sha256],
+            ).fetchone()
+            if same is None:
+                continue
+            lib.db["embeddings"].upsert(
+                {
+                    "image_id": ref.image_id,
+                    "model_version": embedded.version,
+                    "vector": np.asarray(vec, dtype="<f4").tobytes(),
+                },
+                pk=("image_id", "model_version"),
+            )
+            stored += 1
+    for image_id, reason in embedded.failed:
+        log.warning(
+            "reference image %s not embedded with %s: %s", image_id, embedded.version, reason
+        )
+    return stored
 
 
 def embed_missing(
@@ -33,35 +138,31 @@ def embed_missing(
     Returns (image id, reason) for images that could not be embedded; they stay out of that
     model's index. Committed per batch, so a cancelled run resumes where it stopped.
     """
-    rows = lib.db.execute(
-        "SELECT id, path, sha256 FROM catalog_images WHERE id NOT IN "
-        "(SELECT image_id FROM embeddings WHERE model_version = ?) ORDER BY id",
-        [version],
-    ).fetchall()
-    sources: dict[Path, int] = {}
-    failed: list[tuple[int, str]] = []
-    for image_id, path, sha in rows:
-        original, thumb = Path(path), thumbnail_path(lib.thumbs_dir, sha)
-        source = original if original.is_file() else thumb if thumb.is_file() else None
-        if source is None:
-            failed.append((image_id, "original and thumbnail both missing"))
-        else:
-            sources[source] = image_id
-    reporter = ProgressReporter("Embedding with the new model", len(sources), progress, cancel)
-    encoder = lib.encoder_for(version)
-    for ok, emb, bad in encoder.iter_encode_paths(list(sources)):
-        with transaction(lib.db):
-            for path, vec in zip(ok, emb, strict=True):
-                lib.db["embeddings"].upsert(
-                    {
-                        "image_id": sources[path],
-                        "model_version": version,
-                        "vector": vec.astype("<f4").tobytes(),
-                    },
-                    pk=("image_id", "model_version"),
-                )
-        failed.extend((sources[p], err.reason) for p, err in bad)
-        reporter.step(len(ok) + len(bad))
-    for image_id, reason in failed:
+    todo = plan(lib, version)
+    failed = list(todo.failed)
+    for batch in _encode(version, lib.encoder_for(version), todo.refs, progress, cancel):
+        store(lib, batch)
+        failed.extend(batch.failed)
+    for image_id, reason in todo.failed:
         log.warning("reference image %s not embedded with %s: %s", image_id, version, reason)
     return failed
+
+
+def _encode(
+    version: str,
+    encoder: Encoder,
+    refs: list[Ref],
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> Iterator[Embedded]:
+    """One :class:`Embedded` per encoder batch (cancellation is checked between batches)."""
+    by_source = {r.source: r for r in refs}
+    reporter = ProgressReporter(STAGE, len(by_source), progress, cancel)
+    for ok, emb, bad in encoder.iter_encode_paths(list(by_source)):
+        yield Embedded(
+            version,
+            refs=[by_source[p] for p in ok],
+            vectors=list(emb),
+            failed=[(by_source[p].image_id, err.reason) for p, err in bad],
+        )
+        reporter.step(len(ok) + len(bad))

@@ -103,6 +103,45 @@ def engine_calls(monkeypatch: pytest.MonkeyPatch) -> EngineCalls:
     return record
 
 
+class HeldEncoding:
+    """Holds every ``EmbedPlan.encode`` (the minutes of encoder time in a model switch or a
+    gate) until the test lets it go, and records the thread it ran on."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def engine_answers_meanwhile(self, qtbot: Any, w: MainWindow) -> None:
+        """While an encode is held, a library query still round-trips: the engine thread is
+        not the one encoding."""
+        qtbot.waitUntil(self.started.is_set, timeout=120_000)
+        answered: list[int] = []
+        w.worker.submit(lambda ctx: ctx.lib.status().products, what="t", on_result=answered.append)
+        try:
+            qtbot.waitUntil(lambda: bool(answered), timeout=10_000)
+        finally:
+            self.release.set()
+        assert self.threads and all(t is not threading.main_thread() for t in self.threads)
+
+
+@pytest.fixture
+def held_encoding(monkeypatch: pytest.MonkeyPatch) -> HeldEncoding:
+    from engine.reembed import EmbedPlan
+
+    held = HeldEncoding()
+    original = EmbedPlan.encode
+
+    def encode(self: EmbedPlan, *args: Any, **kw: Any) -> Any:
+        held.threads.append(threading.current_thread())
+        held.started.set()
+        held.release.wait(timeout=60)
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(EmbedPlan, "encode", encode)
+    return held
+
+
 @pytest.fixture
 def make_window(
     qtbot: Any, tmp_path: Path, boxes: list[dict[str, Any]], engine_calls: EngineCalls
@@ -717,6 +756,30 @@ def test_switch_to_another_model_version(
     qtbot.waitUntil(lambda: w.model.rowCount() == 2, timeout=WAIT_MS)  # queued again
 
 
+def test_switching_model_embeds_beside_the_engine_thread(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    w.tabs.setCurrentWidget(w.learning)
+    qtbot.waitUntil(
+        lambda: w.learning.stats is not None and len(w.learning.stats.versions) == 2,
+        timeout=WAIT_MS,
+    )
+    w.switch_model(version, confirm=False)
+    held_encoding.engine_answers_meanwhile(qtbot, w)
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == version,
+        timeout=WAIT_MS,
+    )
+    assert [name for name, _ in engine_calls.calls].count("activate_model") == 1
+
+
 def test_queue_is_matched_again_after_switching_model(
     qtbot: Any,
     window: MainWindow,
@@ -792,6 +855,7 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     tmp_path: Path,
     boxes: list[dict[str, Any]],
     engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
 ) -> None:
     w = window
     lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
@@ -806,10 +870,13 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     w.worker.submit(lambda ctx: ctx.lib.status().products, what="t", on_result=answered.append)
     qtbot.waitUntil(lambda: answered == [6], timeout=WAIT_MS)
     assert w.learning.job is not None and w.learning.job.result is None  # still training
+    # ... and while the candidate embeds every reference image for the gate.
+    held_encoding.engine_answers_meanwhile(qtbot, w)
     qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)
     qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
     report = w.learning.last_report
     assert report is not None and report.version and report.decision is not None
+    assert "embed_s" in report.timings  # the gate's embedding was done off the engine thread
     assert w.learning.result_box is not None and w.learning.result_box.isVisible()
     w.learning.result_box.accept()
     with engine_calls.by_test(), Library(lib_path, lock=False) as lib:

@@ -6,9 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import kill_cli_midway, photo_of, product_image, write_catalog, write_photos
 from engine.db import SCHEMA_VERSION, open_db
+from engine.encoder import Encoder
 from engine.library import Library
 from engine.resources import bundled_model_dir
 
@@ -65,6 +67,47 @@ def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -
         lib.activate_model(old)  # rollback: embeddings are kept, nothing re-encoded
         assert lib.model_version == old
         assert {m["version"] for m in lib.models()} == {old, other.version}
+
+
+def test_activation_with_vectors_embedded_elsewhere(tmp_path: Path, catalog_dir: Path) -> None:
+    """The app embeds off the engine thread between plan and activation; references confirmed
+    or undone meanwhile are still right in the new model's index."""
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        old = lib.model_version
+        a, b = lib.match(write_photos(tmp_path / "p", [1, 4]))
+        lib.confirm(a.photo_id, "SKU-001")  # type: ignore[arg-type]
+        other = lib.install_model(MOBILENET).version
+        todo = lib.plan_embeddings(other)
+        assert len(todo.refs) == 13 and not todo.failed  # 12 catalog images + 1 confirmed
+        embedded = todo.encode(Encoder(MOBILENET, threads=1))  # no library touched here
+        lib.undo()  # the confirmed reference is gone before the vectors are stored
+        lib.confirm(b.photo_id, "SKU-004")  # a new one arrives that the plan never saw
+        lib.activate_model(other, embedded=embedded)
+        assert lib.model_version == other and len(lib.index) == 13
+        rows = dict(
+            lib.db.execute(
+                "SELECT image_id, vector FROM embeddings WHERE model_version = ?", [other]
+            ).fetchall()
+        )
+        live = {r[0] for r in lib.db.execute("SELECT id FROM catalog_images")}
+        assert set(rows) == live  # the undone one skipped, the new one embedded
+        # Stored vectors are exactly what activation alone would have computed.
+        lib.db.execute("DELETE FROM embeddings WHERE model_version = ?", [other])
+        lib.activate_model(other)
+        again = dict(
+            lib.db.execute(
+                "SELECT image_id, vector FROM embeddings WHERE model_version = ?", [other]
+            ).fetchall()
+        )
+        for image_id, blob in rows.items():
+            np.testing.assert_allclose(
+                np.frombuffer(blob, np.float32),
+                np.frombuffer(again[image_id], np.float32),
+                atol=1e-5,
+            )
+        with pytest.raises(ValueError, match="vectors of"):
+            lib.activate_model(old, embedded=embedded)  # another version's vectors
 
 
 def test_kill_during_activation_keeps_old_model(tmp_path: Path) -> None:

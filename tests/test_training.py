@@ -329,6 +329,47 @@ def test_cancel_leaves_the_library_as_it_was(tmp_path: Path) -> None:
         assert not list(lib_dir.glob(".learning-*"))  # the work folder is cleaned up
 
 
+def test_gate_work_done_beside_the_library_matches_the_gate_done_inside(
+    tmp_path: Path,
+) -> None:
+    """The app's phases: plan (library), train + export + embed (no library), finish
+    (library). Photos confirmed or undone meanwhile still end up right, and the precomputed
+    self-check scores what the gate would have computed itself."""
+    from engine import learning
+
+    lib_dir = _confirmed_library(tmp_path)
+    extra = tmp_path / "late.jpg"
+    photo_of(product_image(3), 5151).save(extra)
+    with Library(lib_dir) as lib:
+        data = learning.prepare(lib)
+        plan = learning.plan_gate(lib, TINY)
+        assert len(plan.references.refs) == N_SKUS * (1 + PHOTOS_PER_SKU)
+        work_dir = tmp_path / "work"
+        work_dir.mkdir()
+        result = learning.train_candidate(data, TINY, work_dir)
+        work = learning.embed_for_gate(plan, data, result, work_dir)
+        assert work.version == plan.version and work.onnx_max_abs_diff < 1e-3
+        assert set(work.checks.vectors) == {plan.version, lib.model_version}
+        (late,) = lib.match([extra])
+        lib.confirm(late.photo_id, "SKU-003")  # type: ignore[arg-type]  # after the plan
+        report = learning.finish(lib, data, result, work_dir, work=work, activate=False)
+        assert report.version == plan.version and "embed_s" in report.timings
+        live = lib.db.execute("SELECT count(*) FROM catalog_images").fetchone()[0]
+        n_emb = lib.db.execute(
+            "SELECT count(*) FROM embeddings WHERE model_version = ?", [plan.version]
+        ).fetchone()[0]
+        assert n_emb == live == N_SKUS * (1 + PHOTOS_PER_SKU) + 1
+        inside = gate_mod.compare(lib, plan.version, data.heldout, data.catalog)
+        assert report.decision is not None
+        for got, want in (
+            (report.decision.candidate, inside.candidate),
+            (report.decision.active, inside.active),
+        ):
+            assert got.catalog_check.n == want.catalog_check.n == N_SKUS
+            assert got.catalog_check.mrr == pytest.approx(want.catalog_check.mrr, abs=1e-6)
+            assert got.heldout.mrr == pytest.approx(want.heldout.mrr, abs=1e-6)
+
+
 def test_eval_with_train_csv_confirms_first(tmp_path: Path) -> None:
     """`eval --train --no-train`: instant memory alone, measured on unseen photos."""
     from engine.evaluation import evaluate_dataset

@@ -26,6 +26,7 @@ from engine.training.augment import phone_photo
 from engine.training.data import Sample
 
 if TYPE_CHECKING:
+    from engine.encoder import Encoder
     from engine.library import Library
 
 MIN_HELDOUT = 10  # fewer held-out photos than this: decide on the catalog self-check
@@ -187,9 +188,11 @@ def score_version(
     lib: Library,
     version: str,
     heldout: Sequence[Sample],
-    check: Sequence[tuple[Image.Image, str]],
+    check_skus: Sequence[str],
+    check_vectors: np.ndarray,
 ) -> tuple[VersionScore, float | None]:
-    """Held-out and self-check metrics of one model version (its embeddings must exist)."""
+    """Held-out and self-check metrics of one model version (its embeddings must exist);
+    ``check_vectors``: the self-check photos embedded with it (see :func:`embed_checks`)."""
     exclude = {s.ref_id for s in heldout}
     refs, ref_skus = _references(lib, version, exclude, catalog_only=False)
     if heldout and len(refs):
@@ -200,13 +203,34 @@ def score_version(
     else:
         held, temperature = ranking_metrics([]), None
     cat_refs, cat_skus = _references(lib, version, set(), catalog_only=True)
-    if check and len(cat_refs):
-        q = lib.encoder_for(version).encode_images([img for img, _ in check])
-        best, names = per_sku_similarities(q, cat_refs, cat_skus)
-        cat = ranking_metrics(ranks_of(best, names, [sku for _, sku in check]))
+    if len(check_skus) and len(cat_refs):
+        best, names = per_sku_similarities(check_vectors, cat_refs, cat_skus)
+        cat = ranking_metrics(ranks_of(best, names, check_skus))
     else:
         cat = ranking_metrics([])
     return VersionScore(version, held, cat), temperature
+
+
+@dataclass
+class SelfCheck:
+    """Simulated phone photos of catalog images (their SKUs) embedded by model version."""
+
+    input_size: int
+    skus: list[str]
+    vectors: dict[str, np.ndarray]
+
+
+def embed_checks(
+    encoders: Sequence[Encoder], catalog: Sequence[Sample], input_size: int | None = None
+) -> SelfCheck:
+    """The self-check photos, made at ``input_size`` (default: the largest encoder's) and
+    embedded with each encoder. Needs no library, so a caller can run it beside the engine
+    thread and hand the result to :func:`compare`."""
+    size = input_size or max((e.manifest.input_size for e in encoders), default=224)
+    check = catalog_check_images(catalog, size)
+    imgs = [img for img, _ in check]
+    vectors = {e.version: e.encode_images(imgs) for e in encoders}
+    return SelfCheck(size, [sku for _, sku in check], vectors)
 
 
 def compare(
@@ -216,6 +240,7 @@ def compare(
     catalog: Sequence[Sample],
     *,
     active: str | None = None,
+    checks: SelfCheck | None = None,
     trust_catalog_check: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -223,7 +248,9 @@ def compare(
     """Score the (installed, inactive) candidate and the active model; decide.
 
     Embedding every reference image with the candidate is the same work activation does,
-    and it is stored, so an accepted model then activates in seconds.
+    and it is stored, so an accepted model then activates in seconds. ``checks``: self-check
+    vectors from :func:`embed_checks`, run off the engine thread (recomputed for a version
+    it lacks).
     """
     active = active or lib.model_version
     embed_missing(lib, candidate, progress=progress, cancel=cancel)
@@ -232,10 +259,14 @@ def compare(
     input_size = max(
         lib.model_manifest(candidate).input_size, lib.model_manifest(active).input_size
     )
-    check = catalog_check_images(catalog, input_size)
-    cand, temperature = score_version(lib, candidate, heldout, check)
+    done = checks if checks is not None and checks.input_size == input_size else None
+    need = [v for v in (candidate, active) if done is None or v not in done.vectors]
+    sc = embed_checks([lib.encoder_for(v) for v in need], catalog, input_size) if need else done
+    assert sc is not None  # need is empty only when done holds both
+    vectors = {**(done.vectors if done else {}), **sc.vectors}
+    cand, temperature = score_version(lib, candidate, heldout, sc.skus, vectors[candidate])
     reporter.step()
-    act, _ = score_version(lib, active, heldout, check)
+    act, _ = score_version(lib, active, heldout, sc.skus, vectors[active])
     reporter.step()
     accept, reason, criterion = decide(cand, act, trust_catalog_check)
     return GateDecision(cand, act, accept, reason, criterion, temperature)
