@@ -922,6 +922,30 @@ def test_improve_model_can_be_cancelled_and_changes_nothing(
     assert not list(lib_path.glob(".learning-*"))
 
 
+def test_cancel_while_the_candidate_embeds_changes_nothing(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    w = window
+    lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
+        before = (lib.model_version, len(lib.models()))
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)  # trained and exported
+    assert w.learning.train_stage.text()  # a stage is shown while it embeds
+    w.learning.train_cancel.click()
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
+    assert "cancelled" in w.learning.status.text()
+    with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
+        assert (lib.model_version, len(lib.models())) == before  # nothing installed
+    assert not list(lib_path.glob(".learning-*"))
+
+
 # -- matching points ("why this match?") -----------------------------------------------------
 def test_matching_points_are_drawn_between_photo_and_suggestion(
     qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
