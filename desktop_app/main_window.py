@@ -50,7 +50,7 @@ from engine.catalog_import import ImportReport
 from engine.db import DB_NAME
 from engine.images import IMAGE_SUFFIXES
 from engine.library import LibraryStatus, default_library_path
-from engine.progress import CancelToken
+from engine.progress import Cancelled, CancelToken
 
 if TYPE_CHECKING:
     from engine.encoder import Encoder
@@ -602,8 +602,17 @@ class MainWindow(QMainWindow):
             lib = ctx.lib
             return lib.plan_embeddings(version), lib.encoder_for(version, training_threads())
 
-        def encode(ctx: TaskContext, todo: EmbedPlan, encoder: Encoder) -> Embedded:
-            return todo.encode(encoder, progress=ctx.progress, cancel=ctx.token)
+        def encode(ctx: TaskContext, todo: EmbedPlan, encoder: Encoder) -> tuple[Embedded, bool]:
+            """The vectors and whether the switch was cancelled: vectors made before a
+            cancel are still stored, so trying again resumes where this one stopped."""
+            from engine.reembed import Embedded
+
+            done = Embedded(todo.version)
+            try:
+                todo.encode(encoder, into=done, progress=ctx.progress, cancel=ctx.token)
+            except Cancelled:
+                return done, True
+            return done, False
 
         def activate(ctx: TaskContext, embedded: Embedded) -> None:
             if ctx.lib.path != library:
@@ -646,7 +655,17 @@ class MainWindow(QMainWindow):
                 on_cancelled=cancelled,
             )
 
-        def encoded(embedded: Embedded) -> None:
+        def encoded(out: tuple[Embedded, bool]) -> None:
+            embedded, was_cancelled = out
+            if was_cancelled:
+                cancelled()
+                if embedded.refs:
+                    self.worker.submit(
+                        lambda ctx: ctx.lib.store_embeddings(embedded),
+                        what="keep the vectors made before the cancel",
+                        priority=Priority.BACKGROUND,
+                    )
+                return
             self.worker.submit(
                 lambda ctx: activate(ctx, embedded),
                 what="switch the model",

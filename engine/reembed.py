@@ -65,11 +65,15 @@ class EmbedPlan:
         self,
         encoder: Encoder,
         *,
+        into: Embedded | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> Embedded:
-        """Run ``encoder`` over the plan; touches no library, so any thread may call it."""
-        out = Embedded(self.version, failed=list(self.failed))
+        """Run ``encoder`` over the plan; touches no library, so any thread may call it.
+        ``into`` is filled batch by batch, so a caller that is cancelled can still store
+        what was done (and the next plan then starts after it)."""
+        out = into if into is not None else Embedded(self.version)
+        out.failed.extend(self.failed)
         for batch in _encode(self.version, encoder, self.refs, progress, cancel):
             out.refs.extend(batch.refs)
             out.vectors.extend(batch.vectors)

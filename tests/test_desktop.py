@@ -780,6 +780,38 @@ def test_switching_model_embeds_beside_the_engine_thread(
     assert [name for name, _ in engine_calls.calls].count("activate_model") == 1
 
 
+def test_cancelled_switch_keeps_its_vectors_and_changes_nothing(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    before = w.library_status.model_version if w.library_status else None
+    w.switch_model(version, confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=WAIT_MS)
+    assert w.model_progress is not None
+    w.model_progress.cancel_button.click()
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: w.model_progress is None, timeout=WAIT_MS)
+    assert "cancelled" in w.statusBar().currentMessage()
+
+    def stored() -> int:
+        with engine_calls.by_test(), Library(w.library_path, lock=False) as lib:
+            assert lib.model_version == before  # the switch did not happen
+            return int(
+                lib.db.execute(
+                    "SELECT count(*) FROM embeddings WHERE model_version = ?", [version]
+                ).fetchone()[0]
+            )
+
+    # The batch encoded before the cancel is kept (6 catalog images: one batch).
+    qtbot.waitUntil(lambda: stored() == 6, timeout=WAIT_MS)
+
+
 def test_queue_is_matched_again_after_switching_model(
     qtbot: Any,
     window: MainWindow,
