@@ -281,9 +281,10 @@ class LearningPanel(QWidget):
         return str(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
 
     def _selection_changed(self) -> None:
+        """A switch waits for fine-tuning to end: both need the worker's pool."""
         version = self.selected_version()
         active = self.stats.model_version if self.stats else None
-        self.switch.setEnabled(version is not None and version != active)
+        self.switch.setEnabled(version is not None and version != active and not self.training)
 
     def _request_switch(self) -> None:
         version = self.selected_version()
@@ -324,8 +325,8 @@ class LearningPanel(QWidget):
         ):
             return
         token = CancelToken()
-        self._set_running(True, "Reading your confirmations")
         self._token = token
+        self._set_running(True, "Reading your confirmations")
 
         overrides = dict(self.config_overrides)
 
@@ -475,6 +476,7 @@ class LearningPanel(QWidget):
         self.train_eta.setText("")
         if on:
             self.status.setText("Fine-tuning… matching keeps working meanwhile.")
+        self._selection_changed()
         self.training_changed.emit(on)
 
     def _end(self) -> None:

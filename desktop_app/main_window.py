@@ -53,7 +53,6 @@ from engine.library import LibraryStatus, default_library_path
 from engine.progress import Cancelled, CancelToken
 
 if TYPE_CHECKING:
-    from engine.encoder import Encoder
     from engine.reembed import Embedded, EmbedPlan
 from engine.resources import demo_dir
 
@@ -598,28 +597,28 @@ class MainWindow(QMainWindow):
 
         library = self.library_path
 
-        def plan(ctx: TaskContext) -> tuple[EmbedPlan, Encoder]:
+        def plan(ctx: TaskContext) -> tuple[EmbedPlan, Path, str]:
             lib = ctx.lib
-            return lib.plan_embeddings(version), lib.encoder_for(version, training_threads())
+            return lib.plan_embeddings(version), lib.model_dir(version), lib.square_mode
 
-        def encode(ctx: TaskContext, todo: EmbedPlan, encoder: Encoder) -> tuple[Embedded, bool]:
-            """The vectors and whether the switch was cancelled: vectors made before a
-            cancel are still stored, so trying again resumes where this one stopped."""
-            from engine.reembed import Embedded
+        def encode(ctx: TaskContext, todo: EmbedPlan, model_dir: Path, square: str) -> Embedded:
+            from engine.encoder import Encoder
 
-            done = Embedded(todo.version)
-            try:
-                todo.encode(encoder, into=done, progress=ctx.progress, cancel=ctx.token)
-            except Cancelled:
-                return done, True
-            return done, False
+            encoder = Encoder(model_dir, threads=training_threads(), square_mode=square)
+            return todo.encode(
+                encoder, progress=ctx.progress, cancel=ctx.token, partial_on_cancel=True
+            )
 
         def activate(ctx: TaskContext, embedded: Embedded) -> None:
-            if ctx.lib.path != library:
+            """Store the vectors first, so that even a cancelled switch keeps them and the
+            next try resumes where this one stopped; then switch, unless cancelled."""
+            lib = ctx.lib
+            if lib.path != library:
                 raise RuntimeError("another library was opened while the model was switching")
-            ctx.lib.activate_model(
-                version, embedded=embedded, progress=ctx.progress, cancel=ctx.token
-            )
+            if not embedded.complete or token.cancelled:
+                lib.store_embeddings(embedded)
+                raise Cancelled()
+            lib.activate_model(version, embedded=embedded, progress=ctx.progress, cancel=token)
 
         def finish() -> None:
             progress.accept()
@@ -642,7 +641,7 @@ class MainWindow(QMainWindow):
             finish()
             self.statusBar().showMessage("Model switch cancelled; nothing changed", 8000)
 
-        def planned(out: tuple[EmbedPlan, Encoder]) -> None:
+        def planned(out: tuple[EmbedPlan, Path, str]) -> None:
             # The minutes of encoder time run beside the engine thread, so matching and
             # keypresses go on while every reference image is embedded.
             self.worker.run_detached(
@@ -655,22 +654,13 @@ class MainWindow(QMainWindow):
                 on_cancelled=cancelled,
             )
 
-        def encoded(out: tuple[Embedded, bool]) -> None:
-            embedded, was_cancelled = out
-            if was_cancelled:
-                cancelled()
-                if embedded.refs:
-                    self.worker.submit(
-                        lambda ctx: ctx.lib.store_embeddings(embedded),
-                        what="keep the vectors made before the cancel",
-                        priority=Priority.BACKGROUND,
-                    )
-                return
+        def encoded(embedded: Embedded) -> None:
+            # Its own token: the switch's cancel must not drop the vectors unstored. Ahead of
+            # queued matching: it takes seconds, and the window waits on it.
             self.worker.submit(
                 lambda ctx: activate(ctx, embedded),
                 what="switch the model",
-                priority=Priority.BACKGROUND,
-                token=token,
+                priority=Priority.QUERY,
                 on_progress=progress.update_progress,
                 on_result=done,
                 on_error=failed,

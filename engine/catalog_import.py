@@ -221,6 +221,12 @@ def import_catalog(
                         report.added += 1
                     else:
                         lib.db["catalog_images"].update(row_id, record)
+                        # Other model versions' vectors are of the old picture: dropped, so
+                        # switching to one of them embeds the new picture.
+                        lib.db.execute(
+                            "DELETE FROM embeddings WHERE image_id = ? AND model_version != ?",
+                            [row_id, encoder.version],
+                        )
                         report.updated += 1
                     lib.db["embeddings"].upsert(
                         {

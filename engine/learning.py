@@ -203,7 +203,7 @@ class GateWork:
 
 def plan_gate(lib: Library, config: TrainConfig) -> GatePlan:
     """Name the candidate and list the reference images it must embed (quick)."""
-    version = new_version(lib, config.resolved().arch)
+    version = new_version(lib, config.resolved(base_arch(lib)).arch)
     return GatePlan(
         version, lib.plan_embeddings(version), lib.model_dir(lib.model_version), lib.square_mode
     )

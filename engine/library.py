@@ -330,11 +330,13 @@ class Library:
         at any point before the flip leaves the previous model, and its index, fully working.
         """
         self.flush()
+        failed: set[int] = set()
         if embedded is not None:
             if embedded.version != version:
                 raise ValueError(f"vectors of {embedded.version} given to activate {version}")
             self.store_embeddings(embedded)
-        reembed.embed_missing(self, version, progress=progress, cancel=cancel)
+            failed = {image_id for image_id, _ in embedded.failed}  # no second try here
+        reembed.embed_missing(self, version, progress=progress, cancel=cancel, skip=failed)
         keys, vecs = self._embedding_rows(version)
         index = VectorIndex.build(keys, vecs, version)
         index.save(self.index_path_for(version))

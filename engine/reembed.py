@@ -14,7 +14,7 @@ writes the vectors back (the library, fast), skipping images removed or changed 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.db import transaction
-from engine.progress import CancelToken, ProgressCallback, ProgressReporter
+from engine.progress import Cancelled, CancelToken, ProgressCallback, ProgressReporter
 from engine.thumbnails import thumbnail_path
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Embedded:
     refs: list[Ref] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    complete: bool = True  # False: cancelled part-way (what was done is still worth storing)
 
 
 @dataclass
@@ -65,25 +66,29 @@ class EmbedPlan:
         self,
         encoder: Encoder,
         *,
-        into: Embedded | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        partial_on_cancel: bool = False,
     ) -> Embedded:
         """Run ``encoder`` over the plan; touches no library, so any thread may call it.
-        ``into`` is filled batch by batch, so a caller that is cancelled can still store
-        what was done (and the next plan then starts after it)."""
-        out = into if into is not None else Embedded(self.version)
-        out.failed.extend(self.failed)
-        for batch in _encode(self.version, encoder, self.refs, progress, cancel):
-            out.refs.extend(batch.refs)
-            out.vectors.extend(batch.vectors)
-            out.failed.extend(batch.failed)
+        With ``partial_on_cancel`` a cancel returns what was done, marked incomplete, instead
+        of raising, so the caller can still store it and a later plan starts after it."""
+        out = Embedded(self.version, failed=list(self.failed))
+        try:
+            for batch in _encode(self.version, encoder, self.refs, progress, cancel):
+                out.refs.extend(batch.refs)
+                out.vectors.extend(batch.vectors)
+                out.failed.extend(batch.failed)
+        except Cancelled:
+            if not partial_on_cancel:
+                raise
+            out.complete = False
         return out
 
 
-def plan(lib: Library, version: str) -> EmbedPlan:
+def plan(lib: Library, version: str, skip: Collection[int] = ()) -> EmbedPlan:
     """Every reference image without a ``version`` embedding (all of them for a model not
-    installed yet), with the file to read for each."""
+    installed yet) and not in ``skip``, with the file to read for each."""
     rows = lib.db.execute(
         "SELECT id, path, sha256 FROM catalog_images WHERE id NOT IN "
         "(SELECT image_id FROM embeddings WHERE model_version = ?) ORDER BY id",
@@ -92,6 +97,8 @@ def plan(lib: Library, version: str) -> EmbedPlan:
     refs: list[Ref] = []
     failed: list[tuple[int, str]] = []
     for image_id, path, sha in rows:
+        if image_id in skip:
+            continue
         original, thumb = Path(path), thumbnail_path(lib.thumbs_dir, sha)
         source = original if original.is_file() else thumb if thumb.is_file() else None
         if source is None:
@@ -136,13 +143,15 @@ def embed_missing(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    skip: Collection[int] = (),
 ) -> list[tuple[int, str]]:
-    """Store ``version`` embeddings for every reference image lacking one, batch by batch.
+    """Store ``version`` embeddings for every reference image lacking one (except ``skip``:
+    known to fail already), batch by batch.
 
     Returns (image id, reason) for images that could not be embedded; they stay out of that
     model's index. Committed per batch, so a cancelled run resumes where it stopped.
     """
-    todo = plan(lib, version)
+    todo = plan(lib, version, skip)
     failed = list(todo.failed)
     for batch in _encode(version, lib.encoder_for(version), todo.refs, progress, cancel):
         store(lib, batch)

@@ -110,6 +110,51 @@ def test_activation_with_vectors_embedded_elsewhere(tmp_path: Path, catalog_dir:
             lib.activate_model(old, embedded=embedded)  # another version's vectors
 
 
+def _vector(lib: Library, image_id: int, version: str) -> np.ndarray:
+    row = lib.db.execute(
+        "SELECT vector FROM embeddings WHERE image_id = ? AND model_version = ?",
+        [image_id, version],
+    ).fetchone()
+    return np.frombuffer(row[0], np.float32)
+
+
+def test_a_catalog_picture_changed_meanwhile_is_embedded_anew(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    """Vectors computed from a plan are not stored for a picture re-imported with new content
+    in between; and re-importing drops other versions' vectors of the old picture."""
+    picture = catalog_dir / "images" / "SKU-003.jpg"
+    encoder = Encoder(MOBILENET, threads=1)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        old = lib.model_version
+        other = lib.install_model(MOBILENET).version
+        (image_id,) = lib.db.execute(
+            "SELECT id FROM catalog_images WHERE path = ?", [str(picture)]
+        ).fetchone()
+        embedded = lib.plan_embeddings(other).encode(encoder)
+        before = embedded.vectors[[r.image_id for r in embedded.refs].index(image_id)]
+        product_image(77).save(picture, quality=92)  # the supplier sends a new picture
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        assert lib.store_embeddings(embedded) == 11  # all but the changed one
+        lib.activate_model(other, embedded=embedded)
+        fresh = encoder.encode_images([encoder.load(picture)])[0]
+        np.testing.assert_allclose(_vector(lib, image_id, other), fresh, atol=1e-5)
+        assert float(before @ fresh) < 0.999  # the old picture's vector was really different
+        # Now the other way: the new model is active, the ImageNet one keeps old vectors...
+        product_image(78).save(picture, quality=92)
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        gone = lib.db.execute(
+            "SELECT count(*) FROM embeddings WHERE image_id = ? AND model_version = ?",
+            [image_id, old],
+        ).fetchone()[0]
+        assert gone == 0  # ...no longer: switching back embeds the new picture
+        lib.activate_model(old)
+        back = lib.encoder_for(old)
+        want = back.encode_images([back.load(picture)])[0]
+        np.testing.assert_allclose(_vector(lib, image_id, old), want, atol=1e-5)
+
+
 def test_kill_during_activation_keeps_old_model(tmp_path: Path) -> None:
     folder = tmp_path / "cat"
     write_catalog(folder, 160)

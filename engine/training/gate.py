@@ -249,8 +249,8 @@ def compare(
 
     Embedding every reference image with the candidate is the same work activation does,
     and it is stored, so an accepted model then activates in seconds. ``checks``: self-check
-    vectors from :func:`embed_checks`, run off the engine thread (recomputed for a version
-    it lacks).
+    vectors from :func:`embed_checks`, run off the engine thread (made again here if they
+    lack either model, e.g. because another model was activated meanwhile).
     """
     active = active or lib.model_version
     embed_missing(lib, candidate, progress=progress, cancel=cancel)
@@ -259,14 +259,13 @@ def compare(
     input_size = max(
         lib.model_manifest(candidate).input_size, lib.model_manifest(active).input_size
     )
-    done = checks if checks is not None and checks.input_size == input_size else None
-    need = [v for v in (candidate, active) if done is None or v not in done.vectors]
-    sc = embed_checks([lib.encoder_for(v) for v in need], catalog, input_size) if need else done
-    assert sc is not None  # need is empty only when done holds both
-    vectors = {**(done.vectors if done else {}), **sc.vectors}
-    cand, temperature = score_version(lib, candidate, heldout, sc.skus, vectors[candidate])
+    sc = checks
+    if sc is None or sc.input_size != input_size or not {candidate, active} <= set(sc.vectors):
+        # Both from the same photos, made now (catalog files may have changed since).
+        sc = embed_checks([lib.encoder_for(v) for v in (candidate, active)], catalog, input_size)
+    cand, temperature = score_version(lib, candidate, heldout, sc.skus, sc.vectors[candidate])
     reporter.step()
-    act, _ = score_version(lib, active, heldout, sc.skus, vectors[active])
+    act, _ = score_version(lib, active, heldout, sc.skus, sc.vectors[active])
     reporter.step()
     accept, reason, criterion = decide(cand, act, trust_catalog_check)
     return GateDecision(cand, act, accept, reason, criterion, temperature)
