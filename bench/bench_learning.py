@@ -122,7 +122,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script, not an installed pa
     sys.path.insert(0, str(REPO_ROOT))
 
 import engine.training  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
-from engine.evaluation import confirm_photos, ranking_metrics, read_truth  # noqa: E402
+from engine.evaluation import confirm_photos, rank_online, ranking_metrics, read_truth  # noqa: E402
 from engine.library import Library  # noqa: E402
 from engine.training.trainer import TrainConfig  # noqa: E402
 
@@ -165,6 +165,8 @@ def learn_and_evaluate(
             lib.activate_model(report.version)  # measure the candidate even if refused
             forced = True
         out: dict[str, object] = evaluate(lib, truth)
+        online = ranking_metrics([rank for rank, _ in rank_online(lib, truth)])
+        out.update(online_top1=online.top1, online_top5=online.top5, online_mrr=online.mrr)
     gate = report.decision.to_dict() if report.decision else {}
     out.update(
         model=report.version,
@@ -230,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
                 beside = res.get("export_s", 0.0) + res.get("embed_s", 0.0)
                 extra += f" (then library held {held:.0f} s; export + embed {beside:.0f} s beside)"
             gate = f"  gate: {res['gate_reason']}" if "gate_reason" in res else ""
+            if "online_top1" in res:
+                extra += (
+                    f"\n{'':<13} online (each photo confirmed after it is matched): top-1 "
+                    f"{res['online_top1']:.3f}  top-5 {res['online_top5']:.3f}  "
+                    f"MRR {res['online_mrr']:.3f}"
+                )
             print(
                 f"{name:<13} top-1 {res['top1']:.3f}  top-5 {res['top5']:.3f}  "
                 f"MRR {res['mrr']:.3f}{extra}{gate}",

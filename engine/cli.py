@@ -265,6 +265,7 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
         train_csv=args.train,
         learn=not args.no_train,
         adapt=args.adapt,
+        online=args.online,
         train_config=_train_config(args) if (args.train or args.adapt) else None,
         progress=bar,
     )
@@ -290,9 +291,9 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
             f"({gate.get('reason', '')})"
         )
     print(
-        f"photos {m.n}  top-1 {m.top1:.3f}  top-5 {m.top5:.3f}  MRR {m.mrr:.3f}  "
-        f"mAP@5 {m.map5:.3f}  {report.images_per_s:.1f} images/s  "
-        f"({report.model_version}, {report.square_mode})"
+        f"photos {m.n}{' (online)' if args.online else ''}  top-1 {m.top1:.3f}  "
+        f"top-5 {m.top5:.3f}  MRR {m.mrr:.3f}  mAP@5 {m.map5:.3f}  "
+        f"{report.images_per_s:.1f} images/s  ({report.model_version}, {report.square_mode})"
     )
     if args.per_sku:
         print(f"{'sku':<28} {'n':>3} {'top-1':>6} {'top-5':>6} {'MRR':>6} {'mAP@5':>6}")
@@ -472,6 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--adapt",
         action="store_true",
         help="without --train: train on the catalog alone (no confirmations) before evaluating",
+    )
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="match truth.csv in file order and confirm each photo right after, as staff do "
+        "(later photos can match earlier ones); default: none of them is ever seen",
     )
     _add_training_options(p)
     p.set_defaults(func=cmd_eval)

@@ -126,6 +126,54 @@ def confirm_photos(
     }
 
 
+def rank_batch(
+    lib: Library,
+    rows: list[tuple[Path, str]],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[tuple[int | None, str]]:
+    """(rank of the true SKU, error) per photo, all matched in one batch, none confirmed."""
+    n_skus = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
+    results = lib.match([p for p, _ in rows], top_k=n_skus, progress=progress, cancel=cancel)
+    by_path = {str(r.path): r for r in results}
+    out: list[tuple[int | None, str]] = []
+    for path, sku in rows:
+        res = by_path.get(str(path))
+        if res is None:
+            out.append((None, "not matched"))
+            continue
+        out.append((next((s.rank for s in res.suggestions if s.sku == sku), None), res.error or ""))
+    return out
+
+
+def rank_online(
+    lib: Library,
+    rows: list[tuple[Path, str]],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[tuple[int | None, str]]:
+    """(rank of the true SKU, error) per photo, matched one by one in order, each confirmed
+    right after it is ranked: instant memory as staff use it, so a photo can match the
+    confirmed ones before it (a burst of one product, a product the catalog shows otherwise).
+    """
+    from engine.progress import ProgressReporter
+
+    n_skus = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
+    reporter = ProgressReporter("Matching and confirming in order", len(rows), progress, cancel)
+    out: list[tuple[int | None, str]] = []
+    for path, sku in rows:
+        (res,) = lib.match([path], top_k=n_skus)
+        rank = next((s.rank for s in res.suggestions if s.sku == sku), None)
+        out.append((rank, res.error or ""))
+        if res.photo_id is not None and not res.error:
+            lib.confirm(res.photo_id, sku)
+        reporter.step()
+    lib.flush()
+    return out
+
+
 def evaluate_dataset(
     dataset: Path,
     *,
@@ -134,6 +182,7 @@ def evaluate_dataset(
     train_csv: Path | None = None,
     learn: bool = True,
     adapt: bool = False,
+    online: bool = False,
     train_config: TrainConfig | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -142,7 +191,8 @@ def evaluate_dataset(
 
     ``train_csv``: confirm those photos first (instant memory) and, unless ``learn`` is
     False, train and gate a model on them. ``adapt``: train on the catalog alone when there
-    is no train CSV (catalog-only adaptation).
+    is no train CSV (catalog-only adaptation). ``online``: match truth.csv in file order and
+    confirm each photo right after (:func:`rank_online`), instead of never seeing them.
     """
     from engine.library import Library
 
@@ -176,29 +226,24 @@ def evaluate_dataset(
                 cancel=cancel,
             )
             learning = report.to_dict()
-        n_skus = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
         start = time.perf_counter()
-        results = list(
-            lib.match([p for p, _ in truth], top_k=n_skus, progress=progress, cancel=cancel)
-        )
+        if online:
+            ranked = rank_online(lib, truth, progress=progress, cancel=cancel)
+        else:
+            ranked = rank_batch(lib, truth, progress=progress, cancel=cancel)
         elapsed = time.perf_counter() - start
-        by_path = {str(r.path): r for r in results}
         ranks: list[int | None] = []
         per_sku_ranks: dict[str, list[int | None]] = {}
         unreadable: list[tuple[str, str]] = []
-        for path, sku in truth:
-            res = by_path.get(str(path))
-            if res is None or res.error:
-                unreadable.append((str(path), res.error if res else "not matched"))
-            rank = None
-            if res is not None:
-                rank = next((s.rank for s in res.suggestions if s.sku == sku), None)
+        for (path, sku), (rank, error) in zip(truth, ranked, strict=True):
+            if error:
+                unreadable.append((str(path), error))
             ranks.append(rank)
             per_sku_ranks.setdefault(sku, []).append(rank)
         return EvalReport(
             overall=ranking_metrics(ranks),
             per_sku={k: ranking_metrics(v) for k, v in sorted(per_sku_ranks.items())},
-            images_per_s=len(results) / elapsed if elapsed > 0 else 0.0,
+            images_per_s=len(truth) / elapsed if elapsed > 0 else 0.0,
             unreadable=unreadable,
             square_mode=square_mode,
             model_version=lib.model_version,

@@ -370,6 +370,32 @@ def test_gate_work_done_beside_the_library_matches_the_gate_done_inside(
             assert got.heldout.mrr == pytest.approx(want.heldout.mrr, abs=1e-6)
 
 
+def test_online_eval_lets_later_photos_match_earlier_confirmed_ones(tmp_path: Path) -> None:
+    """`eval --online`: photos of a product the catalog shows otherwise (product 500 sold as
+    SKU-003) match it once the first one is confirmed; without --online none can."""
+    from engine.evaluation import evaluate_dataset
+
+    ds = tmp_path / "ds"
+    write_catalog(ds, N_SKUS, sheet=False)
+    (ds / "p").mkdir()
+    with open(ds / "catalog.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sku", "name", "category", "image"])
+        for i in range(N_SKUS):
+            w.writerow([f"SKU-{i:03d}", f"P{i}", "C", f"images/SKU-{i:03d}.jpg"])
+    with open(ds / "truth.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["photo", "sku"])
+        for s in range(4):
+            photo_of(product_image(500), s).save(ds / "p" / f"odd-{s}.jpg")
+            w.writerow([f"p/odd-{s}.jpg", "SKU-003"])
+    never = evaluate_dataset(ds)
+    online = evaluate_dataset(ds, online=True)
+    assert never.overall.n == online.overall.n == 4
+    assert never.overall.top1 < 0.5  # the catalog alone does not know this picture
+    assert online.overall.top1 >= 0.75  # all but the first, matched to the one before
+
+
 def test_eval_with_train_csv_confirms_first(tmp_path: Path) -> None:
     """`eval --train --no-train`: instant memory alone, measured on unseen photos."""
     from engine.evaluation import evaluate_dataset
