@@ -129,7 +129,13 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script, not an installed pa
     sys.path.insert(0, str(REPO_ROOT))
 
 import engine.training  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
-from engine.evaluation import confirm_photos, rank_online, ranking_metrics, read_truth  # noqa: E402
+from engine.evaluation import (  # noqa: E402
+    confirm_photos,
+    rank_batch,
+    rank_online,
+    ranking_metrics,
+    read_truth,
+)
 from engine.library import Library  # noqa: E402
 from engine.training.trainer import TrainConfig  # noqa: E402
 
@@ -139,16 +145,10 @@ SCENARIOS = ("pretrained", "memory", "catalog-only", "arcface", "ortho", "both")
 
 def evaluate(lib: Library, truth: list[tuple[Path, str]]) -> dict[str, float]:
     """Rank every truth photo against the library's index; ranking metrics over SKUs."""
-    n_skus = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
     start = time.perf_counter()
-    by_path = {str(r.path): r for r in lib.match([p for p, _ in truth], top_k=n_skus)}
+    ranked = rank_batch(lib, truth)
     elapsed = time.perf_counter() - start
-    ranks: list[int | None] = []
-    for path, sku in truth:
-        res = by_path.get(str(path))
-        hits = res.suggestions if res is not None else []
-        ranks.append(next((s.rank for s in hits if s.sku == sku), None))
-    m = ranking_metrics(ranks)
+    m = ranking_metrics([rank for rank, _ in ranked])
     return {
         "n": m.n,
         "top1": m.top1,

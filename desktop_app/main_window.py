@@ -51,10 +51,10 @@ from engine.db import DB_NAME
 from engine.images import IMAGE_SUFFIXES
 from engine.library import LibraryStatus, default_library_path
 from engine.progress import Cancelled, CancelToken
+from engine.resources import demo_dir
 
 if TYPE_CHECKING:
     from engine.reembed import Embedded, EmbedPlan
-from engine.resources import demo_dir
 
 EXPORT_FILTERS = {
     "Inventory, one row per photo (*.csv)": ("photo", False),

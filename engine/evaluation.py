@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.progress import CancelToken, ProgressCallback
+from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 
 if TYPE_CHECKING:
     from engine.library import Library
+    from engine.matching import PhotoMatch
     from engine.training.trainer import TrainConfig
 
 
@@ -126,6 +127,16 @@ def confirm_photos(
     }
 
 
+def _n_skus(lib: Library) -> int:
+    """How many SKUs to rank: all of them, so every true SKU gets a rank."""
+    return int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
+
+
+def _ranked(res: PhotoMatch, sku: str) -> tuple[int | None, str]:
+    """(rank of the true SKU among the suggestions, error) of one matched photo."""
+    return next((s.rank for s in res.suggestions if s.sku == sku), None), res.error or ""
+
+
 def rank_batch(
     lib: Library,
     rows: list[tuple[Path, str]],
@@ -134,16 +145,13 @@ def rank_batch(
     cancel: CancelToken | None = None,
 ) -> list[tuple[int | None, str]]:
     """(rank of the true SKU, error) per photo, all matched in one batch, none confirmed."""
-    n_skus = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
-    results = lib.match([p for p, _ in rows], top_k=n_skus, progress=progress, cancel=cancel)
+    paths = [p for p, _ in rows]
+    results = lib.match(paths, top_k=_n_skus(lib), progress=progress, cancel=cancel)
     by_path = {str(r.path): r for r in results}
     out: list[tuple[int | None, str]] = []
     for path, sku in rows:
         res = by_path.get(str(path))
-        if res is None:
-            out.append((None, "not matched"))
-            continue
-        out.append((next((s.rank for s in res.suggestions if s.sku == sku), None), res.error or ""))
+        out.append((None, "not matched") if res is None else _ranked(res, sku))
     return out
 
 
@@ -158,15 +166,12 @@ def rank_online(
     right after it is ranked: instant memory as staff use it, so a photo can match the
     confirmed ones before it (a burst of one product, a product the catalog shows otherwise).
     """
-    from engine.progress import ProgressReporter
-
-    n_skus = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
+    n_skus = _n_skus(lib)
     reporter = ProgressReporter("Matching and confirming in order", len(rows), progress, cancel)
     out: list[tuple[int | None, str]] = []
     for path, sku in rows:
         (res,) = lib.match([path], top_k=n_skus)
-        rank = next((s.rank for s in res.suggestions if s.sku == sku), None)
-        out.append((rank, res.error or ""))
+        out.append(_ranked(res, sku))
         if res.photo_id is not None and not res.error:
             lib.confirm(res.photo_id, sku)
         reporter.step()

@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.db import transaction
 from engine.progress import Cancelled, CancelToken, ProgressCallback, ProgressReporter
-from engine.thumbnails import thumbnail_path
+from engine.thumbnails import readable_source
 
 if TYPE_CHECKING:
     from engine.encoder import Encoder
@@ -45,7 +45,7 @@ class Ref:
 
 @dataclass
 class Embedded:
-    """Vectors computed off the engine thread, waiting for :func:`store`."""
+    """Vectors computed from a plan (on any thread), waiting for :func:`store`."""
 
     version: str
     refs: list[Ref] = field(default_factory=list)
@@ -99,8 +99,7 @@ def plan(lib: Library, version: str, skip: Collection[int] = ()) -> EmbedPlan:
     for image_id, path, sha in rows:
         if image_id in skip:
             continue
-        original, thumb = Path(path), thumbnail_path(lib.thumbs_dir, sha)
-        source = original if original.is_file() else thumb if thumb.is_file() else None
+        source = readable_source(lib.thumbs_dir, path, sha)
         if source is None:
             failed.append((image_id, "original and thumbnail both missing"))
         else:

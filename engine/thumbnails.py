@@ -21,6 +21,13 @@ def thumbnail_path(root: Path, sha256: str) -> Path:
     return Path(root) / sha256[:2] / f"{sha256}.jpg"
 
 
+def readable_source(root: Path, path: str | Path, sha256: str) -> Path | None:
+    """The original file, else its thumbnail under ``root`` (originals may have moved), else
+    None."""
+    original, thumb = Path(path), thumbnail_path(root, sha256)
+    return original if original.is_file() else thumb if thumb.is_file() else None
+
+
 def save_thumbnail(root: Path, sha256: str, img: Image.Image) -> Path:
     """Write the thumbnail once; an existing one (same content hash) is kept."""
     path = thumbnail_path(root, sha256)

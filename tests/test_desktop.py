@@ -719,12 +719,17 @@ def _two_model_library(qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineC
     return ModelManifest.load(second).version
 
 
-def _switch_in_learning_panel(qtbot: Any, w: MainWindow, version: str) -> None:
+def _show_two_versions(qtbot: Any, w: MainWindow) -> None:
+    """The learning panel, once it lists both installed model versions."""
     w.tabs.setCurrentWidget(w.learning)
     qtbot.waitUntil(
         lambda: w.learning.stats is not None and len(w.learning.stats.versions) == 2,
         timeout=WAIT_MS,
     )
+
+
+def _select_version(qtbot: Any, w: MainWindow, version: str) -> None:
+    _show_two_versions(qtbot, w)
     row = next(
         r
         for r in range(w.learning.versions.rowCount())
@@ -732,6 +737,10 @@ def _switch_in_learning_panel(qtbot: Any, w: MainWindow, version: str) -> None:
     )
     w.learning.versions.selectRow(row)
     assert w.learning.switch.isEnabled()
+
+
+def _switch_in_learning_panel(qtbot: Any, w: MainWindow, version: str) -> None:
+    _select_version(qtbot, w, version)
     w.learning.switch.click()
     qtbot.waitUntil(
         lambda: w.library_status is not None and w.library_status.model_version == version,
@@ -769,11 +778,7 @@ def test_switching_model_embeds_beside_the_engine_thread(
 ) -> None:
     w = window
     version = _two_model_library(qtbot, w, tmp_path, engine_calls)
-    w.tabs.setCurrentWidget(w.learning)
-    qtbot.waitUntil(
-        lambda: w.learning.stats is not None and len(w.learning.stats.versions) == 2,
-        timeout=WAIT_MS,
-    )
+    _show_two_versions(qtbot, w)
     w.switch_model(version, confirm=False)
     held_encoding.engine_answers_meanwhile(qtbot, w)
     qtbot.waitUntil(
@@ -825,18 +830,7 @@ def test_no_model_switch_while_fine_tuning(
     """Both need the worker's pool: a switch would wait, behind a modal dialog, for training."""
     w = window
     version = _two_model_library(qtbot, w, tmp_path, engine_calls)
-    w.tabs.setCurrentWidget(w.learning)
-    qtbot.waitUntil(
-        lambda: w.learning.stats is not None and len(w.learning.stats.versions) == 2,
-        timeout=WAIT_MS,
-    )
-    row = next(
-        r
-        for r in range(w.learning.versions.rowCount())
-        if w.learning.versions.item(r, 0).text() == version
-    )
-    w.learning.versions.selectRow(row)
-    assert w.learning.switch.isEnabled()
+    _select_version(qtbot, w, version)
     w.learning.config_overrides = dict(TINY_TRAINING, epochs=200)
     w.learning.start_training(confirm=False)
     assert not w.learning.switch.isEnabled()

@@ -370,12 +370,8 @@ def test_gate_work_done_beside_the_library_matches_the_gate_done_inside(
             assert got.heldout.mrr == pytest.approx(want.heldout.mrr, abs=1e-6)
 
 
-def test_online_eval_lets_later_photos_match_earlier_confirmed_ones(tmp_path: Path) -> None:
-    """`eval --online`: photos of a product the catalog shows otherwise (product 500 sold as
-    SKU-003) match it once the first one is confirmed; without --online none can."""
-    from engine.evaluation import evaluate_dataset
-
-    ds = tmp_path / "ds"
+def _eval_dataset(ds: Path) -> Path:
+    """A dataset folder in the eval format with N_SKUS catalog products and an empty p/."""
     write_catalog(ds, N_SKUS, sheet=False)
     (ds / "p").mkdir()
     with open(ds / "catalog.csv", "w", newline="") as fh:
@@ -383,6 +379,15 @@ def test_online_eval_lets_later_photos_match_earlier_confirmed_ones(tmp_path: Pa
         w.writerow(["sku", "name", "category", "image"])
         for i in range(N_SKUS):
             w.writerow([f"SKU-{i:03d}", f"P{i}", "C", f"images/SKU-{i:03d}.jpg"])
+    return ds
+
+
+def test_online_eval_lets_later_photos_match_earlier_confirmed_ones(tmp_path: Path) -> None:
+    """`eval --online`: photos of a product the catalog shows otherwise (product 500 sold as
+    SKU-003) match it once the first one is confirmed; without --online none can."""
+    from engine.evaluation import evaluate_dataset
+
+    ds = _eval_dataset(tmp_path / "ds")
     with open(ds / "truth.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["photo", "sku"])
@@ -400,14 +405,7 @@ def test_eval_with_train_csv_confirms_first(tmp_path: Path) -> None:
     """`eval --train --no-train`: instant memory alone, measured on unseen photos."""
     from engine.evaluation import evaluate_dataset
 
-    ds = tmp_path / "ds"
-    write_catalog(ds, N_SKUS, sheet=False)
-    (ds / "p").mkdir()
-    with open(ds / "catalog.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["sku", "name", "category", "image"])
-        for i in range(N_SKUS):
-            w.writerow([f"SKU-{i:03d}", f"P{i}", "C", f"images/SKU-{i:03d}.jpg"])
+    ds = _eval_dataset(tmp_path / "ds")
     for name, seeds in (("train.csv", range(2)), ("truth.csv", range(10, 12))):
         with open(ds / name, "w", newline="") as fh:
             w = csv.writer(fh)

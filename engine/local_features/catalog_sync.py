@@ -26,7 +26,7 @@ from engine.local_features.extract import (
     extract_catalog,
 )
 from engine.progress import Cancelled, CancelToken, ProgressCallback, ProgressReporter
-from engine.thumbnails import thumbnail_path
+from engine.thumbnails import readable_source
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -91,11 +91,6 @@ def flush(lib: Library) -> None:
         idx.save(index_path(lib))
 
 
-def _source(lib: Library, path: str, sha: str) -> Path | None:
-    original, thumb = Path(path), thumbnail_path(lib.thumbs_dir, sha)
-    return original if original.is_file() else thumb if thumb.is_file() else None
-
-
 def _extract(source: Path | None) -> LocalFeatures | str:
     if source is None:
         return "original and thumbnail both missing"
@@ -122,11 +117,12 @@ def sync(
     report = SyncReport()
     idx = descriptor_index(lib)
     reporter = ProgressReporter("Finding keypoints", len(todo), progress, cancel)
+    thumbs = lib.thumbs_dir
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="keypoints") as pool:
             it = iter(todo)
             while batch := list(itertools.islice(it, BATCH)):
-                results = list(pool.map(lambda t: _extract(_source(lib, t[1], t[2])), batch))
+                results = list(pool.map(lambda t: _extract(readable_source(thumbs, *t[1:])), batch))
                 added: list[tuple[int, int, LocalFeatures]] = []
                 with transaction(lib.db):
                     for (image_id, _path, sha), res in zip(batch, results, strict=True):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from engine.images import load_image
-from engine.thumbnails import thumbnail_path
+from engine.thumbnails import readable_source
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -47,12 +47,6 @@ class TrainingSet:
     @property
     def class_of(self) -> dict[str, int]:
         return {s: i for i, s in enumerate(self.skus)}
-
-
-def _source(path: str, sha: str, lib: Library) -> Path | None:
-    """The original file, else the library's thumbnail (originals may have moved)."""
-    original, thumb = Path(path), thumbnail_path(lib.thumbs_dir, sha)
-    return original if original.is_file() else thumb if thumb.is_file() else None
 
 
 def stratified_split(
@@ -97,7 +91,7 @@ def collect(lib: Library, holdout: float = 0.15) -> TrainingSet:
     for image_id, sku, path, sha in lib.db.execute(
         "SELECT id, sku, path, sha256 FROM catalog_images WHERE origin = 'catalog' ORDER BY id"
     ):
-        src = _source(path, sha, lib)
+        src = readable_source(lib.thumbs_dir, path, sha)
         if src is None:
             missing.append(path)
         else:
@@ -110,7 +104,7 @@ def collect(lib: Library, holdout: float = 0.15) -> TrainingSet:
         sku = confirmed.get(int(pid))
         if sku is None:
             continue
-        src = _source(path, sha, lib)
+        src = readable_source(lib.thumbs_dir, path, sha)
         if src is None:
             missing.append(path)
         else:
