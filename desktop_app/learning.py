@@ -396,14 +396,13 @@ class LearningPanel(QWidget):
             lib = ctx.lib
             if lib.path != job.library:
                 raise RuntimeError("another library was opened while the model was training")
-            assert job.result is not None
+            assert job.result is not None and job.work is not None  # set by step 2
             few = len(job.data.heldout) < 10
             return learning.finish(
                 lib,
                 job.data,
                 job.result,
-                job.workdir,
-                work=job.work,
+                job.work,
                 trust_catalog_check=few,
                 progress=ctx.progress,
                 cancel=ctx.token,

@@ -252,33 +252,26 @@ def finish(
     lib: Library,
     data: TrainingSet,
     result: TrainResult,
-    workdir: Path,
+    work: GateWork,
     *,
-    work: GateWork | None = None,
     activate: bool = True,
     trust_catalog_check: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> LearningReport:
-    """Install the exported candidate (inactive), gate it against the active model, store the
-    comparison, and activate it only if it is better.
+    """Install the candidate exported by :func:`embed_for_gate` (inactive), gate it against
+    the active model, store the comparison, and activate it only if it is better.
 
-    With ``work`` from :func:`embed_for_gate` this takes seconds: only reference images added
-    since the plan are embedded here. Without it, the export and every embedding happen here.
+    Seconds: ``work`` holds the minutes of encoding, so only reference images added since the
+    plan are embedded here.
     """
     from engine.training.gate import compare
 
     timings = {"cache_s": result.cache_s, "train_s": result.cache_s + result.train_s}
     timings["epochs_s"] = result.train_s
     previous = lib.model_version
-    if work is None:
-        version = new_version(lib, result.config.resolved().arch)
-        start = time.perf_counter()
-        diff = export_candidate(result, workdir / "model", version)
-        timings["export_s"] = time.perf_counter() - start
-    else:
-        version, diff = work.version, work.onnx_max_abs_diff
-        timings.update(work.seconds)
+    version, diff = work.version, work.onnx_max_abs_diff
+    timings.update(work.seconds)
     report = LearningReport(
         version=version,
         activated=False,
@@ -297,17 +290,16 @@ def finish(
         config=result.config.to_dict(),
     )
     metrics: dict[str, object] = {"status": "evaluating", "replaces": previous}
-    lib.install_model(work.model_dir if work is not None else workdir / "model", metrics=metrics)
+    lib.install_model(work.model_dir, metrics=metrics)
     try:
         start = time.perf_counter()
-        if work is not None:
-            lib.store_embeddings(work.references)
+        lib.store_embeddings(work.references)
         decision = compare(
             lib,
             version,
             data.heldout,
             data.catalog,
-            checks=work.checks if work is not None else None,
+            checks=work.checks,
             trust_catalog_check=trust_catalog_check,
             progress=progress,
             cancel=cancel,
@@ -371,8 +363,7 @@ def learn(
             lib,
             data,
             result,
-            Path(tmp),
-            work=work,
+            work,
             activate=activate,
             trust_catalog_check=trust_catalog_check,
             progress=progress,

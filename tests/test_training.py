@@ -352,7 +352,7 @@ def test_gate_work_done_beside_the_library_matches_the_gate_done_inside(
         assert set(work.checks.vectors) == {plan.version, lib.model_version}
         (late,) = lib.match([extra])
         lib.confirm(late.photo_id, "SKU-003")  # type: ignore[arg-type]  # after the plan
-        report = learning.finish(lib, data, result, work_dir, work=work, activate=False)
+        report = learning.finish(lib, data, result, work, activate=False)
         assert report.version == plan.version and "embed_s" in report.timings
         live = lib.db.execute("SELECT count(*) FROM catalog_images").fetchone()[0]
         n_emb = lib.db.execute(
