@@ -290,6 +290,7 @@ def finish(
         config=result.config.to_dict(),
     )
     metrics: dict[str, object] = {"status": "evaluating", "replaces": previous}
+    failed = {image_id for image_id, _ in work.references.failed}  # read once is enough
     lib.install_model(work.model_dir, metrics=metrics)
     try:
         start = time.perf_counter()
@@ -300,6 +301,7 @@ def finish(
             data.heldout,
             data.catalog,
             checks=work.checks,
+            skip=failed,
             trust_catalog_check=trust_catalog_check,
             progress=progress,
             cancel=cancel,
@@ -320,7 +322,7 @@ def finish(
         lib.set_model_metrics(version, metrics)
         if activate and decision.accept:
             start = time.perf_counter()
-            lib.activate_model(version, progress=progress, cancel=cancel)
+            lib.activate_model(version, skip=failed, progress=progress, cancel=cancel)
             timings["activate_s"] = time.perf_counter() - start
             report.activated = True
             metrics.update(status="active", timings=timings)

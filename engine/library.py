@@ -13,7 +13,7 @@ import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -319,6 +319,7 @@ class Library:
         version: str,
         *,
         embedded: reembed.Embedded | None = None,
+        skip: Collection[int] = (),
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
@@ -328,14 +329,16 @@ class Library:
         every reference image still without a vector, builds and saves the new model's own
         index file, and only then flips the active flag in one transaction. A crash or cancel
         at any point before the flip leaves the previous model, and its index, fully working.
+        Images in ``skip``, and those ``embedded`` failed on, are not tried again here (they
+        stay out of the index until ``shopmatch check --repair``).
         """
         self.flush()
-        failed: set[int] = set()
+        failed = set(skip)
         if embedded is not None:
             if embedded.version != version:
                 raise ValueError(f"vectors of {embedded.version} given to activate {version}")
             self.store_embeddings(embedded)
-            failed = {image_id for image_id, _ in embedded.failed}  # no second try here
+            failed |= {image_id for image_id, _ in embedded.failed}  # no second try here
         reembed.embed_missing(self, version, progress=progress, cancel=cancel, skip=failed)
         keys, vecs = self._embedding_rows(version)
         index = VectorIndex.build(keys, vecs, version)

@@ -370,6 +370,49 @@ def test_gate_work_done_beside_the_library_matches_the_gate_done_inside(
             assert got.heldout.mrr == pytest.approx(want.heldout.mrr, abs=1e-6)
 
 
+
+def test_a_reference_that_failed_beside_the_library_is_not_read_again_on_it(
+    tmp_path: Path,
+) -> None:
+    """A confirmed photo the candidate could not read off the engine thread is not tried
+    again by the gate or the activation (a hung network share would hold up matching
+    twice); ``check --repair`` embeds it once it reads again."""
+    from engine import learning
+    from engine.check import check_library
+
+    lib_dir = _confirmed_library(tmp_path)
+    with Library(lib_dir) as lib:
+        data = learning.prepare(lib)
+        plan = learning.plan_gate(lib, TINY)
+        held = {s.ref_id for s in data.heldout}
+        ref = next(
+            r
+            for r in plan.references.refs
+            if r.source.parent.name == "photos" and r.image_id not in held
+        )
+        work_dir = tmp_path / "work"
+        work_dir.mkdir()
+        result = learning.train_candidate(data, TINY, work_dir)
+        good = ref.source.read_bytes()
+        ref.source.write_bytes(good[:64])  # truncated: unreadable while the pool embeds
+        work = learning.embed_for_gate(plan, data, result, work_dir)
+        assert [image_id for image_id, _ in work.references.failed] == [ref.image_id]
+        ref.source.write_bytes(good)  # readable again: only a second read would notice
+        report = learning.finish(lib, data, result, work, activate=False)
+        assert report.decision is not None
+
+        def embedded(version: str) -> set[int]:
+            sql = "SELECT image_id FROM embeddings WHERE model_version = ?"
+            return {row[0] for row in lib.db.execute(sql, [version])}
+
+        live = {row[0] for row in lib.db.execute("SELECT id FROM catalog_images")}
+        assert embedded(plan.version) == live - {ref.image_id}
+        lib.activate_model(plan.version, skip={ref.image_id})
+        assert embedded(plan.version) == live - {ref.image_id}
+        assert len(lib.index) == len(live) - 1
+        check_library(lib, repair=True)
+        assert embedded(plan.version) == live
+
 def _eval_dataset(ds: Path) -> Path:
     """A dataset folder in the eval format with N_SKUS catalog products and an empty p/."""
     write_catalog(ds, N_SKUS, sheet=False)

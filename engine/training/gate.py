@@ -10,7 +10,7 @@ recognisable?). The comparison is returned as plain data to store with the model
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -241,6 +241,7 @@ def compare(
     *,
     active: str | None = None,
     checks: SelfCheck | None = None,
+    skip: Collection[int] = (),
     trust_catalog_check: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -250,10 +251,12 @@ def compare(
     Embedding every reference image with the candidate is the same work activation does,
     and it is stored, so an accepted model then activates in seconds. ``checks``: self-check
     vectors from :func:`embed_checks`, run off the engine thread (made again here if they
-    lack either model, e.g. because another model was activated meanwhile).
+    lack either model, e.g. because another model was activated meanwhile). ``skip``:
+    reference images the candidate already failed to read off the engine thread; a second
+    try here would hold up matching (a hung network share) for nothing.
     """
     active = active or lib.model_version
-    embed_missing(lib, candidate, progress=progress, cancel=cancel)
+    embed_missing(lib, candidate, progress=progress, cancel=cancel, skip=skip)
     embed_missing(lib, active, progress=progress, cancel=cancel)
     reporter = ProgressReporter("Comparing with the active model", 2, progress, cancel)
     input_size = max(
