@@ -51,7 +51,7 @@ IMPROVE_TOOLTIP = (
     "Fine-tune the image model on your catalog and confirmed photos. Matching keeps working; "
     "the new model is used only if it measures better on photos it never saw."
 )
-VERSION_COLUMNS = ("Version", "Architecture", "Trained from", "Added", "Top-1 (measured)", "")
+VERSION_COLUMNS = ("Version", "Architecture", "Trained from", "Added", "Top-1 (measured)", "Status")
 
 
 def _figure(title: str) -> tuple[QFrame, QLabel, QLabel]:
@@ -255,11 +255,14 @@ class LearningPanel(QWidget):
                 v.parent_version or "— (pretrained)",
                 v.created_at.replace("T", " ")[:16],
                 _percent(v.metrics.get("top1")),
-                "active" if v.active else "",
+                v.state,
             ]
+            # Why a version is (not) in use: the gate's comparison, stored with it.
+            why = v.comparison() or "Not compared: installed as it is."
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, v.version)
+                item.setToolTip(why)
                 if v.active:
                     f = item.font()
                     f.setBold(True)
@@ -441,7 +444,8 @@ class LearningPanel(QWidget):
             self.model_activated.emit(report.version)
             title = "Model improved"
         else:
-            self.status.setText("The current model was kept: the new one was not better.")
+            reason = report.decision.reason if report.decision else "it was not checked"
+            self.status.setText(f"The current model was kept: {reason}.")
             title = "Model kept"
         # Window-modal but not blocking: the queue keeps filling in behind it.
         box = QMessageBox(QMessageBox.Icon.Information, title, title, parent=self)

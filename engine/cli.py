@@ -181,6 +181,8 @@ def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
+    from engine.overview import model_versions
+
     with _library(args) as lib:
         if args.install:
             manifest = lib.install_model(args.install)
@@ -189,16 +191,14 @@ def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
             lib.activate_model(args.activate, progress=bar)
             bar.close()
             print(f"active model is now {args.activate}")
-        active = lib.model_version
-        for m in lib.models():
-            mark = "*" if m["version"] == active else " "
-            metrics = m["metrics"]
-            top1 = (
-                f"  top-1 {metrics['top1']:.3f}"
-                if isinstance(metrics, dict) and ("top1" in metrics)
-                else ""
-            )
-            print(f"{mark} {m['version']:<36} {m['architecture']:<22} {m['created_at']}{top1}")
+        for v in model_versions(lib):
+            mark = "*" if v.active else " "
+            top1 = v.metrics.get("top1")
+            measured = f"  top-1 {top1:.3f}" if isinstance(top1, int | float) else ""
+            state = f"  ({v.state})" if v.state and not v.active else ""
+            print(f"{mark} {v.version:<36} {v.architecture:<22} {v.created_at}{measured}{state}")
+            if args.verbose and v.comparison():
+                print("    " + v.comparison().replace("\n", "\n    "))
     return 0
 
 
@@ -451,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--activate",
         metavar="VERSION",
         help="switch to this version (re-embeds the catalog; safe to interrupt)",
+    )
+    p.add_argument(
+        "--verbose", action="store_true", help="also show how each version fared in the gate"
     )
     p.set_defaults(func=cmd_models)
 

@@ -32,7 +32,45 @@ class ModelVersion:
     parent_version: str | None
     created_at: str
     active: bool
-    metrics: dict[str, object]
+    metrics: dict[str, object]  # as stored by the learning run (engine.learning.finish)
+
+    @property
+    def state(self) -> str:
+        """What became of this version, in a few words for the version list."""
+        if self.active:
+            return "active"
+        return _STATES.get(str(self.metrics.get("status")), "")
+
+    def comparison(self) -> str:
+        """The gate's stored comparison in a few lines (a tooltip's worth); '' for a version
+        that was never compared (the bundled one, one installed by hand)."""
+        gate = self.metrics.get("gate")
+        if not isinstance(gate, dict):
+            return ""
+        cand, act = gate.get("candidate") or {}, gate.get("active") or {}
+        lines = [f"Checked against {act.get('version') or 'the model active then'}:"]
+        for key, what in (
+            ("heldout", "held-out confirmed photos"),
+            ("catalog_check", "simulated photos of the catalog"),
+        ):
+            c, a = cand.get(key) or {}, act.get(key) or {}
+            if c.get("n") and a:
+                lines.append(
+                    f"  {c['n']} {what}: top-1 {c['top1']:.0%} against {a['top1']:.0%}, "
+                    f"MRR {c['mrr']:.3f} against {a['mrr']:.3f}"
+                )
+        lines.append(f"Verdict: {gate.get('reason', 'not recorded')}.")
+        return "\n".join(lines)
+
+
+_STATES = {  # metrics["status"] of a version that is not active now
+    "active": "passed the check",  # activated once, switched away from since
+    "accepted": "passed the check",  # trained with --no-activate
+    "refused": "refused by the check",
+    "evaluating": "check interrupted",  # the app or machine stopped mid-check
+    "cancelled": "check cancelled",
+    "failed": "check failed",
+}
 
 
 @dataclass(frozen=True)

@@ -955,7 +955,20 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     else:
         assert active == before and metrics["status"] == "refused"
         assert "kept" in w.learning.status.text()
+        assert report.decision.reason in w.learning.status.text()
     assert w.learning.improve.isEnabled() and not w.learning.train_box.isVisible()
+    # The version list says what the gate made of the new version, and why, on hover.
+    _show_two_versions(qtbot, w)
+    table, last = w.learning.versions, w.learning.versions.columnCount() - 1
+    assert table.horizontalHeaderItem(last).text() == "Status"
+    want = "active" if report.activated else "refused by the check"
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == report.version)
+    qtbot.waitUntil(lambda: table.item(row, last).text() == want, timeout=WAIT_MS)
+    status = table.item(row, last)
+    assert f"Verdict: {report.decision.reason}." in status.toolTip()
+    assert "simulated photos of the catalog: top-1" in table.item(row, 0).toolTip()
+    other = 1 - row
+    assert "Not compared" in table.item(other, 0).toolTip()  # the bundled model
 
 
 def test_improve_model_can_be_cancelled_and_changes_nothing(

@@ -253,6 +253,28 @@ def test_train_exports_a_matching_onnx_model(trained: tuple[Path, dict[str, obje
         assert n_emb == n_refs == N_SKUS * (1 + PHOTOS_PER_SKU)
 
 
+def test_models_lists_what_the_gate_made_of_each_version(
+    trained: tuple[Path, dict[str, object]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    lib_dir, report = trained
+    gate = report["gate"]
+    assert isinstance(gate, dict)
+    assert main(["--quiet", "--library", str(lib_dir), "models", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if str(report["version"]) in x)
+    assert line.startswith(" ")  # not active: trained with --no-activate
+    assert ("(passed the check)" if gate["accept"] else "(refused by the check)") in line
+    held = gate["candidate"]["heldout"]["n"]
+    assert f"{held} held-out confirmed photos: top-1" in out
+    assert f"{N_SKUS} simulated photos of the catalog: top-1" in out
+    assert f"Verdict: {gate['reason']}." in out
+    assert "MRR on" in gate["reason"]  # the verdict names its measure in words
+    pretrained = next(x for x in out.splitlines() if x.startswith("*"))
+    assert "effnet-lite0-imagenet-1" in pretrained and "(" not in pretrained
+
+
 def test_activate_trained_model_then_roll_back(
     trained: tuple[Path, dict[str, object]], tmp_path: Path
 ) -> None:
@@ -370,7 +392,6 @@ def test_gate_work_done_beside_the_library_matches_the_gate_done_inside(
             assert got.heldout.mrr == pytest.approx(want.heldout.mrr, abs=1e-6)
 
 
-
 def test_a_reference_that_failed_beside_the_library_is_not_read_again_on_it(
     tmp_path: Path,
 ) -> None:
@@ -412,6 +433,7 @@ def test_a_reference_that_failed_beside_the_library_is_not_read_again_on_it(
         assert len(lib.index) == len(live) - 1
         check_library(lib, repair=True)
         assert embedded(plan.version) == live
+
 
 def _eval_dataset(ds: Path) -> Path:
     """A dataset folder in the eval format with N_SKUS catalog products and an empty p/."""

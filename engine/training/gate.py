@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 MIN_HELDOUT = 10  # fewer held-out photos than this: decide on the catalog self-check
 CATALOG_CHECK_MAX = 200  # self-check queries (one simulated photo per catalog image)
+CRITERIA = {  # what decided, as the verdict names it to the user
+    "heldout_mrr": "MRR on held-out confirmed photos",
+    "catalog_check_mrr": "MRR on simulated photos of the catalog",
+}
 CATALOG_DROP_ALLOWED = 0.10  # a held-out gain may not cost more self-check top-1 than this
 CHECK_SEED = 1_000_000_007  # self-check views differ from every training view
 
@@ -287,22 +291,24 @@ def decide(
     """
     use_heldout = cand.heldout.n >= MIN_HELDOUT
     criterion = "heldout_mrr" if use_heldout else "catalog_check_mrr"
+    name = CRITERIA[criterion]
     c = cand.heldout.mrr if use_heldout else cand.catalog_check.mrr
     a = act.heldout.mrr if use_heldout else act.catalog_check.mrr
     drop = act.catalog_check.top1 - cand.catalog_check.top1
     if c <= a:
-        return False, f"not better: {criterion} {c:.3f} vs active {a:.3f}", criterion
+        return False, f"not better: {name} {c:.3f} against {a:.3f} for the active model", criterion
     if not use_heldout and not trust_catalog_check:
         return (
             False,
             f"only {cand.heldout.n} held-out confirmations (need {MIN_HELDOUT}) to prove a gain "
-            f"on real photos; catalog self-check MRR {c:.3f} vs active {a:.3f}",
+            f"on real photos ({name} {c:.3f} against {a:.3f} for the active model)",
             criterion,
         )
     if use_heldout and drop > CATALOG_DROP_ALLOWED:
         return (
             False,
-            f"{criterion} {c:.3f} vs {a:.3f}, but catalog self-check top-1 drops by {drop:.3f}",
+            f"{name} {c:.3f} against {a:.3f}, but top-1 on simulated photos of the catalog "
+            f"drops by {drop:.3f}",
             criterion,
         )
-    return True, f"better: {criterion} {c:.3f} vs active {a:.3f}", criterion
+    return True, f"better: {name} {c:.3f} against {a:.3f} for the active model", criterion
