@@ -321,10 +321,10 @@ class LearningPanel(QWidget):
             self,
             "Improve model",
             f"Fine-tune the image model on your catalog and {n} confirmed photo(s)?",
-            "This takes a few minutes on a laptop; you can keep matching meanwhile, and cancel "
-            "at any time. The new model is compared with the current one on confirmed photos "
-            "it never saw, and used only if it is better. The current model stays available "
-            "under Model versions.",
+            f"This takes {self._expected_duration()}; you can keep matching meanwhile, and "
+            "cancel at any time. The new model is compared with the current one on confirmed "
+            "photos it never saw, and used only if it is better. The current model stays "
+            "available under Model versions.",
         ):
             return
         token = CancelToken()
@@ -421,6 +421,17 @@ class LearningPanel(QWidget):
             on_error=lambda err: self._failed("check the new model", err),
             on_cancelled=self._cancelled,
         )
+
+    def _expected_duration(self) -> str:
+        """'about N minutes on a two-core laptop', from the library's size (torch-free)."""
+        from engine.training.budget import estimate_seconds
+
+        s = self.stats
+        if s is None:
+            return "some minutes"
+        refs = s.catalog_images + s.remembered
+        minutes = max(1, round(estimate_seconds(s.catalog_images, s.confirmed, refs) / 60))
+        return f"about {minutes} minute{'s' if minutes > 1 else ''} on a two-core laptop"
 
     def cancel_training(self) -> None:
         token = self._token

@@ -213,6 +213,7 @@ def _train_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         unfreeze=args.unfreeze or base.unfreeze,
         loss=args.loss or base.loss,
         input_size=args.input_size or base.input_size,
+        max_views=base.max_views if args.max_views is None else args.max_views,
     )
 
 
@@ -328,6 +329,7 @@ def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
+    from engine.training.budget import MAX_VIEWS
     from engine.training.options import LOSSES, TRAIN_INPUT_SIZE, UNFREEZE
 
     p.add_argument("--epochs", type=int, metavar="N", help="passes over the training views")
@@ -354,6 +356,14 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="PX",
         help=f"encoder input size (default {TRAIN_INPUT_SIZE})",
+    )
+    p.add_argument(
+        "--max-views",
+        type=int,
+        metavar="N",
+        help=f"training views in all (default {MAX_VIEWS}, about 15-19 minutes on a 2-core "
+        "laptop; 0: no limit): bigger libraries get fewer simulated views per catalog image, "
+        "then fewer photos per product (the most recent are kept)",
     )
 
 

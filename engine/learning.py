@@ -101,24 +101,53 @@ def train_candidate(
     cancel: CancelToken | None = None,
 ) -> TrainResult:
     """The long phase: cache trunk features, train. Needs no library."""
+    from engine.training.budget import plan_views
     from engine.training.trainer import train
 
     # The orthogonality loss is unsupervised: it learns from the catalog alone.
-    photos = [] if config.loss == "ortho" else cap_per_sku(data.photos, config.max_photos_per_sku)
+    photos = [] if config.loss == "ortho" else cap_photos(data.photos, config.max_photos_per_sku)
+    plan = plan_views(
+        len(data.catalog),
+        len(photos),
+        catalog_views=config.catalog_views,
+        photo_views=config.photo_views,
+        max_views=config.max_views,
+    )
+    photos = cap_photos(photos, config.max_photos_per_sku, total=plan.photos)
+    config = dataclasses.replace(config, catalog_views=plan.catalog_views)  # stored with it
     return train(
         data.catalog + photos, data.skus, config, workdir, progress=progress, cancel=cancel
     )
 
 
-def cap_per_sku(photos: list[Sample], limit: int) -> list[Sample]:
-    """At most ``limit`` photos per SKU, the most recent (highest ids): a SKU confirmed
-    thousands of times adds time, not knowledge."""
-    by_sku: dict[str, list[Sample]] = {}
+def cap_photos(photos: list[Sample], per_sku: int, total: int | None = None) -> list[Sample]:
+    """The most recent photos (highest ids) of every SKU, at most ``per_sku`` of each (a SKU
+    confirmed thousands of times adds time, not knowledge) and ``total`` in all: the largest
+    per-SKU limit that fits, then one more photo of the SKUs confirmed most recently while
+    there is room."""
+    groups: dict[str, list[Sample]] = {}
     for s in sorted(photos, key=lambda s: -s.ref_id):
-        kept = by_sku.setdefault(s.sku, [])
-        if len(kept) < limit:
-            kept.append(s)
-    return [s for group in by_sku.values() for s in group]
+        groups.setdefault(s.sku, []).append(s)
+    counts = [len(g) for g in groups.values()]
+    limit = per_sku
+    if total is not None and sum(min(c, limit) for c in counts) > total:
+        low, high = 0, per_sku  # the largest limit that fits (0 when SKUs outnumber room)
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if sum(min(c, mid) for c in counts) <= total else (low, mid - 1)
+        limit = low
+        room = total - sum(min(c, limit) for c in counts)
+        extra = sorted(
+            (g[limit] for g in groups.values() if len(g) > limit), key=lambda s: -s.ref_id
+        )
+        more = {id(s) for s in extra[:room]}
+        return [
+            s
+            for g in groups.values()
+            for i, s in enumerate(g[: limit + 1])
+            if i < limit or id(s) in more
+        ]
+    return [s for g in groups.values() for s in g[:limit]]
 
 
 def base_arch(lib: Library) -> str:

@@ -82,6 +82,7 @@ class LearningStats:
     top5_hits: int
     searched: int  # confirmations of a SKU that was not among the suggestions
     remembered: int  # confirmed photos serving as reference images (instant memory)
+    catalog_images: int  # supplier images (what training simulates phone photos of)
     instant_memory: bool
     model_version: str
     versions: list[ModelVersion]
@@ -167,6 +168,11 @@ def learning_stats(lib: Library) -> LearningStats:
         remembered=int(
             lib.db.execute(
                 "SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"
+            ).fetchone()[0]
+        ),
+        catalog_images=int(
+            lib.db.execute(
+                "SELECT count(*) FROM catalog_images WHERE origin = 'catalog'"
             ).fetchone()[0]
         ),
         instant_memory=lib.instant_memory,

@@ -101,6 +101,45 @@ def test_held_out_share_shrinks_for_big_libraries() -> None:
     assert {s.sku for s in held} == {"S0", "S1", "S2"}
 
 
+def test_view_budget_gives_way_with_the_catalogs_simulated_views_first() -> None:
+    from engine.training.budget import MIN_CATALOG_VIEWS, ViewPlan, estimate_seconds, plan_views
+
+    # The grocery dev set fits as it is.
+    assert plan_views(81, 2440, max_views=6400) == ViewPlan(16, 2440, 6176)
+    # A big catalog: fewer simulated views per image; photos keep half the budget.
+    plan = plan_views(1000, 5000, max_views=6400)
+    assert plan.views <= 6400 and plan.catalog_views == 3 and plan.photos == 1700
+    # Many photos of a small catalog: every catalog view stays; photos fill the rest.
+    plan = plan_views(81, 10_000, max_views=6400)
+    assert plan.catalog_views == 16 and plan.views == 6400
+    # A catalog too big for any budget keeps its floor and every photo up to half of it.
+    plan = plan_views(10_000, 100, max_views=6400)
+    assert plan.catalog_views == MIN_CATALOG_VIEWS and plan.photos == 100
+    assert plan_views(1000, 5000, max_views=0).views == 26_000  # no limit
+    # The estimate grows with the library, and stops growing at the budget.
+    small, grocery = estimate_seconds(83, 40, 123), estimate_seconds(81, 2640, 2721)
+    assert 2 * 60 < small < 6 * 60 and 14 * 60 < grocery < 21 * 60
+    assert estimate_seconds(81, 50_000, 2721) < 1.1 * estimate_seconds(81, 3000, 2721)
+
+
+def test_photos_are_capped_per_sku_newest_first_and_in_all() -> None:
+    from engine.learning import cap_photos
+
+    # SKU A: 30 photos, B: 6, C: 2; ids grow with time.
+    photos = [Sample(Path(f"{i}.jpg"), "A", "photo", i) for i in range(30)]
+    photos += [Sample(Path(f"b{i}.jpg"), "B", "photo", 100 + i) for i in range(6)]
+    photos += [Sample(Path(f"c{i}.jpg"), "C", "photo", 200 + i) for i in range(2)]
+    assert len(cap_photos(photos, 200)) == 38
+    capped = cap_photos(photos, 10)
+    assert sorted(s.ref_id for s in capped if s.sku == "A") == list(range(20, 30))
+    fit = cap_photos(photos, 200, total=14)  # limit 6: A 6, B 6, C 2
+    assert len(fit) == 14 and {s.sku for s in fit} == {"A", "B", "C"}
+    assert sorted(s.ref_id for s in fit if s.sku == "A") == list(range(24, 30))
+    # Room for fewer photos than SKUs: one each of the SKUs confirmed most recently.
+    few = cap_photos(photos, 200, total=2)
+    assert sorted(s.ref_id for s in few) == [105, 201]
+
+
 def test_feature_crops_are_windows_of_one_even_side() -> None:
     gen = torch.Generator().manual_seed(0)
     maps = torch.arange(4 * 2 * 14 * 14, dtype=torch.float32).reshape(4, 2, 14, 14)
@@ -332,6 +371,23 @@ def test_gate_refuses_a_worse_model_and_accepts_a_better_one(
         lib.activate_model(bad)
         decision = gate_mod.compare(lib, active, data.heldout, data.catalog)
         assert decision.accept, decision.reason
+
+
+def test_a_library_over_the_view_budget_trains_within_it(tmp_path: Path) -> None:
+    from engine import learning
+
+    lib_dir = _confirmed_library(tmp_path)
+    with Library(lib_dir) as lib:
+        data = learning.prepare(lib)
+    n_photos = len(data.photos)
+    assert N_SKUS * TINY.catalog_views + n_photos * TINY.photo_views > 40
+    cfg = dataclasses.replace(TINY, max_views=40, members=1, epochs=1)
+    result = learning.train_candidate(data, cfg, tmp_path)
+    assert result.n_views <= 40
+    assert result.config.catalog_views < TINY.catalog_views  # stored with the model
+    # Room for 11 photos: one of each SKU, then a second of the five confirmed most recently.
+    assert result.config.catalog_views == 3 and result.n_views == 40
+    assert result.n_samples == N_SKUS + (40 - N_SKUS * 3) // TINY.photo_views
 
 
 def test_cancel_leaves_the_library_as_it_was(tmp_path: Path) -> None:

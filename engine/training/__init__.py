@@ -3,7 +3,8 @@
 Modules: ``options`` (choices, torch-free), ``data`` (what to learn from, held-out split),
 ``augment`` (simulated phone photos), ``model`` (frozen trunk, trainable tail, projection),
 ``losses`` (ArcFace, catalog orthogonality), ``trainer`` (feature cache, training loop),
-``gate`` (candidate vs active). The entry point is :mod:`engine.learning`.
+``gate`` (candidate vs active), ``budget`` (views a run may use, its expected duration; torch-
+free). The entry point is :mod:`engine.learning`.
 """
 
 from __future__ import annotations

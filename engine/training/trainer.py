@@ -28,6 +28,14 @@ from engine.images import ImageLoadError, to_square, to_tensor
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 from engine.training import TORCH_PRELOADED
 from engine.training.augment import phone_photo, photo_jitter
+from engine.training.budget import (
+    CATALOG_VIEWS,
+    EPOCHS,
+    MAX_VIEWS,
+    MEMBER_EPOCHS,
+    MEMBERS,
+    PHOTO_VIEWS,
+)
 from engine.training.data import Sample
 from engine.training.losses import ArcFace, class_weights, invariance_loss, orthogonality_loss
 from engine.training.model import (
@@ -52,13 +60,13 @@ class TrainConfig:
     # for the last one alone (bench/bench_learning.py, idle 2-core machine, 224 px).
     unfreeze: str = "last2"
     loss: str = "arcface"
-    epochs: int = 3  # a fourth gains less than a second member does (below)
+    epochs: int = EPOCHS  # 3: a fourth gains less than a second member does (below)
     # Members: tails trained from different seeds on the same cached features, their
     # embeddings summed (model.EnsembleEncoder). Grocery, 288 px, lab mean of ten seeds:
     # one member 0.856 +- 0.018 top-1 (4 epochs 0.862), a 3-epoch plus a 2-epoch member
     # 0.873 +- 0.012 for the time of 5 epochs (3 + 1 epochs: 0.863).
-    members: int = 2
-    member_epochs: int = 2  # epochs of every member after the first (at most ``epochs``)
+    members: int = MEMBERS  # 2
+    member_epochs: int = MEMBER_EPOCHS  # 2: of every member after the first (<= ``epochs``)
     batch_size: int = 64
     lr_tail: float = 1e-3
     lr_head: float = 1e-2
@@ -68,9 +76,12 @@ class TrainConfig:
     arc_margin: float = 0.5
     focal_gamma: float = 0.0
     ortho_weight: float = 1.0
-    catalog_views: int = 16  # clean + simulated phone photos per catalog image
-    photo_views: int = 2  # clean + mild jitters per confirmed photo
+    catalog_views: int = CATALOG_VIEWS  # 16: clean + simulated phone photos per catalog image
+    photo_views: int = PHOTO_VIEWS  # 2: clean + mild jitters per confirmed photo
     max_photos_per_sku: int = 200  # caps time and memory; the most recent photos are kept
+    # Views in all (0: no limit); bigger libraries get fewer (budget.plan_views), so a run's
+    # time and memory stay near the grocery dev set's whatever the library's size.
+    max_views: int = MAX_VIEWS
     feature_flip: bool = True  # mirror cached feature maps: a free extra view
     # Smallest share of the cached map's side a random crop keeps (1: no crop). Cropping the
     # cached maps is a zoom-in augmentation that costs nothing and makes the epoch cheaper
@@ -96,6 +107,8 @@ class TrainConfig:
             raise ValueError("training needs at least one member")
         if self.catalog_views < 1 or self.photo_views < 1:
             raise ValueError("every image needs at least its clean view")
+        if self.max_views < 0:
+            raise ValueError("max_views is a number of views (0: no limit)")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
