@@ -158,6 +158,9 @@ def model_versions(lib: Library) -> list[ModelVersion]:
 def learning_stats(lib: Library) -> LearningStats:
     states = effective_states(lib).values()
     confirms = [d for d in states if d.action == "confirm"]
+    by_origin = dict(
+        lib.db.execute("SELECT origin, count(*) FROM catalog_images GROUP BY origin").fetchall()
+    )
     return LearningStats(
         confirmed=len(confirms),
         no_match=sum(1 for d in states if d.action == "no_match"),
@@ -165,16 +168,8 @@ def learning_stats(lib: Library) -> LearningStats:
         top1_hits=sum(1 for d in confirms if d.rank == 1),
         top5_hits=sum(1 for d in confirms if d.rank is not None and d.rank <= 5),
         searched=sum(1 for d in confirms if d.rank is None),
-        remembered=int(
-            lib.db.execute(
-                "SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"
-            ).fetchone()[0]
-        ),
-        catalog_images=int(
-            lib.db.execute(
-                "SELECT count(*) FROM catalog_images WHERE origin = 'catalog'"
-            ).fetchone()[0]
-        ),
+        remembered=int(by_origin.get("confirmed", 0)),
+        catalog_images=int(by_origin.get("catalog", 0)),
         instant_memory=lib.instant_memory,
         model_version=lib.model_version,
         versions=model_versions(lib),
