@@ -87,7 +87,9 @@ augmentation (k = 2 to 5) scored the same as ``max`` over the ten seeds. Hubness
 (CSLS-like: each reference's similarity lowered by beta times its mean similarity to its k
 nearest references of other SKUs, k 5-30, beta 0.25-1) on the four saved default models
 below: at best 0.872 against 0.867 for ``max`` (k 10-30, beta 0.25-0.5; one photo is 0.34
-points), worse for beta 1 without the other-SKU restriction. Not kept.
+points), worse for beta 1 without the other-SKU restriction. Not kept. Nor did a SKU's score
+lowered by gamma log(1 + its reference count) (gamma -0.01 to 0.04: 0.867-0.868), or a bonus
+for catalog references over photos (0.02-0.1: 0.867 down to 0.853).
 
 Test-time flip, on the CPU with the default two members, seeds 0-3 (``--flip --set seed=S``,
 idle machine, 654-687 s of training each), ``max`` / ``flipq-max`` / ``flip-max`` top-1:
