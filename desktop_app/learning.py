@@ -238,9 +238,14 @@ class LearningPanel(QWidget):
                 else "pretrained, not fine-tuned yet"
             )
             top1 = active.metrics.get("top1")
+            new = s.new_confirmations
+            since = "new confirmation(s) since it was trained"
+            if not active.parent_version:
+                since = "confirmation(s) to learn from"
             self.model_note.setText(
                 f"{active.architecture}, {origin}."
                 + (f" Top-1 {_percent(top1)} when it was measured." if top1 is not None else "")
+                + (f" {new} {since}." if new else "")
             )
         self.memory.blockSignals(True)
         self.memory.setChecked(s.instant_memory)

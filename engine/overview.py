@@ -87,6 +87,17 @@ class LearningStats:
     model_version: str
     versions: list[ModelVersion]
 
+    @property
+    def new_confirmations(self) -> int:
+        """Confirmations since the active model was trained (all of them for a model not
+        fine-tuned here): how much a new fine-tuning run would have to learn from."""
+        active = next((v for v in self.versions if v.active), None)
+        data = active.metrics.get("data") if active is not None else None
+        seen = 0
+        if isinstance(data, dict):
+            seen = int(data.get("photos", 0)) + int(data.get("heldout", 0))
+        return max(0, self.confirmed - seen)
+
 
 def photo_records(lib: Library, photo_ids: list[int]) -> dict[int, PhotoRecord]:
     sql = "SELECT id, path, sha256 FROM photos WHERE id IN ({marks})"

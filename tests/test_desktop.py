@@ -406,6 +406,7 @@ def test_import_drop_review_undo_export(
     qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
     assert w.learning.stats.confirmed == 3
     assert w.learning.confirmed.text() == "3"
+    assert "3 confirmation(s) to learn from" in w.learning.model_note.text()
     assert w.learning.improve.isEnabled() and not w.learning.training
     assert w.learning.versions.rowCount() == 1
 
@@ -949,6 +950,9 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
         assert not list(lib_path.glob(".learning-*"))  # the scratch folder is gone
     if report.activated:
         assert active == report.version and metrics["status"] == "active"
+        qtbot.waitUntil(lambda: w.learning.stats.model_version == report.version, timeout=WAIT_MS)
+        assert w.learning.stats.new_confirmations == 0  # it learnt from every one
+        assert "since it was trained" not in w.learning.model_note.text()
         qtbot.waitUntil(
             lambda: (
                 w.library_status is not None and w.library_status.model_version == report.version

@@ -23,6 +23,7 @@ from onnx import numpy_helper
 from conftest import photo_of, product_image, write_catalog
 from engine.library import Library
 from engine.manifest import ModelManifest
+from engine.overview import learning_stats
 from engine.progress import Cancelled, CancelToken, Progress
 
 torch = pytest.importorskip("torch")
@@ -327,11 +328,16 @@ def test_activate_trained_model_then_roll_back(
         old = lib.model_version
         lib.activate_model(version)
         assert lib.model_version == version and lib.index.dim == 512
+        assert learning_stats(lib).new_confirmations == 0  # it learnt from all of them
         (res,) = lib.match([photo])
         assert res.suggestions and res.suggestions[0].sku == "SKU-002"
+        lib.confirm(res.photo_id, "SKU-002")  # type: ignore[arg-type]
+        assert learning_stats(lib).new_confirmations == 1
         lib.activate_model(old)  # rollback: the ImageNet model and its index come back
         assert lib.model_version == old and lib.index.dim == 1280
         assert {m["version"] for m in lib.models()} == {old, version}
+        stats = learning_stats(lib)  # the ImageNet model learnt from none of them
+        assert stats.new_confirmations == stats.confirmed == N_SKUS * PHOTOS_PER_SKU + 1
 
 
 def _damaged_copy(src: Path, dest: Path, version: str) -> Path:
