@@ -93,7 +93,7 @@ each photo confirmed right after it is ranked, as staff use instant memory; ``sh
     arcface        0.885  0.973  0.924  934 s (library held 2 s; export + embed 104 s beside)
     online         0.922  0.980  0.951  (the same model, truth photos confirmed as they come)
 
-With the view budget (``max_views`` 6,400; grocery's 6,176 views fit, so the same photos in
+With the view budget (``max_views`` 6,400; grocery's 6,186 views fit, so the same photos in
 the same order), same command, 2026-11-23: 0.885 / 0.973 / 0.924 again (the same model),
 train 1006 s, export + embedding 111 s beside the library: 1,119 s in all, where
 ``training.budget.estimate_seconds`` (what the app's dialog says) gives 1,136 s (18.9 min).

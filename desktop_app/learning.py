@@ -240,7 +240,7 @@ class LearningPanel(QWidget):
             top1 = active.metrics.get("top1")
             new = s.new_confirmations
             since = "new confirmation(s) since it was trained"
-            if not active.parent_version:
+            if not active.trained_here:
                 since = "confirmation(s) to learn from"
             self.model_note.setText(
                 f"{active.architecture}, {origin}."
@@ -263,7 +263,8 @@ class LearningPanel(QWidget):
                 v.state,
             ]
             # Why a version is (not) in use: the gate's comparison, stored with it.
-            why = v.comparison() or "Not compared: installed as it is."
+            stopped = v.state if v.state and not v.active else ""  # e.g. check cancelled
+            why = v.comparison() or f"Not compared: {stopped or 'installed as it is'}."
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, v.version)

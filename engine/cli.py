@@ -361,9 +361,9 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         "--max-views",
         type=int,
         metavar="N",
-        help=f"training views in all (default {MAX_VIEWS}, about 15-19 minutes on a 2-core "
-        "laptop; 0: no limit): bigger libraries get fewer simulated views per catalog image, "
-        "then fewer photos per product (the most recent are kept)",
+        help=f"training views a run aims at (default {MAX_VIEWS}: 15-17 minutes of training "
+        "on a 2-core laptop; 0: no limit): confirmed photos keep up to half, catalog images get "
+        "fewer simulated views (down to two) and photos fill the rest, the most recent first",
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.progress import Cancelled, CancelToken, ProgressCallback
+from engine.training.options import HOLDOUT_SHARE
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -80,7 +81,7 @@ class LearningReport:
         return "\n".join(lines)
 
 
-def prepare(lib: Library, holdout: float = 0.15) -> TrainingSet:
+def prepare(lib: Library, holdout: float = HOLDOUT_SHARE) -> TrainingSet:
     """Read the training data out of the library (quick); raises if there is too little."""
     from engine.training.data import collect
 
@@ -104,6 +105,7 @@ def train_candidate(
     from engine.training.budget import plan_views
     from engine.training.trainer import train
 
+    config.resolved().validate()  # before the plan: a bad max_views gets its own message
     # The orthogonality loss is unsupervised: it learns from the catalog alone.
     photos = [] if config.loss == "ortho" else cap_photos(data.photos, config.max_photos_per_sku)
     plan = plan_views(
@@ -123,8 +125,8 @@ def train_candidate(
 def cap_photos(photos: list[Sample], per_sku: int, total: int | None = None) -> list[Sample]:
     """The most recent photos (highest ids) of every SKU, at most ``per_sku`` of each (a SKU
     confirmed thousands of times adds time, not knowledge) and ``total`` in all: the largest
-    per-SKU limit that fits, then one more photo of the SKUs confirmed most recently while
-    there is room."""
+    per-SKU limit that fits, then, while there is room, the next photo of the SKUs whose next
+    photo is the most recent."""
     groups: dict[str, list[Sample]] = {}
     for s in sorted(photos, key=lambda s: -s.ref_id):
         groups.setdefault(s.sku, []).append(s)
@@ -294,6 +296,7 @@ def finish(
     Seconds: ``work`` holds the minutes of encoding, so only reference images added since the
     plan are embedded here.
     """
+    from engine.reembed import embed_missing
     from engine.training.gate import compare
 
     timings = {"cache_s": result.cache_s, "train_s": result.cache_s + result.train_s}
@@ -312,6 +315,7 @@ def finish(
             "heldout": len(data.heldout),
             "views": result.n_views,
             "unreadable": len(data.missing),
+            "confirmations": data.confirmations,
         },
         losses=result.losses,
         timings=timings,
@@ -324,6 +328,9 @@ def finish(
     try:
         start = time.perf_counter()
         lib.store_embeddings(work.references)
+        # Reference images added since the plan (a few): embedded here, failures not retried.
+        late = embed_missing(lib, version, skip=failed, progress=progress, cancel=cancel)
+        failed |= {image_id for image_id, _ in late}
         decision = compare(
             lib,
             version,
@@ -368,7 +375,7 @@ def learn(
     config: TrainConfig | None = None,
     *,
     activate: bool = True,
-    holdout: float = 0.15,
+    holdout: float = HOLDOUT_SHARE,
     trust_catalog_check: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,

@@ -35,6 +35,11 @@ class ModelVersion:
     metrics: dict[str, object]  # as stored by the learning run (engine.learning.finish)
 
     @property
+    def trained_here(self) -> bool:
+        """Fine-tuned by a learning run in this library (not bundled, not installed by hand)."""
+        return isinstance(self.metrics.get("data"), dict)
+
+    @property
     def state(self) -> str:
         """What became of this version, in a few words for the version list."""
         if self.active:
@@ -93,10 +98,11 @@ class LearningStats:
         fine-tuned here): how much a new fine-tuning run would have to learn from."""
         active = next((v for v in self.versions if v.active), None)
         data = active.metrics.get("data") if active is not None else None
-        seen = 0
-        if isinstance(data, dict):
-            seen = int(data.get("photos", 0)) + int(data.get("heldout", 0))
-        return max(0, self.confirmed - seen)
+        if not isinstance(data, dict):
+            return self.confirmed
+        # Older runs did not store the count: their training and held-out photos.
+        seen = data.get("confirmations", data.get("photos", 0) + data.get("heldout", 0))
+        return max(0, self.confirmed - int(seen))
 
 
 def photo_records(lib: Library, photo_ids: list[int]) -> dict[int, PhotoRecord]:
@@ -167,21 +173,18 @@ def model_versions(lib: Library) -> list[ModelVersion]:
 
 
 def learning_stats(lib: Library) -> LearningStats:
-    states = effective_states(lib).values()
-    confirms = [d for d in states if d.action == "confirm"]
-    by_origin = dict(
-        lib.db.execute("SELECT origin, count(*) FROM catalog_images GROUP BY origin").fetchall()
-    )
+    status = lib.status()  # the counts; the ranks come from the decisions themselves
+    confirms = [d for d in effective_states(lib).values() if d.action == "confirm"]
     return LearningStats(
-        confirmed=len(confirms),
-        no_match=sum(1 for d in states if d.action == "no_match"),
-        decisions=int(lib.db.execute("SELECT count(*) FROM decisions").fetchone()[0]),
+        confirmed=status.confirmed,
+        no_match=status.no_match,
+        decisions=status.decisions,
         top1_hits=sum(1 for d in confirms if d.rank == 1),
         top5_hits=sum(1 for d in confirms if d.rank is not None and d.rank <= 5),
         searched=sum(1 for d in confirms if d.rank is None),
-        remembered=int(by_origin.get("confirmed", 0)),
-        catalog_images=int(by_origin.get("catalog", 0)),
+        remembered=status.remembered,
+        catalog_images=status.catalog_images,
         instant_memory=lib.instant_memory,
-        model_version=lib.model_version,
+        model_version=status.model_version,
         versions=model_versions(lib),
     )

@@ -103,7 +103,13 @@ def test_held_out_share_shrinks_for_big_libraries() -> None:
 
 
 def test_view_budget_gives_way_with_the_catalogs_simulated_views_first() -> None:
-    from engine.training.budget import MIN_CATALOG_VIEWS, ViewPlan, estimate_seconds, plan_views
+    from engine.training.budget import (
+        MIN_CATALOG_VIEWS,
+        ViewPlan,
+        estimate_seconds,
+        plan_views,
+        training_photos,
+    )
 
     # The grocery dev set fits as it is.
     assert plan_views(81, 2440, max_views=6400) == ViewPlan(16, 2440, 6176)
@@ -116,7 +122,11 @@ def test_view_budget_gives_way_with_the_catalogs_simulated_views_first() -> None
     # A catalog too big for any budget keeps its floor and every photo up to half of it.
     plan = plan_views(10_000, 100, max_views=6400)
     assert plan.catalog_views == MIN_CATALOG_VIEWS and plan.photos == 100
+    assert plan_views(10_000, 100, max_views=6400).views > 6400  # the documented floor
     assert plan_views(1000, 5000, max_views=0).views == 26_000  # no limit
+    assert training_photos(2640) == 2440  # about 200 held out for the gate
+    with pytest.raises(ValueError, match="max_views"):
+        dataclasses.replace(TINY, max_views=1).resolved().validate()
     # The estimate grows with the library, and stops growing at the budget.
     small, grocery = estimate_seconds(83, 40, 123), estimate_seconds(81, 2640, 2721)
     assert 2 * 60 < small < 6 * 60 and 14 * 60 < grocery < 21 * 60
@@ -340,13 +350,17 @@ def test_activate_trained_model_then_roll_back(
         assert stats.new_confirmations == stats.confirmed == N_SKUS * PHOTOS_PER_SKU + 1
 
 
-def _damaged_copy(src: Path, dest: Path, version: str) -> Path:
-    """The same network with every weight drowned in noise: a model that must lose."""
+def _damaged_copy(src: Path, dest: Path, version: str, blind: bool = False) -> Path:
+    """The same network with every weight drowned in noise: a model that must lose. With
+    ``blind``, every convolution kernel zeroed instead: each image gets the same embedding,
+    so every product ties and the model is the worst there can be (MRR 1 / products)."""
     proto = onnx.load(str(src / "model.onnx"))
     rng = np.random.default_rng(0)
     for init in proto.graph.initializer:
         arr = numpy_helper.to_array(init)
-        if arr.dtype == np.float32 and arr.size > 1:
+        if blind and arr.dtype == np.float32 and arr.ndim == 4:
+            init.CopyFrom(numpy_helper.from_array(np.zeros_like(arr), init.name))
+        elif not blind and arr.dtype == np.float32 and arr.size > 1:
             noisy = arr + rng.normal(0, 3 * (float(arr.std()) + 1e-3), arr.shape)
             init.CopyFrom(numpy_helper.from_array(noisy.astype(np.float32), init.name))
     dest.mkdir(parents=True)
@@ -465,6 +479,10 @@ def test_a_reference_that_failed_beside_the_library_is_not_read_again_on_it(
 
     lib_dir = _confirmed_library(tmp_path)
     with Library(lib_dir) as lib:
+        # A blind active model, so that the gate accepts any candidate and finish activates.
+        src = lib.model_dir(lib.model_version)
+        blind = lib.install_model(_damaged_copy(src, tmp_path / "blind", "blind-1", blind=True))
+        lib.activate_model(blind.version)
         data = learning.prepare(lib)
         plan = learning.plan_gate(lib, TINY)
         held = {s.ref_id for s in data.heldout}
@@ -481,16 +499,15 @@ def test_a_reference_that_failed_beside_the_library_is_not_read_again_on_it(
         work = learning.embed_for_gate(plan, data, result, work_dir)
         assert [image_id for image_id, _ in work.references.failed] == [ref.image_id]
         ref.source.write_bytes(good)  # readable again: only a second read would notice
-        report = learning.finish(lib, data, result, work, activate=False)
-        assert report.decision is not None
+        report = learning.finish(lib, data, result, work, trust_catalog_check=True)
+        assert report.decision is not None and report.decision.accept, report.decision
+        assert report.activated and lib.model_version == plan.version
 
         def embedded(version: str) -> set[int]:
             sql = "SELECT image_id FROM embeddings WHERE model_version = ?"
             return {row[0] for row in lib.db.execute(sql, [version])}
 
         live = {row[0] for row in lib.db.execute("SELECT id FROM catalog_images")}
-        assert embedded(plan.version) == live - {ref.image_id}
-        lib.activate_model(plan.version, skip={ref.image_id})
         assert embedded(plan.version) == live - {ref.image_id}
         assert len(lib.index) == len(live) - 1
         check_library(lib, repair=True)

@@ -3,17 +3,20 @@
 Why a budget: the feature cache keeps every training view's trunk output in memory (73 KB a
 view at 288 px) and every epoch visits every view, so without one both grow with the
 library: a shop with 1,000 products and 5,000 confirmations would train for over an hour
-and hold 2 GB. The budget keeps any run near what the grocery dev set costs (6,176 views:
-15-17 minutes on the 2-core reference machine). When a library outgrows it, the catalog's
-simulated phone photos give way first (real confirmed photos teach more), then every SKU
-keeps its most recent photos, as many as fit.
+and hold 2 GB. The budget keeps any run near what the grocery dev set costs (6,186 views:
+15-17 minutes of training on the 2-core reference machine, about 19 with the gate's
+embedding). When a library outgrows it, confirmed photos (real shop photos, which teach
+more) keep up to half of it; the catalog's simulated phone photos shrink to fit the rest,
+down to two views per image; photos then fill what the catalog leaves, every SKU keeping its
+most recent ones. Only a catalog that needs more than half the budget at two views per image
+takes a run over it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.training.options import TRAIN_INPUT_SIZE
+from engine.training.options import HOLDOUT_MAX, HOLDOUT_SHARE, TRAIN_INPUT_SIZE
 
 # TrainConfig's defaults for what decides the duration (here so the estimate needs no torch).
 CATALOG_VIEWS = 16  # clean + simulated phone photos per catalog image
@@ -21,12 +24,12 @@ PHOTO_VIEWS = 2  # clean + mild jitters per confirmed photo
 EPOCHS = 3  # of the first member
 MEMBERS = 2
 MEMBER_EPOCHS = 2  # of every member after the first
-MAX_VIEWS = 6400  # the grocery dev set (6,176 views) fits
+MAX_VIEWS = 6400  # the grocery dev set (6,186 views) fits
 MIN_CATALOG_VIEWS = 2  # the clean image and one simulated photo, whatever the catalog's size
 
 # Seconds on the 2-core reference machine at 288 px, from bench/bench_learning.py (two-member
-# run: cache 166 s of 6,186 views, 876 s for 5 member-epochs; 102 s to embed ~2,800
-# reference images with the candidate), rounded up.
+# run: cache 166 s of 6,186 views, 876 s for 5 member-epochs (0.0283 s a view each); 102 s
+# to embed ~2,800 reference images with the candidate), rounded.
 SECONDS_PER_VIEW_PASS = 0.028  # one view through the trunk (cache) or one member-epoch
 SECONDS_PER_REFERENCE = 0.036  # one reference image embedded with the candidate (the gate)
 
@@ -47,8 +50,9 @@ def plan_views(
     max_views: int = MAX_VIEWS,
 ) -> ViewPlan:
     """Views per catalog image and photos kept so the run stays within ``max_views`` (0: no
-    limit). Photos keep up to half the budget whatever the catalog's size; a catalog too big
-    for the rest at ``MIN_CATALOG_VIEWS`` each goes over it (the floor)."""
+    limit): photos keep up to half of it, the catalog's views shrink to fit the rest (not
+    below ``MIN_CATALOG_VIEWS`` each, so a catalog too big for that goes over), and photos
+    fill what the catalog leaves."""
     if not max_views or n_catalog * catalog_views + n_photos * photo_views <= max_views:
         return ViewPlan(catalog_views, n_photos, n_catalog * catalog_views + n_photos * photo_views)
     photo_share = min(n_photos * photo_views, max_views // 2)
@@ -66,12 +70,18 @@ def member_epochs_total(
     return epochs + (members - 1) * min(epochs, member_epochs)
 
 
+def training_photos(n_confirmed: int) -> int:
+    """About how many of ``n_confirmed`` confirmations a run trains on (the rest are held out
+    for the gate; see data.stratified_split)."""
+    return n_confirmed - min(HOLDOUT_MAX, round(n_confirmed * HOLDOUT_SHARE))
+
+
 def estimate_seconds(
-    n_catalog: int, n_photos: int, n_references: int, input_size: int = TRAIN_INPUT_SIZE
+    n_catalog: int, n_confirmed: int, n_references: int, input_size: int = TRAIN_INPUT_SIZE
 ) -> float:
     """Rough duration of a default run on the 2-core reference machine: the feature cache,
     the epochs and the gate's embedding of ``n_references`` reference images."""
-    plan = plan_views(n_catalog, n_photos)
+    plan = plan_views(n_catalog, training_photos(n_confirmed))
     passes = 1 + member_epochs_total()
     seconds = plan.views * passes * SECONDS_PER_VIEW_PASS + n_references * SECONDS_PER_REFERENCE
     return seconds * (input_size / TRAIN_INPUT_SIZE) ** 2

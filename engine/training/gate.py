@@ -296,19 +296,19 @@ def decide(
     a = act.heldout.mrr if use_heldout else act.catalog_check.mrr
     drop = act.catalog_check.top1 - cand.catalog_check.top1
     if c <= a:
-        return False, f"not better: {name} {c:.3f} against {a:.3f} for the active model", criterion
+        return False, f"not better ({name} {c:.3f} against {a:.3f} for the active model)", criterion
     if not use_heldout and not trust_catalog_check:
         return (
             False,
-            f"only {cand.heldout.n} held-out confirmations (need {MIN_HELDOUT}) to prove a gain "
-            f"on real photos ({name} {c:.3f} against {a:.3f} for the active model)",
+            f"only {cand.heldout.n} held-out confirmations, {MIN_HELDOUT} needed to prove a "
+            f"gain on real photos ({name} {c:.3f} against {a:.3f} for the active model)",
             criterion,
         )
     if use_heldout and drop > CATALOG_DROP_ALLOWED:
         return (
             False,
-            f"{name} {c:.3f} against {a:.3f}, but top-1 on simulated photos of the catalog "
-            f"drops by {drop:.3f}",
+            f"top-1 on simulated photos of the catalog drops by {drop:.3f} ({name} {c:.3f} "
+            f"against {a:.3f} for the active model)",
             criterion,
         )
-    return True, f"better: {name} {c:.3f} against {a:.3f} for the active model", criterion
+    return True, f"better ({name} {c:.3f} against {a:.3f} for the active model)", criterion

@@ -79,8 +79,8 @@ class TrainConfig:
     catalog_views: int = CATALOG_VIEWS  # 16: clean + simulated phone photos per catalog image
     photo_views: int = PHOTO_VIEWS  # 2: clean + mild jitters per confirmed photo
     max_photos_per_sku: int = 200  # caps time and memory; the most recent photos are kept
-    # Views in all (0: no limit); bigger libraries get fewer (budget.plan_views), so a run's
-    # time and memory stay near the grocery dev set's whatever the library's size.
+    # Training views a run aims at (0: no limit); bigger libraries get fewer catalog views and
+    # photos (budget.plan_views), so time and memory stay near the grocery dev set's.
     max_views: int = MAX_VIEWS
     feature_flip: bool = True  # mirror cached feature maps: a free extra view
     # Smallest share of the cached map's side a random crop keeps (1: no crop). Cropping the
@@ -107,8 +107,11 @@ class TrainConfig:
             raise ValueError("training needs at least one member")
         if self.catalog_views < 1 or self.photo_views < 1:
             raise ValueError("every image needs at least its clean view")
-        if self.max_views < 0:
-            raise ValueError("max_views is a number of views (0: no limit)")
+        if self.max_views and self.max_views < self.photo_views:
+            raise ValueError(
+                f"max_views must be 0 (no limit) or at least {self.photo_views}, "
+                f"got {self.max_views}"
+            )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
