@@ -72,7 +72,7 @@ _STATES = {  # metrics["status"] of a version that is not active now
     "active": "passed the check",  # activated once, switched away from since
     "accepted": "passed the check",  # trained with --no-activate
     "refused": "refused by the check",
-    "evaluating": "check interrupted",  # the app or machine stopped mid-check
+    "evaluating": "check not finished",  # running now, or the app stopped mid-check
     "cancelled": "check cancelled",
     "failed": "check failed",
 }
