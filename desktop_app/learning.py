@@ -237,7 +237,7 @@ class LearningPanel(QWidget):
                 if active.parent_version
                 else "pretrained, not fine-tuned yet"
             )
-            top1 = active.metrics.get("top1")
+            top1 = active.measured_top1
             new = s.new_confirmations
             since = "new confirmation(s) since it was trained"
             if not active.trained_here:
@@ -259,7 +259,7 @@ class LearningPanel(QWidget):
                 v.architecture,
                 v.parent_version or "— (pretrained)",
                 v.created_at.replace("T", " ")[:16],
-                _percent(v.metrics.get("top1")),
+                _percent(v.measured_top1),
                 v.state,
             ]
             # Why a version is (not) in use: the gate's comparison, stored with it.
@@ -429,15 +429,17 @@ class LearningPanel(QWidget):
         )
 
     def _expected_duration(self) -> str:
-        """'about N minutes on a two-core laptop', from the library's size (torch-free)."""
+        """'about N minutes', from the library's size and the cores training gets here
+        (torch-free); a processor faster than the reference laptop's takes less."""
         from engine.training.budget import estimate_seconds
 
         s = self.stats
         if s is None:
             return "some minutes"
         refs = s.catalog_images + s.remembered
-        minutes = max(1, round(estimate_seconds(s.catalog_images, s.confirmed, refs) / 60))
-        return f"about {minutes} minute{'s' if minutes > 1 else ''} on a two-core laptop"
+        seconds = estimate_seconds(s.catalog_images, s.confirmed, refs, threads=training_threads())
+        minutes = max(1, round(seconds / 60))
+        return f"about {minutes} minute{'s' if minutes > 1 else ''} here"
 
     def cancel_training(self) -> None:
         token = self._token

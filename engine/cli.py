@@ -193,8 +193,8 @@ def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
             print(f"active model is now {args.activate}")
         for v in model_versions(lib):
             mark = "*" if v.active else " "
-            top1 = v.metrics.get("top1")
-            measured = f"  top-1 {top1:.3f}" if isinstance(top1, int | float) else ""
+            top1 = v.measured_top1
+            measured = f"  top-1 {top1:.3f}" if top1 is not None else ""
             state = f"  ({v.state})" if v.state and not v.active else ""
             print(f"{mark} {v.version:<36} {v.architecture:<22} {v.created_at}{measured}{state}")
             if args.verbose and v.comparison():

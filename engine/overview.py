@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from engine.db import select_in
 from engine.decisions import _LIVE, effective_states
+from engine.training.options import MIN_HELDOUT
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -33,6 +34,19 @@ class ModelVersion:
     created_at: str
     active: bool
     metrics: dict[str, object]  # as stored by the learning run (engine.learning.finish)
+
+    @property
+    def measured_top1(self) -> float | None:
+        """Top-1 on held-out confirmed photos, if there were enough of them to mean something
+        (a handful is shown only in the comparison, with its count)."""
+        top1 = self.metrics.get("top1")
+        gate = self.metrics.get("gate")
+        held = (
+            ((gate.get("candidate") or {}).get("heldout") or {}) if isinstance(gate, dict) else {}
+        )
+        if not isinstance(top1, int | float) or held.get("n", 0) < MIN_HELDOUT:
+            return None
+        return float(top1)
 
     @property
     def trained_here(self) -> bool:
@@ -60,6 +74,7 @@ class ModelVersion:
         ):
             c, a = cand.get(key) or {}, act.get(key) or {}
             if c.get("n") and a:
+                what = what if c["n"] != 1 else what.replace("photos", "photo")
                 lines.append(
                     f"  {c['n']} {what}: top-1 {c['top1']:.0%} against {a['top1']:.0%}, "
                     f"MRR {c['mrr']:.3f} against {a['mrr']:.3f}"

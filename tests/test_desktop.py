@@ -925,7 +925,7 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     w.learning.improve.click()
     assert "Fine-tune the image model" in boxes[-1]["text"]  # asked first
     # ... saying how long it takes for this library (6 products, a few photos: 1-2 minutes).
-    assert re.search(r"takes about [12] minutes? on a two-core laptop", boxes[-1]["informative"])
+    assert re.search(r"takes about [12] minutes? here", boxes[-1]["informative"])
     _wait_training_step(qtbot, w)
     assert w.learning.train_box.isVisible() and not w.learning.improve.isEnabled()
     # The engine thread is free while the model trains: a query round-trips mid-training.

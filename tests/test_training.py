@@ -25,6 +25,7 @@ from engine.library import Library
 from engine.manifest import ModelManifest
 from engine.overview import learning_stats
 from engine.progress import Cancelled, CancelToken, Progress
+from engine.training.options import MIN_HELDOUT
 
 torch = pytest.importorskip("torch")
 
@@ -131,6 +132,8 @@ def test_view_budget_gives_way_with_the_catalogs_simulated_views_first() -> None
     small, grocery = estimate_seconds(83, 40, 123), estimate_seconds(81, 2640, 2721)
     assert 2 * 60 < small < 6 * 60 and 14 * 60 < grocery < 21 * 60
     assert estimate_seconds(81, 50_000, 2721) < 1.1 * estimate_seconds(81, 3000, 2721)
+    one_core = estimate_seconds(83, 40, 123, threads=1)  # the app on two cores: 354 s measured
+    assert 1.4 * small < one_core < 1.6 * small
 
 
 def test_photos_are_capped_per_sku_newest_first_and_in_all() -> None:
@@ -321,6 +324,7 @@ def test_models_lists_what_the_gate_made_of_each_version(
     assert f"{N_SKUS} simulated photos of the catalog: top-1" in out
     assert f"Verdict: {gate['reason']}." in out
     assert "MRR on" in gate["reason"]  # the verdict names its measure in words
+    assert held < MIN_HELDOUT and "top-1 0." not in line  # too few to show as its top-1
     pretrained = next(x for x in out.splitlines() if x.startswith("*"))
     assert "effnet-lite0-imagenet-1" in pretrained and "(" not in pretrained
 

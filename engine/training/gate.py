@@ -24,12 +24,12 @@ from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 from engine.reembed import embed_missing
 from engine.training.augment import phone_photo
 from engine.training.data import Sample
+from engine.training.options import MIN_HELDOUT
 
 if TYPE_CHECKING:
     from engine.encoder import Encoder
     from engine.library import Library
 
-MIN_HELDOUT = 10  # fewer held-out photos than this: decide on the catalog self-check
 CATALOG_CHECK_MAX = 200  # self-check queries (one simulated photo per catalog image)
 CRITERIA = {  # what decided, as the verdict names it to the user
     "heldout_mrr": "MRR on held-out confirmed photos",
