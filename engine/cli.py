@@ -197,8 +197,9 @@ def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
             measured = f"  top-1 {top1:.3f}" if top1 is not None else ""
             state = f"  ({v.state})" if v.state and not v.active else ""
             print(f"{mark} {v.version:<36} {v.architecture:<22} {v.created_at}{measured}{state}")
-            if args.verbose and v.comparison():
-                print("    " + v.comparison().replace("\n", "\n    "))
+            comparison = v.comparison() if args.verbose else ""
+            if comparison:
+                print("    " + comparison.replace("\n", "\n    "))
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.db import select_in
 from engine.decisions import _LIVE, effective_states
@@ -40,13 +40,15 @@ class ModelVersion:
         """Top-1 on held-out confirmed photos, if there were enough of them to mean something
         (a handful is shown only in the comparison, with its count)."""
         top1 = self.metrics.get("top1")
-        gate = self.metrics.get("gate")
-        held = (
-            ((gate.get("candidate") or {}).get("heldout") or {}) if isinstance(gate, dict) else {}
-        )
+        held = (self._gate().get("candidate") or {}).get("heldout") or {}
         if not isinstance(top1, int | float) or held.get("n", 0) < MIN_HELDOUT:
             return None
         return float(top1)
+
+    def _gate(self) -> dict[str, Any]:
+        """The gate's stored comparison (GateDecision.to_dict), or {} if it has none."""
+        gate = self.metrics.get("gate")
+        return gate if isinstance(gate, dict) else {}
 
     @property
     def trained_here(self) -> bool:
@@ -63,8 +65,8 @@ class ModelVersion:
     def comparison(self) -> str:
         """The gate's stored comparison in a few lines (a tooltip's worth); '' for a version
         that was never compared (the bundled one, one installed by hand)."""
-        gate = self.metrics.get("gate")
-        if not isinstance(gate, dict):
+        gate = self._gate()
+        if not gate:
             return ""
         cand, act = gate.get("candidate") or {}, gate.get("active") or {}
         lines = [f"Checked against {act.get('version') or 'the model active then'}:"]
@@ -188,18 +190,21 @@ def model_versions(lib: Library) -> list[ModelVersion]:
 
 
 def learning_stats(lib: Library) -> LearningStats:
-    status = lib.status()  # the counts; the ranks come from the decisions themselves
-    confirms = [d for d in effective_states(lib).values() if d.action == "confirm"]
+    states = effective_states(lib).values()  # once: Library.status() would read them again
+    confirms = [d for d in states if d.action == "confirm"]
+    by_origin = dict(
+        lib.db.execute("SELECT origin, count(*) FROM catalog_images GROUP BY origin").fetchall()
+    )
     return LearningStats(
-        confirmed=status.confirmed,
-        no_match=status.no_match,
-        decisions=status.decisions,
+        confirmed=len(confirms),
+        no_match=sum(1 for d in states if d.action == "no_match"),
+        decisions=int(lib.db.execute("SELECT count(*) FROM decisions").fetchone()[0]),
         top1_hits=sum(1 for d in confirms if d.rank == 1),
         top5_hits=sum(1 for d in confirms if d.rank is not None and d.rank <= 5),
         searched=sum(1 for d in confirms if d.rank is None),
-        remembered=status.remembered,
-        catalog_images=status.catalog_images,
+        remembered=int(by_origin.get("confirmed", 0)),
+        catalog_images=int(by_origin.get("catalog", 0)),
         instant_memory=lib.instant_memory,
-        model_version=status.model_version,
+        model_version=lib.model_version,
         versions=model_versions(lib),
     )
