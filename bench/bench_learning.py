@@ -142,6 +142,7 @@ from engine.evaluation import (  # noqa: E402
     read_truth,
 )
 from engine.library import Library  # noqa: E402
+from engine.progress import Progress  # noqa: E402
 from engine.training.trainer import TrainConfig  # noqa: E402
 
 DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "grocery"
@@ -170,8 +171,19 @@ def learn_and_evaluate(
     from engine.learning import learn
 
     shutil.copytree(base, work)
+    predicted: dict[str, float] = {}  # share of the run done -> elapsed + time left then
+    start = time.perf_counter()
+
+    def watch(p: Progress) -> None:
+        """What the app's time left would have said at 10, 25 and 50% of the run."""
+        for share in (0.1, 0.25, 0.5):
+            key = f"{share:.0%}"
+            if key not in predicted and (p.run_fraction or 0) >= share and p.run_left_s:
+                predicted[key] = time.perf_counter() - start + p.run_left_s
+
     with Library(work) as lib:
-        report = learn(lib, config, activate=True)
+        report = learn(lib, config, activate=True, progress=watch)
+        took = time.perf_counter() - start
         forced = False
         if not report.activated and report.version:
             lib.activate_model(report.version)  # measure the candidate even if refused
@@ -189,6 +201,7 @@ def learn_and_evaluate(
         data=report.data,
         losses=report.losses,
         onnx_max_abs_diff=report.onnx_max_abs_diff,
+        time_left_error={k: round(v / took - 1, 3) for k, v in predicted.items()},
         **{k: round(v, 1) for k, v in report.timings.items()},
     )
     return out
@@ -243,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
                 held = res["gate_s"] + res.get("activate_s", 0.0)
                 beside = res.get("export_s", 0.0) + res.get("embed_s", 0.0)
                 extra += f" (then library held {held:.0f} s; export + embed {beside:.0f} s beside)"
+            if res.get("time_left_error"):  # the app's whole-run estimate against the end
+                errors = ", ".join(f"{v:+.0%} at {k}" for k, v in res["time_left_error"].items())
+                extra += f"; time left off by {errors} done"
             gate = f"  gate: {res['gate_reason']}" if "gate_reason" in res else ""
             print(
                 f"{name:<13} top-1 {res['top1']:.3f}  top-5 {res['top5']:.3f}  "

@@ -3,7 +3,6 @@ read the summary. The import itself runs on the engine thread (see MainWindow)."
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from desktop_app.dialogs import error_sentence
 from desktop_app.icons import icon
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport
-from engine.progress import Progress
+from engine.progress import Progress, format_eta
 
 PREVIEW_ROWS = 8
 FIELDS = ("sku", "name", "category", "supplier", "price", "image")
@@ -279,14 +278,6 @@ class ImportSetupDialog(QDialog):
         for c in range(self.table.columnCount()):
             self.table.setColumnWidth(c, min(self.table.columnWidth(c), 220))
         self._update_ok()
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating time left…"
-    if seconds < 60:
-        return f"about {max(1, math.ceil(seconds))} s left"
-    return f"about {math.ceil(seconds / 60)} min left"
 
 
 class ProgressDialog(QDialog):

@@ -37,10 +37,9 @@ from PySide6.QtWidgets import (
 
 from desktop_app.dialogs import ask
 from desktop_app.icons import icon
-from desktop_app.import_dialog import format_eta
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
-from engine.progress import CancelToken, Progress
+from engine.progress import CancelToken, Progress, RunClock, format_eta
 
 if TYPE_CHECKING:
     from engine.learning import GatePlan, GateWork, LearningReport
@@ -160,7 +159,8 @@ class LearningPanel(QWidget):
         self.improve = QPushButton(icon("learning"), "Improve model…")
         self.improve.setEnabled(False)
         self.improve.setToolTip(IMPROVE_TOOLTIP)
-        self.status = QLabel("Fine-tuning takes a few minutes; you can keep matching meanwhile.")
+        self.status = QLabel("Fine-tuning takes some minutes; you can keep matching meanwhile.")
+        self._hinting = True  # the status line shows this hint, not a run's outcome
         self.status.setStyleSheet("color: #607d8b;")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -189,6 +189,7 @@ class LearningPanel(QWidget):
         self.stats: overview.LearningStats | None = None
         self.job: TrainingJob | None = None
         self._token: CancelToken | None = None  # the run's, from step 1 until it ends
+        self.clock: RunClock | None = None  # the run's time left, from step 2 until it ends
         # TrainConfig fields to override (tests use a tiny model; the defaults are measured)
         self.config_overrides: dict[str, object] = {}
         self.result_box: QMessageBox | None = None
@@ -276,6 +277,8 @@ class LearningPanel(QWidget):
                 self.versions.setItem(r, c, item)
         self._selection_changed()
         self.improve.setEnabled(not self.training)
+        if self._hinting:
+            self.status.setText(self._hint())
         if len(s.versions) < 2:
             self.switch.setToolTip(
                 "Only one model version is installed; fine-tuned versions will appear here"
@@ -370,6 +373,11 @@ class LearningPanel(QWidget):
             self._cancelled()
             return
 
+        from engine.learning import run_clock
+
+        # One clock for steps 2 and 3: the bar and the time left are the whole run's.
+        self.clock = run_clock(job.data, job.config, job.plan, self._show_progress)
+
         def run(ctx: TaskContext) -> tuple[TrainResult, GateWork]:
             from engine import learning
 
@@ -448,12 +456,25 @@ class LearningPanel(QWidget):
             self.train_cancel.setEnabled(False)
             self.train_stage.setText("Cancelling")
 
+    def _hint(self) -> str:
+        return f"Fine-tuning takes {self._expected_duration()}; you can keep matching meanwhile."
+
     def _progress(self, p: Progress) -> None:
+        if self.clock is not None:
+            self.clock(p)  # calls _show_progress with the whole run's figures
+        else:
+            self._show_progress(p)
+
+    def _show_progress(self, p: Progress) -> None:
         self.train_stage.setText(p.stage)
-        if p.total:
+        if p.run_fraction is not None:
+            self.train_bar.setRange(0, 1000)
+            self.train_bar.setValue(round(p.run_fraction * 1000))
+            self.train_eta.setText(format_eta(p.run_left_s))
+        elif p.total:
             self.train_bar.setRange(0, p.total)
             self.train_bar.setValue(p.done)
-        self.train_eta.setText(format_eta(p.eta_s))
+            self.train_eta.setText(format_eta(p.eta_s))
 
     def _done(self, report: LearningReport) -> None:
         self.last_report = report
@@ -497,12 +518,13 @@ class LearningPanel(QWidget):
         self.train_stage.setText(stage)
         self.train_eta.setText("")
         if on:
+            self._hinting = False
             self.status.setText("Fine-tuning… matching keeps working meanwhile.")
         self._selection_changed()
         self.training_changed.emit(on)
 
     def _end(self) -> None:
-        job, self.job, self._token = self.job, None, None
+        job, self.job, self._token, self.clock = self.job, None, None, None
         if job is not None:
             shutil.rmtree(job.workdir, ignore_errors=True)
         self._set_running(False)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine import __version__
+from engine.progress import Progress, format_eta
 
 EXIT_ERROR = 1
 EXIT_PROBLEMS = 2  # ``check`` found damage it could not repair
@@ -26,7 +27,7 @@ class _Bar:
         self.bar = None
         self.stage = ""
 
-    def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
+    def __call__(self, p: Progress) -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
@@ -42,6 +43,8 @@ class _Bar:
                 dynamic_ncols=True,
             )
             self.stage = p.stage
+        if p.run_left_s is not None:  # a stage of a longer run (train): the whole run's time
+            self.bar.set_postfix_str(f"{format_eta(p.run_left_s)} in all", refresh=False)
         self.bar.update(p.done - self.bar.n)
 
     def close(self) -> None:

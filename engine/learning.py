@@ -15,6 +15,7 @@ Cancelling at any point leaves the active model as it was.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.progress import Cancelled, CancelToken, ProgressCallback
+from engine.progress import Cancelled, CancelToken, ProgressCallback, RunClock
 from engine.training.options import HOLDOUT_SHARE
 
 if TYPE_CHECKING:
@@ -240,6 +241,29 @@ def plan_gate(lib: Library, config: TrainConfig) -> GatePlan:
     )
 
 
+def run_clock(
+    data: TrainingSet, config: TrainConfig, plan: GatePlan, progress: ProgressCallback
+) -> RunClock:
+    """``progress`` with the whole run's share done and time left added to every report,
+    from the run's planned stages (training.budget.stage_seconds) and the pace measured as
+    it goes. Torch-free, so the desktop app can keep one across the run's three steps."""
+    from engine.training.budget import member_epochs_total, stage_seconds, thread_pace
+
+    photos = [] if config.loss == "ortho" else cap_photos(data.photos, config.max_photos_per_sku)
+    stages = stage_seconds(
+        len(data.catalog),
+        len(photos),
+        len(plan.references.refs),
+        input_size=config.input_size,
+        catalog_views=config.catalog_views,
+        photo_views=config.photo_views,
+        max_views=config.max_views,
+        epochs_total=member_epochs_total(config.epochs, config.members, config.member_epochs),
+    )
+    threads = config.threads or min(os.cpu_count() or 1, 8)
+    return RunClock(stages, progress, pace=thread_pace(threads))
+
+
 def embed_for_gate(
     plan: GatePlan,
     data: TrainingSet,
@@ -393,6 +417,8 @@ def learn(
     config = (config or TrainConfig(square_mode=lib.square_mode)).resolved(base_arch(lib))
     data = prepare(lib, holdout=holdout)
     plan = plan_gate(lib, config)
+    if progress is not None:
+        progress = run_clock(data, config, plan, progress)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".learning-", dir=lib.path) as tmp:
         result = train_candidate(data, config, Path(tmp), progress=progress, cancel=cancel)

@@ -7,10 +7,11 @@ between batches, so a cancelled operation always stops at a committed, consisten
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 
 class Cancelled(Exception):
@@ -40,6 +41,9 @@ class Progress:
     total: int
     elapsed_s: float
     message: str = ""
+    # Of the whole operation when it has several stages (RunClock): share done, seconds left.
+    run_fraction: float | None = None
+    run_left_s: float | None = None
 
     @property
     def fraction(self) -> float:
@@ -54,6 +58,16 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+def format_eta(seconds: float | None) -> str:
+    """'about 40 s left' / 'about 3 min left' (rounded up: an estimate that runs out before
+    the work does reads worse than one that ends early)."""
+    if seconds is None:
+        return "estimating time left…"
+    if seconds < 60:
+        return f"about {max(1, math.ceil(seconds))} s left"
+    return f"about {math.ceil(seconds / 60)} min left"
 
 
 class ProgressReporter:
@@ -83,3 +97,58 @@ class ProgressReporter:
     def check(self) -> None:
         if self.cancel is not None:
             self.cancel.check()
+
+
+class RunClock:
+    """Whole-run share done and time left for an operation made of known stages.
+
+    Why: a stage's own rate says nothing of the stages after it. Fine-tuning spends its first
+    minutes preparing images, where that stage's bar would read "2 min left" with 15 to go.
+    ``plan`` gives each stage's work in seconds on a reference machine; this machine's pace
+    (its seconds per reference second) starts at ``pace`` and is measured as the run goes,
+    the measurement outweighing the prior once some PRIOR_WEIGHT_S of work is done. Reports
+    of a stage not in the plan, or of an earlier stage again (activation re-embeds a few
+    images), pass through and move nothing; reaching a stage counts the ones before it as
+    done, skipped ones included.
+    """
+
+    PRIOR_WEIGHT_S = 30.0
+
+    def __init__(
+        self,
+        plan: Sequence[tuple[str, float]],
+        callback: ProgressCallback | None,
+        *,
+        pace: float = 1.0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.stages = [name for name, _ in plan]
+        self.weights = [max(0.0, seconds) for _, seconds in plan]
+        self.total = sum(self.weights)
+        self.callback = callback
+        self.prior = pace
+        self.clock = clock
+        self.start = clock()
+        self.current = -1  # the latest planned stage reported
+        self.work = 0.0  # reference seconds done
+
+    def __call__(self, p: Progress) -> None:
+        i = self.stages.index(p.stage) if p.stage in self.stages else -1
+        if i >= max(0, self.current):
+            self.current = i
+            before = sum(self.weights[:i])
+            self.work = max(self.work, before + self.weights[i] * min(1.0, p.fraction))
+        if self.callback is not None:
+            self.callback(replace(p, run_fraction=self.fraction, run_left_s=self.left_s()))
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.work / self.total) if self.total else 0.0
+
+    def pace(self) -> float:
+        """Seconds here per reference second so far, shrunk towards the prior."""
+        k = self.PRIOR_WEIGHT_S
+        return (self.clock() - self.start + self.prior * k) / (self.work + k)
+
+    def left_s(self) -> float:
+        return max(0.0, self.total - self.work) * self.pace()

@@ -24,13 +24,14 @@ import numpy as np
 from engine.db import transaction
 from engine.progress import Cancelled, CancelToken, ProgressCallback, ProgressReporter
 from engine.thumbnails import readable_source
+from engine.training.options import STAGE_EMBED
 
 if TYPE_CHECKING:
     from engine.encoder import Encoder
     from engine.library import Library
 
 log = logging.getLogger(__name__)
-STAGE = "Embedding with the new model"
+STAGE = STAGE_EMBED
 
 
 @dataclass(frozen=True)

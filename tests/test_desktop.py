@@ -38,6 +38,7 @@ from desktop_app.main_window import EXPORT_FILTERS, MainWindow
 from desktop_app.worker import EngineWorker, Priority, TaskContext
 from engine.decisions import effective_states
 from engine.library import Library
+from engine.training.options import STAGE_CACHE, STAGE_TRAIN
 
 WAIT_MS = 30_000
 REPO = Path(__file__).resolve().parents[1]
@@ -922,6 +923,7 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
     before = w.learning.stats.model_version
     assert w.learning.improve.isEnabled()
+    assert re.search(r"Fine-tuning takes about [12] minutes? here", w.learning.status.text())
     w.learning.improve.click()
     assert "Fine-tune the image model" in boxes[-1]["text"]  # asked first
     # ... saying how long it takes for this library (6 products, a few photos: 1-2 minutes).
@@ -933,6 +935,15 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     w.worker.submit(lambda ctx: ctx.lib.status().products, what="t", on_result=answered.append)
     qtbot.waitUntil(lambda: answered == [6], timeout=WAIT_MS)
     assert w.learning.job is not None and w.learning.job.result is None  # still training
+    # One bar for the whole run: once the candidate embeds, the cache and the epochs are
+    # done, so the bar stands at their share of the plan, the run's time left beside it.
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)
+    clock, bar = w.learning.clock, w.learning.train_bar
+    assert clock is not None and clock.stages[:2] == [STAGE_CACHE, STAGE_TRAIN]
+    trained = round(1000 * sum(clock.weights[:2]) / clock.total)
+    qtbot.waitUntil(lambda: bar.value() >= trained, timeout=WAIT_MS)
+    assert bar.maximum() == 1000 and bar.value() < 1000
+    assert re.fullmatch(r"about \d+ (s|min) left", w.learning.train_eta.text())
     # ... and while the candidate embeds every reference image for the gate.
     held_encoding.engine_answers_meanwhile(qtbot, w)
     qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)

@@ -136,6 +136,43 @@ def test_view_budget_gives_way_with_the_catalogs_simulated_views_first() -> None
     assert 1.4 * small < one_core < 1.6 * small
 
 
+def test_run_clock_gives_the_whole_runs_time_left_at_this_machines_pace() -> None:
+    from engine.progress import RunClock
+
+    now = [0.0]
+    seen: list[Progress] = []
+    plan = [("cache", 10.0), ("train", 50.0), ("embed", 40.0)]  # reference seconds
+    clock = RunClock(plan, seen.append, pace=2.0, clock=lambda: now[0])
+
+    def report(stage: str, done: int, total: int, at: float) -> Progress:
+        now[0] = at
+        clock(Progress(stage, done, total, at))
+        return seen[-1]
+
+    # Before any work: the plan at the expected pace (one thread: twice the reference).
+    first = report("cache", 0, 100, 0.0)
+    assert first.run_fraction == 0 and first.run_left_s == pytest.approx(200)
+    # This machine turns out three times slower than the reference: the estimate follows.
+    p = report("cache", 100, 100, 30.0)
+    assert p.run_fraction == pytest.approx(0.1)
+    p = report("train", 50, 100, 30.0 + 75.0)
+    assert p.run_fraction == pytest.approx(0.35)
+    assert p.run_left_s == pytest.approx(65 * (105 + 60) / (35 + 30))  # shrinking to 3.0
+    p = report("embed", 90, 100, 300.0)
+    assert p.run_fraction == pytest.approx(0.96)
+    assert 2.8 * 4 < p.run_left_s < 3.1 * 4
+    # An earlier stage reported again (activation re-embeds a few images) moves nothing back;
+    # an unplanned stage passes through; the stage's own counts stay as they were.
+    p = report("train", 1, 100, 301.0)
+    assert p.run_fraction == pytest.approx(0.96) and (p.stage, p.done) == ("train", 1)
+    assert report("Checking", 1, 2, 302.0).run_fraction == pytest.approx(0.96)
+    assert report("embed", 100, 100, 310.0).run_left_s == 0
+    # A stage that never reports (no photos to embed) counts as done once a later one starts.
+    skip = RunClock(plan, seen.append, clock=lambda: 0.0)
+    skip(Progress("embed", 0, 10, 0.0))
+    assert seen[-1].run_fraction == pytest.approx(0.6)
+
+
 def test_photos_are_capped_per_sku_newest_first_and_in_all() -> None:
     from engine.learning import cap_photos
 
@@ -412,6 +449,31 @@ def test_a_library_over_the_view_budget_trains_within_it(tmp_path: Path) -> None
     # Room for 11 photos: one of each SKU, then a second of the five confirmed most recently.
     assert result.config.catalog_views == 3 and result.n_views == 40
     assert result.n_samples == N_SKUS + (40 - N_SKUS * 3) // TINY.photo_views
+
+
+def test_a_learning_run_reports_one_progress_for_the_whole_run(tmp_path: Path) -> None:
+    """Every report of learn() carries the whole run's share done and time left; the share
+    only grows and ends at 1. The cache stage counts views, not images, so its rate is even
+    though a catalog image makes more views than a photo."""
+    from engine.training.options import STAGE_CACHE, STAGE_EMBED, STAGE_TRAIN
+
+    lib_dir = _confirmed_library(tmp_path)
+    seen: list[Progress] = []
+    cfg = dataclasses.replace(TINY, members=1, epochs=1)
+    with Library(lib_dir) as lib:
+        report = learn(lib, cfg, activate=False, progress=seen.append)
+    assert report.version
+    stages = [p.stage for p in seen]
+    assert stages.index(STAGE_CACHE) < stages.index(STAGE_TRAIN) < stages.index(STAGE_EMBED)
+    cache = [p for p in seen if p.stage == STAGE_CACHE]
+    assert cache[-1].total == cache[-1].done == report.data["views"]
+    assert {p.done - q.done for p, q in zip(cache[1:], cache, strict=False)} == {
+        TINY.catalog_views,
+        TINY.photo_views,
+    }
+    shares = [p.run_fraction for p in seen]
+    assert all(f is not None for f in shares) and all(p.run_left_s is not None for p in seen)
+    assert shares == sorted(shares) and shares[-1] == 1.0 and seen[-1].run_left_s == 0
 
 
 def test_cancel_leaves_the_library_as_it_was(tmp_path: Path) -> None:

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.training.options import HOLDOUT_MAX, HOLDOUT_SHARE, TRAIN_INPUT_SIZE
+from engine.training.options import (
+    HOLDOUT_MAX,
+    HOLDOUT_SHARE,
+    STAGE_CACHE,
+    STAGE_COMPARE,
+    STAGE_EMBED,
+    STAGE_TRAIN,
+    TRAIN_INPUT_SIZE,
+)
 
 # TrainConfig's defaults for what decides the duration (here so the estimate needs no torch).
 CATALOG_VIEWS = 16  # clean + simulated phone photos per catalog image
@@ -81,6 +89,44 @@ def training_photos(n_confirmed: int) -> int:
     return n_confirmed - min(HOLDOUT_MAX, round(n_confirmed * HOLDOUT_SHARE))
 
 
+def stage_seconds(
+    n_catalog: int,
+    n_photos: int,
+    n_references: int,
+    *,
+    input_size: int = TRAIN_INPUT_SIZE,
+    catalog_views: int = CATALOG_VIEWS,
+    photo_views: int = PHOTO_VIEWS,
+    max_views: int = MAX_VIEWS,
+    epochs_total: int | None = None,
+) -> list[tuple[str, float]]:
+    """A run's stages in order, each with its seconds on the reference machine (two threads):
+    the feature cache, the epochs (``epochs_total``: summed over the members, the default
+    run's if None), the embedding of ``n_references`` reference images, the comparison
+    (seconds: its catalog self-check was embedded beforehand)."""
+    plan = plan_views(
+        n_catalog,
+        n_photos,
+        catalog_views=catalog_views,
+        photo_views=photo_views,
+        max_views=max_views,
+    )
+    pixels = (input_size / TRAIN_INPUT_SIZE) ** 2
+    view_pass = plan.views * SECONDS_PER_VIEW_PASS * pixels
+    epochs = member_epochs_total() if epochs_total is None else epochs_total
+    return [
+        (STAGE_CACHE, view_pass),
+        (STAGE_TRAIN, view_pass * epochs),
+        (STAGE_EMBED, n_references * SECONDS_PER_REFERENCE * pixels),
+        (STAGE_COMPARE, 1.0),
+    ]
+
+
+def thread_pace(threads: int) -> float:
+    """How many seconds a reference-machine second takes with ``threads`` cores."""
+    return (REFERENCE_THREADS / max(1, threads)) ** THREAD_SCALING
+
+
 def estimate_seconds(
     n_catalog: int,
     n_confirmed: int,
@@ -90,10 +136,8 @@ def estimate_seconds(
     input_size: int = TRAIN_INPUT_SIZE,
 ) -> float:
     """Rough duration of a default run on ``threads`` cores as fast as the reference
-    machine's: the feature cache, the epochs and the gate's embedding of ``n_references``
-    reference images."""
-    plan = plan_views(n_catalog, training_photos(n_confirmed))
-    passes = 1 + member_epochs_total()
-    seconds = plan.views * passes * SECONDS_PER_VIEW_PASS + n_references * SECONDS_PER_REFERENCE
-    seconds *= (REFERENCE_THREADS / max(1, threads)) ** THREAD_SCALING
-    return seconds * (input_size / TRAIN_INPUT_SIZE) ** 2
+    machine's, before it starts (during the run, progress.RunClock measures instead)."""
+    stages = stage_seconds(
+        n_catalog, training_photos(n_confirmed), n_references, input_size=input_size
+    )
+    return sum(seconds for _, seconds in stages) * thread_pace(threads)

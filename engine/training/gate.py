@@ -24,7 +24,7 @@ from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 from engine.reembed import embed_missing
 from engine.training.augment import phone_photo
 from engine.training.data import Sample
-from engine.training.options import MIN_HELDOUT
+from engine.training.options import MIN_HELDOUT, STAGE_COMPARE
 
 if TYPE_CHECKING:
     from engine.encoder import Encoder
@@ -262,7 +262,7 @@ def compare(
     active = active or lib.model_version
     embed_missing(lib, candidate, progress=progress, cancel=cancel, skip=skip)
     embed_missing(lib, active, progress=progress, cancel=cancel)
-    reporter = ProgressReporter("Comparing with the active model", 2, progress, cancel)
+    reporter = ProgressReporter(STAGE_COMPARE, 2, progress, cancel)
     input_size = max(
         lib.model_manifest(candidate).input_size, lib.model_manifest(active).input_size
     )

@@ -27,3 +27,10 @@ HOLDOUT_MAX = 200
 # Fewer held-out photos than this and a candidate's held-out figures decide nothing (the gate
 # uses the catalog self-check instead) and are not shown as its measured top-1.
 MIN_HELDOUT = 10
+
+# The stages of a fine-tuning run, in order, as its progress reports name them (the run's
+# time left is planned per stage: budget.stage_seconds, progress.RunClock).
+STAGE_CACHE = "Preparing training images"
+STAGE_TRAIN = "Training"
+STAGE_EMBED = "Embedding with the new model"  # also what activating a model reports
+STAGE_COMPARE = "Comparing with the active model"

@@ -45,7 +45,7 @@ from engine.training.model import (
     build_encoder,
     export_trunk,
 )
-from engine.training.options import LOSSES, TRAIN_INPUT_SIZE
+from engine.training.options import LOSSES, STAGE_CACHE, STAGE_TRAIN, TRAIN_INPUT_SIZE
 
 DEFAULT_ARCH = "tf_efficientnet_lite0"
 T = TypeVar("T")
@@ -189,8 +189,11 @@ def cache_features(
     ONNX export (some seconds) once there are more than a few hundred views.
     """
     spec = arch_spec(cfg.arch)
-    run = _trunk_runner(model, cfg, workdir, n_views=_count_views(samples, cfg))
-    reporter = ProgressReporter("Preparing training images", len(samples), progress, cancel)
+    n_views = _count_views(samples, cfg)
+    run = _trunk_runner(model, cfg, workdir, n_views=n_views)
+    # Counted in views, not images: a catalog image makes 16 and a photo 2, so a count of
+    # images would move eight times faster through the photos than through the catalog.
+    reporter = ProgressReporter(STAGE_CACHE, n_views, progress, cancel)
     feats: list[np.ndarray] = []
     meta: list[tuple[int, int, bool, bool]] = []
     failed: list[tuple[Path, str]] = []
@@ -205,12 +208,12 @@ def cache_features(
         for i, res in _ahead(pool, work, range(len(samples)), depth=8):
             if isinstance(res, str):
                 failed.append((samples[i].source, res))
-                reporter.step()
+                reporter.step(_views_of(samples[i], cfg))
                 continue
             feats.append(run(to_tensor(res, spec.mean, spec.std)).astype(np.float16))
             cat = samples[i].kind == "catalog"
             meta.extend((labels[i], i, cat, v == 0) for v in range(len(res)))
-            reporter.step()
+            reporter.step(len(res))
     if not feats:
         raise ValueError("no training image could be read")
     m = np.asarray(meta, dtype=np.int64)
@@ -224,8 +227,12 @@ def cache_features(
     )
 
 
+def _views_of(sample: Sample, cfg: TrainConfig) -> int:
+    return cfg.catalog_views if sample.kind == "catalog" else cfg.photo_views
+
+
 def _count_views(samples: Sequence[Sample], cfg: TrainConfig) -> int:
-    return sum(cfg.catalog_views if s.kind == "catalog" else cfg.photo_views for s in samples)
+    return sum(_views_of(s, cfg) for s in samples)
 
 
 def _trunk_runner(
@@ -381,7 +388,7 @@ def train_cached(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in groups], total_steps=total, pct_start=0.1
     )
-    reporter = reporter or ProgressReporter("Training", total, progress, cancel)
+    reporter = reporter or ProgressReporter(STAGE_TRAIN, total, progress, cancel)
     done = 0
     losses: list[float] = []
     model.set_training()
@@ -467,7 +474,7 @@ def train_members(
     losses: list[list[float]] = []
     per_epoch = max(1, len(_pool(cache, cfg)) // cfg.batch_size)
     total = sum(per_epoch * cfg.member(i).epochs for i in range(cfg.members))
-    reporter = ProgressReporter("Training", total, progress, cancel)  # one bar for all
+    reporter = ProgressReporter(STAGE_TRAIN, total, progress, cancel)  # one bar for all
     for i in range(cfg.members):
         mcfg = cfg.member(i)
         if i:
