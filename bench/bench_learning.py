@@ -98,6 +98,13 @@ the same order), same command, 2026-11-23: 0.885 / 0.973 / 0.924 again (the same
 train 1006 s, export + embedding 111 s beside the library: 1,119 s in all, where
 ``training.budget.estimate_seconds`` (what the app's dialog says) gives 1,136 s (18.9 min).
 
+With one progress for the whole run (``progress.RunClock``; the bench now prints how far the
+app's time left was off at 10/25/50% of the run), same command, 2026-11-24, on a day the
+machine ran about 1.4x slower (the demo library's one-thread run took 508 s against 354 s):
+0.885 / 0.973 / 0.924 again, train 1399 s, export + embedding 129 s beside the library; the
+time left was off by -9% at 10% done, -5% at 25%, -2% at 50%, where the dialog's estimate
+made before the run (1,136 s) was 26% short of the 1,528 s it took.
+
 A mirror-blind export (the ONNX model embeds each image and its mirror image in one batch and
 sums them; the lab's ``flip-max``, +0.7 points over four seeds) was tried the same way,
 ``--only arcface --keep /tmp/bl-keep``, on 2026-11-23: 0.885 / 0.973 / 0.925, train 945 s,

@@ -31,6 +31,7 @@ from desktop_app.previews import cached_pixmap
 from desktop_app.review import format_price
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
+from engine.wording import count
 
 PAGE = 500  # products per query; the next page loads when the list is scrolled to its end
 COLUMNS = ("SKU", "Name", "Category", "Supplier", "Price")
@@ -219,7 +220,7 @@ class CatalogBrowser(QWidget):
         self.table.setSortingEnabled(True)  # re-sorts: find rows by SKU from here on
         shown = self.table.rowCount()
         more = "; scroll down for more" if self._more else ""
-        self.count.setText(f"{shown} product(s){' shown' if self._more else ''}{more}")
+        self.count.setText(f"{count(shown, 'product')}{' shown' if self._more else ''}{more}")
         # A page that fits without a scroll bar could never be scrolled on: fetch on at once.
         QTimer.singleShot(0, lambda: self._maybe_load_more(self.table.verticalScrollBar().value()))
         if append:

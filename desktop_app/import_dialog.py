@@ -32,6 +32,7 @@ from desktop_app.icons import icon
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport
 from engine.progress import Progress, format_eta
+from engine.wording import count
 
 PREVIEW_ROWS = 8
 FIELDS = ("sku", "name", "category", "supplier", "price", "image")
@@ -232,7 +233,7 @@ class ImportSetupDialog(QDialog):
         if folder is not None and preview.images_in_folder is None and self.sheet is None:
             parts.append(f"<span style='color:#c62828'>Folder not found: {folder}</span>")
         elif preview.images_in_folder is not None:
-            parts.append(f"{preview.images_in_folder} image file(s) in the folder.")
+            parts.append(f"{count(preview.images_in_folder, 'image file')} in the folder.")
         if preview.error:
             parts.append(
                 f"<span style='color:#c62828'><b>The sheet cannot be used:</b> "
@@ -247,7 +248,8 @@ class ImportSetupDialog(QDialog):
                 if f in preview.mapping
             ]
             missing = [FIELD_LABELS[f] for f in FIELDS if f not in preview.mapping]
-            parts.append(f"{preview.total_rows} product row(s). Columns: " + ", ".join(found))
+            rows = count(preview.total_rows, "product row")
+            parts.append(f"{rows}. Columns: " + ", ".join(found))
             if missing:
                 parts.append(
                     "Not in the sheet: "
@@ -260,8 +262,8 @@ class ImportSetupDialog(QDialog):
                 )
             if preview.problems:
                 parts.append(
-                    f"<span style='color:#e65100'>{len(preview.problems)} row "
-                    f"problem(s), e.g. {preview.problems[0]}</span>"
+                    f"<span style='color:#e65100'>{count(len(preview.problems), 'row problem')}"
+                    f", e.g. {preview.problems[0]}</span>"
                 )
         self.summary.setText("<br>".join(parts))
         headers = []

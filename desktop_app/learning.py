@@ -40,6 +40,7 @@ from desktop_app.icons import icon
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
 from engine.progress import CancelToken, Progress, RunClock, format_eta
+from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.learning import GatePlan, GateWork, LearningReport
@@ -211,7 +212,8 @@ class LearningPanel(QWidget):
         self.stats = s
         self.confirmed.setText(str(s.confirmed))
         self.confirmed_note.setText(
-            f"{s.no_match} photo(s) marked 'no match'; {s.decisions} decisions recorded in all, "
+            f"{count(s.no_match, 'photo')} marked 'no match'; {count(s.decisions, 'decision')} "
+            "recorded in all, "
             "undos included."
         )
         if s.confirmed:
@@ -221,7 +223,7 @@ class LearningPanel(QWidget):
             )
             self.top5.setText(f"{s.top5_hits / s.confirmed:.0%}")
             self.top5_note.setText(
-                f"{s.searched} confirmation(s) needed the product search."
+                f"{count(s.searched, 'confirmation')} needed the product search."
                 if s.searched
                 else "No product had to be searched for."
             )
@@ -240,19 +242,19 @@ class LearningPanel(QWidget):
             )
             top1 = active.measured_top1
             new = s.new_confirmations
-            since = "new confirmation(s) since it was trained"
+            since = f"{count(new, 'new confirmation')} since it was trained"
             if not active.trained_here:
-                since = "confirmation(s) to learn from"
+                since = f"{count(new, 'confirmation')} to learn from"
             self.model_note.setText(
                 f"{active.architecture}, {origin}."
                 + (f" Top-1 {_percent(top1)} when it was measured." if top1 is not None else "")
-                + (f" {new} {since}." if new else "")
+                + (f" {since}." if new else "")
             )
         self.memory.blockSignals(True)
         self.memory.setChecked(s.instant_memory)
         self.memory.blockSignals(False)
         self.memory.setEnabled(True)
-        self.memory_note.setText(f"{s.remembered} photo(s) remembered")
+        self.memory_note.setText(f"{count(s.remembered, 'photo')} remembered")
         self.versions.setRowCount(len(s.versions))
         for r, v in enumerate(s.versions):
             cells = [
@@ -329,7 +331,7 @@ class LearningPanel(QWidget):
         if confirm and not ask(
             self,
             "Improve model",
-            f"Fine-tune the image model on your catalog and {n} confirmed photo(s)?",
+            f"Fine-tune the image model on your catalog and {count(n, 'confirmed photo')}?",
             f"This takes {self._expected_duration()}; you can keep matching meanwhile, and "
             "cancel at any time. The new model is compared with the current one on confirmed "
             "photos it never saw, and used only if it is better. The current model stays "

@@ -52,6 +52,7 @@ from engine.images import IMAGE_SUFFIXES
 from engine.library import LibraryStatus, default_library_path
 from engine.progress import Cancelled, CancelToken
 from engine.resources import demo_dir
+from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.reembed import Embedded, EmbedPlan
@@ -415,7 +416,8 @@ class MainWindow(QMainWindow):
         def done(status: LibraryStatus) -> None:
             self.library_status = status
             self.library_label.setText(
-                f"{status.path.name}: {status.products} products · {status.photos} photos · "
+                f"{status.path.name}: {count(status.products, 'product')} · "
+                f"{count(status.photos, 'photo')} · "
                 f"{status.confirmed} confirmed · model {status.model_version}"
             )
             self.library_label.setToolTip(str(status.path))
@@ -798,7 +800,7 @@ class MainWindow(QMainWindow):
 
         def done(rows: int) -> None:
             self.last_export = (target, rows)
-            self.statusBar().showMessage(f"Exported {rows} row(s) to {target}", 10000)
+            self.statusBar().showMessage(f"Exported {count(rows, 'row')} to {target}", 10000)
 
         self.worker.submit(
             run, what="export the inventory", priority=Priority.INTERACTIVE, on_result=done

@@ -89,6 +89,7 @@ class _Run:
 
     def catalog_and_match(self) -> str:
         from engine.library import Library
+        from engine.wording import count
 
         rows = _read_csv(self.demo / "catalog.csv")
         heic = self._heic_copy(self.photo)
@@ -119,7 +120,7 @@ class _Run:
                 f"expected {self.expected_sku!r}",
             )
             found.append(f"{name} -> {top.sku} ({top.similarity:.2f})")
-        return f"{report.products} products imported; " + ", ".join(found)
+        return f"{count(report.products, 'product')} imported; " + ", ".join(found)
 
     def _heic_copy(self, photo: Path) -> Path:
         """The demo photo re-encoded as HEIC: phones deliver that, and it needs libheif."""

@@ -24,6 +24,7 @@ from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
 from engine.matching import PhotoMatch, Suggestion, expand_paths
 from engine.progress import CancelToken
+from engine.wording import are, count, were
 
 TOP_K = 5
 CHUNK = 8  # photos per matching task: bounds how long a keypress can wait
@@ -159,7 +160,7 @@ class ReviewSession(QObject):
         fresh = self.model.add_paths(files)
         skipped = len(files) - len(fresh)
         if skipped:
-            self.message.emit(f"{skipped} photo(s) were already in the queue")
+            self.message.emit(f"{count(skipped, 'photo')} {were(skipped)} already in the queue")
         for item in fresh:
             self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
         if self.current_row() < 0 and fresh:
@@ -286,7 +287,8 @@ class ReviewSession(QObject):
                 self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
             self._match(rematch)
             if photos:
-                self.message.emit(f"{len(photos)} photo(s) from last time are waiting for review")
+                n = len(photos)
+                self.message.emit(f"{count(n, 'photo')} from last time {are(n)} waiting for review")
                 if self.current_row() < 0:
                     self.select_row(self.model.next_undecided(-1))
 
@@ -494,7 +496,7 @@ class ReviewSession(QObject):
         if not ask(
             parent or self.page,
             "Accept confident matches",
-            f"Confirm the top suggestion for {len(items)} photo(s) scoring {threshold:.0%} "
+            f"Confirm the top suggestion for {count(len(items), 'photo')} scoring {threshold:.0%} "
             "or more?",
             sample + more + "\n\nEach one can be undone with Ctrl+Z.",
         ):
@@ -514,7 +516,7 @@ class ReviewSession(QObject):
         def done(states: list[StateUpdate]) -> None:
             for st in states:
                 self._reconcile(st)
-            self.message.emit(f"Confirmed {len(states)} confident photo(s)")
+            self.message.emit(f"Confirmed {count(len(states), 'confident photo')}")
 
         def failed(err: TaskError) -> None:
             self.resync([pid for _i, pid, _s, _n in plan if pid is not None])

@@ -21,6 +21,7 @@ from engine.manifest import file_sha256
 from engine.progress import Cancelled, CancelToken, ProgressCallback, ProgressReporter
 from engine.sheet import Sheet, SheetRow, read_sheet
 from engine.thumbnails import save_thumbnail
+from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -38,8 +39,8 @@ class ImportReport:
 
     def summary(self) -> str:
         text = (
-            f"{self.products} products; images: {self.added} added, {self.updated} updated, "
-            f"{self.unchanged} unchanged, {self.removed} removed, "
+            f"{count(self.products, 'product')}; images: {self.added} added, "
+            f"{self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
             f"{len(self.skipped)} skipped"
         )
         return text + (" (cancelled: run the import again to finish)" if self.cancelled else "")

@@ -27,6 +27,7 @@ from engine.index import IndexInfo, VectorIndex, key_digest, sidecar
 from engine.manifest import file_sha256
 from engine.reembed import embed_missing
 from engine.thumbnails import save_thumbnail, thumbnail_path
+from engine.wording import are, count
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -72,7 +73,7 @@ class CheckReport:
             out.append(f"library OK ({seen})")
         else:
             out.append(
-                f"{len(self.unrepaired)} problem(s) left ({seen}); "
+                f"{count(len(self.unrepaired), 'problem')} left ({seen}); "
                 + ("see above" if any(f.repaired for f in self.findings) else "try --repair")
             )
         return out
@@ -122,7 +123,8 @@ def _database(lib: Library, report: CheckReport, deep: bool, repair: bool) -> bo
         report.add(
             "database",
             "error",
-            f"{len(bad_fk)} row(s) point at missing rows (in {', '.join(tables)})",
+            f"{count(len(bad_fk), 'row')} {'points' if len(bad_fk) == 1 else 'point'} at missing "
+            f"rows (in {', '.join(tables)})",
         )
     version = int(lib.db.execute("PRAGMA user_version").fetchone()[0])
     if version != SCHEMA_VERSION:
@@ -131,7 +133,8 @@ def _database(lib: Library, report: CheckReport, deep: bool, repair: bool) -> bo
         "SELECT count(*) FROM decisions WHERE action = 'undo' AND (undoes IS NULL OR undoes >= id)"
     ).fetchone()[0]
     if bad_undo:
-        report.add("database", "error", f"{bad_undo} undo decision(s) point nowhere")
+        verb = "points" if bad_undo == 1 else "point"
+        report.add("database", "error", f"{count(bad_undo, 'undo decision')} {verb} nowhere")
     if has_products_fts(lib.db):
         try:  # the product search index must agree with the products table
             lib.db.execute(
@@ -179,7 +182,8 @@ def _stray_files(lib: Library, report: CheckReport, repair: bool) -> None:
     report.add(
         "files",
         "note",
-        f"{len(stray)} temporary file(s) left by an interrupted write (e.g. {stray[0].name})",
+        f"{count(len(stray), 'temporary file')} left by an interrupted write "
+        f"(e.g. {stray[0].name})",
         repaired=repair,
     )
 
@@ -214,7 +218,8 @@ def _models(lib: Library, report: CheckReport, repair: bool) -> None:
         report.add(
             "models",
             "note",
-            f"model folder(s) not registered (an install was interrupted): {', '.join(unknown)}",
+            f"{count(len(unknown), 'model folder')} not registered (an install was interrupted): "
+            + ", ".join(unknown),
         )
 
 
@@ -234,7 +239,7 @@ def _embeddings(lib: Library, report: CheckReport, repair: bool) -> None:
             report.add(
                 "embeddings",
                 "note",
-                f"{missing - len(failed)} reference image(s) embedded with model {version}",
+                f"{count(missing - len(failed), 'reference image')} embedded with model {version}",
                 repaired=True,
             )
         missing = len(failed)
@@ -242,8 +247,8 @@ def _embeddings(lib: Library, report: CheckReport, repair: bool) -> None:
         report.add(
             "embeddings",
             "note",
-            f"{missing} reference image(s) are not searchable with model {version}: their "
-            "files and thumbnails could not be read",
+            f"{count(missing, 'reference image')} {are(missing)} not searchable with model "
+            f"{version}: their files and thumbnails could not be read",
         )
 
 
@@ -343,13 +348,13 @@ def _thumbnails(lib: Library, report: CheckReport, repair: bool, deep: bool) -> 
         for sha in bad:
             fixed += _remake_thumbnail(lib, sha, sources[sha])
     if fixed:
-        report.add("thumbnails", "error", f"{fixed} missing or damaged thumbnail(s)", True)
+        report.add("thumbnails", "error", count(fixed, "missing or damaged thumbnail"), True)
     if len(bad) > fixed:
         why = "their originals are gone or changed" if repair else "try --repair"
         report.add(
             "thumbnails",
             "error",
-            f"{len(bad) - fixed} thumbnail(s) missing or damaged (shown blank); {why}",
+            f"{count(len(bad) - fixed, 'thumbnail')} missing or damaged (shown blank); {why}",
         )
 
 

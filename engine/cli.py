@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.progress import Progress, format_eta
+from engine.wording import count
 
 EXIT_ERROR = 1
 EXIT_PROBLEMS = 2  # ``check`` found damage it could not repair
@@ -114,7 +115,7 @@ def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
         bar.close()
         failures = _print_matches(results, args.json)
     if failures:
-        print(f"{failures} file(s) could not be used", file=sys.stderr)
+        print(f"{count(failures, 'file')} could not be used", file=sys.stderr)
     return 0
 
 
@@ -147,7 +148,7 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
     with _library(args) as lib:
         n = lib.export_csv(args.output, per=args.per, include_undecided=args.all)
-    print(f"wrote {n} rows to {args.output}")
+    print(f"wrote {count(n, 'row')} to {args.output}")
     return 0
 
 
@@ -324,7 +325,8 @@ def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
         _print_matches(results, False)
         out = Path(args.output)
         n = lib.export_csv(out, per="photo", include_undecided=True)
-    print(f"wrote {n} rows (top suggestion per photo, not yet confirmed) to {out.resolve()}")
+    rows = count(n, "row")
+    print(f"wrote {rows} (top suggestion per photo, not yet confirmed) to {out.resolve()}")
     print(
         "next: confirm with 'shopmatch confirm PHOTO_ID [SKU]', then "
         "'shopmatch export inventory.csv'"

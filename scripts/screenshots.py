@@ -232,8 +232,9 @@ def main() -> int:
         lambda: (
             window.learning.job is not None
             and window.learning.train_bar.maximum() > 0
-            and window.learning.train_bar.value() > 0
-        )
+            and window.learning.train_bar.value() >= 0.05 * window.learning.train_bar.maximum()
+        ),
+        timeout=300,
     )
     shoot("11-learning-training")
     window.learning.cancel_training()

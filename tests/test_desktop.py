@@ -258,7 +258,7 @@ def test_import_drop_review_undo_export(
     assert dlg.table.rowCount() == 8
     assert dlg.table.item(0, 0).text() == "SKU-000"
     assert "Colour" in dlg.table.item(0, 6).text()  # unmapped column kept as attribute
-    assert "12 image file(s)" in dlg.summary.text()
+    assert "12 image files" in dlg.summary.text()
     dlg.accept()
     qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
     assert w.last_import is not None and w.last_import.added == 12
@@ -407,7 +407,7 @@ def test_import_drop_review_undo_export(
     qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
     assert w.learning.stats.confirmed == 3
     assert w.learning.confirmed.text() == "3"
-    assert "3 confirmation(s) to learn from" in w.learning.model_note.text()
+    assert "3 confirmations to learn from" in w.learning.model_note.text()
     assert w.learning.improve.isEnabled() and not w.learning.training
     assert w.learning.versions.rowCount() == 1
 
@@ -439,7 +439,7 @@ def test_accept_all_confident_asks_first(
     w.review.queue.setFocus()
     key(w, Qt.Key.Key_A)
     question = boxes[-1]
-    assert "3 photo(s)" in question["text"]
+    assert "3 photos scoring" in question["text"]
     assert all(i.status == "confirmed" for i in w.model.items)
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
     with engine_calls.by_test(), Library(tmp_path / "lib", lock=False) as lib:

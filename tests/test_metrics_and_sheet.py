@@ -94,3 +94,12 @@ def test_describe_gives_sentences() -> None:
     )
     assert describe(KeyError("id")) == "unexpected internal error (KeyError: 'id')"
     assert describe(FileNotFoundError(2, "No such file", "/x/y.jpg")) == "file not found: /x/y.jpg"
+
+
+def test_counts_read_as_words_not_as_photo_s() -> None:
+    from engine.wording import are, count, were
+
+    assert count(1, "photo") == "1 photo" and count(0, "photo") == "0 photos"
+    assert count(12_345, "product row") == "12,345 product rows"
+    assert count(2, "box", "boxes") == "2 boxes"
+    assert (were(1), were(3), are(1), are(0)) == ("was", "were", "is", "are")

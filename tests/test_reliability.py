@@ -185,13 +185,13 @@ def test_missing_thumbnails_are_remade_or_reported(built: Path) -> None:
 
     proc = cli(lib_dir, "check")
     assert proc.returncode == 2
-    assert "error: thumbnails: 2 thumbnail(s) missing or damaged" in proc.stdout
+    assert "error: thumbnails: 2 thumbnails missing or damaged" in proc.stdout
     deep = cli(lib_dir, "check", "--deep").stdout
-    assert "3 thumbnail(s) missing or damaged" in deep
+    assert "3 thumbnails missing or damaged" in deep
     repaired = cli(lib_dir, "check", "--deep", "--repair")
     assert repaired.returncode == 2  # one is beyond repair, and says so
-    assert "2 missing or damaged thumbnail(s) (repaired)" in repaired.stdout
-    assert "1 thumbnail(s) missing or damaged (shown blank); their originals are gone" in (
+    assert "2 missing or damaged thumbnails (repaired)" in repaired.stdout
+    assert "1 thumbnail missing or damaged (shown blank); their originals are gone" in (
         repaired.stdout
     )
     assert thumbs[0].stat().st_size > 0 and thumbs[2].read_bytes()[:2] == b"\xff\xd8"
@@ -594,7 +594,7 @@ def test_check_sees_a_decision_row_removed_behind_its_back(built: Path) -> None:
         conn.commit()
     proc = cli(lib_dir, "check")
     assert proc.returncode == 2
-    assert "error: database: 1 row(s) point at missing rows (in decisions)" in proc.stdout
+    assert "error: database: 1 row points at missing rows (in decisions)" in proc.stdout
 
 
 # --- UI read queries (paged in SQL for 100k-product catalogs) ----------------------------------
