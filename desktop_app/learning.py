@@ -51,6 +51,7 @@ IMPROVE_TOOLTIP = (
     "Fine-tune the image model on your catalog and confirmed photos. Matching keeps working; "
     "the new model is used only if it measures better on photos it never saw."
 )
+IDLE_HINT = "Fine-tuning takes some minutes; you can keep matching meanwhile."
 VERSION_COLUMNS = ("Version", "Architecture", "Trained from", "Added", "Top-1 (measured)", "Status")
 
 
@@ -160,7 +161,7 @@ class LearningPanel(QWidget):
         self.improve = QPushButton(icon("learning"), "Improve model…")
         self.improve.setEnabled(False)
         self.improve.setToolTip(IMPROVE_TOOLTIP)
-        self.status = QLabel("Fine-tuning takes some minutes; you can keep matching meanwhile.")
+        self.status = QLabel(IDLE_HINT)
         self._hinting = True  # the status line shows this hint, not a run's outcome
         self.status.setStyleSheet("color: #607d8b;")
         self.status.setWordWrap(True)
@@ -450,6 +451,15 @@ class LearningPanel(QWidget):
         seconds = estimate_seconds(s.catalog_images, s.confirmed, refs, threads=training_threads())
         minutes = max(1, round(seconds / 60))
         return f"about {minutes} minute{'s' if minutes > 1 else ''} here"
+
+    def library_changed(self) -> None:
+        """Another library (or none) is open: a run on the old one stops, and the status
+        line leaves the old run's outcome for the hint (with the new library's duration
+        once its figures load)."""
+        self.cancel_training()  # its data belongs to the library just closed
+        if not self.training:
+            self._hinting = True
+            self.status.setText(IDLE_HINT)
 
     def cancel_training(self) -> None:
         token = self._token

@@ -406,7 +406,7 @@ class MainWindow(QMainWindow):
         self.library_status = None
         self.setWindowTitle(f"ShopMatch — {path.name}" if path else "ShopMatch")
         self.catalog.loaded = False
-        self.learning.cancel_training()  # its data belongs to the library just closed
+        self.learning.library_changed()
         self._update_pages()
 
     def refresh_status(self, then: Callable[[], None] | None = None) -> None:

@@ -32,6 +32,16 @@ from engine.wording import are, count
 if TYPE_CHECKING:
     from engine.library import Library
 
+# What each count in 'library OK (...)' is of, in words.
+COUNTED: dict[str, tuple[str, ...]] = {
+    "products": ("product",),
+    "catalog_images": ("catalog image",),
+    "photos": ("photo",),
+    "decisions": ("decision",),
+    "models": ("model",),
+    "index entries": ("index entry", "index entries"),
+    "thumbnails": ("thumbnail",),
+}
 LAST_EXPORT = "last_export"  # settings key: JSON {path, sha256, rows, at} of the last export
 
 
@@ -68,7 +78,7 @@ class CheckReport:
 
     def lines(self) -> list[str]:
         out = [f.line() for f in self.findings]
-        seen = ", ".join(f"{v} {k}" for k, v in self.counts.items())
+        seen = ", ".join(count(v, *COUNTED.get(k, (k,))) for k, v in self.counts.items())
         if self.ok:
             out.append(f"library OK ({seen})")
         else:
@@ -248,7 +258,9 @@ def _embeddings(lib: Library, report: CheckReport, repair: bool) -> None:
             "embeddings",
             "note",
             f"{count(missing, 'reference image')} {are(missing)} not searchable with model "
-            f"{version}: their files and thumbnails could not be read",
+            f"{version}: "
+            + ("its file and thumbnail" if missing == 1 else "their files and thumbnails")
+            + " could not be read",
         )
 
 
@@ -350,11 +362,13 @@ def _thumbnails(lib: Library, report: CheckReport, repair: bool, deep: bool) -> 
     if fixed:
         report.add("thumbnails", "error", count(fixed, "missing or damaged thumbnail"), True)
     if len(bad) > fixed:
-        why = "their originals are gone or changed" if repair else "try --repair"
+        n = len(bad) - fixed
+        gone = "its original is" if n == 1 else "their originals are"
+        why = f"{gone} gone or changed" if repair else "try --repair"
         report.add(
             "thumbnails",
             "error",
-            f"{count(len(bad) - fixed, 'thumbnail')} missing or damaged (shown blank); {why}",
+            f"{count(n, 'thumbnail')} missing or damaged (shown blank); {why}",
         )
 
 

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from engine import __version__
 from engine.progress import Progress, format_eta
+from engine.training.options import STAGE_CACHE, STAGE_TRAIN
 from engine.wording import count
 
 EXIT_ERROR = 1
 EXIT_PROBLEMS = 2  # ``check`` found damage it could not repair
+
+
+UNITS = {STAGE_CACHE: "view", STAGE_TRAIN: "step"}  # what a training stage counts
 
 
 class _Bar:
@@ -38,7 +42,7 @@ class _Bar:
             self.bar = tqdm(
                 total=p.total,
                 desc=p.stage,
-                unit="img",
+                unit=UNITS.get(p.stage, "img"),
                 file=sys.stderr,
                 leave=False,
                 dynamic_ncols=True,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from engine.progress import Cancelled, CancelToken, ProgressCallback, RunClock
 from engine.training.options import HOLDOUT_SHARE
+from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -66,8 +67,8 @@ class LearningReport:
     def summary(self) -> str:
         t = self.timings
         lines = [
-            f"trained on {self.data.get('catalog', 0)} catalog images and "
-            f"{self.data.get('photos', 0)} confirmed photos "
+            f"trained on {count(int(self.data.get('catalog', 0)), 'catalog image')} and "
+            f"{count(int(self.data.get('photos', 0)), 'confirmed photo')} "
             f"({self.data.get('heldout', 0)} held out) in {t.get('train_s', 0):.0f} s",
         ]
         if self.decision is not None:
@@ -246,7 +247,8 @@ def run_clock(
 ) -> RunClock:
     """``progress`` with the whole run's share done and time left added to every report,
     from the run's planned stages (training.budget.stage_seconds) and the pace measured as
-    it goes. Torch-free, so the desktop app can keep one across the run's three steps."""
+    it goes. Torch-free, so the desktop app can keep one from its step 2 (the pool) into its
+    step 3 (the engine thread)."""
     from engine.training.budget import member_epochs_total, stage_seconds, thread_pace
 
     photos = [] if config.loss == "ortho" else cap_photos(data.photos, config.max_photos_per_sku)

@@ -15,4 +15,5 @@ def were(n: int) -> str:
 
 
 def are(n: int) -> str:
+    """'1 photo is', '3 photos are'."""
     return "is" if n == 1 else "are"

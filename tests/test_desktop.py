@@ -1010,6 +1010,10 @@ def test_improve_model_can_be_cancelled_and_changes_nothing(
     with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
         assert (lib.model_version, len(lib.models())) == before
     assert not list(lib_path.glob(".learning-*"))
+    # Another library: the outcome of a run on the old one gives way to the hint.
+    open_library(qtbot, w, tmp_path / "other")
+    assert "cancelled" not in w.learning.status.text()
+    assert w.learning.status.text().startswith("Fine-tuning takes")
 
 
 def test_cancel_while_the_candidate_embeds_changes_nothing(

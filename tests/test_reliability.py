@@ -191,9 +191,7 @@ def test_missing_thumbnails_are_remade_or_reported(built: Path) -> None:
     repaired = cli(lib_dir, "check", "--deep", "--repair")
     assert repaired.returncode == 2  # one is beyond repair, and says so
     assert "2 missing or damaged thumbnails (repaired)" in repaired.stdout
-    assert "1 thumbnail missing or damaged (shown blank); their originals are gone" in (
-        repaired.stdout
-    )
+    assert "1 thumbnail missing or damaged (shown blank); its original is gone" in (repaired.stdout)
     assert thumbs[0].stat().st_size > 0 and thumbs[2].read_bytes()[:2] == b"\xff\xd8"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.training.options import (
+    CATALOG_CHECK_MAX,
     HOLDOUT_MAX,
     HOLDOUT_SHARE,
     STAGE_CACHE,
@@ -102,8 +103,9 @@ def stage_seconds(
 ) -> list[tuple[str, float]]:
     """A run's stages in order, each with its seconds on the reference machine (two threads):
     the feature cache, the epochs (``epochs_total``: summed over the members, the default
-    run's if None), the embedding of ``n_references`` reference images, the comparison
-    (seconds: its catalog self-check was embedded beforehand)."""
+    run's if None), the embedding of ``n_references`` reference images, and the comparison,
+    which counts the catalog self-check that its caller embeds just before it (simulated
+    photos, with the candidate and with the active model) without reporting progress."""
     plan = plan_views(
         n_catalog,
         n_photos,
@@ -114,11 +116,12 @@ def stage_seconds(
     pixels = (input_size / TRAIN_INPUT_SIZE) ** 2
     view_pass = plan.views * SECONDS_PER_VIEW_PASS * pixels
     epochs = member_epochs_total() if epochs_total is None else epochs_total
+    checks = min(n_catalog, CATALOG_CHECK_MAX)
     return [
         (STAGE_CACHE, view_pass),
         (STAGE_TRAIN, view_pass * epochs),
         (STAGE_EMBED, n_references * SECONDS_PER_REFERENCE * pixels),
-        (STAGE_COMPARE, 1.0),
+        (STAGE_COMPARE, 1.0 + 2 * checks * SECONDS_PER_REFERENCE * pixels),
     ]
 
 

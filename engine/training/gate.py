@@ -24,13 +24,13 @@ from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 from engine.reembed import embed_missing
 from engine.training.augment import phone_photo
 from engine.training.data import Sample
-from engine.training.options import MIN_HELDOUT, STAGE_COMPARE
+from engine.training.options import CATALOG_CHECK_MAX, MIN_HELDOUT, STAGE_COMPARE
+from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.encoder import Encoder
     from engine.library import Library
 
-CATALOG_CHECK_MAX = 200  # self-check queries (one simulated photo per catalog image)
 CRITERIA = {  # what decided, as the verdict names it to the user
     "heldout_mrr": "MRR on held-out confirmed photos",
     "catalog_check_mrr": "MRR on simulated photos of the catalog",
@@ -300,8 +300,8 @@ def decide(
     if not use_heldout and not trust_catalog_check:
         return (
             False,
-            f"only {cand.heldout.n} held-out confirmations, {MIN_HELDOUT} needed to prove a "
-            f"gain on real photos ({name} {c:.3f} against {a:.3f} for the active model)",
+            f"only {count(cand.heldout.n, 'held-out confirmation')}, {MIN_HELDOUT} needed to "
+            f"prove a gain on real photos ({name} {c:.3f} against {a:.3f} for the active model)",
             criterion,
         )
     if use_heldout and drop > CATALOG_DROP_ALLOWED:

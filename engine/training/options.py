@@ -27,6 +27,8 @@ HOLDOUT_MAX = 200
 # Fewer held-out photos than this and a candidate's held-out figures decide nothing (the gate
 # uses the catalog self-check instead) and are not shown as its measured top-1.
 MIN_HELDOUT = 10
+# The gate's catalog self-check: one simulated photo per catalog image, at most this many.
+CATALOG_CHECK_MAX = 200
 
 # The stages of a fine-tuning run, in order, as its progress reports name them (the run's
 # time left is planned per stage: budget.stage_seconds, progress.RunClock).
