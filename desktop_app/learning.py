@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -124,6 +125,13 @@ class LearningPanel(QWidget):
         f4, self.model, self.model_note = _figure("Active model")
         self.model.setStyleSheet("font-size: 15px; font-weight: bold; color: #00796b;")
         self.model.setWordWrap(True)
+        # A fine-tuned version's name takes two lines on a laptop screen; the grid does not
+        # grow a row for a wrapped label (Qt's height-for-width stops at the frame), so the
+        # second line is reserved up front instead of being cut off.
+        name_font = QFont(self.model.font())
+        name_font.setPixelSize(15)  # as the style sheet sets it (applied only when polished)
+        name_font.setBold(True)
+        self.model.setMinimumHeight(2 * QFontMetrics(name_font).lineSpacing() + 4)
         for i, f in enumerate((f1, f2, f3, f4)):
             grid.addWidget(f, 0, i)
             grid.setColumnStretch(i, 1)

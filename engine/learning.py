@@ -73,10 +73,17 @@ class LearningReport:
         ]
         if self.decision is not None:
             c, a = self.decision.candidate, self.decision.active
+            # Without held-out photos their figures are zeros that measured nothing.
+            held = (
+                f"{count(c.heldout.n, 'held-out photo')}: top-1 {c.heldout.top1:.3f} "
+                f"(active {a.heldout.top1:.3f}), MRR {c.heldout.mrr:.3f} "
+                f"(active {a.heldout.mrr:.3f})"
+                if c.heldout.n
+                else "no confirmed photo held out (too few of each product)"
+            )
             lines.append(
-                f"held-out top-1 {c.heldout.top1:.3f} (active {a.heldout.top1:.3f}), "
-                f"MRR {c.heldout.mrr:.3f} (active {a.heldout.mrr:.3f}); catalog self-check "
-                f"top-1 {c.catalog_check.top1:.3f} (active {a.catalog_check.top1:.3f})"
+                f"{held}; catalog self-check top-1 {c.catalog_check.top1:.3f} "
+                f"(active {a.catalog_check.top1:.3f})"
             )
             verdict = "activated" if self.activated else "kept the active model"
             lines.append(f"model {self.version}: {self.decision.reason}; {verdict}")

@@ -461,8 +461,11 @@ def test_a_learning_run_reports_one_progress_for_the_whole_run(tmp_path: Path) -
     seen: list[Progress] = []
     cfg = dataclasses.replace(TINY, members=1, epochs=1)
     with Library(lib_dir) as lib:
-        report = learn(lib, cfg, activate=False, progress=seen.append)
-    assert report.version
+        report = learn(lib, cfg, activate=False, holdout=0.0, progress=seen.append)
+    assert report.version and report.data["heldout"] == 0
+    # Nothing held out: the summary says so instead of giving held-out figures of 0.000.
+    assert "no confirmed photo held out" in report.summary()
+    assert "held-out photo" not in report.summary()
     stages = [p.stage for p in seen]
     assert stages.index(STAGE_CACHE) < stages.index(STAGE_TRAIN) < stages.index(STAGE_EMBED)
     cache = [p for p in seen if p.stage == STAGE_CACHE]
