@@ -457,8 +457,7 @@ class LearningPanel(QWidget):
             return "some minutes"
         refs = s.catalog_images + s.remembered
         seconds = estimate_seconds(s.catalog_images, s.confirmed, refs, threads=training_threads())
-        minutes = max(1, round(seconds / 60))
-        return f"about {minutes} minute{'s' if minutes > 1 else ''} here"
+        return f"about {count(max(1, round(seconds / 60)), 'minute')} here"
 
     def library_changed(self) -> None:
         """Another library (or none) is open: a run on the old one stops, and the status

@@ -15,7 +15,6 @@ Cancelling at any point leaves the active model as it was.
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -115,8 +114,7 @@ def train_candidate(
     from engine.training.trainer import train
 
     config.resolved().validate()  # before the plan: a bad max_views gets its own message
-    # The orthogonality loss is unsupervised: it learns from the catalog alone.
-    photos = [] if config.loss == "ortho" else cap_photos(data.photos, config.max_photos_per_sku)
+    photos = _trainable_photos(data, config)
     plan = plan_views(
         len(data.catalog),
         len(photos),
@@ -129,6 +127,12 @@ def train_candidate(
     return train(
         data.catalog + photos, data.skus, config, workdir, progress=progress, cancel=cancel
     )
+
+
+def _trainable_photos(data: TrainingSet, config: TrainConfig) -> list[Sample]:
+    """The confirmed photos a run may train on, before the view budget's cut. The
+    orthogonality loss is unsupervised: it learns from the catalog alone."""
+    return [] if config.loss == "ortho" else cap_photos(data.photos, config.max_photos_per_sku)
 
 
 def cap_photos(photos: list[Sample], per_sku: int, total: int | None = None) -> list[Sample]:
@@ -256,12 +260,11 @@ def run_clock(
     from the run's planned stages (training.budget.stage_seconds) and the pace measured as
     it goes. Torch-free, so the desktop app can keep one from its step 2 (the pool) into its
     step 3 (the engine thread)."""
-    from engine.training.budget import member_epochs_total, stage_seconds, thread_pace
+    from engine.training.budget import member_epochs_total, stage_seconds, thread_pace, threads_for
 
-    photos = [] if config.loss == "ortho" else cap_photos(data.photos, config.max_photos_per_sku)
     stages = stage_seconds(
         len(data.catalog),
-        len(photos),
+        len(_trainable_photos(data, config)),
         len(plan.references.refs),
         input_size=config.input_size,
         catalog_views=config.catalog_views,
@@ -269,8 +272,7 @@ def run_clock(
         max_views=config.max_views,
         epochs_total=member_epochs_total(config.epochs, config.members, config.member_epochs),
     )
-    threads = config.threads or min(os.cpu_count() or 1, 8)
-    return RunClock(stages, progress, pace=thread_pace(threads))
+    return RunClock(stages, progress, pace=thread_pace(threads_for(config.threads)))
 
 
 def embed_for_gate(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from engine.db import select_in
 from engine.decisions import _LIVE, effective_states
 from engine.training.options import MIN_HELDOUT
+from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -24,6 +25,10 @@ class PhotoRecord:
     path: Path
     sha256: str
     thumb: Path
+
+
+# How a stored comparison names the catalog self-check's photos (the plural is irregular).
+CATALOG_CHECK_NOUNS = ("simulated photo of the catalog", "simulated photos of the catalog")
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,13 @@ class ModelVersion:
         cand, act = gate.get("candidate") or {}, gate.get("active") or {}
         lines = [f"Checked against {act.get('version') or 'the model active then'}:"]
         for key, what in (
-            ("heldout", "held-out confirmed photos"),
-            ("catalog_check", "simulated photos of the catalog"),
+            ("heldout", ("held-out confirmed photo",)),
+            ("catalog_check", CATALOG_CHECK_NOUNS),
         ):
             c, a = cand.get(key) or {}, act.get(key) or {}
             if c.get("n") and a:
-                what = what if c["n"] != 1 else what.replace("photos", "photo")
                 lines.append(
-                    f"  {c['n']} {what}: top-1 {c['top1']:.0%} against {a['top1']:.0%}, "
+                    f"  {count(c['n'], *what)}: top-1 {c['top1']:.0%} against {a['top1']:.0%}, "
                     f"MRR {c['mrr']:.3f} against {a['mrr']:.3f}"
                 )
         lines.append(f"Verdict: {gate.get('reason', 'not recorded')}.")

@@ -14,6 +14,6 @@ import sys
 
 # OpenMP threads that spin while waiting are 10-30x slower when the cores are shared (other
 # programs, or onnxruntime's own threads): measured on a busy 2-core laptop. Only effective
-# if torch is not imported yet; trainer.threads() falls back to one thread otherwise.
+# if torch is not imported yet; budget.threads_for() falls back to one thread otherwise.
 TORCH_PRELOADED = "torch" in sys.modules
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -14,8 +14,10 @@ takes a run over it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from engine.training import TORCH_PRELOADED
 from engine.training.options import (
     CATALOG_CHECK_MAX,
     HOLDOUT_MAX,
@@ -123,6 +125,20 @@ def stage_seconds(
         (STAGE_EMBED, n_references * SECONDS_PER_REFERENCE * pixels),
         (STAGE_COMPARE, 1.0 + 2 * checks * SECONDS_PER_REFERENCE * pixels),
     ]
+
+
+def threads_for(requested: int) -> int:
+    """Threads a run trains with: ``requested``, or (0) all cores, unless torch's OpenMP may
+    spin-wait on busy cores. Torch-free, so the run's time-left plan counts the same."""
+    if requested:
+        return requested
+    cores = max(1, min(os.cpu_count() or 1, 8))
+    passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    if not passive or TORCH_PRELOADED:
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if busy > 0.5 * cores:
+            return 1
+    return cores
 
 
 def thread_pace(threads: int) -> float:

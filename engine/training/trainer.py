@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,7 +25,6 @@ from PIL import Image
 from engine.export_onnx import arch_spec
 from engine.images import ImageLoadError, to_square, to_tensor
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
-from engine.training import TORCH_PRELOADED
 from engine.training.augment import phone_photo, photo_jitter
 from engine.training.budget import (
     CATALOG_VIEWS,
@@ -35,6 +33,7 @@ from engine.training.budget import (
     MEMBER_EPOCHS,
     MEMBERS,
     PHOTO_VIEWS,
+    threads_for,
 )
 from engine.training.data import Sample
 from engine.training.losses import ArcFace, class_weights, invariance_loss, orthogonality_loss
@@ -245,7 +244,7 @@ def _trunk_runner(
         backend = "onnx" if work > 400 else "torch"
     if backend == "onnx":
         session = _ort_session(
-            export_trunk(model, workdir / "trunk.onnx", cfg.input_size), _threads(cfg)
+            export_trunk(model, workdir / "trunk.onnx", cfg.input_size), threads_for(cfg.threads)
         )
         name = session.get_inputs()[0].name
         return lambda batch: session.run(None, {name: batch})[0]
@@ -271,19 +270,6 @@ def _ahead(
         yield pending.popleft().result()
         for i in itertools.islice(todo, 1):
             pending.append(pool.submit(fn, i))
-
-
-def _threads(cfg: TrainConfig) -> int:
-    """Worker threads: all cores, unless torch's OpenMP may spin-wait on busy cores."""
-    if cfg.threads:
-        return cfg.threads
-    cores = max(1, min(os.cpu_count() or 1, 8))
-    passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
-    if not passive or TORCH_PRELOADED:
-        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        if busy > 0.5 * cores:
-            return 1
-    return cores
 
 
 def random_crop(x: torch.Tensor, smallest: float, gen: torch.Generator) -> torch.Tensor:
@@ -433,7 +419,7 @@ def train(
     cfg.validate()
     class_of = {s: i for i, s in enumerate(skus)}
     previous = torch.get_num_threads()
-    torch.set_num_threads(_threads(cfg))
+    torch.set_num_threads(threads_for(cfg.threads))
     try:
         torch.manual_seed(cfg.seed)  # the projection's initialisation
         model, _ = build_encoder(cfg.arch, cfg.unfreeze, cfg.embedding_dim, cfg.input_size)
