@@ -29,9 +29,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.dialogs import error_sentence
 from desktop_app.icons import icon
+from desktop_app.progress_bar import show_progress
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport
-from engine.progress import Progress, format_eta
+from engine.progress import Progress
 from engine.wording import count
 
 PREVIEW_ROWS = 8
@@ -312,10 +313,8 @@ class ProgressDialog(QDialog):
     def update_progress(self, p: Progress) -> None:
         self.last = p
         self.stage.setText(p.stage + "…")
-        if p.total:
-            self.bar.setRange(0, p.total)
-            self.bar.setValue(p.done)
-        self.counts.setText(f"{p.done} of {p.total} images · {format_eta(p.eta_s)}")
+        left = show_progress(self.bar, p)
+        self.counts.setText(f"{p.done} of {count(p.total, 'image')} · {left}")
 
     def _cancel(self) -> None:
         self.cancel_button.setEnabled(False)

@@ -38,9 +38,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.dialogs import ask
 from desktop_app.icons import icon
+from desktop_app.progress_bar import show_progress
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
-from engine.progress import CancelToken, Progress, RunClock, format_eta
+from engine.progress import CancelToken, Progress, RunClock
 from engine.wording import count
 
 if TYPE_CHECKING:
@@ -486,14 +487,7 @@ class LearningPanel(QWidget):
 
     def _show_progress(self, p: Progress) -> None:
         self.train_stage.setText(p.stage)
-        if p.run_fraction is not None:
-            self.train_bar.setRange(0, 1000)
-            self.train_bar.setValue(round(p.run_fraction * 1000))
-            self.train_eta.setText(format_eta(p.run_left_s))
-        elif p.total:
-            self.train_bar.setRange(0, p.total)
-            self.train_bar.setValue(p.done)
-            self.train_eta.setText(format_eta(p.eta_s))
+        self.train_eta.setText(show_progress(self.train_bar, p))
 
     def _done(self, report: LearningReport) -> None:
         self.last_report = report

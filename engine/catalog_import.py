@@ -15,16 +15,32 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from engine import local_features
 from engine.db import transaction, utcnow
 from engine.images import iter_image_files
 from engine.manifest import file_sha256
-from engine.progress import Cancelled, CancelToken, ProgressCallback, ProgressReporter
+from engine.progress import (
+    Cancelled,
+    CancelToken,
+    ProgressCallback,
+    ProgressReporter,
+    RunClock,
+)
 from engine.sheet import Sheet, SheetRow, read_sheet
 from engine.thumbnails import save_thumbnail
 from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.library import Library
+
+
+STAGE_CHECK = "Checking catalog images"
+STAGE_ENCODE = "Encoding catalog images"
+# Reference seconds per image of each stage (2-core dev machine, demo catalog: hashing is
+# cheap next to decoding for the encoder and again for keypoints). Only their ratio matters
+# much: the run's own pace takes over after a couple of seconds of work.
+CHECK_S, ENCODE_S, KEYPOINTS_S = 0.001, 0.015, 0.015
+PRIOR_WEIGHT_S = 2.0
 
 
 @dataclass
@@ -106,6 +122,8 @@ def import_catalog(
         raise FileNotFoundError(f"catalog folder not found: {root}")
     rows, items, skipped = _plan(root, sheet)
     report = ImportReport(skipped=list(skipped))
+    clock = _run_clock(lib, len(items), progress)
+    progress = clock or progress
     now = utcnow()
     source = str(root)
     import_id = (
@@ -143,7 +161,7 @@ def import_catalog(
     report.products = len(products)
 
     # 2. Classify image files: unchanged, changed, new, duplicate, unreadable.
-    reporter = ProgressReporter("Checking catalog images", len(items), progress, cancel)
+    reporter = ProgressReporter(STAGE_CHECK, len(items), progress, cancel)
     todo: list[tuple[_Item, str, os.stat_result, int | None]] = []  # item, sha, stat, row id
     planned_sha: dict[str, Path] = {}
     keep_paths: set[str] = set()
@@ -195,7 +213,14 @@ def import_catalog(
             reporter.step()
 
         # 3. Encode what is new or changed, committing one batch at a time.
-        reporter = ProgressReporter("Encoding catalog images", len(todo), progress, cancel)
+        if clock is not None:  # now the work is known: only what is new or changed
+            clock.replan(
+                {
+                    STAGE_ENCODE: len(todo) * ENCODE_S,
+                    local_features.SYNC_STAGE: _keypoints_s(lib, len(todo)),
+                }
+            )
+        reporter = ProgressReporter(STAGE_ENCODE, len(todo), progress, cancel)
         by_path = {str(t[0].path): t for t in todo}
 
         def thumb(path: Path, img: Image.Image) -> None:
@@ -282,6 +307,25 @@ def import_catalog(
         synced = lib.sync_local_features(progress=progress, cancel=cancel)
         report.cancelled = synced.cancelled
     return report
+
+
+def _run_clock(lib: Library, images: int, progress: ProgressCallback | None) -> RunClock | None:
+    """One bar and one time left for the whole import, its keypoints included; planned for
+    every image to be new, and corrected down once the check knows which are."""
+    if progress is None:
+        return None
+    plan = [
+        (STAGE_CHECK, images * CHECK_S),
+        (STAGE_ENCODE, images * ENCODE_S),
+        (local_features.SYNC_STAGE, _keypoints_s(lib, images)),
+    ]
+    return RunClock(plan, progress, prior_weight_s=PRIOR_WEIGHT_S)
+
+
+def _keypoints_s(lib: Library, new_images: int) -> float:
+    if not lib.local_features:
+        return 0.0
+    return (local_features.backlog(lib) + new_images) * KEYPOINTS_S
 
 
 def _embedded(lib: Library, image_id: int) -> bool:

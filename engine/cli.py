@@ -48,7 +48,7 @@ class _Bar:
                 dynamic_ncols=True,
             )
             self.stage = p.stage
-        if p.run_left_s is not None:  # a stage of a longer run (train): the whole run's time
+        if p.run_left_s is not None:  # a stage of a longer run (train, import): its whole time
             self.bar.set_postfix_str(f"{format_eta(p.run_left_s)} in all", refresh=False)
         self.bar.update(p.done - self.bar.n)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 
@@ -109,7 +109,8 @@ class RunClock:
     the measurement outweighing the prior once some PRIOR_WEIGHT_S of work is done. Reports
     of a stage not in the plan, or of an earlier stage again (activation re-embeds a few
     images), pass through and move nothing; reaching a stage counts the ones before it as
-    done, skipped ones included.
+    done, skipped ones included. ``replan`` corrects a later stage's work once it is known
+    (an import learns how many images are new only after checking them all).
     """
 
     PRIOR_WEIGHT_S = 30.0
@@ -120,6 +121,7 @@ class RunClock:
         callback: ProgressCallback | None,
         *,
         pace: float = 1.0,
+        prior_weight_s: float = PRIOR_WEIGHT_S,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.stages = [name for name, _ in plan]
@@ -127,12 +129,15 @@ class RunClock:
         self.total = sum(self.weights)
         self.callback = callback
         self.prior = pace
+        self.prior_weight_s = prior_weight_s
         self.clock = clock
         self.start = clock()
         self.current = -1  # the latest planned stage reported
         self.work = 0.0  # reference seconds done
+        self.last: Progress | None = None
 
     def __call__(self, p: Progress) -> None:
+        self.last = p
         i = self.stages.index(p.stage) if p.stage in self.stages else -1
         if i >= max(0, self.current):
             self.current = i
@@ -145,9 +150,20 @@ class RunClock:
     def fraction(self) -> float:
         return min(1.0, self.work / self.total) if self.total else 0.0
 
+    def replan(self, work: Mapping[str, float]) -> None:
+        """Set later stages' planned work (stage name: reference seconds) and send the latest
+        report again with the corrected share; a stage under way or done keeps its own."""
+        for stage, seconds in work.items():
+            i = self.stages.index(stage)
+            if i > self.current:
+                self.weights[i] = max(0.0, seconds)
+        self.total = sum(self.weights)
+        if self.last is not None:
+            self(self.last)
+
     def pace(self) -> float:
         """Seconds here per reference second so far, shrunk towards the prior."""
-        k = self.PRIOR_WEIGHT_S
+        k = self.prior_weight_s
         return (self.clock() - self.start + self.prior * k) / (self.work + k)
 
     def left_s(self) -> float:

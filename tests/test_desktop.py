@@ -499,7 +499,9 @@ def test_import_progress_and_cancel(qtbot: Any, window: MainWindow, tmp_path: Pa
         lambda: dialog.last is not None and dialog.last.stage.startswith("Encoding"),
         timeout=WAIT_MS,
     )
-    assert "of 48 images" in dialog.counts.text()
+    assert "of 48 images" in dialog.counts.text() and "left" in dialog.counts.text()
+    # One bar for the whole import: while encoding, the keypoints are still to come.
+    assert dialog.bar.maximum() == 1000 and dialog.bar.value() < 800
     dialog.cancel_button.click()
     assert token.cancelled
     qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)

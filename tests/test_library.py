@@ -224,6 +224,31 @@ def test_killed_import_leaves_a_library_that_opens_and_resumes(tmp_path: Path) -
         assert lib.db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 160
 
 
+def test_import_reports_one_share_and_time_left_for_all_its_stages(tmp_path: Path) -> None:
+    """The import dialog's bar must not restart at the keypoints stage, nor its time left
+    forget that stage: every report carries the whole import's share, which only grows."""
+    folder = tmp_path / "cat"
+    write_catalog(folder, 24)
+    seen = []
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(folder, folder / "sheet.csv", progress=seen.append)
+        stages = [p.stage for p in seen]
+        assert {"Checking catalog images", "Encoding catalog images", "Finding keypoints"} <= set(
+            stages
+        )
+        shares = [p.run_fraction for p in seen]
+        assert all(f is not None for f in shares) and shares == sorted(shares)  # type: ignore[type-var]
+        assert shares[-1] == pytest.approx(1.0) and seen[-1].run_left_s == 0
+        encoded = [p for p in seen if p.stage.startswith("Encoding") and p.done == p.total]
+        # When the last image is encoded the keypoints are still to come: about half the work.
+        assert 0.3 < encoded[-1].run_fraction < 0.8  # type: ignore[operator]
+        assert encoded[-1].run_left_s > 0  # type: ignore[operator]
+        # A second import finds nothing new: the plan shrinks and it still ends at 1.
+        seen.clear()
+        lib.import_catalog(folder, folder / "sheet.csv", progress=seen.append)
+        assert seen and seen[-1].run_fraction == pytest.approx(1.0)
+
+
 def test_cancel_keeps_committed_batches(tmp_path: Path) -> None:
     from engine.progress import CancelToken
 

@@ -171,6 +171,13 @@ def test_run_clock_gives_the_whole_runs_time_left_at_this_machines_pace() -> Non
     skip = RunClock(plan, seen.append, clock=lambda: 0.0)
     skip(Progress("embed", 0, 10, 0.0))
     assert seen[-1].run_fraction == pytest.approx(0.6)
+    # Replanning a later stage (an import learns what is new only after its check) changes
+    # the share and the time left; a stage under way or done keeps its planned work.
+    later = RunClock(plan, seen.append, prior_weight_s=1.0, clock=lambda: 0.0)
+    later(Progress("train", 50, 100, 0.0))
+    later.replan({"embed": 0.0, "cache": 100.0, "train": 500.0})
+    assert (seen[-1].stage, seen[-1].done) == ("train", 50)  # the latest report, sent again
+    assert seen[-1].run_fraction == pytest.approx(35 / 60)
 
 
 def test_photos_are_capped_per_sku_newest_first_and_in_all() -> None:

@@ -7,7 +7,8 @@ best-voted images and the global shortlist with RANSAC (``verify``) and re-ranks
 global similarity plus verified inliers (``rerank``). Textureless goods verify nothing and keep
 the global ranking. On by default; the library setting ``local_features`` turns it off.
 
-Public entry points: :func:`enabled`, :func:`set_enabled`, :func:`sync` (after an import),
+Public entry points: :func:`enabled`, :func:`set_enabled`, :func:`sync` (after an import;
+:func:`backlog` says how much it has to do),
 :func:`prepare` + :func:`rerank_photo` (the matcher's hook) and :func:`explain` (matched
 keypoints for the desktop app to draw).
 """
@@ -25,6 +26,7 @@ from PIL import Image
 
 from engine.images import ImageLoadError
 from engine.local_features import store
+from engine.local_features.catalog_sync import STAGE as SYNC_STAGE
 from engine.local_features.catalog_sync import SyncReport, descriptor_index, flush, sync
 from engine.local_features.desc_index import DescriptorIndex
 from engine.local_features.extract import LocalFeatures, extract_photo
@@ -36,10 +38,12 @@ if TYPE_CHECKING:
     from engine.matching import Suggestion
 
 __all__ = [
+    "SYNC_STAGE",
     "DescriptorIndex",
     "KeypointMatches",
     "LocalFeatures",
     "SyncReport",
+    "backlog",
     "descriptor_index",
     "enabled",
     "explain",
@@ -67,6 +71,11 @@ def set_enabled(lib: Library, on: bool) -> None:
     """Turn the stage on or off. Turning it on does not extract anything by itself: run
     ``sync`` (``Library.sync_local_features``) to cover an existing catalog."""
     lib.set_setting(SETTING, "1" if on else "0")
+
+
+def backlog(lib: Library) -> int:
+    """Supplier images ``sync`` would extract now (failed ones retried), for progress plans."""
+    return len(store.pending(lib.db, retry_failed=True))
 
 
 def prepare(lib: Library) -> DescriptorIndex | None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH = 16
+STAGE = "Finding keypoints"
 # Tombstones in the HNSW graph slow search and waste memory; past this share, rebuild.
 REBUILD_FRACTION = 0.25
 
@@ -116,7 +117,7 @@ def sync(
         todo = todo[:limit]
     report = SyncReport()
     idx = descriptor_index(lib)
-    reporter = ProgressReporter("Finding keypoints", len(todo), progress, cancel)
+    reporter = ProgressReporter(STAGE, len(todo), progress, cancel)
     thumbs = lib.thumbs_dir
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="keypoints") as pool:
