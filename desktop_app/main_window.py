@@ -45,6 +45,7 @@ from desktop_app.previews import PreviewLoader
 from desktop_app.queue_view import QueueModel
 from desktop_app.review import ReviewPage
 from desktop_app.session import ReviewSession
+from desktop_app.status_bar import StatusBar
 from desktop_app.worker import EngineWorker, NoLibraryError, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport
 from engine.db import DB_NAME
@@ -144,7 +145,8 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = StatusBar(self)
+        self.setStatusBar(bar)
         self.library_label = QLabel("No library open")
         bar.addPermanentWidget(self.library_label)
         self.match_label = QLabel()

@@ -515,6 +515,39 @@ def test_import_progress_and_cancel(qtbot: Any, window: MainWindow, tmp_path: Pa
     assert w.last_import.added + report.added == 48
 
 
+def test_long_status_message_fits_beside_the_library_summary(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """A message used to run under the permanent labels, cut mid-word; now it is elided in
+    the middle (a path keeps its file name) and fits again when matching's bar appears."""
+    w = window
+    w.resize(1280, 720)
+    open_library(qtbot, w, tmp_path / "lib")
+    bar = w.statusBar()
+    w.library_label.setText(w.library_label.text() + " · model effnet-lite0-shop-20261124-004740")
+    text = f"Exported 40 rows to {tmp_path / ('a-long-folder-name-' * 8) / 'inventory.csv'}"
+    bar.showMessage(text, 60_000)
+
+    def fits() -> bool:  # the library summary is the left-most permanent label
+        right = w.library_label.geometry().left()
+        return bar.fontMetrics().horizontalAdvance(bar.currentMessage()) < right
+
+    qtbot.waitUntil(fits, timeout=WAIT_MS)
+    alone = w.library_label.geometry().left()
+    for widget in (w.match_label, w.match_bar, w.match_stop):
+        widget.show()
+    w.match_label.setText("Matching 12 of 400 photos")
+    qtbot.waitUntil(lambda: w.library_label.geometry().left() < alone - 200, timeout=WAIT_MS)
+    qtbot.waitUntil(fits, timeout=WAIT_MS)
+    shown = bar.currentMessage()
+    assert "…" in shown and shown.startswith("Exported 40") and shown.endswith("inventory.csv")
+    assert bar.toolTip() == text  # the whole message, while it is cut
+    bar.showMessage("Opened lib", 60_000)
+    assert bar.currentMessage() == "Opened lib" and bar.toolTip() == ""
+    bar.clearMessage()
+    assert bar.full_message == "" and bar.toolTip() == ""
+
+
 def test_keypress_overtakes_queued_matching() -> None:
     """Interactive tasks jump the queue: a confirm waits for one chunk at most."""
     worker = EngineWorker()
