@@ -3,7 +3,9 @@
     xvfb-run -s '-screen 0 1280x720x24' .venv/bin/python scripts/screenshots.py
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py   # no X server
 
-Under an X server the whole screen is grabbed (window plus any dialog on it). If Qt's xcb
+Under an X server the whole screen is grabbed (window plus any dialog on it); if the
+``openbox`` window manager is installed (Debian: ``apt install openbox``) it is started first,
+so the window and its dialogs have frames and title bars as on a desktop. If Qt's xcb
 plugin cannot load (missing system libraries), the offscreen platform is used instead and a
 dialog is composited over the window where a window manager would centre it. The library
 lives in a temporary folder, so the user's own data is never touched.
@@ -37,6 +39,20 @@ def xcb_usable() -> bool:
     return done.returncode == 0
 
 
+def start_window_manager() -> subprocess.Popen[bytes] | None:
+    """openbox, when installed: without a window manager dialogs float frameless and untitled
+    over the window, which reads as a rendering fault in a screenshot."""
+    exe = shutil.which("openbox")
+    if exe is None:
+        print("openbox not found: dialogs are shot without frames")
+        return None
+    wm = subprocess.Popen(
+        [exe, "--sm-disable"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(1.5)  # let it take the screen before the first window maps
+    return wm
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
@@ -45,6 +61,7 @@ def main() -> int:
         os.environ["QT_QPA_PLATFORM"] = "xcb" if xcb_usable() else "offscreen"
     platform = os.environ["QT_QPA_PLATFORM"]
     print(f"platform: {platform}")
+    wm = start_window_manager() if platform == "xcb" else None
 
     from PySide6.QtCore import QSettings
     from PySide6.QtGui import QColor, QGuiApplication, QPainter
@@ -129,9 +146,12 @@ def main() -> int:
 
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings)
-    window.resize(*SIZE)
-    window.move(0, 0)
-    window.show()
+    if wm is not None:
+        window.showMaximized()  # the screen, less the title bar
+    else:
+        window.resize(*SIZE)
+        window.move(0, 0)
+        window.show()
 
     # 1. First run.
     shoot("01-welcome")
@@ -246,7 +266,10 @@ def main() -> int:
         (
             r
             for r in range(window.model.rowCount())
-            if (it := window.model.item(r)) and it.suggestions and it.suggestions[0].inliers >= 20
+            if (it := window.model.item(r))
+            and it.suggestions
+            and it.suggestions[0].inliers >= 20
+            and it.suggestions[0].sku == truth.get(it.path.name)  # a right match, explained
         ),
         None,
     )
@@ -271,6 +294,8 @@ def main() -> int:
 
     window.close()
     shutil.rmtree(work, ignore_errors=True)
+    if wm is not None:
+        wm.terminate()
     return 0
 
 
