@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +52,7 @@ from engine.catalog_import import ImportReport
 from engine.db import DB_NAME
 from engine.images import IMAGE_SUFFIXES
 from engine.library import LibraryStatus, default_library_path
-from engine.progress import Cancelled, CancelToken
+from engine.progress import Cancelled, CancelToken, Progress, format_eta
 from engine.resources import demo_dir
 from engine.wording import count
 
@@ -124,6 +125,7 @@ class MainWindow(QMainWindow):
         self.learning.activate_requested.connect(self.switch_model)
         self.learning.model_activated.connect(self._on_model_trained)
 
+        self._match_clock: tuple[float, int] | None = None  # (start, photos done then)
         self._status_timer = QTimer(self)
         self._status_timer.setSingleShot(True)
         self._status_timer.setInterval(400)
@@ -818,10 +820,16 @@ class MainWindow(QMainWindow):
         for w in (self.match_label, self.match_bar, self.match_stop):
             w.setVisible(busy)
         if busy:
-            self.match_label.setText(f"Matching {done} of {total} photos")
+            if self._match_clock is None:  # a batch starts: its rate is measured from here
+                self._match_clock = (time.monotonic(), done)
+            start, base = self._match_clock
+            rate = Progress("Matching photos", done - base, total - base, time.monotonic() - start)
+            left = f" · {format_eta(rate.eta_s)}" if rate.eta_s is not None else ""
+            self.match_label.setText(f"Matching {done} of {count(total, 'photo')}{left}")
             self.match_bar.setRange(0, total)
             self.match_bar.setValue(done)
         else:
+            self._match_clock = None
             self._status_timer.start()
 
     def show_task_error(self, what: str, err: TaskError) -> None:

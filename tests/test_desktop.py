@@ -548,6 +548,22 @@ def test_long_status_message_fits_beside_the_library_summary(
     assert bar.full_message == "" and bar.toolTip() == ""
 
 
+def test_matching_shows_its_time_left(window: MainWindow) -> None:
+    """The status bar's matching label gives the batch's time left once a chunk is done,
+    measured from when this batch started (not from an earlier one)."""
+    w = window
+    w._on_matching_progress(0, 24)
+    assert w.match_label.isVisible() and w.match_label.text() == "Matching 0 of 24 photos"
+    time.sleep(0.05)
+    w._on_matching_progress(8, 24)
+    assert w.match_label.text().startswith("Matching 8 of 24 photos · about ")
+    assert w.match_label.text().endswith(" s left")
+    w._on_matching_progress(0, 0)
+    assert not w.match_label.isVisible()
+    w._on_matching_progress(0, 1)  # the next batch starts its own clock
+    assert w.match_label.text() == "Matching 0 of 1 photo"
+
+
 def test_keypress_overtakes_queued_matching() -> None:
     """Interactive tasks jump the queue: a confirm waits for one chunk at most."""
     worker = EngineWorker()
