@@ -13,7 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QMimeData, QSettings, QStandardPaths, Qt, QTimer, QUrl
+from PySide6.QtCore import (
+    QByteArray,
+    QMimeData,
+    QPoint,
+    QRect,
+    QSettings,
+    QSize,
+    QStandardPaths,
+    Qt,
+    QTimer,
+    QUrl,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -58,6 +69,10 @@ from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.reembed import Embedded, EmbedPlan
+
+DEFAULT_SIZE = QSize(1280, 720)
+TITLE_BAR_PX = 40  # room for a window manager's title bar and border, which Qt cannot know yet
+
 
 EXPORT_FILTERS = {
     "Inventory, one row per photo (*.csv)": ("photo", False),
@@ -139,11 +154,26 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 720)
+            self._first_geometry()
         splitter = self.settings.value(keys.SPLITTER)
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.review.splitter.restoreState(splitter)
         self._update_pages()
+
+    def _first_geometry(self) -> None:
+        """1280x720 where that fits the screen with its title bar, else the usable area less
+        a title bar's room, centred: on a 1280x720 or 1366x768 screen a 720-px window pushed
+        the status bar (matching progress, messages) below the screen's edge."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        area = screen.availableGeometry()
+        size = QSize(
+            max(self.minimumWidth(), min(DEFAULT_SIZE.width(), area.width())),
+            max(self.minimumHeight(), min(DEFAULT_SIZE.height(), area.height() - TITLE_BAR_PX)),
+        )
+        frame = QRect(QPoint(0, 0), size)
+        frame.moveCenter(area.center())
+        frame.moveTop(max(area.top() + TITLE_BAR_PX, frame.top()))
+        self.setGeometry(frame)
 
     # -- construction ------------------------------------------------------------------------
     def _build_status_bar(self) -> None:

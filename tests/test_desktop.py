@@ -548,6 +548,17 @@ def test_long_status_message_fits_beside_the_library_summary(
     assert bar.full_message == "" and bar.toolTip() == ""
 
 
+def test_first_window_fits_the_screen_with_its_title_bar(window: MainWindow) -> None:
+    """No saved geometry: the window and a title bar's room above it fit the usable area
+    (a 720-px window on a 720-px screen hid the status bar)."""
+    from desktop_app.main_window import TITLE_BAR_PX
+
+    area = window.screen().availableGeometry()
+    geo = window.geometry()
+    assert geo.top() >= area.top() + TITLE_BAR_PX and geo.bottom() <= area.bottom()
+    assert geo.height() == min(720, area.height() - TITLE_BAR_PX)
+
+
 def test_matching_shows_its_time_left(window: MainWindow) -> None:
     """The status bar's matching label gives the batch's time left once a chunk is done,
     measured from when this batch started (not from an earlier one)."""
