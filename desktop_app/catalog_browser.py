@@ -35,6 +35,7 @@ from engine.wording import count
 
 PAGE = 500  # products per query; the next page loads when the list is scrolled to its end
 COLUMNS = ("SKU", "Name", "Category", "Supplier", "Price")
+SUPPLIER_COLUMN, PRICE_COLUMN = 3, 4
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,13 @@ class CatalogBrowser(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        # A-Z by SKU: Qt's default indicator would sort the first time Z-A.
+        header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
         self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
         split.addWidget(self.table)
 
         detail = QWidget()
@@ -122,9 +126,9 @@ class CatalogBrowser(QWidget):
         self.photos = _thumb_list(96)
         dl.addWidget(self.photos, 1)
         split.addWidget(detail)
-        split.setSizes([640, 560])
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        split.setSizes([720, 480])
+        split.setStretchFactor(0, 3)  # the list first: a product's name must stay readable
+        split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
 
         self._timer = QTimer(self)
@@ -202,6 +206,16 @@ class CatalogBrowser(QWidget):
 
         self.worker.submit(run, what="filter the catalog", on_result=done, on_error=failed)
 
+    def _hide_empty_columns(self) -> None:
+        """Supplier and price stay hidden while no product listed has one: two empty columns
+        took the room of the names (cut to "…" in a 1024-px window)."""
+        for col in (SUPPLIER_COLUMN, PRICE_COLUMN):
+            empty = all(
+                (item := self.table.item(r, col)) is None or not item.text()
+                for r in range(self.table.rowCount())
+            )
+            self.table.setColumnHidden(col, empty)
+
     def _fill(self, products: list[dict[str, object]], append: bool = False) -> None:
         self.table.setSortingEnabled(False)
         start = self.table.rowCount() if append else 0
@@ -214,10 +228,11 @@ class CatalogBrowser(QWidget):
             price = _NumberItem(format_price(p.get("price")))
             price.setData(Qt.ItemDataRole.UserRole, p.get("price"))
             price.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.table.setItem(r, 4, price)
+            self.table.setItem(r, PRICE_COLUMN, price)
             if p.get("sku") == self.selected_sku:
                 keep_row = r
         self.table.setSortingEnabled(True)  # re-sorts: find rows by SKU from here on
+        self._hide_empty_columns()
         shown = self.table.rowCount()
         more = "; scroll down for more" if self._more else ""
         self.count.setText(f"{count(shown, 'product')}{' shown' if self._more else ''}{more}")

@@ -56,6 +56,12 @@ class SheetPreview:
     images_in_folder: int | None
     error: str | None = None
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to import: no sheet row and no image file (an empty folder "imported"
+        into a summary of zeros that read like success)."""
+        return not self.total_rows and self.images_in_folder == 0
+
 
 def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
     """Engine thread: parse the sheet with the engine's own reader, count folder images."""
@@ -174,7 +180,7 @@ class ImportSetupDialog(QDialog):
 
     def _update_ok(self) -> None:
         ok = (self.folder is not None or self.sheet is not None) and not (
-            self.preview is not None and self.preview.error
+            self.preview is not None and (self.preview.error or self.preview.empty)
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
@@ -233,6 +239,13 @@ class ImportSetupDialog(QDialog):
         parts = []
         if folder is not None and preview.images_in_folder is None and self.sheet is None:
             parts.append(f"<span style='color:#c62828'>Folder not found: {folder}</span>")
+        elif preview.empty and not preview.error:
+            parts.append(
+                "<span style='color:#c62828'><b>Nothing to import:</b> the folder has no image "
+                "files (JPEG, PNG, WebP, HEIC…)"
+                + (" and the sheet no product rows" if self.sheet is not None else "")
+                + ".</span>"
+            )
         elif preview.images_in_folder is not None:
             parts.append(f"{count(preview.images_in_folder, 'image file')} in the folder.")
         if preview.error:

@@ -690,6 +690,26 @@ def test_bad_sheet_is_explained_in_the_preview(
     dlg.reject()
 
 
+def test_empty_folder_cannot_be_imported(qtbot: Any, window: MainWindow, tmp_path: Path) -> None:
+    """A folder without images and no sheet used to 'import' into a summary of zeros."""
+    open_library(qtbot, window, tmp_path / "lib")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a picture", encoding="utf-8")
+    window.choose_import()
+    dlg = window.import_setup
+    dlg.folder_edit.setText(str(tmp_path / "empty"))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert dlg.preview.empty and "Nothing to import" in dlg.summary.text()
+    assert not dlg.buttons.button(dlg.buttons.StandardButton.Ok).isEnabled()
+    write_catalog(tmp_path / "empty", 1, sheet=False)  # an image arrives: it can go ahead
+    dlg.folder_edit.setText(str(tmp_path / "empty" / "images"))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert dlg.buttons.button(dlg.buttons.StandardButton.Ok).isEnabled()
+    dlg.reject()
+
+
 # -- entry point, demo, about ---------------------------------------------------------------
 def test_main_opens_library_and_quits(qtbot: Any, tmp_path: Path, boxes: Any) -> None:
     lib_path = tmp_path / "lib"
@@ -1164,6 +1184,22 @@ def test_repairs_made_on_open_are_shown(
     w.repairs_box.close()
 
 
+def test_catalog_browser_hides_columns_no_product_fills(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """A catalog without a sheet has no suppliers or prices: their empty columns no longer
+    take the room of the names."""
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    write_catalog(tmp_path / "supplier", 4, sheet=False)
+    import_catalog(qtbot, w, tmp_path / "supplier" / "images", None)
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    table = w.catalog.table
+    qtbot.waitUntil(lambda: table.rowCount() == 4 and not w.worker.busy, timeout=WAIT_MS)
+    assert table.isColumnHidden(3) and table.isColumnHidden(4)
+    assert not table.isColumnHidden(1) and table.item(0, 0).text() == "SKU-000"
+
+
 def test_catalog_browser_pages_as_the_list_is_scrolled(
     qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1180,6 +1216,8 @@ def test_catalog_browser_pages_as_the_list_is_scrolled(
     key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: table.rowCount() == 5 and not w.worker.busy, timeout=WAIT_MS)
     assert "scroll down for more" in w.catalog.count.text()
+    assert table.item(0, 0).text() == "SKU-000"  # A to Z, not Qt's first-click Z to A
+    assert not table.isColumnHidden(3) and not table.isColumnHidden(4)  # suppliers, prices
     seen: set[int] = set()
 
     def scroll_to_end() -> bool:  # as a user keeps scrolling while pages arrive
