@@ -65,6 +65,11 @@ def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
     return StateUpdate(photo_id, st.status, sku, str((product or {}).get("name") or ""))
 
 
+def stored_match(lib, rec: overview.PhotoRecord) -> MatchedPhoto:  # type: ignore[no-untyped-def]
+    """Engine thread: a photo matched before, with its stored suggestions (nothing encoded)."""
+    return describe_match(lib, PhotoMatch(rec.path, rec.id, lib.suggestions(rec.id)[:TOP_K]))
+
+
 def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyped-def]
     """Engine thread: enrich a PhotoMatch with state and thumbnail paths."""
     if m.photo_id is None:
@@ -266,12 +271,7 @@ class ReviewSession(QObject):
 
         def run(ctx: TaskContext) -> list[MatchedPhoto]:
             lib = ctx.lib
-            out = []
-            for rec in overview.undecided_photos(lib):
-                sugg = lib.suggestions(rec.id)[:TOP_K]
-                m = PhotoMatch(rec.path, rec.id, sugg)
-                out.append(describe_match(lib, m))
-            return out
+            return [stored_match(lib, rec) for rec in overview.undecided_photos(lib)]
 
         def done(photos: list[MatchedPhoto]) -> None:
             fresh = {i.path: i for i in self.model.add_paths([p.path for p in photos])}
@@ -458,17 +458,29 @@ class ReviewSession(QObject):
         self.decisions_changed.emit()
 
     def undo(self) -> None:
-        def run(ctx: TaskContext) -> tuple[str, str | None, StateUpdate] | None:
-            d = ctx.lib.undo()
+        """Take back the library's latest decision and show its photo, queueing it again when
+        it is not listed (decided in an earlier session, so not resumed on opening)."""
+
+        def run(ctx: TaskContext) -> tuple[str, str | None, StateUpdate, MatchedPhoto] | None:
+            lib = ctx.lib
+            d = lib.undo()
             if d is None:
                 return None
-            return d.action, d.sku, _state(ctx.lib, d.photo_id)
+            again = stored_match(lib, overview.photo_records(lib, [d.photo_id])[d.photo_id])
+            return d.action, d.sku, _state(lib, d.photo_id), again
 
-        def done(result: tuple[str, str | None, StateUpdate] | None) -> None:
+        def done(result: tuple[str, str | None, StateUpdate, MatchedPhoto] | None) -> None:
             if result is None:
                 self.message.emit("Nothing to undo")
                 return
-            action, sku, st = result
+            action, sku, st, again = result
+            if self.model.row_of_photo(st.photo_id) < 0:
+                for item in self.model.add_paths([again.path]):
+                    if again.status == "suggested" and not again.suggestions:
+                        self._match([item])  # matched under another model: match it again
+                    else:
+                        self._apply_match(again)
+                    self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
             self._reconcile(st)
             row = self.model.row_of_photo(st.photo_id)
             if row >= 0:

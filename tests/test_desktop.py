@@ -462,6 +462,34 @@ def test_accept_all_confident_asks_first(
     QApplication.clipboard().clear()
 
 
+def test_undo_brings_back_a_photo_decided_in_an_earlier_session(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Reopening a library lists only undecided photos; Ctrl+Z then took back a decision on
+    a photo nobody could see, leaving the queue's counts wrong. Now the photo comes back,
+    selected, with its stored suggestions."""
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "p", [1, 2]))
+    wait_matched(qtbot, w, 2)
+    w.review.queue.setFocus()
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Return)
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    w.open_library(lib_path)  # as on the next day: nothing undecided to resume
+    qtbot.waitUntil(lambda: w.library_status is not None and not w.worker.busy, timeout=WAIT_MS)
+    assert w.model.rowCount() == 0
+    w.review.queue.setFocus()
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1, timeout=WAIT_MS)
+    back = w.model.item(0)
+    assert back is not None and back.path.name == "photo-of-002.jpg"
+    qtbot.waitUntil(lambda: w.session.current_item() is back, timeout=WAIT_MS)
+    assert back.status == "suggested" and len(back.suggestions) == 5
+    assert w.model.counts()["suggested"] == 1
+
+
 # -- responsiveness -------------------------------------------------------------------------
 def test_event_loop_keeps_ticking_during_large_import(
     qtbot: Any, window: MainWindow, tmp_path: Path
