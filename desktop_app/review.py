@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QKeyEvent, QMouseEvent, QPixmap, QResizeEvent
+from PySide6.QtGui import QFont, QFontMetrics, QIcon, QKeyEvent, QMouseEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
@@ -70,6 +70,47 @@ class ElidedLabel(QLabel):
         super().setText(
             self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
         )
+
+
+class PhotoTitle(QLabel):
+    """The photo's file name, its status and its place in the queue on one line. Why: a
+    phone's long file name pushed the status and "photo N of M" out of sight; the name is
+    now shortened in the middle (its full text is the tooltip) so they always show."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._name = self._shown = ""
+        self._rest: list[tuple[str, str]] = []  # (text, colour) after the name
+
+    def set_title(self, name: str, rest: list[tuple[str, str]]) -> None:
+        self._name, self._rest = name, rest
+        self.setToolTip(name)
+        self._render()
+
+    def shown_name(self) -> str:
+        """The file name as displayed (maybe shortened)."""
+        return self._shown
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._render()
+
+    def _render(self) -> None:
+        gap = "\u2003"  # an em space between the parts, the same in HTML and in metrics
+        plain = "".join(gap + text for text, _ in self._rest)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        room = self.contentsRect().width() - self.fontMetrics().horizontalAdvance(plain) - 8
+        self._shown = QFontMetrics(bold).elidedText(
+            self._name, Qt.TextElideMode.ElideMiddle, max(48, room)
+        )
+        rest = "".join(
+            f"{gap}<span style='color:{colour}'>{_escape(text)}</span>"
+            for text, colour in self._rest
+        )
+        super().setText(f"<b>{_escape(self._shown)}</b>{rest}" if self._name else "")
 
 
 class PhotoView(QLabel):
@@ -149,7 +190,14 @@ class SuggestionCard(QFrame):
         self.meta.setStyleSheet("color: #546e7a;")
         for w in (self.name, self.sku, self.meta):
             w.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
-            text.addWidget(w)
+        text.addWidget(self.name)
+        text.addWidget(self.sku)
+        # The matching-points link shares the category's line: in the score column it took
+        # the width of the name, the line that tells similar products apart.
+        meta_row = QHBoxLayout()
+        meta_row.setSpacing(6)
+        meta_row.addWidget(self.meta, 1)
+        text.addLayout(meta_row)
         row.addLayout(text, 1)
         score_col = QVBoxLayout()
         score_col.setSpacing(2)
@@ -176,8 +224,8 @@ class SuggestionCard(QFrame):
         score_col.addWidget(self.score)
         score_col.addWidget(self.bar, 0, Qt.AlignmentFlag.AlignRight)
         score_col.addWidget(self.badge)
-        score_col.addWidget(self.points, 0, Qt.AlignmentFlag.AlignRight)
         score_col.addStretch(1)
+        meta_row.addWidget(self.points)
         row.addLayout(score_col)
         self.suggestion: Suggestion | None = None
 
@@ -359,9 +407,7 @@ class ReviewPage(QWidget):
         middle = QWidget()
         mv = QVBoxLayout(middle)
         mv.setContentsMargins(0, 0, 0, 0)
-        self.photo_title = QLabel()
-        self.photo_title.setTextFormat(Qt.TextFormat.RichText)
-        self.photo_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.photo_title = PhotoTitle()
         mv.addWidget(self.photo_title)
         self.photo_stack = QStackedWidget()
         self.drop_hint = DropHint()
@@ -425,11 +471,11 @@ class ReviewPage(QWidget):
         buttons.addWidget(self.no_match_button)
         buttons.addWidget(self.skip_button)
         rv.addLayout(buttons)
-        right.setMinimumWidth(330)
+        right.setMinimumWidth(390)  # a card with its matching-points link, uncut
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setStretchFactor(1, 2)  # a wider window widens the cards too, not only
+        self.splitter.setStretchFactor(2, 1)  # the photo: long product names need the room
         self.splitter.setSizes([260, 560, 400])
         self.splitter.setChildrenCollapsible(False)
 
@@ -472,7 +518,7 @@ class ReviewPage(QWidget):
             self.photo_stack.setCurrentWidget(self.drop_hint if total == 0 else self.photo)
             if total:
                 self.photo.set_photo(None, "Select a photo in the list")
-            self.photo_title.setText("")
+            self.photo_title.set_title("", [])
             self._show_cards([], None, "Suggestions appear here once photos are matched.")
             self.no_match_button.setEnabled(False)
             self.skip_button.setEnabled(False)
@@ -482,10 +528,10 @@ class ReviewPage(QWidget):
         colour = {"confirmed": "#2e7d32", "no_match": "#c62828", "error": "#e65100"}.get(
             item.status, "#1e88e5"
         )
-        self.photo_title.setText(
-            f"<b>{_escape(item.path.name)}</b> &nbsp;<span style='color:{colour}'>{label}"
-            + (f": {_escape(item.decided_sku or '')}" if item.status == "confirmed" else "")
-            + f"</span> &nbsp;<span style='color:#78909c'>photo {row + 1} of {total}</span>"
+        if item.status == "confirmed":
+            label += f": {item.decided_sku or ''}"
+        self.photo_title.set_title(
+            item.path.name, [(label, colour), (f"photo {row + 1} of {total}", "#78909c")]
         )
         message = None
         if item.status == "pending":

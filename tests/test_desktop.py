@@ -587,6 +587,24 @@ def test_first_window_fits_the_screen_with_its_title_bar(window: MainWindow) -> 
     assert geo.height() == min(720, area.height() - TITLE_BAR_PX)
 
 
+def test_photo_title_shortens_the_name_not_the_status(qtbot: Any) -> None:
+    """A phone's long file name pushed 'Suggested · photo 7 of 40' out of the header."""
+    from desktop_app.review import PhotoTitle
+
+    title = PhotoTitle()
+    qtbot.addWidget(title)
+    title.show()
+    title.resize(420, 30)
+    name = "IMG_20240612_delivery_from_supplier_Arla_pallet_3_box_12_front_view_final_v2.jpg"
+    title.set_title(name, [("Confirmed: A&B-Milk", "#2e7d32"), ("photo 7 of 40", "#78909c")])
+    shown = title.shown_name()
+    assert "…" in shown and shown.startswith("IMG_2024") and shown.endswith("v2.jpg")
+    assert "A&amp;B-Milk" in title.text() and "photo 7 of 40" in title.text()
+    assert title.toolTip() == name
+    title.resize(1600, 30)  # room enough: the whole name again
+    qtbot.waitUntil(lambda: title.shown_name() == name)
+
+
 def test_matching_shows_its_time_left(window: MainWindow) -> None:
     """The status bar's matching label gives the batch's time left once a chunk is done,
     measured from when this batch started (not from an earlier one)."""
