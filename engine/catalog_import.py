@@ -87,8 +87,18 @@ def _plan(
     for row in sheet.rows:
         if row.image:
             for part in row.image.replace("|", ";").split(";"):
-                if part.strip():
-                    items.append(_Item(row.sku, (base / part.strip()).resolve()))
+                if not part.strip():
+                    continue
+                if "://" in part:
+                    problems.append(
+                        (
+                            f"{sheet.path.name} line {row.line}",
+                            f"{part.strip()}: pictures on the web are not downloaded; save "
+                            f"it next to the sheet and give its file name (SKU {row.sku})",
+                        )
+                    )
+                    continue
+                items.append(_Item(row.sku, _image_path(part.strip(), base, folder)))
             continue
         if by_stem is None:  # no image column: find files named after the SKU
             by_stem = {}
@@ -104,6 +114,20 @@ def _plan(
             )
         items.extend(_Item(row.sku, p) for p in found)
     return sheet.rows, items, problems
+
+
+def _image_path(text: str, base: Path, folder: Path) -> Path:
+    """A sheet's picture path: relative to the sheet, else to the catalog folder; Windows
+    separators ("catalog\\x.jpg", Excel on Windows) work on every system."""
+    names = [text]
+    if os.sep == "/" and "\\" in text:
+        names.append(text.replace("\\", "/"))
+    for name in names:
+        for root in (base, folder):
+            candidate = (root / name).resolve()
+            if candidate.exists():
+                return candidate
+    return (base / names[-1]).resolve()
 
 
 def import_catalog(
@@ -173,7 +197,7 @@ def import_catalog(
                 if not item.path.is_file():
                     raise IsADirectoryError
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                report.skipped.append((key, "file not found"))
+                report.skipped.append((key, f"file not found (a picture of {item.sku})"))
                 reporter.step()
                 continue
             except OSError as exc:

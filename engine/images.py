@@ -356,10 +356,19 @@ def _walk(folder: Path, recursive: bool, top: bool) -> Iterator[Path]:
             raise
         return
     for entry in entries:
-        if _is_hidden(entry):
+        try:
+            if _is_hidden(entry):
+                continue
+            folder_here = entry.is_dir(follow_symlinks=False)
+            image = (
+                not folder_here
+                and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+                and entry.is_file()
+            )
+        except OSError:  # a link to itself, or an entry that vanished: skip it, not the scan
             continue
-        if entry.is_dir(follow_symlinks=False):
+        if folder_here:
             if recursive:
                 yield from _walk(Path(entry.path), recursive, top=False)
-        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+        elif image:
             yield Path(entry.path)

@@ -246,6 +246,7 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect]) -> Sheet:
     rows: list[SheetRow] = []
     problems: list[str] = []
     seen_without_image: set[str] = set()
+    first: dict[str, SheetRow] = {}  # a SKU's first row: later rows add pictures to it
     for record in reader:
         line = reader.line_num
         values = {k: (v or "").strip() for k, v in record.items() if k is not None}
@@ -264,16 +265,23 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect]) -> Sheet:
             continue
         if not image:
             seen_without_image.add(sku)
-        rows.append(
-            SheetRow(
-                line=line,
-                sku=sku,
-                name=values.get(mapping.get("name", ""), ""),
-                category=values.get(mapping.get("category", ""), ""),
-                supplier=values.get(mapping.get("supplier", ""), ""),
-                price=price,
-                image=image,
-                attributes=attributes,
-            )
+        row = SheetRow(
+            line=line,
+            sku=sku,
+            name=values.get(mapping.get("name", ""), ""),
+            category=values.get(mapping.get("category", ""), ""),
+            supplier=values.get(mapping.get("supplier", ""), ""),
+            price=price,
+            image=image,
+            attributes=attributes,
         )
+        earlier = first.setdefault(sku, row)
+        if earlier is not row and row.name and earlier.name and row.name != earlier.name:
+            # One row per picture is normal; another name under the same SKU is most likely
+            # a typo that would silently give this picture to the other product.
+            problems.append(
+                f"line {line}: SKU {sku} is also on line {earlier.line} as '{earlier.name}', "
+                f"not '{row.name}'; this row's picture goes to that product"
+            )
+        rows.append(row)
     return Sheet(path=path, mapping=mapping, rows=rows, problems=problems)

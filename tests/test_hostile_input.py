@@ -193,9 +193,37 @@ def test_catalog_import_survives_a_hostile_sheet(tmp_path: Path) -> None:
         rep = lib.import_catalog(folder, folder / "sheet.csv")
         assert (rep.added, rep.products) == (3, 3)
         reasons = [r for _, r in rep.skipped]
-        assert "no SKU, row skipped" in reasons and "file not found" in reasons
+        assert "no SKU, row skipped" in reasons
+        assert "file not found (a picture of C;3)" in reasons  # says whose picture is missing
+        # The same SKU under another name is most likely a typo: said, not silently merged.
+        assert any(r.startswith("SKU B-2 is also on line 3") for r in reasons)
         assert lib.product("=1+1")["price"] == 1.5  # type: ignore[index]
         assert len(str(lib.product("B-2")["name"])) == 200_000  # type: ignore[index]
+
+
+def test_sheet_picture_paths_from_windows_and_the_web(tmp_path: Path) -> None:
+    """Excel on Windows writes 'catalog\\x.jpg'; a web address is said, not mangled into a
+    path; a picture next to the catalog folder rather than the sheet is found there."""
+    from engine.library import Library
+
+    folder = tmp_path / "supplier" / "catalog"
+    folder.mkdir(parents=True)
+    product_image(0).save(folder / "a.jpg")
+    product_image(1).save(folder / "b.jpg")
+    sheet = tmp_path / "sheets" / "list.csv"
+    sheet.parent.mkdir()
+    sheet.write_text(
+        "sku,name,image\n"
+        "A,Apple,..\\supplier\\catalog\\a.jpg\n"  # Windows separators, relative to the sheet
+        "B,Bean,b.jpg\n"  # relative to the catalog folder
+        "C,Cake,https://example.com/c.jpg\n",
+        encoding="utf-8",
+    )
+    with Library(tmp_path / "lib") as lib:
+        rep = lib.import_catalog(folder, sheet)
+        assert rep.added == 2, rep.skipped
+        ((where, reason),) = rep.skipped
+        assert where == "list.csv line 4" and "pictures on the web are not downloaded" in reason
 
 
 @pytest.fixture(scope="module")

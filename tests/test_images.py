@@ -600,6 +600,11 @@ def test_iter_image_files(tmp_path: Path) -> None:
     assert list(iter_image_files(tmp_path)) == list(iter_image_files(tmp_path))
     flat = [p.name for p in iter_image_files(tmp_path, recursive=False)]
     assert flat == ["A.JPG", "b.jpg", "z.webp"]
+    # Links to themselves (with and without an image suffix) are skipped, not the whole scan.
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+    again = [p.relative_to(tmp_path).as_posix() for p in iter_image_files(tmp_path)]
+    assert again == found
 
 
 def test_image_suffixes_are_lower_case_with_dot() -> None:
