@@ -58,17 +58,28 @@ class _Bar:
             self.bar = None
 
 
-def _library(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from engine.library import Library
+def _library(args: argparse.Namespace, create: bool = False):  # type: ignore[no-untyped-def]
+    """Open the library; only commands that fill one (import, match, demo) create it, so a
+    mistyped --library never leaves a new, empty library in someone's photo folder."""
+    from engine.db import DB_NAME
+    from engine.library import Library, default_library_path
 
-    lib = Library(args.library, square_mode=args.square)
+    path = Path(args.library) if args.library is not None else default_library_path()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a library folder")
+    if not create and not (path / DB_NAME).is_file():
+        raise ValueError(
+            f"no ShopMatch library at {path}: check --library, or create one with "
+            "'shopmatch import' (or the app)"
+        )
+    lib = Library(path, square_mode=args.square)
     for line in lib.repairs:  # a repair made while opening is never silent
         print(f"shopmatch: repaired: {line}", file=sys.stderr)
     return lib
 
 
 def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
-    with _library(args) as lib:
+    with _library(args, create=True) as lib:
         report = lib.import_catalog(args.folder, args.sheet, progress=bar)
     bar.close()
     print(report.summary())
@@ -106,7 +117,7 @@ def _print_matches(results, as_json: bool) -> int:  # type: ignore[no-untyped-de
 
 
 def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
-    with _library(args) as lib:
+    with _library(args, create=True) as lib:
         results = list(
             lib.match(
                 args.photos,
@@ -152,7 +163,8 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
     with _library(args) as lib:
         n = lib.export_csv(args.output, per=args.per, include_undecided=args.all)
-    print(f"wrote {count(n, 'row')} to {args.output}")
+    hint = "" if n or args.all else " (no photo is confirmed yet; --all lists every photo)"
+    print(f"wrote {count(n, 'row')} to {args.output}{hint}")
     return 0
 
 
@@ -319,7 +331,7 @@ def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
     from engine.resources import demo_dir
 
     demo = demo_dir()
-    with _library(args) as lib:
+    with _library(args, create=True) as lib:
         print(f"library: {lib.path}")
         report = lib.import_catalog(demo, demo / "catalog.csv", progress=bar)
         bar.close()

@@ -8,6 +8,7 @@ apostrophe (OWASP CSV injection). Numbers we produce ourselves are written as nu
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import logging
 import sqlite3
@@ -103,6 +104,18 @@ def _rows_per_sku(lib: Library) -> list[dict[str, object]]:
     return [{**_product_cells(lib, sku), "quantity": counts[sku]} for sku in sorted(counts)]
 
 
+def _write_problem(exc: OSError) -> str:
+    if exc.errno == errno.EROFS:
+        return "its folder is on a read-only disk"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "no permission to write in its folder"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full; a previous file of that name is kept as it was"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "its folder cannot be created there"
+    return exc.strerror or str(exc)
+
+
 def export_inventory(
     lib: Library, target: Path, *, per: str = "photo", include_undecided: bool = False
 ) -> int:
@@ -118,7 +131,13 @@ def export_inventory(
     for row in rows:
         writer.writerow({c: safe_cell(row.get(c)) for c in columns})
     data = buf.getvalue().encode("utf-8-sig")
-    atomic_write_bytes(Path(target), data)
+    target = Path(target)
+    if target.is_dir():
+        raise ValueError(f"cannot write {target}: it is a folder; give a file name in it")
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as exc:  # about the export's folder, not the library's
+        raise ValueError(f"cannot write {target}: {_write_problem(exc)}") from exc
     try:  # only lets ``check`` tell a damaged export later; the export itself is done
         from engine.check import record_export
 

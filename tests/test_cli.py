@@ -97,3 +97,18 @@ def test_demo_command_writes_inventory(tmp_path: Path) -> None:
     assert "81 products" in proc.stdout
     rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
     assert len(rows) == 40 and all(r["status"] == "suggested" for r in rows)
+
+
+def test_commands_that_only_read_never_create_a_library(tmp_path: Path) -> None:
+    """A mistyped --library used to leave a new, empty library (13 MB) wherever it pointed."""
+    photos = tmp_path / "holiday photos"
+    photos.mkdir()
+    for command in (["status"], ["export", str(tmp_path / "x.csv")], ["undo"]):
+        done = run("--library", str(photos), *command, check=False)
+        assert done.returncode != 0
+        assert f"no ShopMatch library at {photos}" in done.stderr
+    assert list(photos.iterdir()) == []
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x", encoding="utf-8")
+    done = run("--library", str(a_file), "match", str(photos), check=False)
+    assert done.returncode != 0 and "is a file, not a library folder" in done.stderr

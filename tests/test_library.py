@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
@@ -89,6 +90,29 @@ def test_export_neutralises_formula_text(tmp_path: Path, library: Library) -> No
     library.export_csv(out)
     row = next(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
     assert row["sku"] == "'=HYPERLINK(1)" and row["name"].startswith("'=cmd")
+
+
+def test_export_problems_name_the_export_not_the_library(
+    tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only export folder used to read 'the library folder is read-only' with the
+    temporary file's name."""
+    import errno
+
+    from engine import export_csv
+
+    with pytest.raises(ValueError, match=r"^cannot write .*: it is a folder"):
+        library.export_csv(tmp_path)
+
+    def read_only(target: Path, data: bytes) -> None:  # what a write-protected USB stick does
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target.parent / ".x.tmp"))
+
+    monkeypatch.setattr(export_csv, "atomic_write_bytes", read_only)
+    with pytest.raises(ValueError) as info:
+        library.export_csv(tmp_path / "stick" / "out.csv")
+    assert str(info.value) == (
+        f"cannot write {tmp_path / 'stick' / 'out.csv'}: its folder is on a read-only disk"
+    )
 
 
 def test_reimport_is_incremental(tmp_path: Path, catalog_dir: Path) -> None:

@@ -282,10 +282,13 @@ def test_export_cut_short_by_a_full_disk_keeps_the_previous_file(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
 
         monkeypatch.setattr(Path, "write_bytes", half_then_full)
-        with pytest.raises(OSError) as info:
+        with pytest.raises(ValueError) as info:
             lib.export_csv(target)
         monkeypatch.undo()
-        assert describe(info.value).startswith("the disk is full; nothing more was saved")
+        assert describe(info.value) == (
+            f"cannot write {target}: the disk is full; a previous file of that name is kept "
+            "as it was"
+        )
         assert target.read_bytes() == good
         assert [p.name for p in built.iterdir() if p.name.endswith(".tmp")] == []
         assert check_library(lib).findings == []
