@@ -13,7 +13,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
-from dataclasses import asdict, astuple, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,7 @@ class Finding:
     severity: str  # "error" or "note"
     message: str
     repaired: bool = False
+    repairable: bool = True  # whether --repair can fix it
 
     def line(self) -> str:
         tail = " (repaired)" if self.repaired else ""
@@ -63,6 +64,7 @@ class Finding:
 class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # what was looked at
+    repair: bool = False  # whether this run tried to repair
 
     @property
     def ok(self) -> bool:
@@ -73,19 +75,29 @@ class CheckReport:
     def unrepaired(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error" and not f.repaired]
 
-    def add(self, area: str, severity: str, message: str, repaired: bool = False) -> None:
-        self.findings.append(Finding(area, severity, message, repaired))
+    def add(
+        self,
+        area: str,
+        severity: str,
+        message: str,
+        repaired: bool = False,
+        repairable: bool = True,
+    ) -> None:
+        self.findings.append(Finding(area, severity, message, repaired, repairable))
 
     def lines(self) -> list[str]:
         out = [f.line() for f in self.findings]
         seen = ", ".join(count(v, *COUNTED.get(k, (k,))) for k, v in self.counts.items())
+        looked = f" ({seen})" if seen else ""
         if self.ok:
-            out.append(f"library OK ({seen})")
+            out.append(f"library OK{looked}")
+            return out
+        left = count(len(self.unrepaired), "problem")
+        if self.repair or not any(f.repairable for f in self.unrepaired):
+            # Never "try --repair" after --repair, nor for what it cannot fix.
+            out.append(f"{left} left{looked} that --repair cannot fix; see above")
         else:
-            out.append(
-                f"{count(len(self.unrepaired), 'problem')} left ({seen}); "
-                + ("see above" if any(f.repaired for f in self.findings) else "try --repair")
-            )
+            out.append(f"{left} left{looked}; try --repair")
         return out
 
     def to_dict(self) -> dict[str, object]:
@@ -99,7 +111,7 @@ class CheckReport:
 def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> CheckReport:
     """Check ``lib``; with ``repair``, fix what stored data allows. ``deep`` also decodes
     every thumbnail and compares index vectors with the stored embeddings."""
-    report = CheckReport()
+    report = CheckReport(repair=repair)
     for line in lib.repairs:  # made while opening (e.g. a damaged active model)
         report.add("models", "error", line, repaired=True)
     if not _database(lib, report, deep, repair):
@@ -119,12 +131,20 @@ def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> 
 
 def _database(lib: Library, report: CheckReport, deep: bool, repair: bool) -> bool:
     pragma = "integrity_check" if deep else "quick_check"
-    rows = [str(r[0]) for r in lib.db.execute(f"PRAGMA {pragma}").fetchall()]
+    try:
+        rows = [str(r[0]) for r in lib.db.execute(f"PRAGMA {pragma}").fetchall()]
+    except sqlite3.DatabaseError as exc:  # damage bad enough that SQLite cannot even check
+        rows = [str(exc)]
     if rows != ["ok"]:
+        # SQLite's report is a multi-line dump: its first real line is enough to show.
+        lines = [x.strip() for r in rows for x in r.splitlines() if x.strip()]
+        first = next((x for x in lines if not x.startswith("***")), lines[0] if lines else "")
         report.add(
             "database",
             "error",
-            f"the database is damaged ({rows[0]}); restore a backup of {lib.path}",
+            f"the database file is damaged (SQLite: {first}); this cannot be repaired "
+            f"automatically: put back a backup copy of {lib.path} if you have one",
+            repairable=False,
         )
         return False
     bad_fk = lib.db.execute("PRAGMA foreign_key_check").fetchall()
@@ -154,7 +174,7 @@ def _database(lib: Library, report: CheckReport, deep: bool, repair: bool) -> bo
             report.add("database", "error", "the product search index disagrees with the catalog")
             if repair:
                 lib.db.execute(f"INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}) VALUES ('rebuild')")
-                report.findings[-1] = Finding(*astuple(report.findings[-1])[:3], repaired=True)
+                report.findings[-1] = replace(report.findings[-1], repaired=True)
     for table in ("products", "catalog_images", "photos", "decisions"):
         report.counts[table] = int(lib.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     return True

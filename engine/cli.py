@@ -58,6 +58,16 @@ class _Bar:
             self.bar = None
 
 
+def _top_k(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 50:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 50, not {text!r}")
+    return value
+
+
 def _library(args: argparse.Namespace, create: bool = False):  # type: ignore[no-untyped-def]
     """Open the library; only commands that fill one (import, match, demo) create it, so a
     mistyped --library never leaves a new, empty library in someone's photo folder."""
@@ -129,9 +139,13 @@ def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
         )
         bar.close()
         failures = _print_matches(results, args.json)
+    if not results:
+        names = ", ".join(str(p) for p in args.photos[:3])
+        print(f"shopmatch: no photos found in {names}", file=sys.stderr)
+        return 1
     if failures:
         print(f"{count(failures, 'file')} could not be used", file=sys.stderr)
-    return 0
+    return 1 if failures == len(results) else 0  # scripts learn that nothing was matched
 
 
 def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
@@ -417,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("match", help="suggest catalog products for photos")
     p.add_argument("photos", type=Path, nargs="+", help="photo files or folders")
-    p.add_argument("--top", type=int, default=5, help="suggestions per photo (default 5)")
+    p.add_argument(
+        "--top", type=_top_k, default=5, help="suggestions per photo, 1 to 50 (default 5)"
+    )
     p.add_argument("--category", help="only suggest products of this category")
     p.add_argument("--supplier", help="only suggest products of this supplier")
     p.add_argument("--json", action="store_true", help="one JSON object per photo")

@@ -29,6 +29,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "ImageLoadError",
+    "check_file",
     "iter_image_files",
     "load_image",
     "make_thumbnail",
@@ -121,7 +122,7 @@ def load_image(path: str | Path, min_side: int | None = 448) -> Image.Image:
     path = Path(path)
     if min_side is not None and min_side < 1:
         raise ValueError(f"min_side must be positive or None, got {min_side}")
-    _check_file(path)
+    check_file(path)
     register_heif()
     try:
         with warnings.catch_warnings():
@@ -224,8 +225,9 @@ def iter_image_files(folder: Path, recursive: bool = True) -> Iterator[Path]:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _check_file(path: Path) -> None:
-    """Catch the cases Pillow reports confusingly (0 bytes reads as 'cannot identify')."""
+def check_file(path: Path) -> None:
+    """Raise ImageLoadError for what is not a readable, non-empty regular file, before anything
+    opens it: Pillow reports 0 bytes confusingly, and reading a pipe would block forever."""
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):

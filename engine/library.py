@@ -21,6 +21,7 @@ import numpy as np
 import platformdirs
 import sqlite_utils
 from filelock import FileLock, Timeout
+from PIL import Image
 
 from engine import catalog_import, decisions, export_csv, matching, memory, reembed
 from engine import local_features as local_stage
@@ -28,7 +29,7 @@ from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transact
 from engine.encoder import Encoder
 from engine.errors import describe, describe_storage
 from engine.index import VectorIndex, key_digest
-from engine.manifest import MANIFEST_NAME, ModelManifest, file_sha256
+from engine.manifest import MANIFEST_NAME, ModelManifest, model_folder_problem
 from engine.progress import CancelToken, ProgressCallback
 from engine.resources import bundled_model_dir
 
@@ -110,7 +111,7 @@ class Library:
             self.thumbs_dir = self.path / "thumbs"
             self.models_dir = self.path / "models"
             if self.active_model_version() is None:
-                first = self.install_model(model_dir or bundled_model_dir())
+                first = self.install_model(model_dir or bundled_model_dir(), check=False)
                 self.db.execute("UPDATE models SET active = (version = ?)", [first.version])
             else:
                 self._ensure_active_model_intact()
@@ -148,10 +149,16 @@ class Library:
 
     # -- models ------------------------------------------------------------------------------
     def install_model(
-        self, source_dir: Path, metrics: dict[str, object] | None = None
+        self, source_dir: Path, metrics: dict[str, object] | None = None, *, check: bool = True
     ) -> ModelManifest:
-        """Copy a model folder (ONNX + manifest) into the library and register it (inactive)."""
-        manifest = ModelManifest.load(source_dir)
+        """Copy a model folder (ONNX + manifest) into the library and register it (inactive).
+
+        The folder is checked first (manifest, file hash, and one real inference giving
+        vectors of the stated size): a broken model installed "fine" only failed later, at
+        activation, with an onnxruntime message. A version already installed is refused, so
+        re-installing never wipes its stored gate comparison. ``check=False`` is for models
+        the engine made or ships itself (already checked against torch, or bundled)."""
+        manifest = self._installable(Path(source_dir)) if check else ModelManifest.load(source_dir)
         dest = self.models_dir / manifest.version
         if not dest.exists():
             tmp = self.models_dir / f".{manifest.version}.partial"
@@ -179,6 +186,26 @@ class Library:
                 },
                 pk="version",
             )
+        return manifest
+
+    def _installable(self, source_dir: Path) -> ModelManifest:
+        try:
+            manifest = ModelManifest.load(source_dir)
+        except (OSError, ValueError, TypeError) as exc:
+            raise LibraryError(
+                f"{source_dir} is not a model folder: its {MANIFEST_NAME} is missing or "
+                f"unreadable ({describe(exc)})"
+            ) from exc
+        if self.db.execute("SELECT 1 FROM models WHERE version = ?", [manifest.version]).fetchone():
+            raise LibraryError(f"model {manifest.version} is already installed")
+        problem = model_folder_problem(source_dir)
+        if problem is None:
+            try:  # one inference on a blank image, as matching would run it
+                Encoder(source_dir, threads=1).encode_images([Image.new("RGB", (32, 32))])
+            except Exception as exc:  # onnxruntime raises its own types for a bad graph
+                problem = f"it does not run as an image encoder ({describe(exc).splitlines()[0]})"
+        if problem is not None:
+            raise LibraryError(f"model {manifest.version} was not installed: {problem}")
         return manifest
 
     def models(self) -> list[dict[str, object]]:
@@ -213,22 +240,7 @@ class Library:
     def model_problem(self, version: str) -> str | None:
         """Why a model version's files cannot be trusted (missing, or a hash that disagrees
         with its manifest), or None when they are intact."""
-        folder = self.model_dir(version)
-        try:
-            manifest = ModelManifest.load(folder)
-        except (OSError, ValueError, TypeError) as exc:
-            return f"its manifest is missing or unreadable ({describe(exc)})"
-        weights = folder / manifest.file
-        if not weights.is_file():
-            return f"its model file {manifest.file} is missing"
-        if manifest.sha256:
-            try:
-                actual = file_sha256(weights)
-            except OSError as exc:
-                return f"its model file cannot be read ({describe(exc)})"
-            if actual != manifest.sha256:
-                return f"its model file {manifest.file} is damaged (hash mismatch)"
-        return None
+        return model_folder_problem(self.model_dir(version))
 
     def repair_model(self, version: str) -> str | None:
         """Restore a damaged model's files from what the library still holds: the manifest

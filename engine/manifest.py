@@ -77,3 +77,25 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def model_folder_problem(folder: Path) -> str | None:
+    """Why a model folder's files cannot be trusted (missing, or a hash that disagrees with
+    its manifest), or None when they are intact."""
+    from engine.errors import describe
+
+    try:
+        manifest = ModelManifest.load(folder)
+    except (OSError, ValueError, TypeError) as exc:
+        return f"its manifest is missing or unreadable ({describe(exc)})"
+    weights = Path(folder) / manifest.file
+    if not weights.is_file():
+        return f"its model file {manifest.file} is missing"
+    if manifest.sha256:
+        try:
+            actual = file_sha256(weights)
+        except OSError as exc:
+            return f"its model file cannot be read ({describe(exc)})"
+        if actual != manifest.sha256:
+            return f"its model file {manifest.file} is damaged (hash mismatch)"
+    return None

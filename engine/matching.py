@@ -19,7 +19,7 @@ from PIL import Image
 
 from engine import local_features
 from engine.db import select_in, transaction, utcnow
-from engine.images import ImageLoadError, iter_image_files
+from engine.images import ImageLoadError, check_file, iter_image_files
 from engine.index import NO_KEY
 from engine.manifest import file_sha256
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
@@ -59,11 +59,11 @@ class PhotoMatch:
 
 def expand_paths(paths: Sequence[Path | str]) -> list[Path]:
     """Files as given (any extension: content decides) plus image files inside folders."""
-    out: list[Path] = []
+    out: dict[Path, None] = {}  # ordered, and a file named twice is matched once
     for p in map(Path, paths):
         p = p.expanduser().resolve()
-        out.extend(iter_image_files(p) if p.is_dir() else [p])
-    return out
+        out.update(dict.fromkeys(iter_image_files(p) if p.is_dir() else [p]))
+    return list(out)
 
 
 def softmax_scores(sims: np.ndarray, temperature: float) -> np.ndarray:
@@ -245,7 +245,12 @@ def match_paths(
     for path in files:
         reporter.check()
         try:
+            check_file(path)  # a named pipe would block the hash below forever
             sha = file_sha256(path)
+        except ImageLoadError as exc:
+            reporter.step()
+            yield PhotoMatch(path, None, error=exc.reason)
+            continue
         except OSError as exc:
             reporter.step()
             reason = (

@@ -80,6 +80,26 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     assert [(r["sku"], r["quantity"]) for r in rows] == [("SKU-001", "1"), ("SKU-004", "1")]
     assert "SKU-004" in run(*lib, "products", "Product 4").stdout
 
+    # Edge cases of match: a file named twice is matched once; a named pipe is refused at
+    # once (hashing it blocked forever); nothing matched is an error for scripts.
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    twice = run(*lib, "match", str(photos[0]), str(photos[0]), str(fifo), "--json", check=False)
+    rows = [json.loads(line) for line in twice.stdout.splitlines()]
+    assert {r["photo"]: r["error"] for r in rows} == {
+        str(photos[0]): None,
+        str(fifo): "not an image file",
+    }
+    assert twice.returncode == 0  # one photo of two was matched
+    alone = run(*lib, "match", str(fifo), check=False)
+    assert alone.returncode == 1 and "1 file could not be used" in alone.stderr
+    (tmp_path / "empty").mkdir()
+    empty = run(*lib, "match", str(tmp_path / "empty"), check=False)
+    assert empty.returncode == 1
+    assert f"no photos found in {tmp_path / 'empty'}" in empty.stderr
+    top = run(*lib, "match", str(photos[0]), "--top", "0", check=False)
+    assert top.returncode == 2 and "from 1 to 50" in top.stderr
+
 
 @pytest.mark.slow
 def test_eval_json_on_bundled_demo() -> None:

@@ -49,6 +49,49 @@ def test_confirmed_photo_becomes_a_reference_at_once(tmp_path: Path, catalog_dir
         assert len(lib.index) == 13
 
 
+def test_install_refuses_a_broken_model_and_a_second_copy(tmp_path: Path) -> None:
+    """A broken model used to install 'fine' and fail only at activation with an
+    onnxruntime message; re-installing a version wiped its stored gate comparison."""
+    import dataclasses
+    import shutil
+
+    from engine.library import LibraryError
+    from engine.manifest import ModelManifest
+
+    def folder(name: str, onnx: bytes, sha: str | None = None) -> Path:
+        out = tmp_path / name
+        out.mkdir()
+        (out / "model.onnx").write_bytes(onnx)
+        manifest = ModelManifest.load(MOBILENET)
+        manifest = dataclasses.replace(
+            manifest, version=name, sha256=manifest.sha256 if sha is None else sha
+        )
+        manifest.save(out)
+        return out
+
+    with Library(tmp_path / "lib") as lib:
+        with pytest.raises(LibraryError, match=r"was not installed: .* damaged \(hash mismatch\)"):
+            lib.install_model(folder("two-bytes", b"\x08\x01"))
+        with pytest.raises(LibraryError, match="does not run as an image encoder"):
+            lib.install_model(folder("no-hash", b"\x08\x01", sha=""))
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        (empty / "manifest.json").write_text("{}", encoding="utf-8")
+        with pytest.raises(LibraryError, match="is not a model folder"):
+            lib.install_model(empty)
+        assert [m["version"] for m in lib.models()] == [lib.model_version]  # nothing added
+        left = [p.name for p in lib.models_dir.iterdir()]
+        assert not any(name.startswith(("two-bytes", "no-hash")) for name in left)
+
+        other = lib.install_model(MOBILENET).version
+        lib.set_model_metrics(other, {"gate": "kept"})
+        copy = tmp_path / "copy"
+        shutil.copytree(MOBILENET, copy)
+        with pytest.raises(LibraryError, match=f"model {other} is already installed"):
+            lib.install_model(copy)
+        assert next(m for m in lib.models() if m["version"] == other)["metrics"] == {"gate": "kept"}
+
+
 def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -> None:
     photos = write_photos(tmp_path / "p", [1, 4])
     with Library(tmp_path / "lib") as lib:

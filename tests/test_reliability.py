@@ -560,23 +560,35 @@ def test_random_sigkills_lose_nothing(tmp_path: Path) -> None:
     assert time.monotonic() - started < 240
 
 
-@pytest.mark.parametrize("where", ["header", "middle"])
+@pytest.mark.parametrize("where", ["header", "middle", "one page"])
 def test_damaged_database_is_reported_in_one_line(built: Path, where: str) -> None:
     """SQLite is the truth: damage there cannot be repaired from anything else, so it must be
     reported plainly (restore a backup), never papered over."""
     db = built / "lib" / "shopmatch.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'photos'").fetchone()
     raw = bytearray(db.read_bytes())
     if where == "header":
         raw[:100] = b"\xff" * 100
-    else:  # b-tree pages across the middle third
+    elif where == "middle":  # b-tree pages across the middle third
         start = len(raw) // 3 // 4096 * 4096
         raw[start : start + len(raw) // 3] = b"\x5a" * (len(raw) // 3)
+    else:  # the cell pointers of one table's page: the schema still opens
+        at = (root[0] - 1) * page_size + 8
+        raw[at : at + 64] = b"\xff" * 64
     db.write_bytes(bytes(raw))
     proc = cli(built / "lib", "check")
     assert "Traceback" not in proc.stderr
+    if where == "one page":
+        assert proc.returncode == 2, proc.stdout + proc.stderr
     if proc.returncode == 2:  # opened, and the check found it
-        assert "error: database: the database is damaged" in proc.stdout
-        assert "restore a backup" in proc.stdout
+        assert "error: database: the database file is damaged (SQLite: " in proc.stdout
+        assert "cannot be repaired automatically" in proc.stdout
+        assert proc.stdout.splitlines()[-1] == "1 problem left that --repair cannot fix; see above"
+        assert len(proc.stdout.splitlines()) == 2  # SQLite's multi-line dump is not shown
+        again = cli(built / "lib", "check", "--repair")  # and --repair does not send you back
+        assert "try --repair" not in again.stdout
     else:  # so damaged that it cannot even be opened
         line = one_clear_line(proc)
         assert line.startswith("shopmatch: error: the library database is damaged (")
