@@ -327,6 +327,8 @@ class ProgressDialog(QDialog):
         self.last = p
         self.stage.setText(p.stage + "…")
         left = show_progress(self.bar, p)
+        if p.run_fraction is not None:  # the bar is the whole import's, the count this stage's
+            left += " in all"
         self.counts.setText(f"{p.done} of {count(p.total, 'image')} · {left}")
 
     def _cancel(self) -> None:

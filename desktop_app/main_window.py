@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
         self.welcome.try_demo.connect(lambda: self.open_demo())
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.session.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.session.photo_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.session.photo_message_expired.connect(self._withdraw_message)
         self.session.matching_progress.connect(self._on_matching_progress)
         self.session.decisions_changed.connect(self._decisions_changed)
         self.learning.activate_requested.connect(self.switch_model)
@@ -159,6 +161,11 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.review.splitter.restoreState(splitter)
         self._update_pages()
+
+    def _withdraw_message(self, text: str) -> None:
+        bar = self.statusBar()
+        if isinstance(bar, StatusBar) and bar.full_message == text:
+            bar.clearMessage()
 
     def _first_geometry(self) -> None:
         """1280x720 where that fits the screen with its title bar, else the usable area less
@@ -271,6 +278,13 @@ class MainWindow(QMainWindow):
         self.act_no_match = self._action("&No Match", s.no_match, "N", "no-match")
         self.act_skip = self._action("&Skip", s.skip, "S", "skip")
         self.act_points = self._action("Show Matching &Points", lambda: s.show_points(0), "P")
+        self.act_remove = self._action(
+            "&Remove from List",
+            s.remove_current,
+            [K(Qt.Key.Key_Delete), K(Qt.Key.Key_Backspace)],
+            None,
+            "Take the selected photo off the list; its decisions stay in the library",
+        )
         self.act_prev = self._action(
             "&Previous Photo",
             lambda: s.move(-1),
@@ -307,6 +321,7 @@ class MainWindow(QMainWindow):
             self.act_next,
             self.act_accept,
             self.act_find,
+            self.act_remove,
         ]
 
     def _build_menus(self) -> None:
@@ -335,6 +350,7 @@ class MainWindow(QMainWindow):
             self.act_confirm_top,
             self.act_no_match,
             self.act_skip,
+            self.act_remove,
             None,
             self.act_prev,
             self.act_next,
@@ -480,16 +496,15 @@ class MainWindow(QMainWindow):
         if self.library_path is None:
             self.library_label.setText("No library open")
         open_ = self.library_path is not None
-        for a in (
-            self.act_import,
-            self.act_add,
-            self.act_add_folder,
-            self.act_paste,
-            self.act_export,
-            self.act_undo,
-            self.act_stop,
-        ):
+        for a in (self.act_import, self.act_stop):
             a.setEnabled(open_)
+        # Photos, export and undo need a catalog (or photos already in the library): before
+        # the first import they could only lead to "no suggestions" and empty files.
+        st = self.library_status
+        usable = open_ and st is not None and (st.products > 0 or st.photos > 0)
+        needs_catalog = (self.act_add, self.act_add_folder, self.act_paste, self.act_export)
+        for a in (*needs_catalog, self.act_undo):
+            a.setEnabled(usable)
         self._update_review_actions()
 
     def _update_review_actions(self) -> None:
@@ -889,6 +904,7 @@ class MainWindow(QMainWindow):
             ("N", "No match in the catalog"),
             ("P", "Show the matching points of the top suggestion"),
             ("S", "Skip (decide later)"),
+            ("Delete", "Take the photo off the list (an unreadable file, a wrong drop)"),
             ("← → / ↑ ↓", "Previous / next photo"),
             ("Ctrl+Z", "Undo the last decision"),
             ("Ctrl+F", "Find any product by SKU or name"),

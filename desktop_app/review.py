@@ -503,7 +503,9 @@ class ReviewPage(QWidget):
         todo = c["suggested"] + c["pending"]
         self.queue_title.setText(
             f"<b>Photos</b> ({total})<br><span style='color:#546e7a'>{todo} to review · "
-            f"{c['confirmed']} confirmed · {c['no_match']} no match</span>"
+            f"{c['confirmed']} confirmed · {c['no_match']} no match"
+            + (f" · {c['error']} unreadable" if c["error"] else "")  # so the counts add up
+            + "</span>"
             if total
             else "<b>Photos</b>"
         )

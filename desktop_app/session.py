@@ -93,6 +93,10 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
 class ReviewSession(QObject):
     matching_progress = Signal(int, int)  # done, total; (0, 0) when idle
     message = Signal(str)  # a short status-bar message
+    # A message about the photo on screen: it is withdrawn when another photo is selected,
+    # so "There is no suggestion 9 for this photo" never stands beside a different photo.
+    photo_message = Signal(str)
+    photo_message_expired = Signal(str)
     decisions_changed = Signal()
 
     def __init__(
@@ -110,6 +114,7 @@ class ReviewSession(QObject):
         self.loader = loader
         self.on_error = on_error
         self._tokens: list[CancelToken] = []
+        self._photo_notice = ""  # the photo message on show, if any
         self.points_dialog: QWidget | None = None  # the latest 'matching points' window
         self._total = 0
         self._done = 0
@@ -317,6 +322,24 @@ class ReviewSession(QObject):
         nxt = self.model.next_undecided(row)
         self.select_row(nxt if nxt >= 0 and nxt != row else min(row + 1, self.model.rowCount() - 1))
 
+    def remove_current(self) -> None:
+        """Take the selected photo off the list (an unreadable file, a photo dropped by
+        mistake). The library keeps it and its decisions; an undecided one is listed again
+        the next time the library opens, as work left to do."""
+        row = self.current_row()
+        item = self.model.item(row)
+        if item is None:
+            return
+        if item.status == "pending":
+            self._notice("Still matching this photo: remove it once it is matched")
+            return
+        self.model.remove(item.key)
+        self.message.emit(f"{item.path.name} taken off the list")
+        if self.model.rowCount():
+            self.select_row(min(row, self.model.rowCount() - 1))
+        else:
+            self.refresh()
+
     def _advance(self, row: int) -> None:
         nxt = self.model.next_undecided(row)
         if nxt >= 0:
@@ -327,7 +350,14 @@ class ReviewSession(QObject):
                 self.message.emit("All photos reviewed. Export the inventory with Ctrl+E.")
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if self._photo_notice:
+            self.photo_message_expired.emit(self._photo_notice)
+            self._photo_notice = ""
         self.refresh(reload_photo=True)
+
+    def _notice(self, text: str) -> None:
+        self._photo_notice = text
+        self.photo_message.emit(text)
 
     def refresh(self, reload_photo: bool = False) -> None:
         row = self.current_row()
@@ -362,7 +392,7 @@ class ReviewSession(QObject):
         if item is None:
             return False
         if item.photo_id is None:
-            self.message.emit(
+            self._notice(
                 "This photo could not be read" if item.status == "error" else "Still matching…"
             )
             return False
@@ -374,7 +404,7 @@ class ReviewSession(QObject):
             return
         assert item is not None
         if index >= len(item.suggestions):
-            self.message.emit(f"There is no suggestion {index + 1} for this photo")
+            self._notice(f"There is no suggestion {index + 1} for this photo")
             return
         s = item.suggestions[index]
         self._decide(item, "confirm", s.sku, s.name)
@@ -390,7 +420,7 @@ class ReviewSession(QObject):
             return None
         s = item.suggestions[index]
         if s.image_id is None:
-            self.message.emit("This suggestion has no catalog image to compare with")
+            self._notice("This suggestion has no catalog image to compare with")
             return None
         photo: int | Path = item.photo_id if item.photo_id is not None else item.path
         dialog = MatchPointsDialog(
@@ -423,6 +453,11 @@ class ReviewSession(QObject):
         before = (item.status, item.decided_sku, item.decided_name)
         photo_id = item.photo_id
         assert photo_id is not None
+        was = item.decided_sku if item.status == "confirmed" else None
+        if was is not None and (action != "confirm" or sku != was):
+            # A key pressed on a photo already decided replaces that decision: say so.
+            now = sku if action == "confirm" else "no match"
+            self.message.emit(f"{item.path.name}: changed from {was} to {now} (Ctrl+Z undoes)")
         self._apply(item, "confirmed" if action == "confirm" else "no_match", sku, name)
         self._advance(self.model.row_of(item.key))
 

@@ -490,6 +490,52 @@ def test_undo_brings_back_a_photo_decided_in_an_earlier_session(
     assert w.model.counts()["suggested"] == 1
 
 
+def test_photo_messages_go_with_their_photo_and_changes_are_said(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "p", [1, 2]))
+    wait_matched(qtbot, w, 2)
+    bar = w.statusBar()
+    w.review.queue.setFocus()
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_9)
+    assert bar.currentMessage() == "There is no suggestion 9 for this photo"
+    key(w, Qt.Key.Key_Down)  # another photo: the message about the first one goes
+    assert bar.currentMessage() == ""
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Return)  # confirm the top match, move on
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    w.session.select_row(0)
+    first = w.model.item(0)
+    assert first is not None and first.status == "confirmed"
+    was, other = first.decided_sku, first.suggestions[1].sku
+    key(w, Qt.Key.Key_2)  # replaces the decision: never silently
+    assert bar.currentMessage() == (
+        f"{first.path.name}: changed from {was} to {other} (Ctrl+Z undoes)"
+    )
+
+
+def test_unreadable_file_is_counted_and_can_be_taken_off_the_list(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 4)
+    photos = write_photos(tmp_path / "p", [1])
+    broken = tmp_path / "p" / "broken.jpg"
+    broken.write_bytes(b"")
+    w.add_paths([*photos, broken])
+    wait_matched(qtbot, w, 2)
+    assert "0 no match · 1 unreadable" in w.review.queue_title.text()  # the counts add up
+    w.review.queue.setFocus()
+    w.session.select_row(w.model.row_of(item(w, "broken.jpg").key))
+    key(w, Qt.Key.Key_Delete)
+    assert [i.path.name for i in w.model.items] == ["photo-of-001.jpg"]
+    assert "unreadable" not in w.review.queue_title.text()
+    assert w.session.current_item() is w.model.item(0)
+
+
 # -- responsiveness -------------------------------------------------------------------------
 def test_event_loop_keeps_ticking_during_large_import(
     qtbot: Any, window: MainWindow, tmp_path: Path
@@ -527,7 +573,7 @@ def test_import_progress_and_cancel(qtbot: Any, window: MainWindow, tmp_path: Pa
         lambda: dialog.last is not None and dialog.last.stage.startswith("Encoding"),
         timeout=WAIT_MS,
     )
-    assert "of 48 images" in dialog.counts.text() and "left" in dialog.counts.text()
+    assert "of 48 images" in dialog.counts.text() and "left in all" in dialog.counts.text()
     # One bar for the whole import: while encoding, the keypoints are still to come.
     assert dialog.bar.maximum() == 1000 and dialog.bar.value() < 800
     dialog.cancel_button.click()
@@ -739,6 +785,9 @@ def test_bad_sheet_is_explained_in_the_preview(
 def test_empty_folder_cannot_be_imported(qtbot: Any, window: MainWindow, tmp_path: Path) -> None:
     """A folder without images and no sheet used to 'import' into a summary of zeros."""
     open_library(qtbot, window, tmp_path / "lib")
+    # Before any catalog, adding photos or exporting could only lead to empty results.
+    assert not window.act_add.isEnabled() and not window.act_export.isEnabled()
+    assert window.act_import.isEnabled()
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not a picture", encoding="utf-8")
     window.choose_import()
