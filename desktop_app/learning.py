@@ -241,7 +241,7 @@ class LearningPanel(QWidget):
             self.top1.setText("–")
             self.top5.setText("–")
             self.top1_note.setText("Not measured yet: confirm a few photos first.")
-            self.top5_note.setText(" ")
+            self.top5_note.setText("Not measured yet either.")
         active = next((v for v in s.versions if v.active), None)
         self.model.setText(s.model_version)
         if active is not None:

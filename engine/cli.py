@@ -58,6 +58,25 @@ class _Bar:
             self.bar = None
 
 
+def _filters(lib, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """Spell --category/--supplier as the catalog does (case forgiven), or stop with the
+    values there are: a filter that matches nothing used to print nothing at all."""
+    from engine.overview import distinct_values
+
+    for column in ("category", "supplier"):
+        given = getattr(args, column, None)
+        if given is None:
+            continue
+        values = distinct_values(lib, column)
+        same = [v for v in values if v.casefold() == given.strip().casefold()]
+        if not same:
+            shown = ", ".join(values[:12]) + (", …" if len(values) > 12 else "")
+            raise ValueError(
+                f"no product has {column} {given!r} ({column} values: {shown or 'none'})"
+            )
+        setattr(args, column, same[0])
+
+
 def _top_k(text: str) -> int:
     try:
         value = int(text)
@@ -128,6 +147,7 @@ def _print_matches(results, as_json: bool) -> int:  # type: ignore[no-untyped-de
 
 def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
     with _library(args, create=True) as lib:
+        _filters(lib, args)
         results = list(
             lib.match(
                 args.photos,
@@ -161,16 +181,25 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
             )
             return 0
         photo = lib.photo_id(args.photo)
+        before = lib.photo_state(photo).decision
         if args.command == "confirm":
             d = lib.confirm(photo, args.sku)
         elif args.command == "reject":
             d = lib.reject(photo, args.sku)
         else:
             d = lib.no_match(photo)
+    what = d.action.replace("_", " ") + (f" {d.sku}" if d.sku else "")
+    if before is not None and d.id == before.id:
+        print(f"photo {d.photo_id}: already {what}; nothing recorded")
+        return 0
     rank = f", was suggestion #{d.rank}" if d.rank else ""
-    print(
-        f"photo {d.photo_id}: {d.action.replace('_', ' ')}" + (f" {d.sku}" if d.sku else "") + rank
-    )
+    replaced = ""
+    if before is not None and d.action in ("confirm", "no_match"):
+        # After a comma, like the rank: "photo N: ACTION [SKU]" stays the line's start.
+        replaced = f", replacing {before.action.replace('_', ' ')}" + (
+            f" {before.sku}" if before.sku else ""
+        )
+    print(f"photo {d.photo_id}: {what}{rank}{replaced}")
     return 0
 
 
@@ -208,9 +237,17 @@ def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
 
 def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
     with _library(args) as lib:
-        for p in lib.products(args.text, category=args.category, supplier=args.supplier):
+        _filters(lib, args)
+        found = lib.products(args.text, category=args.category, supplier=args.supplier)
+        for p in found:
             price = "" if p["price"] is None else f"{p['price']:.2f}"
-            print(f"{p['sku']:<24} {p['name']:<32} {p['category']:<16} {p['supplier']:<16} {price}")
+            cells = [" ".join(str(p[k] or "").split()) for k in ("sku", "name", "category")]
+            supplier = " ".join(str(p["supplier"] or "").split())  # one line per product
+            print(f"{cells[0]:<24} {cells[1]:<32} {cells[2]:<16} {supplier:<16} {price}")
+    if not found:
+        what = f"match {args.text!r}" if args.text else "are in this selection"
+        print(f"shopmatch: no products {what}", file=sys.stderr)
+        return 1
     return 0
 
 

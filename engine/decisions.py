@@ -7,6 +7,7 @@ last decision of its that is not cancelled.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,10 +58,13 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
     if lib.db.execute("SELECT 1 FROM photos WHERE id = ?", [photo_id]).fetchone() is None:
         raise DecisionError(f"no photo with id {photo_id}")
     if action != "no_match":
-        if not sku:
-            raise DecisionError(f"{action} needs a SKU")
-        if lib.product(sku) is None:
-            raise DecisionError(f"unknown SKU {sku!r}: it is not in the catalog")
+        sku = _catalog_sku(lib, (sku or "").strip())
+    if action in ("confirm", "no_match"):
+        # The same decision again (Enter pressed twice, a script re-run) records nothing:
+        # otherwise the first undo would seem to do nothing.
+        current = photo_state(lib, photo_id).decision
+        if current is not None and (current.action, current.sku) == (action, sku):
+            return current
     version = lib.model_version
     rank = score = None
     if sku:
@@ -88,6 +92,27 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
             .last_pk
         )
     return get(lib, int(new_id))
+
+
+def _catalog_sku(lib: Library, sku: str) -> str:
+    """The catalog's spelling of ``sku`` (case and surrounding spaces forgiven), or a
+    DecisionError that names the closest SKUs."""
+    if not sku:
+        raise DecisionError("a SKU is needed")
+    if lib.product(sku) is not None:
+        return sku
+    same = [
+        str(r[0])
+        for r in lib.db.execute(
+            "SELECT sku FROM products WHERE sku = ? COLLATE NOCASE LIMIT 2", [sku]
+        ).fetchall()
+    ]
+    if len(same) == 1:
+        return same[0]
+    every = [str(r[0]) for r in lib.db.execute("SELECT sku FROM products").fetchall()]
+    close = difflib.get_close_matches(sku, every, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise DecisionError(f"unknown SKU {sku!r}: it is not in the catalog{hint}")
 
 
 def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:

@@ -80,6 +80,27 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     assert [(r["sku"], r["quantity"]) for r in rows] == [("SKU-001", "1"), ("SKU-004", "1")]
     assert "SKU-004" in run(*lib, "products", "Product 4").stdout
 
+    # Decisions forgive case and spaces, say what they replace, and record a repeat once.
+    pid = str(results[1]["photo_id"])
+    again = run(*lib, "confirm", pid, " sku-004 ").stdout
+    assert "already confirm SKU-004; nothing recorded" in again
+    assert (
+        run(*lib, "confirm", pid, "SKU-003")
+        .stdout.strip()
+        .endswith("confirm SKU-003, replacing confirm SKU-004")
+    )
+    unknown = run(*lib, "confirm", pid, "SKU-0O3", check=False)
+    assert unknown.returncode == 1 and "did you mean SKU-003" in unknown.stderr
+    run(*lib, "undo")  # back to SKU-004: a single undo, as the repeat recorded nothing
+    status = json.loads(run(*lib, "status", "--json").stdout)
+    assert status["decisions"] == 6  # confirm, confirm, no-match, undo, confirm, undo
+    # Filters forgive case; one that matches nothing names the values there are.
+    assert "SKU-001" in run(*lib, "products", "--category", "dairy").stdout
+    nope = run(*lib, "products", "--category", "Nope", check=False)
+    assert nope.returncode == 1 and "(category values: Dairy, Produce)" in nope.stderr
+    none = run(*lib, "products", "zz", check=False)
+    assert none.returncode == 1 and "no products match 'zz'" in none.stderr
+
     # Edge cases of match: a file named twice is matched once; a named pipe is refused at
     # once (hashing it blocked forever); nothing matched is an error for scripts.
     fifo = tmp_path / "pipe.jpg"
