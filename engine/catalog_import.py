@@ -81,6 +81,8 @@ def _plan(
         items = [_Item(p.stem, p) for p in iter_image_files(folder)]
         rows = [SheetRow(line=0, sku=i.sku, name=i.sku) for i in items]
         return rows, items, problems
+    if not sheet.rows:
+        problems.append((sheet.path.name, "the sheet has no product rows, only its header"))
     base = sheet.path.parent
     by_stem: dict[str, list[Path]] | None = None
     items: list[_Item] = []
@@ -166,10 +168,13 @@ def import_catalog(
     products: dict[str, SheetRow] = {}
     for row in rows:
         products.setdefault(row.sku, row)
+    # Without a sheet a product is only its picture's file name: it is created with its first
+    # readable picture, so an unreadable file leaves no product without an image behind.
+    unseen: dict[str, dict[str, object]] = {}
     with transaction(lib.db):
         for row in products.values():
             existing = lib.product(row.sku)
-            record = {"sku": row.sku, "updated_at": now}
+            record: dict[str, object] = {"sku": row.sku, "updated_at": now}
             if sheet is not None or existing is None:
                 record.update(
                     name=row.name,
@@ -178,10 +183,12 @@ def import_catalog(
                     price=row.price,
                     attributes=json.dumps(row.attributes, ensure_ascii=False),
                 )
-            if existing is None:
-                lib.db["products"].insert({**record, "created_at": now})
-            else:
+            if existing is not None:
                 lib.db["products"].update(row.sku, record)
+            elif sheet is None:
+                unseen[row.sku] = {**record, "created_at": now}
+            else:
+                lib.db["products"].insert({**record, "created_at": now})
     report.products = len(products)
 
     # 2. Classify image files: unchanged, changed, new, duplicate, unreadable.
@@ -255,6 +262,8 @@ def import_catalog(
             with transaction(lib.db):
                 for path, vec in zip(ok, emb, strict=True):
                     item, sha, st, row_id = by_path[str(path)]
+                    if item.sku in unseen:
+                        lib.db["products"].insert(unseen.pop(item.sku))
                     record = {
                         "sku": item.sku,
                         "path": str(path),
@@ -309,6 +318,7 @@ def import_catalog(
     except Cancelled:
         report.cancelled = True
     finally:
+        report.products -= len(unseen)  # named after files that could not be read
         lib.db["imports"].update(
             import_id,
             {

@@ -201,6 +201,25 @@ def test_catalog_import_survives_a_hostile_sheet(tmp_path: Path) -> None:
         assert len(str(lib.product("B-2")["name"])) == 200_000  # type: ignore[index]
 
 
+def test_unreadable_files_leave_no_products_and_an_empty_sheet_is_said(tmp_path: Path) -> None:
+    """Without a sheet, products are named after files: an unreadable one used to leave a
+    product with no picture behind, which could never be suggested."""
+    from engine.library import Library
+
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    product_image(0).save(folder / "good.jpg")
+    (folder / "zero.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not a picture", encoding="utf-8")
+    with Library(tmp_path / "lib") as lib:
+        rep = lib.import_catalog(folder, None)
+        assert (rep.added, rep.products, len(rep.skipped)) == (1, 1, 2)
+        assert [p["sku"] for p in lib.products()] == ["good"]
+        (folder / "header.csv").write_text("sku,name,image\n", encoding="utf-8")
+        rep = lib.import_catalog(folder, folder / "header.csv")
+        assert ("header.csv", "the sheet has no product rows, only its header") in rep.skipped
+
+
 def test_sheet_picture_paths_from_windows_and_the_web(tmp_path: Path) -> None:
     """Excel on Windows writes 'catalog\\x.jpg'; a web address is said, not mangled into a
     path; a picture next to the catalog folder rather than the sheet is found there."""
