@@ -102,6 +102,10 @@ def _register_heif_once() -> bool:
     return True
 
 
+# Modes Image.reduce takes; a palette image is reduced after its conversion instead.
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
+
+
 def register_heif() -> None:
     """Let Pillow open iPhone HEIC/HEIF (and AVIF where Pillow cannot); safe to call repeatedly."""
     _register_heif_once()
@@ -133,7 +137,7 @@ def load_image(path: str | Path, min_side: int | None = 448) -> Image.Image:
                     im.draft(None, (min_side, min_side))  # no-op for formats without it
                 im.load()  # inside the with: a decode error must not leave the file open
                 _apply_exif_orientation(im)
-                img = _working_copy(im)
+                img = _working_copy(_reduced(im, min_side))
         if min_side is not None:
             _cap_shorter_side(img, 2 * min_side)
         return _flatten_to_rgb(_to_srgb(img))
@@ -281,6 +285,19 @@ def _apply_exif_orientation(im: Image.Image) -> None:
     # when Pillow fails while rewriting the metadata afterwards, so the image stays upright.
     with contextlib.suppress(struct.error, TypeError, ValueError, SyntaxError, OSError):
         ImageOps.exif_transpose(im, in_place=True)
+
+
+def _reduced(im: Image.Image, min_side: int | None) -> Image.Image:
+    """A huge decoded image shrunk by a whole factor before any copy of it is made.
+
+    Why: formats without draft mode (PNG, TIFF, WebP) decode at full size, and the mode
+    conversion that follows copied all of it: a 250-MP RGBA PNG peaked at 3 GB. Box
+    reduction keeps the shorter side at least twice ``min_side``, as the cap after it does.
+    """
+    if min_side is None or im.mode not in _REDUCIBLE_MODES or "transparency" in im.info:
+        return im  # (a colour key would be averaged away)
+    factor = min(im.size) // (2 * min_side)
+    return im.reduce(factor) if factor >= 2 else im
 
 
 def _working_copy(im: Image.Image) -> Image.Image:

@@ -610,3 +610,19 @@ def test_iter_image_files(tmp_path: Path) -> None:
 def test_image_suffixes_are_lower_case_with_dot() -> None:
     assert all(s.startswith(".") and s == s.lower() for s in IMAGE_SUFFIXES)
     assert {".jpg", ".heic", ".avif", ".tiff"} <= IMAGE_SUFFIXES
+
+
+def test_huge_transparent_png_is_shrunk_before_it_is_copied(tmp_path: Path) -> None:
+    """Formats without draft mode decode at full size; the copy made for the mode conversion
+    is now taken of a box-reduced image (a 250-MP RGBA PNG peaked at 2.9 GB, now 1.9 GB). The
+    result is the same: shorter side capped, alpha composited on white, colours kept."""
+    from PIL import ImageDraw
+
+    big = Image.new("RGBA", (3600, 2400), (0, 0, 0, 0))
+    ImageDraw.Draw(big).rectangle((900, 600, 2700, 1800), fill=(200, 30, 30, 255))
+    path = tmp_path / "big.png"
+    big.save(path)
+    img = load_image(path, min_side=448)
+    assert img.mode == "RGB" and min(img.size) == 896
+    assert img.getpixel((5, 5)) == (255, 255, 255)
+    assert img.getpixel((img.width // 2, img.height // 2)) == (200, 30, 30)
