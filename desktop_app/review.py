@@ -38,6 +38,7 @@ KEY_HINTS = (
     "<b>1–9</b> confirm · <b>Enter</b> top match · <b>N</b> no match · <b>S</b> skip · "
     "<b>← →</b> move · <b>Ctrl+Z</b> undo · <b>Ctrl+F</b> find"
 )
+RESULTS_MAX_PX = 170  # the product search's result list, at most about five rows
 
 
 def format_price(price: object) -> str:
@@ -433,7 +434,6 @@ class ReviewPage(QWidget):
         self.search.setAccessibleName("Product search")
         rv.addWidget(self.search)
         self.results = QListWidget()
-        self.results.setMaximumHeight(170)
         self.results.setIconSize(QSize(32, 32))
         self.results.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -622,6 +622,12 @@ class ReviewPage(QWidget):
             self.results.addItem(it)
         else:
             self.results.setCurrentRow(0)
+        # As tall as its rows, up to RESULTS_MAX_PX: a fixed box for one hit pushed the
+        # suggestion cards into a scroll area for nothing.
+        rows = self.results.count()
+        row_px = max(self.results.sizeHintForRow(0), 1)
+        frame = 2 * self.results.frameWidth()
+        self.results.setFixedHeight(min(RESULTS_MAX_PX, rows * row_px + frame + 2))
         self.results.show()
 
     def _move_result(self, step: int) -> None:

@@ -342,6 +342,8 @@ def test_import_drop_review_undo_export(
         lambda: w.review.results.count() > 0 and w.review.results.isVisible(), timeout=WAIT_MS
     )
     assert w.review.results.item(0).data(Qt.ItemDataRole.UserRole) == other
+    one_row = w.review.results.sizeHintForRow(0) * w.review.results.count()
+    assert w.review.results.height() < one_row + 12  # as tall as its rows, not a fixed box
     QTest.keyClick(w.review.search, Qt.Key.Key_Return)
     assert item(w, "photo-of-004.jpg").status == "confirmed"
     assert item(w, "photo-of-004.jpg").decided_sku == other
