@@ -12,6 +12,7 @@ import errno
 import io
 import logging
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,19 @@ PHOTO_COLUMNS = [
 SKU_COLUMNS = ["sku", "name", "category", "supplier", "price", "quantity"]
 
 
+def local_time(stamp: str) -> str:
+    """A stored UTC stamp as this computer's local time, 'YYYY-MM-DD HH:MM:SS': the form a
+    spreadsheet reads as a date and time (it cannot read a '+00:00' offset), in the shop's
+    own clock rather than UTC."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp  # written by something else: passed on as it is
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def safe_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
@@ -65,7 +79,7 @@ def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, obj
                     **_product_cells(lib, d.sku),
                     "score": score,
                     "rank": d.rank,
-                    "decided_at": d.decided_at,
+                    "decided_at": local_time(d.decided_at),
                     "model_version": d.model_version,
                 }
             )
@@ -76,7 +90,7 @@ def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, obj
                 {
                     "photo": path,
                     "status": "no_match",
-                    "decided_at": d.decided_at,
+                    "decided_at": local_time(d.decided_at),
                     "model_version": d.model_version,
                 }
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,10 @@ def test_export_neutralises_formula_text(tmp_path: Path, library: Library) -> No
     library.export_csv(out)
     row = next(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
     assert row["sku"] == "'=HYPERLINK(1)" and row["name"].startswith("'=cmd")
+    # The decision time in the computer's clock, in the form spreadsheets read as a date.
+    stored = library.photo_state(res.photo_id).decision.decided_at  # type: ignore[arg-type,union-attr]
+    local = datetime.fromisoformat(stored).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert row["decided_at"] == local
 
 
 def test_export_problems_name_the_export_not_the_library(
