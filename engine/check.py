@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from engine import local_features
 from engine.db import PRODUCTS_FTS, SCHEMA_VERSION, has_products_fts
 from engine.errors import describe
 from engine.images import ImageLoadError, load_image
 from engine.index import IndexInfo, VectorIndex, key_digest, sidecar
+from engine.local_features import store
 from engine.manifest import file_sha256
 from engine.reembed import embed_missing
 from engine.thumbnails import save_thumbnail, thumbnail_path
@@ -122,6 +124,7 @@ def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> 
     _embeddings(lib, report, repair)
     _index(lib, report, repair, deep)
     _thumbnails(lib, report, repair, deep)
+    _keypoints(lib, report, repair, deep)
     _exports(lib, report, repair)
     return report
 
@@ -389,6 +392,43 @@ def _thumbnails(lib: Library, report: CheckReport, repair: bool, deep: bool) -> 
             "thumbnails",
             "error",
             f"{count(n, 'thumbnail')} missing or damaged (shown blank); {why}",
+        )
+
+
+def _keypoints(lib: Library, report: CheckReport, repair: bool, deep: bool) -> None:
+    """Local features (the keypoint re-ranking). Matching skips damaged rows and images still
+    waiting for theirs (an interrupted import) quietly, so only a check can say that part
+    of re-ranking is missing. ``deep`` decodes every row, checksums included; a damaged row
+    is dropped either way (it is useless, and matching would drop it too)."""
+    if not local_features.enabled(lib):
+        return
+    damaged = 0
+    if deep:
+        before = lib.db.execute("SELECT count(*) FROM local_features").fetchone()[0]
+        ids = [r[0] for r in lib.db.execute("SELECT DISTINCT image_id FROM local_features")]
+        store.load(lib.db, ids)
+        damaged = before - lib.db.execute("SELECT count(*) FROM local_features").fetchone()[0]
+    waiting = len(store.pending(lib.db, retry_failed=False))
+    extracted = 0
+    if waiting and repair:
+        lib.sync_local_features()
+        left = len(store.pending(lib.db, retry_failed=False))
+        extracted, waiting = waiting - left, left
+    if damaged:
+        report.add("keypoints", "error", count(damaged, "damaged keypoint record"), repair)
+    if extracted:
+        report.add(
+            "keypoints",
+            "note",
+            f"{count(extracted, 'catalog image')} had no keypoints; extracted them",
+            repaired=True,
+        )
+    if waiting:
+        report.add(
+            "keypoints",
+            "note",
+            f"{count(waiting, 'catalog image')} {'has' if waiting == 1 else 'have'} no "
+            "keypoints yet, so matching cannot re-rank with them; --repair extracts them",
         )
 
 

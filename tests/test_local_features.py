@@ -291,3 +291,36 @@ def test_setting_off_skips_extraction_and_reranking(tmp_path: Path) -> None:
         assert all(s.inliers == 0 for s in res.suggestions)
         lib.local_features = True
         assert lib.sync_local_features().extracted == 3 and index_agrees(lib)
+
+
+def test_check_sees_damaged_and_missing_keypoints_and_repairs_them(tmp_path: Path) -> None:
+    """Matching skips damaged keypoint rows quietly; 'check --deep' used to call such a
+    library OK. Now it says so, and --repair extracts them again."""
+    from engine.check import check_library
+
+    arts = {f"V{v}": label(6, v) for v in range(3)}
+    sheet = write_catalog(tmp_path / "cat", arts)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sheet.parent, sheet)
+        assert check_library(lib, deep=True).ok
+        ids = dict(lib.db.execute("SELECT sku, id FROM catalog_images").fetchall())
+        (blob,) = lib.db.execute(
+            "SELECT descriptors FROM local_features WHERE image_id = ?", [ids["V1"]]
+        ).fetchone()
+        lib.db.execute(
+            "UPDATE local_features SET descriptors = ? WHERE image_id = ?",
+            [bytes([blob[0] ^ 0xFF]) + bytes(blob[1:]), ids["V1"]],
+        )
+        lib.db.execute("DELETE FROM local_features WHERE image_id = ?", [ids["V2"]])
+        found = [f.line() for f in check_library(lib, deep=True).findings]
+        assert found == [
+            "error: keypoints: 1 damaged keypoint record",
+            "note: keypoints: 2 catalog images have no keypoints yet, so matching cannot "
+            "re-rank with them; --repair extracts them",
+        ]
+        fixed = check_library(lib, deep=True, repair=True)  # the damaged row went above
+        assert [f.line() for f in fixed.findings] == [
+            "note: keypoints: 2 catalog images had no keypoints; extracted them (repaired)"
+        ]
+        assert fixed.ok and check_library(lib, deep=True).findings == []
+        assert index_agrees(lib)
