@@ -33,6 +33,9 @@ def sync_photo(lib: Library, photo_id: int) -> None:
     ).fetchone()
     if row is not None and row[1] == want:
         return
+    # Loaded before the rows change: a file read afterwards no longer matches the database
+    # and is rebuilt whole: every CLI confirm re-read and re-indexed every reference vector.
+    _ = lib.index
     if row is not None:
         with transaction(lib.db):
             lib.db.execute("DELETE FROM catalog_images WHERE id = ?", [row[0]])

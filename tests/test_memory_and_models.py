@@ -92,6 +92,33 @@ def test_install_refuses_a_broken_model_and_a_second_copy(tmp_path: Path) -> Non
         assert next(m for m in lib.models() if m["version"] == other)["metrics"] == {"gate": "kept"}
 
 
+def test_a_confirmation_in_a_fresh_process_does_not_rebuild_the_index(
+    tmp_path: Path, catalog_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each CLI command opens the library anew. The reference row used to be written before
+    the saved index was loaded, so the file looked stale and was rebuilt whole, every
+    reference vector read and indexed again for one confirmation."""
+    photos = write_photos(tmp_path / "p", [1, 4])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        ids = [m.photo_id for m in lib.match(photos)]
+    rebuilds: list[int] = []
+    real = Library.rebuild_index
+
+    def counted(self: Library):  # type: ignore[no-untyped-def]
+        rebuilds.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Library, "rebuild_index", counted)
+    for photo_id, sku in zip(ids, ["SKU-001", "SKU-004"], strict=True):
+        with Library(tmp_path / "lib") as lib:  # as `shopmatch confirm` does
+            lib.confirm(photo_id, sku)  # type: ignore[arg-type]
+    with Library(tmp_path / "lib") as lib:
+        lib.undo()
+        assert len(lib.index) == 13  # the one reference left, and the index agrees
+    assert rebuilds == []
+
+
 def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -> None:
     photos = write_photos(tmp_path / "p", [1, 4])
     with Library(tmp_path / "lib") as lib:
