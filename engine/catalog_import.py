@@ -232,9 +232,27 @@ def import_catalog(
                 report.unchanged += 1
             else:
                 dup = lib.db.execute(
-                    "SELECT path FROM catalog_images WHERE sha256 = ? AND path != ?", [sha, key]
+                    "SELECT id, path, origin FROM catalog_images WHERE sha256 = ? AND path != ?",
+                    [sha, key],
                 ).fetchone()
-                dup_path = Path(dup[0]) if dup else planned_sha.get(sha)
+                if (
+                    row is None
+                    and dup is not None
+                    and dup[2] == "catalog"
+                    and _embedded(lib, dup[0])
+                    and not Path(dup[1]).exists()
+                ):
+                    # The supplier's folder moved (or was renamed): the same picture, now
+                    # here. It keeps its vectors and keypoints instead of being "skipped".
+                    lib.db.execute(
+                        "UPDATE catalog_images SET path = ?, source_root = ?, sku = ?, size = ?, "
+                        "mtime = ? WHERE id = ?",
+                        [key, source, item.sku, st.st_size, st.st_mtime, dup[0]],
+                    )
+                    report.unchanged += 1
+                    reporter.step()
+                    continue
+                dup_path = Path(dup[1]) if dup else planned_sha.get(sha)
                 if dup_path is not None:
                     report.skipped.append((key, f"same picture as {dup_path.name}, skipped"))
                     keep_paths.discard(key)

@@ -120,6 +120,25 @@ def test_export_problems_name_the_export_not_the_library(
     )
 
 
+def test_a_moved_catalog_folder_is_followed_not_skipped(tmp_path: Path) -> None:
+    """The supplier's folder moved: every picture used to be 'skipped, same picture as'
+    itself; now the rows follow the files and keep their vectors, and later imports of the
+    new folder are incremental as before."""
+    old = tmp_path / "supplier-2025"
+    write_catalog(old, 5)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(old, old / "sheet.csv")
+        vectors = lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        new = old.rename(tmp_path / "Supplier catalog")
+        rep = lib.import_catalog(new, new / "sheet.csv")
+        assert (rep.added, rep.unchanged, rep.skipped) == (0, 5, [])
+        paths = [Path(r[0]) for r in lib.db.execute("SELECT path FROM catalog_images")]
+        assert all(p.is_relative_to(new) and p.exists() for p in paths)
+        assert lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == vectors
+        (new / "images" / "SKU-004.jpg").unlink()  # removal still works from the new folder
+        assert lib.import_catalog(new, new / "sheet.csv").removed == 1
+
+
 def test_reimport_is_incremental(tmp_path: Path, catalog_dir: Path) -> None:
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
