@@ -53,6 +53,13 @@ class _NumberItem(QTableWidgetItem):
         return (a if a is not None else -1.0) < (b if b is not None else -1.0)
 
 
+class _TextItem(QTableWidgetItem):
+    """Sorts as people read (case ignored): "ARLA-…" no longer comes before "Alpro-…"."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        return (self.text().casefold(), self.text()) < (other.text().casefold(), other.text())
+
+
 def _thumb_list(side: int) -> QListWidget:
     w = QListWidget()
     w.setViewMode(QListView.ViewMode.IconMode)
@@ -224,7 +231,7 @@ class CatalogBrowser(QWidget):
         for r, p in enumerate(products, start):
             values = [p.get("sku"), p.get("name"), p.get("category"), p.get("supplier")]
             for c, v in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(str(v or "")))
+                self.table.setItem(r, c, _TextItem(str(v or "")))
             price = _NumberItem(format_price(p.get("price")))
             price.setData(Qt.ItemDataRole.UserRole, p.get("price"))
             price.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -179,8 +179,12 @@ class ImportSetupDialog(QDialog):
         return Path(text).expanduser() if text else None
 
     def _update_ok(self) -> None:
-        ok = (self.folder is not None or self.sheet is not None) and not (
-            self.preview is not None and (self.preview.error or self.preview.empty)
+        # Only once the preview has read what was chosen: Enter in a typed path used to
+        # start the import before the check for "nothing to import" had run.
+        ok = (
+            (self.folder is not None or self.sheet is not None)
+            and self.preview is not None
+            and not (self.preview.error or self.preview.empty)
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 

@@ -57,7 +57,7 @@ from desktop_app.previews import PreviewLoader
 from desktop_app.queue_view import QueueModel
 from desktop_app.review import ReviewPage
 from desktop_app.session import ReviewSession
-from desktop_app.status_bar import StatusBar
+from desktop_app.status_bar import StatusBar, SummaryLabel
 from desktop_app.worker import EngineWorker, NoLibraryError, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport
 from engine.db import DB_NAME
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from engine.reembed import Embedded, EmbedPlan
 
 DEFAULT_SIZE = QSize(1280, 720)
+MINIMUM_SIZE = QSize(960, 600)
 TITLE_BAR_PX = 40  # room for a window manager's title bar and border, which Qt cannot know yet
 
 
@@ -105,7 +106,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("ShopMatch")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
-        self.setMinimumSize(960, 600)
+        # 960x600, or less on a smaller screen (a 1024x600 netbook), so the window can fit.
+        area = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        self.setMinimumSize(
+            min(MINIMUM_SIZE.width(), area.width()),
+            min(MINIMUM_SIZE.height(), area.height() - TITLE_BAR_PX),
+        )
 
         self.loader = PreviewLoader(self)
         self.model = QueueModel(self)
@@ -181,12 +187,16 @@ class MainWindow(QMainWindow):
         frame.moveCenter(area.center())
         frame.moveTop(max(area.top() + TITLE_BAR_PX, frame.top()))
         self.setGeometry(frame)
+        if size.height() > area.height() - TITLE_BAR_PX or size.width() > area.width():
+            # Smaller than the window's minimum (a 1024x600 netbook): the window manager
+            # fits a maximized window to the screen, title bar included.
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
 
     # -- construction ------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         bar = StatusBar(self)
         self.setStatusBar(bar)
-        self.library_label = QLabel("No library open")
+        self.library_label = SummaryLabel("No library open")
         bar.addPermanentWidget(self.library_label)
         self.match_label = QLabel()
         self.match_bar = QProgressBar()
@@ -281,7 +291,7 @@ class MainWindow(QMainWindow):
         self.act_remove = self._action(
             "&Remove from List",
             s.remove_current,
-            [K(Qt.Key.Key_Delete), K(Qt.Key.Key_Backspace)],
+            K.StandardKey.Delete,  # Delete (on a Mac, its Delete key): not Backspace
             None,
             "Take the selected photo off the list; its decisions stay in the library",
         )
@@ -470,7 +480,7 @@ class MainWindow(QMainWindow):
                 f"{count(status.photos, 'photo')} · "
                 f"{status.confirmed} confirmed · model {status.model_version}"
             )
-            self.library_label.setToolTip(str(status.path))
+            self.library_label.setToolTip(f"{self.library_label.full_text()}\n{status.path}")
             self._update_pages()
             if then is not None:
                 then()

@@ -34,9 +34,18 @@ from desktop_app.queue_view import STATUS_LABELS, QueueItem, QueueModel, QueueVi
 from engine.matching import Suggestion
 
 MAX_CARDS = 9
-KEY_HINTS = (
-    "<b>1–9</b> confirm · <b>Enter</b> top match · <b>N</b> no match · <b>S</b> skip · "
-    "<b>← →</b> move · <b>Ctrl+Z</b> undo · <b>Ctrl+F</b> find"
+# Each hint stays on one line (non-breaking spaces); a narrow window wraps between them.
+KEY_HINTS = " · ".join(
+    f"<b>{k}</b>&nbsp;{what.replace(' ', '&nbsp;')}".replace("← →", "←&nbsp;→")
+    for k, what in (
+        ("1–9", "confirm"),
+        ("Enter", "top match"),
+        ("N", "no match"),
+        ("S", "skip"),
+        ("← →", "move"),
+        ("Ctrl+Z", "undo"),
+        ("Ctrl+F", "find"),
+    )
 )
 RESULTS_MAX_PX = 170  # the product search's result list, at most about five rows
 
@@ -476,7 +485,7 @@ class ReviewPage(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 2)  # a wider window widens the cards too, not only
         self.splitter.setStretchFactor(2, 1)  # the photo: long product names need the room
-        self.splitter.setSizes([260, 560, 400])
+        self.splitter.setSizes([250, 540, 440])
         self.splitter.setChildrenCollapsible(False)
 
         self._search_timer = QTimer(self)

@@ -121,7 +121,8 @@ class ReviewSession(QObject):
         self.loader.loaded.connect(self._on_preview)
         view = page.queue
         view.selectionModel().currentChanged.connect(self._on_current_changed)
-        self.model.rowsInserted.connect(lambda *_: self.page.update_counts())
+        # The header's "photo N of M" counts the list: photos added while one is on show.
+        self.model.rowsInserted.connect(lambda *_: self.refresh())
         self.model.rowsRemoved.connect(lambda *_: self.refresh())
         self.model.modelReset.connect(lambda: self.refresh())
         page.suggestion_clicked.connect(self.confirm_index)

@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QStatusBar, QWidget
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 # The message's left margin plus a gap before the first permanent widget.
 GAP_PX = 24
 MIN_MESSAGE_PX = 120
+MESSAGE_ROOM_PX = 220  # kept for messages when the summary must give way
 # A permanent widget shown, hidden, resized or moved by the layout changes the room left.
 REFIT_EVENTS = (QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.Resize, QEvent.Type.Move)
+
+
+class SummaryLabel(QLabel):
+    """A permanent label that gives way: it wants its whole text, gets at most the width
+    the status bar allows it, and is shortened in the middle below that. Why: a long library
+    name pushed matching's progress and its Stop button past the window's right edge."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.updateGeometry()
+        self._fit()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:
+        width = self.fontMetrics().horizontalAdvance(self._full) + 8
+        return QSize(min(width, self.maximumWidth()), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(60, self.sizeHint().width()), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        room = max(40, self.width() - 4)
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, room)
+        super().setText(shown)
 
 
 class StatusBar(QStatusBar):
@@ -71,10 +107,27 @@ class StatusBar(QStatusBar):
             self.setToolTip("")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Hide) and not isinstance(
+            watched, SummaryLabel
+        ):
+            self._cap_summaries(self.width())
         if event.type() in REFIT_EVENTS:
             self._refit()
         return False
 
     def resizeEvent(self, event: QResizeEvent) -> None:
+        self._cap_summaries(event.size().width())
         super().resizeEvent(event)
         self._refit()
+
+    def _cap_summaries(self, width: int) -> None:
+        """A summary label may take what the other permanent widgets and some room for a
+        message leave; it is shortened below that."""
+        others = sum(
+            w.sizeHint().width() + 8
+            for w in self._permanent
+            if not w.isHidden() and not isinstance(w, SummaryLabel)
+        )
+        for widget in self._permanent:
+            if isinstance(widget, SummaryLabel):
+                widget.setMaximumWidth(max(120, width - others - MESSAGE_ROOM_PX))

@@ -536,6 +536,9 @@ def test_unreadable_file_is_counted_and_can_be_taken_off_the_list(
     assert [i.path.name for i in w.model.items] == ["photo-of-001.jpg"]
     assert "unreadable" not in w.review.queue_title.text()
     assert w.session.current_item() is w.model.item(0)
+    assert "photo 1 of 1" in w.review.photo_title.text()
+    w.add_paths(write_photos(tmp_path / "more", [2]))  # the header counts photos added since
+    qtbot.waitUntil(lambda: "photo 1 of 2" in w.review.photo_title.text(), timeout=WAIT_MS)
 
 
 # -- responsiveness -------------------------------------------------------------------------
@@ -600,7 +603,8 @@ def test_long_status_message_fits_beside_the_library_summary(
     w.resize(1280, 720)
     open_library(qtbot, w, tmp_path / "lib")
     bar = w.statusBar()
-    w.library_label.setText(w.library_label.text() + " · model effnet-lite0-shop-20261124-004740")
+    fine_tuned = " · model effnet-lite0-shop-20261124-004740"
+    w.library_label.setText(w.library_label.full_text() + fine_tuned)
     text = f"Exported 40 rows to {tmp_path / ('a-long-folder-name-' * 8) / 'inventory.csv'}"
     bar.showMessage(text, 60_000)
 
@@ -618,6 +622,19 @@ def test_long_status_message_fits_beside_the_library_summary(
     shown = bar.currentMessage()
     assert "…" in shown and shown.startswith("Exported 40") and shown.endswith("inventory.csv")
     assert bar.toolTip() == text  # the whole message, while it is cut
+    # A long library name in a 1024-px window: the summary gives way, and matching's bar and
+    # Stop button stay inside the window (they were pushed past its right edge).
+    w.library_label.setText(
+        "Shop Deliveries 2024 - Main Store Library (Backup Copy): 81 products"
+        " · 41 photos · 2 confirmed" + fine_tuned
+    )
+    w.resize(1024, 640)
+    qtbot.waitUntil(lambda: bar.width() <= 1024, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: w.match_stop.geometry().right() <= bar.width() and "…" in w.library_label.text(),
+        timeout=WAIT_MS,
+    )
+    assert w.library_label.full_text().startswith("Shop Deliveries 2024")
     bar.showMessage("Opened lib", 60_000)
     assert bar.currentMessage() == "Opened lib" and bar.toolTip() == ""
     bar.clearMessage()
@@ -629,10 +646,18 @@ def test_first_window_fits_the_screen_with_its_title_bar(window: MainWindow) -> 
     (a 720-px window on a 720-px screen hid the status bar)."""
     from desktop_app.main_window import TITLE_BAR_PX
 
-    area = window.screen().availableGeometry()
+    area = window.screen().availableGeometry()  # offscreen: 800x800
+    # Narrower than the window's minimum (960 px): maximized, the window manager fits it.
+    assert area.width() < window.minimumWidth() and window.isMaximized()
+    # A screen the minimum fits: the window and a title bar's room above it fit the area.
+    window.setWindowState(Qt.WindowState.WindowNoState)
+    window.setMinimumSize(600, 400)
+    window._first_geometry()
     geo = window.geometry()
+    assert not window.isMaximized()
     assert geo.top() >= area.top() + TITLE_BAR_PX and geo.bottom() <= area.bottom()
     assert geo.height() == min(720, area.height() - TITLE_BAR_PX)
+    assert geo.width() == min(1280, area.width())
 
 
 def test_photo_title_shortens_the_name_not_the_status(qtbot: Any) -> None:
@@ -802,6 +827,8 @@ def test_empty_folder_cannot_be_imported(qtbot: Any, window: MainWindow, tmp_pat
     write_catalog(tmp_path / "empty", 1, sheet=False)  # an image arrives: it can go ahead
     dlg.folder_edit.setText(str(tmp_path / "empty" / "images"))
     dlg.refresh_preview()
+    # Not before the preview has read it: Enter in a typed path started an empty import.
+    assert not dlg.buttons.button(dlg.buttons.StandardButton.Ok).isEnabled()
     qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
     assert dlg.buttons.button(dlg.buttons.StandardButton.Ok).isEnabled()
     dlg.reject()
