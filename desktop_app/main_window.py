@@ -187,10 +187,6 @@ class MainWindow(QMainWindow):
         frame.moveCenter(area.center())
         frame.moveTop(max(area.top() + TITLE_BAR_PX, frame.top()))
         self.setGeometry(frame)
-        if size.height() > area.height() - TITLE_BAR_PX or size.width() > area.width():
-            # Smaller than the window's minimum (a 1024x600 netbook): the window manager
-            # fits a maximized window to the screen, title bar included.
-            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
 
     # -- construction ------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
