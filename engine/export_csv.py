@@ -39,6 +39,7 @@ PHOTO_COLUMNS = [
     "model_version",
 ]
 SKU_COLUMNS = ["sku", "name", "category", "supplier", "price", "quantity"]
+SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".numbers"})
 
 
 def local_time(stamp: str) -> str:
@@ -146,6 +147,12 @@ def export_inventory(
         writer.writerow({c: safe_cell(row.get(c)) for c in columns})
     data = buf.getvalue().encode("utf-8-sig")
     target = Path(target)
+    if target.suffix.lower() in SPREADSHEET_SUFFIXES:
+        # Excel refuses a CSV named .xlsx ("file format or extension is not valid").
+        raise ValueError(
+            f"cannot write {target.name}: the inventory is a CSV file, which Excel and "
+            f"LibreOffice open directly; name it {target.stem}.csv"
+        )
     if target.is_dir():
         raise ValueError(f"cannot write {target}: it is a folder; give a file name in it")
     try:

@@ -108,6 +108,8 @@ def test_export_problems_name_the_export_not_the_library(
 
     with pytest.raises(ValueError, match=r"^cannot write .*: it is a folder"):
         library.export_csv(tmp_path)
+    with pytest.raises(ValueError, match=r"is a CSV file, .*; name it stock\.csv$"):
+        library.export_csv(tmp_path / "stock.xlsx")  # Excel would refuse to open it
 
     def read_only(target: Path, data: bytes) -> None:  # what a write-protected USB stick does
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target.parent / ".x.tmp"))
