@@ -514,9 +514,7 @@ def test_photo_messages_go_with_their_photo_and_changes_are_said(
     assert first is not None and first.status == "confirmed"
     was, other = first.decided_sku, first.suggestions[1].sku
     key(w, Qt.Key.Key_2)  # replaces the decision: never silently
-    assert bar.full_message == (
-        f"{first.path.name}: changed from {was} to {other} (Ctrl+Z undoes)"
-    )
+    assert bar.full_message == (f"{first.path.name}: changed from {was} to {other} (Ctrl+Z undoes)")
 
 
 def test_unreadable_file_is_counted_and_can_be_taken_off_the_list(
