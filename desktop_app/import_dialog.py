@@ -329,11 +329,15 @@ class ProgressDialog(QDialog):
 
     def update_progress(self, p: Progress) -> None:
         self.last = p
-        self.stage.setText(p.stage + "…")
         left = show_progress(self.bar, p)
-        if p.run_fraction is not None:  # the bar is the whole import's, the count this stage's
-            left += " in all"
-        self.counts.setText(f"{p.done} of {count(p.total, 'image')} · {left}")
+        if p.run_fraction is not None:
+            # The bar is the whole import's: the stage's own count goes with the stage's name,
+            # not beside the bar, where "81 of 81" next to 61% read as a contradiction.
+            self.stage.setText(f"{p.stage}… ({p.done} of {p.total})")
+            self.counts.setText(f"{left} in all")
+        else:
+            self.stage.setText(p.stage + "…")
+            self.counts.setText(f"{p.done} of {count(p.total, 'image')} · {left}")
 
     def _cancel(self) -> None:
         self.cancel_button.setEnabled(False)
@@ -384,7 +388,10 @@ class ImportSummaryDialog(QDialog):
         layout.addLayout(grid)
         self.table: QTableWidget | None = None
         if report.skipped:
-            layout.addWidget(QLabel("<b>Skipped files</b> (fix them and import again):"))
+            # A picture already in the catalog needs nothing; anything else is worth fixing.
+            fixable = any("same picture as" not in reason for _, reason in report.skipped)
+            hint = "fix them and import again" if fixable else "already in the catalog"
+            layout.addWidget(QLabel(f"<b>Skipped files</b> ({hint}):"))
             table = QTableWidget(len(report.skipped), 2)
             table.setHorizontalHeaderLabels(["File", "Reason"])
             table.verticalHeader().setVisible(False)

@@ -576,7 +576,7 @@ def test_import_progress_and_cancel(qtbot: Any, window: MainWindow, tmp_path: Pa
         lambda: dialog.last is not None and dialog.last.stage.startswith("Encoding"),
         timeout=WAIT_MS,
     )
-    assert "of 48 images" in dialog.counts.text() and "left in all" in dialog.counts.text()
+    assert "of 48)" in dialog.stage.text() and dialog.counts.text().endswith("left in all")
     # One bar for the whole import: while encoding, the keypoints are still to come.
     assert dialog.bar.maximum() == 1000 and dialog.bar.value() < 800
     dialog.cancel_button.click()
@@ -825,6 +825,24 @@ def test_empty_folder_cannot_be_imported(qtbot: Any, window: MainWindow, tmp_pat
     qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
     assert dlg.buttons.button(dlg.buttons.StandardButton.Ok).isEnabled()
     dlg.reject()
+
+
+def test_import_summary_asks_to_fix_only_what_can_be_fixed(qtbot: Any) -> None:
+    """A picture already in the catalog was listed under 'fix them and import again'."""
+    from PySide6.QtWidgets import QLabel
+
+    from desktop_app.import_dialog import ImportSummaryDialog
+    from engine.catalog_import import ImportReport
+
+    def heading(report: ImportReport) -> str:
+        dialog = ImportSummaryDialog(report)
+        qtbot.addWidget(dialog)
+        return next(x.text() for x in dialog.findChildren(QLabel) if "Skipped files" in x.text())
+
+    same = ("b.jpg", "same picture as a.jpg, skipped")
+    assert "(already in the catalog)" in heading(ImportReport(added=1, skipped=[same]))
+    broken = ("c.jpg", "empty file (0 bytes)")
+    assert "(fix them and import again)" in heading(ImportReport(skipped=[same, broken]))
 
 
 # -- entry point, demo, about ---------------------------------------------------------------
