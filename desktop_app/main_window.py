@@ -140,8 +140,8 @@ class MainWindow(QMainWindow):
         self.welcome.import_catalog.connect(self.choose_import)
         self.welcome.try_demo.connect(lambda: self.open_demo())
         self.tabs.currentChanged.connect(self._on_tab_changed)
-        self.session.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-        self.session.photo_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        for said in (self.session.message, self.session.photo_message):
+            said.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.session.photo_message_expired.connect(self._withdraw_message)
         self.session.matching_progress.connect(self._on_matching_progress)
         self.session.decisions_changed.connect(self._decisions_changed)
@@ -177,11 +177,11 @@ class MainWindow(QMainWindow):
         """1280x720 where that fits the screen with its title bar, else the usable area less
         a title bar's room, centred: on a 1280x720 or 1366x768 screen a 720-px window pushed
         the status bar (matching progress, messages) below the screen's edge."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        area = screen.availableGeometry()
+        area = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        # Never below the minimum: __init__ made that fit this same area.
         size = QSize(
-            max(self.minimumWidth(), min(DEFAULT_SIZE.width(), area.width())),
-            max(self.minimumHeight(), min(DEFAULT_SIZE.height(), area.height() - TITLE_BAR_PX)),
+            min(DEFAULT_SIZE.width(), area.width()),
+            min(DEFAULT_SIZE.height(), area.height() - TITLE_BAR_PX),
         )
         frame = QRect(QPoint(0, 0), size)
         frame.moveCenter(area.center())

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.elided import ElidedLabel
 from desktop_app.icons import icon
 from desktop_app.previews import cached_pixmap
 from desktop_app.queue_view import STATUS_LABELS, QueueItem, QueueModel, QueueView
@@ -52,34 +53,6 @@ RESULTS_MAX_PX = 170  # the product search's result list, at most about five row
 
 def format_price(price: object) -> str:
     return f"{price:.2f}" if isinstance(price, int | float) else ""
-
-
-class ElidedLabel(QLabel):
-    """One line of plain text that ends in "…" when it does not fit, instead of being cut."""
-
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = text
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setMinimumWidth(40)
-
-    def setText(self, text: str) -> None:
-        self._full = text
-        self.setToolTip(text if len(text) > 30 else "")
-        self._elide()
-
-    def full_text(self) -> str:
-        return self._full
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        width = max(10, self.contentsRect().width())
-        super().setText(
-            self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
-        )
 
 
 class PhotoTitle(QLabel):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QSizePolicy, QStatusBar, QWidget
+
+from desktop_app.elided import ElidedLabel
 
 # The message's left margin plus a gap before the first permanent widget.
 GAP_PX = 24
@@ -14,39 +16,19 @@ MESSAGE_ROOM_PX = 220  # kept for messages when the summary must give way
 REFIT_EVENTS = (QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.Resize, QEvent.Type.Move)
 
 
-class SummaryLabel(QLabel):
+class SummaryLabel(ElidedLabel):
     """A permanent label that gives way: it wants its whole text, gets at most the width
     the status bar allows it, and is shortened in the middle below that. Why: a long library
     name pushed matching's progress and its Stop button past the window's right edge."""
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = ""
+        super().__init__(text, parent, mode=Qt.TextElideMode.ElideMiddle)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setText(text)
 
-    def setText(self, text: str) -> None:
-        self._full = text
-        self.updateGeometry()
-        self._fit()
-
-    def full_text(self) -> str:
-        return self._full
-
     def sizeHint(self) -> QSize:
-        width = self.fontMetrics().horizontalAdvance(self._full) + 8
+        width = self.fontMetrics().horizontalAdvance(self.full_text()) + 8
         return QSize(min(width, self.maximumWidth()), super().sizeHint().height())
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(min(60, self.sizeHint().width()), super().minimumSizeHint().height())
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._fit()
-
-    def _fit(self) -> None:
-        room = max(40, self.width() - 4)
-        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, room)
-        super().setText(shown)
 
 
 class StatusBar(QStatusBar):

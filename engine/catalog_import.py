@@ -148,7 +148,9 @@ def import_catalog(
         raise FileNotFoundError(f"catalog folder not found: {root}")
     rows, items, skipped = _plan(root, sheet)
     report = ImportReport(skipped=list(skipped))
-    clock = _run_clock(lib, len(items), progress)
+    # Keypoints still owed from earlier (an interrupted import): counted once, for the plan.
+    owed = local_features.backlog(lib) if progress is not None and lib.local_features else 0
+    clock = _run_clock(lib, len(items), owed, progress)
     progress = clock or progress
     now = utcnow()
     source = str(root)
@@ -266,7 +268,7 @@ def import_catalog(
             clock.replan(
                 {
                     STAGE_ENCODE: len(todo) * ENCODE_S,
-                    local_features.SYNC_STAGE: _keypoints_s(lib, len(todo)),
+                    local_features.SYNC_STAGE: _keypoints_s(lib, owed + len(todo)),
                 }
             )
         reporter = ProgressReporter(STAGE_ENCODE, len(todo), progress, cancel)
@@ -361,7 +363,9 @@ def import_catalog(
     return report
 
 
-def _run_clock(lib: Library, images: int, progress: ProgressCallback | None) -> RunClock | None:
+def _run_clock(
+    lib: Library, images: int, owed: int, progress: ProgressCallback | None
+) -> RunClock | None:
     """One bar and one time left for the whole import, its keypoints included; planned for
     every image to be new, and corrected down once the check knows which are."""
     if progress is None:
@@ -369,15 +373,13 @@ def _run_clock(lib: Library, images: int, progress: ProgressCallback | None) -> 
     plan = [
         (STAGE_CHECK, images * CHECK_S),
         (STAGE_ENCODE, images * ENCODE_S),
-        (local_features.SYNC_STAGE, _keypoints_s(lib, images)),
+        (local_features.SYNC_STAGE, _keypoints_s(lib, owed + images)),
     ]
     return RunClock(plan, progress, prior_weight_s=PRIOR_WEIGHT_S)
 
 
-def _keypoints_s(lib: Library, new_images: int) -> float:
-    if not lib.local_features:
-        return 0.0
-    return (local_features.backlog(lib) + new_images) * KEYPOINTS_S
+def _keypoints_s(lib: Library, images: int) -> float:
+    return images * KEYPOINTS_S if lib.local_features else 0.0
 
 
 def _embedded(lib: Library, image_id: int) -> bool:

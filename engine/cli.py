@@ -241,9 +241,11 @@ def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
         found = lib.products(args.text, category=args.category, supplier=args.supplier)
         for p in found:
             price = "" if p["price"] is None else f"{p['price']:.2f}"
-            cells = [" ".join(str(p[k] or "").split()) for k in ("sku", "name", "category")]
-            supplier = " ".join(str(p["supplier"] or "").split())  # one line per product
-            print(f"{cells[0]:<24} {cells[1]:<32} {cells[2]:<16} {supplier:<16} {price}")
+            # One line per product, whatever line breaks a sheet's cells held.
+            sku, name, category, supplier = (
+                " ".join(str(p[k] or "").split()) for k in ("sku", "name", "category", "supplier")
+            )
+            print(f"{sku:<24} {name:<32} {category:<16} {supplier:<16} {price}")
     if not found:
         what = f"match {args.text!r}" if args.text else "are in this selection"
         print(f"shopmatch: no products {what}", file=sys.stderr)
