@@ -59,13 +59,16 @@ from desktop_app.review import ReviewPage
 from desktop_app.session import ReviewSession
 from desktop_app.status_bar import StatusBar, SummaryLabel
 from desktop_app.worker import EngineWorker, NoLibraryError, Priority, TaskContext, TaskError
+from engine.backups import DATABASE_RESTORED
 from engine.catalog_import import ImportReport
 from engine.db import DB_NAME
 from engine.images import IMAGE_SUFFIXES
-from engine.library import LibraryStatus, default_library_path
+from engine.library import DamagedDatabaseError, LibraryStatus, default_library_path
 from engine.progress import Cancelled, CancelToken, Progress, format_eta
 from engine.resources import demo_dir
 from engine.wording import count
+
+BACKUP_CHECK_MS = 30 * 60 * 1000
 
 if TYPE_CHECKING:
     from engine.reembed import Embedded, EmbedPlan
@@ -153,6 +156,12 @@ class MainWindow(QMainWindow):
         self._status_timer.setSingleShot(True)
         self._status_timer.setInterval(400)
         self._status_timer.timeout.connect(self.refresh_status)
+        # The engine backs the library up when it closes; a window left open all week would
+        # otherwise never take one (engine.backups decides whether one is due).
+        self._backup_timer = QTimer(self)
+        self._backup_timer.setInterval(BACKUP_CHECK_MS)
+        self._backup_timer.timeout.connect(self.backup_if_due)
+        self._backup_timer.start()
 
         threshold = float(self.settings.value(keys.THRESHOLD, 0.8))
         self.review.threshold.setValue(round(threshold * 100))
@@ -414,8 +423,11 @@ class MainWindow(QMainWindow):
             return
         self.open_library(folder)
 
-    def open_library(self, path: Path, then: Callable[[], None] | None = None) -> None:
-        """Open (or create) the library at ``path`` on the engine thread."""
+    def open_library(
+        self, path: Path, then: Callable[[], None] | None = None, restore_damaged: bool = False
+    ) -> None:
+        """Open (or create) the library at ``path`` on the engine thread; a damaged database
+        is put back from its newest backup when the user agrees (``restore_damaged``)."""
         self.session.reset()
         self.welcome.set_state(self.library_path, busy=True)
         self.statusBar().showMessage(f"Opening {path}…")
@@ -435,9 +447,38 @@ class MainWindow(QMainWindow):
         def failed(err: TaskError) -> None:
             self.statusBar().clearMessage()
             self._update_pages()
+            if (
+                isinstance(err.exc, DamagedDatabaseError)
+                and err.exc.backup is not None
+                and not restore_damaged
+            ):
+                self.offer_backup(Path(path), err.exc.backup_text, then)
+                return
             self.show_task_error("open the library", err)
 
-        self.worker.open_library(Path(path), on_result=opened, on_error=failed)
+        self.worker.open_library(
+            Path(path), on_result=opened, on_error=failed, restore_damaged=restore_damaged
+        )
+
+    def backup_if_due(self) -> None:
+        if self.library_path is None:
+            return
+        self.worker.submit(
+            lambda ctx: ctx.lib.backup_if_due(),
+            what="back up the library",
+            priority=Priority.BACKGROUND,
+        )
+
+    def offer_backup(self, path: Path, backup: str, then: Callable[[], None] | None) -> None:
+        """A database too damaged to open: offer its newest backup rather than a dead end."""
+        if ask(
+            self,
+            "Library damaged",
+            f"The library “{path.name}” is damaged and cannot be opened. Put back {backup}?",
+            "Decisions made after that backup are lost. The damaged file is kept in the "
+            "library's backups folder, and nothing else is deleted.",
+        ):
+            self.open_library(path, then=then, restore_damaged=True)
 
     def show_repairs(self, repairs: list[str]) -> None:
         """Say what opening the library had to repair (e.g. a damaged model file): it was
@@ -447,8 +488,12 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Information)
         box.setWindowTitle("Library repaired")
+        restored = any(line.startswith(DATABASE_RESTORED) for line in repairs)
         box.setText(
-            "ShopMatch found damage in this library and repaired it. Nothing you recorded was lost."
+            "ShopMatch put back the library's newest backup. Decisions made after it are lost."
+            if restored
+            else "ShopMatch found damage in this library and repaired it. "
+            "Nothing you recorded was lost."
         )
         box.setInformativeText(
             "If this happens again, check the disk the library is on (and your backups)."

@@ -253,8 +253,10 @@ class EngineWorker(QObject):
         *,
         on_result: Callback | None = None,
         on_error: Callable[[TaskError], None] | None = None,
+        restore_damaged: bool = False,
     ) -> TaskHandle:
-        """Close the current library (cancelling its pending work) and open ``path``."""
+        """Close the current library (cancelling its pending work) and open ``path``
+        (``restore_damaged``: put back the newest backup of a database too damaged to open)."""
         self.cancel_all()
         self._generation += 1
         path = Path(path)
@@ -266,7 +268,7 @@ class EngineWorker(QObject):
             # The new generation starts even if opening fails: later tasks then report
             # "no library" instead of being dropped as stale.
             self._lib_generation = ctx._task.generation
-            self._lib = Library(path)
+            self._lib = Library(path, restore_damaged=restore_damaged)
             return path
 
         def opened(result: Path) -> None:

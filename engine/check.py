@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from engine import local_features
+from engine import backups, local_features
+from engine.backups import DATABASE_RESTORED
 from engine.db import PRODUCTS_FTS, SCHEMA_VERSION, has_products_fts
 from engine.errors import describe
 from engine.images import ImageLoadError, load_image
@@ -116,8 +117,9 @@ def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> 
     """Check ``lib``; with ``repair``, fix what stored data allows. ``deep`` also decodes
     every thumbnail and compares index vectors with the stored embeddings."""
     report = CheckReport(repair=repair)
-    for line in lib.repairs:  # made while opening (e.g. a damaged active model)
-        report.add("models", "error", line, repaired=True)
+    for line in lib.repairs:  # made while opening (a damaged active model or database)
+        area = "database" if line.startswith(DATABASE_RESTORED) else "models"
+        report.add(area, "error", line, repaired=True)
     if not _database(lib, report, deep, repair):
         return report  # a damaged database: nothing else can be trusted or repaired
     _imports(lib, report, repair)
@@ -144,13 +146,15 @@ def _database(lib: Library, report: CheckReport, deep: bool, repair: bool) -> bo
         # SQLite's report is a multi-line dump: its first real line is enough to show.
         lines = [x.strip() for r in rows for x in r.splitlines() if x.strip()]
         first = next((x for x in lines if not x.startswith("***")), lines[0] if lines else "")
-        report.add(
-            "database",
-            "error",
-            f"the database file is damaged (SQLite: {first}); this cannot be repaired "
-            f"automatically: put back a backup copy of {lib.path} if you have one",
-            repairable=False,
-        )
+        message, newest = backups.damaged_message(lib.path, f"SQLite: {first}")
+        if repair and newest is not None:
+            try:
+                report.add("database", "error", lib.restore_backup(), repaired=True)
+            except RuntimeError as exc:  # no intact backup after all (LibraryError)
+                report.add("database", "error", str(exc), repairable=False)
+                return False
+            return _database(lib, report, deep, repair=False)  # the restored copy, checked
+        report.add("database", "error", message, repairable=newest is not None)
         return False
     bad_fk = lib.db.execute("PRAGMA foreign_key_check").fetchall()
     if bad_fk:

@@ -87,7 +87,9 @@ def _top_k(text: str) -> int:
     return value
 
 
-def _library(args: argparse.Namespace, create: bool = False):  # type: ignore[no-untyped-def]
+def _library(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace, create: bool = False, restore_damaged: bool = False
+):
     """Open the library; only commands that fill one (import, match, demo) create it, so a
     mistyped --library never leaves a new, empty library in someone's photo folder."""
     from engine.db import DB_NAME
@@ -101,7 +103,7 @@ def _library(args: argparse.Namespace, create: bool = False):  # type: ignore[no
             f"no ShopMatch library at {path}: check --library, or create one with "
             "'shopmatch import' (or the app)"
         )
-    lib = Library(path, square_mode=args.square)
+    lib = Library(path, square_mode=args.square, restore_damaged=restore_damaged)
     for line in lib.repairs:  # a repair made while opening is never silent
         print(f"shopmatch: repaired: {line}", file=sys.stderr)
     return lib
@@ -204,10 +206,23 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
+    from engine.export_csv import inventory_csv
+
+    to_stdout = str(args.output) == "-"
     with _library(args) as lib:
-        n = lib.export_csv(args.output, per=args.per, include_undecided=args.all)
+        if to_stdout:  # to standard output, for a pipe: the summary goes to stderr
+            data, n = inventory_csv(lib, per=args.per, include_undecided=args.all, bom=False)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            n = lib.export_csv(args.output, per=args.per, include_undecided=args.all)
     hint = "" if n or args.all else " (no photo is confirmed yet; --all lists every photo)"
-    print(f"wrote {count(n, 'row')} to {args.output}{hint}")
+    where = "standard output" if to_stdout else args.output
+    print(
+        f"wrote {count(n, 'row')} to {where}{hint}",
+        file=sys.stderr if to_stdout else sys.stdout,
+    )
     return 0
 
 
@@ -225,7 +240,8 @@ def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
 def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
     from engine.check import check_library
 
-    with _library(args) as lib:
+    # --repair also puts back a backup of a database too damaged to open at all.
+    with _library(args, restore_damaged=args.repair) as lib:
         report = check_library(lib, repair=args.repair, deep=args.deep)
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -233,6 +249,24 @@ def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
         for line in report.lines():
             print(line)
     return 0 if report.ok else EXIT_PROBLEMS
+
+
+def cmd_backups(args: argparse.Namespace, bar: _Bar) -> int:
+    from engine.backups import decision_count
+
+    with _library(args) as lib:
+        if args.now:
+            print(f"backed up to {lib.take_backup()}")
+        found = lib.backups()
+    if not found:
+        print("no backups yet: one is taken when the library is closed after a change")
+    for b in found:
+        when = b.taken.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        size = b.path.stat().st_size / 1e6
+        held = decision_count(b.path) or "unreadable"
+        why = f"  ({b.reason})" if b.reason else ""
+        print(f"{when}  {held:>15}  {size:7.1f} MB  {b.path}{why}")
+    return 0
 
 
 def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
@@ -494,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decide)
 
     p = sub.add_parser("export", help="write the matched inventory as CSV")
-    p.add_argument("output", type=Path)
+    p.add_argument("output", type=Path, help="the CSV file to write, or - for standard output")
     p.add_argument(
         "--per",
         choices=["photo", "sku"],
@@ -525,6 +559,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "backups",
+        help="list the database backups (taken when the library closes after a change; "
+        "'check --repair' puts back the newest when the database is damaged)",
+    )
+    p.add_argument("--now", action="store_true", help="take a backup now")
+    p.set_defaults(func=cmd_backups)
 
     p = sub.add_parser("products", help="find products by SKU or name")
     p.add_argument("text", nargs="?", default="")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from engine import backups
+
 DB_NAME = "shopmatch.db"
 
 
@@ -315,6 +317,9 @@ def open_db(path: Path) -> sqlite_utils.Database:
     if str(mode).lower() != "wal":  # e.g. a network drive; still correct, just slower
         conn.execute("PRAGMA journal_mode = DELETE")
     conn.execute("PRAGMA synchronous = NORMAL")
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if 0 < current < SCHEMA_VERSION:  # an upgrade is the riskiest write a library sees
+        backups.take(conn, path.parent, reason="upgrade")
     migrate(db)
     return db
 

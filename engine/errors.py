@@ -32,7 +32,10 @@ def describe(exc: BaseException) -> str:
         if "readonly" in text or "read-only" in text:
             return _READ_ONLY
         if "malformed" in text or "not a database" in text:
-            return f"the library database is damaged ({exc}); restore a backup of the library"
+            return (
+                f"the library database is damaged ({exc}); 'shopmatch check --repair' puts back "
+                "its newest backup"
+            )
         return f"the library database could not be used ({exc})"
     if isinstance(exc, FileNotFoundError | KeyError | ValueError) and exc.args:
         text = str(exc.args[0])

@@ -131,9 +131,11 @@ def _write_problem(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def export_inventory(
-    lib: Library, target: Path, *, per: str = "photo", include_undecided: bool = False
-) -> int:
+def inventory_csv(
+    lib: Library, *, per: str = "photo", include_undecided: bool = False, bom: bool = True
+) -> tuple[bytes, int]:
+    """The inventory as CSV bytes and its row count; ``bom`` for a file Excel opens (a pipe
+    into another program wants none)."""
     if per == "photo":
         columns, rows = PHOTO_COLUMNS, _rows_per_photo(lib, include_undecided)
     elif per == "sku":
@@ -145,7 +147,12 @@ def export_inventory(
     writer.writeheader()
     for row in rows:
         writer.writerow({c: safe_cell(row.get(c)) for c in columns})
-    data = buf.getvalue().encode("utf-8-sig")
+    return buf.getvalue().encode("utf-8-sig" if bom else "utf-8"), len(rows)
+
+
+def export_inventory(
+    lib: Library, target: Path, *, per: str = "photo", include_undecided: bool = False
+) -> int:
     target = Path(target)
     if target.suffix.lower() in SPREADSHEET_SUFFIXES:
         # Excel refuses a CSV named .xlsx ("file format or extension is not valid").
@@ -155,6 +162,7 @@ def export_inventory(
         )
     if target.is_dir():
         raise ValueError(f"cannot write {target}: it is a folder; give a file name in it")
+    data, n = inventory_csv(lib, per=per, include_undecided=include_undecided)
     try:
         atomic_write_bytes(target, data)
     except OSError as exc:  # about the export's folder, not the library's
@@ -162,7 +170,7 @@ def export_inventory(
     try:  # only lets ``check`` tell a damaged export later; the export itself is done
         from engine.check import record_export
 
-        record_export(lib, Path(target), data, len(rows))
+        record_export(lib, Path(target), data, n)
     except sqlite3.Error as exc:
         log.warning("export written, but not recorded for 'shopmatch check': %s", exc)
-    return len(rows)
+    return n

@@ -23,7 +23,7 @@ import sqlite_utils
 from filelock import FileLock, Timeout
 from PIL import Image
 
-from engine import catalog_import, decisions, export_csv, matching, memory, reembed
+from engine import backups, catalog_import, decisions, export_csv, matching, memory, reembed
 from engine import local_features as local_stage
 from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transaction, utcnow
 from engine.encoder import Encoder
@@ -36,6 +36,16 @@ from engine.resources import bundled_model_dir
 
 class LibraryError(RuntimeError):
     """A library-level problem with a message meant for the user."""
+
+
+class DamagedDatabaseError(LibraryError):
+    """The database cannot be read; ``backup`` is the newest backup that could replace it."""
+
+    def __init__(self, message: str, backup: backups.Backup | None) -> None:
+        super().__init__(message)
+        self.backup = backup
+        # Described where it was raised (the engine thread): it reads the backup file.
+        self.backup_text = backup.describe() if backup is not None else ""
 
 
 class LibraryLockedError(LibraryError):
@@ -61,6 +71,7 @@ class LibraryStatus:
     decisions: int
     model_version: str
     index_size: int
+    last_backup: str  # local time of the newest backup, or "none"
 
 
 class Library:
@@ -73,7 +84,10 @@ class Library:
         square_mode: str = "letterbox",
         model_dir: Path | None = None,
         lock: bool = True,
+        restore_damaged: bool = False,
     ) -> None:
+        """``restore_damaged``: a database too damaged to open is replaced by the newest
+        intact backup (said in ``repairs``) instead of raising :class:`DamagedDatabaseError`."""
         self.path = Path(path) if path is not None else default_library_path()
         self.path.mkdir(parents=True, exist_ok=True)
         self.square_mode = square_mode
@@ -102,12 +116,7 @@ class Library:
                     f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
                 ) from exc
         try:
-            try:
-                self.db: sqlite_utils.Database = open_db(self.path / DB_NAME)
-            except sqlite3.OperationalError as exc:  # e.g. no room left for the WAL files
-                raise LibraryError(
-                    f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
-                ) from exc
+            self.db: sqlite_utils.Database = self._open_database(restore_damaged)
             self.thumbs_dir = self.path / "thumbs"
             self.models_dir = self.path / "models"
             if self.active_model_version() is None:
@@ -115,9 +124,56 @@ class Library:
                 self.db.execute("UPDATE models SET active = (version = ?)", [first.version])
             else:
                 self._ensure_active_model_intact()
+            backups.take_if_due(self.db.conn, self.path)  # e.g. the last session crashed
         except BaseException:
             self.close()
             raise
+
+    def _open_database(self, restore_damaged: bool) -> sqlite_utils.Database:
+        try:
+            return open_db(self.path / DB_NAME)
+        except sqlite3.OperationalError as exc:  # e.g. no room left for the WAL files
+            raise LibraryError(
+                f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
+            ) from exc
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed"
+            message, newest = backups.damaged_message(self.path, str(exc))
+            if not restore_damaged or newest is None:
+                raise DamagedDatabaseError(message, newest) from exc
+            self.repairs.append(self._put_back_backup())
+            return open_db(self.path / DB_NAME)
+
+    def _put_back_backup(self) -> str:
+        """Replace the (closed) damaged database with the newest intact backup."""
+        try:
+            done = backups.restore_newest(self.path, DB_NAME)
+        except backups.NoBackupError as exc:
+            raise DamagedDatabaseError(f"the library database is damaged and {exc}", None) from exc
+        return (
+            f"{backups.DATABASE_RESTORED} {done.backup.describe()}; decisions made "
+            f"after it are lost (the damaged file is in {done.damaged_copy})"
+        )
+
+    def restore_backup(self) -> str:
+        """Put back the newest intact backup in place of this open library's damaged
+        database (``check --repair``); returns the line to show. Derived files are rebuilt
+        as they are next used or checked."""
+        self.db.close()
+        try:
+            line = self._put_back_backup()
+        finally:
+            self.db = open_db(self.path / DB_NAME)
+            self._index = None
+            self._index_dirty = False
+            self._local_index = None
+            self._encoder = None
+            self._active = None
+            self._fts = None
+        return line
+
+    def backup_if_due(self) -> Path | None:
+        """Take a routine backup when one is due (see ``engine.backups``)."""
+        return backups.take_if_due(self.db.conn, self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -134,6 +190,7 @@ class Library:
                     self.flush()
                 except OSError as exc:
                     log.warning("index not saved on close (%s); rebuilt on next open", exc)
+                backups.take_if_due(db.conn, self.path)
         finally:
             if db is not None:
                 db.close()
@@ -650,4 +707,15 @@ class Library:
             decisions=one("SELECT count(*) FROM decisions"),
             model_version=self.model_version,
             index_size=len(self.index),
+            last_backup=next(
+                (b.taken.astimezone().strftime("%Y-%m-%d %H:%M") for b in self.backups()), "none"
+            ),
         )
+
+    def backups(self) -> list[backups.Backup]:
+        """This library's database backups, newest first."""
+        return backups.list_backups(self.path)
+
+    def take_backup(self) -> Path:
+        """A backup now, whatever the schedule (``shopmatch backups --now``)."""
+        return backups.take(self.db.conn, self.path, reason="manual")

@@ -78,6 +78,10 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     run(*lib, "export", str(target), "--per", "sku")
     rows = list(csv.DictReader(target.read_text(encoding="utf-8-sig").splitlines()))
     assert [(r["sku"], r["quantity"]) for r in rows] == [("SKU-001", "1"), ("SKU-004", "1")]
+    piped = run(*lib, "export", "-", "--per", "sku")  # '-': standard output, for a pipe
+    assert piped.stdout == target.read_text(encoding="utf-8-sig")  # the same rows, no BOM
+    assert piped.stderr.strip() == "wrote 2 rows to standard output"
+    assert not (REPO / "-").exists()
     assert "SKU-004" in run(*lib, "products", "Product 4").stdout
 
     # Decisions forgive case and spaces, say what they replace, and record a repeat once.

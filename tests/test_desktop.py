@@ -1319,6 +1319,32 @@ def test_repairs_made_on_open_are_shown(
     w.repairs_box.close()
 
 
+def test_a_damaged_database_is_offered_its_backup_on_open(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    boxes: list[dict[str, Any]],
+) -> None:
+    lib_path = tmp_path / "lib"
+    write_catalog(tmp_path / "supplier", 3)
+    with engine_calls.by_test(), Library(lib_path) as lib:
+        lib.import_catalog(tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+        lib.take_backup()
+    with open(lib_path / "shopmatch.db", "r+b") as f:
+        f.write(b"not a database at all!")
+    w = window
+    open_library(qtbot, w, lib_path)  # the user said Yes to putting back the backup
+    question = next(b for b in boxes if "is damaged and cannot be opened" in b["text"])
+    assert "Put back the backup of" in question["text"]
+    assert "Decisions made after that backup are lost" in question["informative"]
+    assert w.library_status is not None and w.library_status.products == 3
+    qtbot.waitUntil(lambda: getattr(w, "repairs_box", None) is not None, timeout=WAIT_MS)
+    assert "put back the backup of" in w.repairs_box.detailedText()
+    assert "Decisions made after it are lost" in w.repairs_box.text()
+    w.repairs_box.close()
+
+
 def test_catalog_browser_hides_columns_no_product_fills(
     qtbot: Any, window: MainWindow, tmp_path: Path
 ) -> None:

@@ -88,6 +88,7 @@ def built(template: Path, tmp_path: Path) -> Path:
     """A fresh copy of the template (library, supplier folder, photos) for one test."""
     for name in ("lib", "supplier", "photos"):
         shutil.copytree(template / name, tmp_path / name, symlinks=True)
+    shutil.rmtree(tmp_path / "lib" / "backups")  # the template's: its paths are not these
     with contextlib.closing(sqlite3.connect(tmp_path / "lib" / "shopmatch.db")) as conn:
         old, new = str(template), str(tmp_path)
         for table, column in [
@@ -562,8 +563,9 @@ def test_random_sigkills_lose_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["header", "middle", "one page"])
 def test_damaged_database_is_reported_in_one_line(built: Path, where: str) -> None:
-    """SQLite is the truth: damage there cannot be repaired from anything else, so it must be
-    reported plainly (restore a backup), never papered over."""
+    """SQLite is the truth: without a backup (tests/test_backups.py has those) damage there
+    cannot be repaired from anything else, so it must be reported plainly, never papered
+    over."""
     db = built / "lib" / "shopmatch.db"
     with contextlib.closing(sqlite3.connect(db)) as conn:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -583,8 +585,8 @@ def test_damaged_database_is_reported_in_one_line(built: Path, where: str) -> No
     if where == "one page":
         assert proc.returncode == 2, proc.stdout + proc.stderr
     if proc.returncode == 2:  # opened, and the check found it
-        assert "error: database: the database file is damaged (SQLite: " in proc.stdout
-        assert "cannot be repaired automatically" in proc.stdout
+        assert "error: database: the library database is damaged (SQLite: " in proc.stdout
+        assert f"there is no backup of it in {built / 'lib' / 'backups'}" in proc.stdout
         assert proc.stdout.splitlines()[-1] == "1 problem left that --repair cannot fix; see above"
         assert len(proc.stdout.splitlines()) == 2  # SQLite's multi-line dump is not shown
         again = cli(built / "lib", "check", "--repair")  # and --repair does not send you back
@@ -592,7 +594,7 @@ def test_damaged_database_is_reported_in_one_line(built: Path, where: str) -> No
     else:  # so damaged that it cannot even be opened
         line = one_clear_line(proc)
         assert line.startswith("shopmatch: error: the library database is damaged (")
-        assert line.endswith("); restore a backup of the library")
+        assert line.endswith(f"; there is no backup of it in {built / 'lib' / 'backups'}")
 
 
 def test_check_sees_a_decision_row_removed_behind_its_back(built: Path) -> None:

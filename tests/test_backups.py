@@ -1,0 +1,172 @@
+"""Database backups: when they are taken, that a damaged database never becomes one, and that
+``check --repair`` (or the app) puts the newest back when the database is damaged."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from test_reliability import built, cli, decisions, photos_of, template  # noqa: F401
+
+from engine import backups
+from engine.check import check_library
+from engine.db import DB_NAME, MIGRATIONS, SCHEMA_VERSION, open_db
+from engine.library import DamagedDatabaseError, Library
+
+
+def damage_header(lib_dir: Path) -> None:
+    """'file is not a database': the first page's magic string overwritten."""
+    with open(lib_dir / DB_NAME, "r+b") as f:
+        f.write(b"not a database at all!")
+
+
+def damage_pages(lib_dir: Path) -> None:
+    """Opens, but 'database disk image is malformed': pages in the middle overwritten."""
+    db = lib_dir / DB_NAME
+    with open(db, "r+b") as f:
+        f.seek(db.stat().st_size // 2)
+        f.write(b"\xff" * 16384)
+
+
+def decide_one_more(lib_dir: Path) -> None:
+    with Library(lib_dir) as lib:
+        pid = lib.photo_id(photos_of(lib_dir.parent)[2])
+        lib.confirm(pid, "SKU-007")
+
+
+def test_a_changed_library_is_backed_up_on_close_and_an_unchanged_one_is_not(
+    built: Path,  # noqa: F811
+) -> None:
+    lib_dir = built / "lib"
+    with Library(lib_dir):  # a library with decisions and no backup gets one on open
+        pass
+    (first,) = backups.list_backups(lib_dir)
+    assert backups.intact(first.path) and backups.decision_count(first.path) == "2 decisions"
+    decide_one_more(lib_dir)  # changed, but the newest backup is under an hour old
+    assert backups.list_backups(lib_dir) == [first]
+    # An hour later the next close takes one; without a change none is taken.
+    old = first.path.with_name("shopmatch-20200101-000000.db")
+    first.path.rename(old)
+    with Library(lib_dir):
+        pass
+    newest = backups.list_backups(lib_dir)[0]
+    assert newest.path != old and backups.decision_count(newest.path) == "3 decisions"
+    newest.path.rename(newest.path.with_name("shopmatch-20200102-000000.db"))
+    with Library(lib_dir):
+        pass
+    assert len(backups.list_backups(lib_dir)) == 2
+
+
+def test_only_the_newest_backups_are_kept_and_leftovers_are_ignored(tmp_path: Path) -> None:
+    conn = open_db(tmp_path / DB_NAME).conn
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for day in range(backups.KEEP + 3):
+        backups.take(conn, tmp_path, now=start + timedelta(days=day))
+    # A backup cut short by a crash leaves only its temporary file, never a backup's name.
+    (tmp_path / backups.FOLDER / ".shopmatch-20270101-000000.db.x1.tmp").write_bytes(b"SQLite")
+    kept = backups.list_backups(tmp_path)
+    assert [b.taken.day for b in kept] == list(range(backups.KEEP + 3, 3, -1))
+    assert len(list((tmp_path / backups.FOLDER).glob("*.db"))) == backups.KEEP
+    conn.close()
+
+
+def test_a_damaged_database_never_pushes_out_a_good_backup(built: Path) -> None:  # noqa: F811
+    lib_dir = built / "lib"
+    with Library(lib_dir):  # the first backup is taken on open
+        pass
+    (first,) = backups.list_backups(lib_dir)
+    good = first.path.rename(first.path.with_name("shopmatch-20200101-000000.db"))  # one is due
+    damage_pages(lib_dir)
+    conn = sqlite3.connect(lib_dir / DB_NAME)
+    with pytest.raises(sqlite3.DatabaseError, match="the database is damaged"):
+        backups.take(conn, lib_dir)
+    assert backups.take_if_due(conn, lib_dir) is None  # logged, never raised
+    conn.close()
+    assert [b.path for b in backups.list_backups(lib_dir)] == [good] and backups.intact(good)
+    assert not list((lib_dir / backups.FOLDER).glob(".*.tmp"))
+
+
+def test_check_repair_puts_back_the_newest_backup_of_an_unreadable_database(
+    built: Path,  # noqa: F811
+) -> None:
+    lib_dir = built / "lib"
+    with Library(lib_dir) as lib:
+        lib.take_backup()
+    kept = decisions(lib_dir)
+    decide_one_more(lib_dir)  # after the backup: this one is lost, and the user is told so
+    damage_header(lib_dir)
+    (lib_dir / f"{DB_NAME}-wal").write_bytes(b"a stale log that must never be replayed")
+
+    status = cli(lib_dir, "status")
+    assert status.returncode == 1 and "Traceback" not in status.stderr
+    assert "is damaged (file is not a database)" in status.stderr
+    assert "'shopmatch check --repair' puts back the backup of" in status.stderr
+    assert "(2 decisions)" in status.stderr
+
+    repaired = cli(lib_dir, "check", "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    line = next(x for x in repaired.stdout.splitlines() if x.startswith("error: database: "))
+    assert "put back the backup of" in line and "decisions made after it are lost" in line
+    assert line.endswith("(repaired)")
+    assert decisions(lib_dir) == kept
+    (aside,) = (lib_dir / backups.FOLDER).glob("damaged-*")
+    assert (aside / DB_NAME).read_bytes().startswith(b"not a database at all!")
+    assert cli(lib_dir, "check", "--deep").returncode == 0  # index and the rest agree again
+    with Library(lib_dir) as lib:
+        (res,) = lib.match(photos_of(built)[:1])
+        assert res.suggestions[0].sku == "SKU-001"
+
+
+def test_check_finds_damaged_pages_and_repair_puts_back_the_backup(built: Path) -> None:  # noqa: F811
+    lib_dir = built / "lib"
+    with Library(lib_dir) as lib:
+        lib.take_backup()
+    kept = decisions(lib_dir)
+    damage_pages(lib_dir)
+    with Library(lib_dir) as lib:
+        found = check_library(lib)
+        assert not found.ok and found.findings[0].repairable
+        assert "'shopmatch check --repair' puts back the backup of" in found.findings[0].message
+        fixed = check_library(lib, repair=True)
+        assert fixed.ok, fixed.lines()
+        assert fixed.findings[0].area == "database" and fixed.findings[0].repaired
+        assert len(lib.index) == fixed.counts["index entries"]
+    assert decisions(lib_dir) == kept
+
+
+def test_without_a_backup_the_damage_is_reported_not_guessed_at(built: Path) -> None:  # noqa: F811
+    lib_dir = built / "lib"
+    damage_header(lib_dir)
+    with pytest.raises(DamagedDatabaseError, match="there is no backup of it") as err:
+        Library(lib_dir, restore_damaged=True)
+    assert err.value.backup is None
+    proc = cli(lib_dir, "check", "--repair")
+    assert proc.returncode == 1 and "there is no backup of it" in proc.stderr
+    assert (lib_dir / DB_NAME).read_bytes().startswith(b"not a database at all!")
+
+
+def test_a_schema_upgrade_is_backed_up_first(tmp_path: Path) -> None:
+    path = tmp_path / DB_NAME
+    with contextlib.closing(sqlite_utils.Database(path)) as db:
+        MIGRATIONS[0](db)
+        db.execute("PRAGMA user_version = 1")
+    open_db(path).conn.close()
+    (upgrade,) = backups.list_backups(tmp_path)
+    assert upgrade.reason == "upgrade"
+    with contextlib.closing(sqlite3.connect(upgrade.path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1 < SCHEMA_VERSION
+
+
+def test_cli_lists_and_takes_backups(built: Path) -> None:  # noqa: F811
+    lib_dir = built / "lib"
+    proc = cli(lib_dir, "backups", "--now")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("backed up to ") and lines[0].endswith("-manual.db")
+    assert "2 decisions" in lines[1] and lines[1].endswith("(manual)")
+    status = cli(lib_dir, "status").stdout
+    assert "last backup" in status and "none" not in status
