@@ -167,6 +167,12 @@ class LearningPanel(QWidget):
         self.switch = QPushButton("Use selected version…")
         self.switch.setEnabled(False)
         self.switch.setToolTip("Select an earlier (or newer) model version in the table")
+        self.remove = QPushButton("Remove version…")
+        self.remove.setEnabled(False)
+        self.remove.setToolTip(
+            "Delete the selected version and its stored vectors to free disk space "
+            "(not the version in use, nor the bundled one)"
+        )
         self.improve = QPushButton(icon("learning"), "Improve model…")
         self.improve.setEnabled(False)
         self.improve.setToolTip(IMPROVE_TOOLTIP)
@@ -176,6 +182,7 @@ class LearningPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row.addWidget(self.switch)
+        row.addWidget(self.remove)
         row.addWidget(self.improve)
         row.addWidget(self.status, 1)
         layout.addLayout(row)
@@ -207,6 +214,7 @@ class LearningPanel(QWidget):
         self.last_report: LearningReport | None = None
         self.versions.itemSelectionChanged.connect(self._selection_changed)
         self.switch.clicked.connect(self._request_switch)
+        self.remove.clicked.connect(self._remove_selected)
         self.memory.toggled.connect(self._set_memory)
         self.improve.clicked.connect(lambda: self.start_training())
         self.train_cancel.clicked.connect(self.cancel_training)
@@ -305,15 +313,46 @@ class LearningPanel(QWidget):
         return str(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
 
     def _selection_changed(self) -> None:
-        """A switch waits for fine-tuning to end: both need the worker's pool."""
+        """A switch (or a removal) waits for fine-tuning to end: both need the worker's pool."""
         version = self.selected_version()
         active = self.stats.model_version if self.stats else None
         self.switch.setEnabled(version is not None and version != active and not self.training)
+        versions = self.stats.versions if self.stats else []
+        chosen = next((v for v in versions if v.version == version), None)
+        self.remove.setEnabled(chosen is not None and chosen.removable and not self.training)
 
     def _request_switch(self) -> None:
         version = self.selected_version()
         if version:
             self.activate_requested.emit(version)
+
+    def _remove_selected(self) -> None:
+        version = self.selected_version()
+        if not version or not ask(
+            self,
+            "Remove model version",
+            f"Remove model version {version}?",
+            "Its model file and the vectors stored for it are deleted; decisions keep its "
+            "name. The version in use is not affected.",
+        ):
+            return
+        self.remove.setEnabled(False)
+
+        def run(ctx: TaskContext) -> str:
+            ctx.lib.remove_model(version)
+            return version
+
+        self.worker.submit(
+            run,
+            what="remove the model version",
+            priority=Priority.INTERACTIVE,
+            on_result=self._removed,
+            on_done=self.refresh,
+        )
+
+    def _removed(self, version: str) -> None:
+        self._hinting = False  # the status line says what happened, until the next run
+        self.status.setText(f"Removed model version {version}.")
 
     def _set_memory(self, on: bool) -> None:
         self.memory.setEnabled(False)

@@ -274,6 +274,14 @@ class MainWindow(QMainWindow):
             "export",
             "Save the confirmed inventory as a CSV for a spreadsheet",
         )
+        self.act_backup = self._action(
+            "&Back Up Library Now",
+            self.back_up_now,
+            None,
+            None,
+            "Copy the library's database (catalog, photos, decisions) into its backups folder; "
+            "one is also taken when the library closes after a change",
+        )
         self.act_demo = self._action("Try the &Demo Catalog", self.open_demo, None, "demo")
         self.act_quit = self._action("&Quit", self.close, K.StandardKey.Quit)
         self.act_undo = self._action("&Undo Last Decision", s.undo, K.StandardKey.Undo, "undo")
@@ -351,6 +359,7 @@ class MainWindow(QMainWindow):
             self.act_paste,
             None,
             self.act_export,
+            self.act_backup,
             None,
             self.act_demo,
             None,
@@ -460,6 +469,18 @@ class MainWindow(QMainWindow):
             Path(path), on_result=opened, on_error=failed, restore_damaged=restore_damaged
         )
 
+    def back_up_now(self) -> None:
+        def done(path: Path) -> None:
+            self.statusBar().showMessage(f"Library backed up to {path}", 8000)
+            self.refresh_status()
+
+        self.worker.submit(
+            lambda ctx: ctx.lib.take_backup(),
+            what="back up the library",
+            priority=Priority.INTERACTIVE,
+            on_result=done,
+        )
+
     def backup_if_due(self) -> None:
         if self.library_path is None:
             return
@@ -521,7 +542,10 @@ class MainWindow(QMainWindow):
                 f"{count(status.photos, 'photo')} · "
                 f"{status.confirmed} confirmed · model {status.model_version}"
             )
-            self.library_label.setToolTip(f"{self.library_label.full_text()}\n{status.path}")
+            self.library_label.setToolTip(
+                f"{self.library_label.full_text()}\n{status.path}\n"
+                f"Last backup: {status.last_backup}"
+            )
             self._update_pages()
             if then is not None:
                 then()
@@ -554,7 +578,7 @@ class MainWindow(QMainWindow):
         st = self.library_status
         usable = open_ and st is not None and (st.products > 0 or st.photos > 0)
         needs_catalog = (self.act_add, self.act_add_folder, self.act_paste, self.act_export)
-        for a in (*needs_catalog, self.act_undo):
+        for a in (*needs_catalog, self.act_undo, self.act_backup):
             a.setEnabled(usable)
         self._update_review_actions()
 

@@ -30,7 +30,8 @@ FOLDER = "backups"  # inside the library folder
 KEEP = 5
 MIN_INTERVAL = timedelta(hours=1)
 DATABASE_RESTORED = "the database was damaged: put back"  # how such a repair line starts
-_NAME = re.compile(r"^shopmatch-(\d{8}-\d{6})(?:-(\w+))?\.db$")
+# shopmatch-<UTC time>[-<reason>][-<n>].db: n tells apart two taken within one second.
+_NAME = re.compile(r"^shopmatch-(\d{8}-\d{6})(?:-([a-z]+))?(?:-(\d+))?\.db$")
 # What a backup holds, in one row: a change to any of these makes a new backup due.
 _CONTENTS = """
 SELECT (SELECT count(*) FROM products), (SELECT count(*) FROM catalog_images),
@@ -63,7 +64,7 @@ def folder_of(library: Path) -> Path:
 
 def list_backups(library: Path) -> list[Backup]:
     """The library's backups, newest first (temporary files of a cut-short backup ignored)."""
-    found = []
+    found: list[tuple[Backup, int]] = []
     folder = folder_of(library)
     if not folder.is_dir():
         return []
@@ -71,9 +72,10 @@ def list_backups(library: Path) -> list[Backup]:
         m = _NAME.match(p.name)
         if m and p.is_file():
             taken = datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
-            found.append(Backup(p, taken, m.group(2) or ""))
+            found.append((Backup(p, taken, m.group(2) or ""), int(m.group(3) or 1)))
     # Two in one second (a manual one as the library opens): the later write is the newer.
-    return sorted(found, key=lambda b: (b.taken, b.path.stat().st_mtime_ns), reverse=True)
+    found.sort(key=lambda f: (f[0].taken, f[1], f[0].path.stat().st_mtime_ns), reverse=True)
+    return [b for b, _n in found]
 
 
 def damaged_message(library: Path, detail: str) -> tuple[str, Backup | None]:
@@ -130,7 +132,12 @@ def take(
     """Snapshot the open database ``conn`` into the library's backups; prune old ones."""
     now = now or datetime.now(UTC)
     stamp = now.strftime("%Y%m%d-%H%M%S")
-    target = folder_of(library) / f"shopmatch-{stamp}{'-' + reason if reason else ''}.db"
+    stem = f"shopmatch-{stamp}{'-' + reason if reason else ''}"
+    target = folder_of(library) / f"{stem}.db"
+    n = 1
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{stem}-{n}.db")
     with atomic_path(target) as tmp:
         dest = sqlite3.connect(str(tmp))
         try:

@@ -207,9 +207,13 @@ def _imports(lib: Library, report: CheckReport, repair: bool) -> None:
 
 
 def _stray_files(lib: Library, report: CheckReport, repair: bool) -> None:
-    """Temporary files of writes cut short by a crash: never read, safe to delete."""
+    """Temporary files of writes cut short by a crash, and model folders no version names:
+    never read, safe to delete."""
     stray = [p for p in lib.path.rglob(".*.tmp") if p.is_file()]
     stray += [p for p in (lib.path / "models").glob(".*.partial") if p.is_dir()]
+    # A model folder no row names: a removal (or an install) cut short between its steps.
+    named = {Path(str(r[0])).name for r in lib.db.execute("SELECT folder FROM models")}
+    stray += [p for p in (lib.path / "models").glob("[!.]*") if p.is_dir() and p.name not in named]
     if not stray:
         return
     if repair:

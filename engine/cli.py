@@ -298,6 +298,9 @@ def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
             lib.activate_model(args.activate, progress=bar)
             bar.close()
             print(f"active model is now {args.activate}")
+        for version in args.remove or []:
+            lib.remove_model(version)
+            print(f"removed model {version}")
         for v in model_versions(lib):
             mark = "*" if v.active else " "
             top1 = v.measured_top1
@@ -574,12 +577,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--supplier")
     p.set_defaults(func=cmd_products)
 
-    p = sub.add_parser("models", help="list, install or activate encoder model versions")
+    p = sub.add_parser("models", help="list, install, activate or remove encoder model versions")
     p.add_argument("--install", type=Path, metavar="DIR", help="model folder (ONNX + manifest)")
     p.add_argument(
         "--activate",
         metavar="VERSION",
         help="switch to this version (re-embeds the catalog; safe to interrupt)",
+    )
+    p.add_argument(
+        "--remove",
+        metavar="VERSION",
+        action="append",
+        help="delete a version not in use, with its stored vectors (not the bundled model)",
     )
     p.add_argument(
         "--verbose", action="store_true", help="also show how each version fared in the gate"

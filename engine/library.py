@@ -28,7 +28,7 @@ from engine import local_features as local_stage
 from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transaction, utcnow
 from engine.encoder import Encoder
 from engine.errors import describe, describe_storage
-from engine.index import VectorIndex, key_digest
+from engine.index import VectorIndex, key_digest, sidecar
 from engine.manifest import MANIFEST_NAME, ModelManifest, model_folder_problem
 from engine.progress import CancelToken, ProgressCallback
 from engine.resources import bundled_model_dir
@@ -269,6 +269,45 @@ class Library:
         """Every installed model version, newest first, with its stored gate metrics."""
         rows = self.db.query("SELECT * FROM models ORDER BY created_at DESC, version DESC")
         return [{**r, "metrics": json.loads(str(r["metrics"]))} for r in rows]
+
+    def removal_problem(self, version: str) -> str | None:
+        """Why ``version`` cannot be removed, or None when it can."""
+        row = self.db.execute("SELECT active FROM models WHERE version = ?", [version]).fetchone()
+        if row is None:
+            known = ", ".join(str(m["version"]) for m in self.models())
+            return f"no model version {version!r} in this library (versions: {known})"
+        if row[0]:
+            return f"{version} is the active model; switch to another version first"
+        if version == ModelManifest.load(bundled_model_dir()).version:
+            return f"{version} is the bundled model the library falls back on; it stays"
+        return None
+
+    def remove_model(self, version: str) -> None:
+        """Delete a model version not in use: its files, its index and its stored vectors,
+        giving their disk space back (every run leaves a version, ~30 MB with its vectors).
+        Decisions keep naming it; the bundled model and the active one stay.
+
+        The rows go in one transaction, then the files: a crash in between leaves only a
+        folder that no row names, which ``check --repair`` removes."""
+        problem = self.removal_problem(version)
+        if problem:
+            raise ValueError(problem)
+        folder = self.model_dir(version)
+        with transaction(self.db):
+            for table in ("embeddings", "photo_embeddings", "suggestions"):
+                self.db.execute(f"DELETE FROM {table} WHERE model_version = ?", [version])
+            self.db.execute("DELETE FROM models WHERE version = ?", [version])
+        if folder.is_dir():
+            doomed = folder.with_name(f".{folder.name}.partial")  # never half-gone by its name
+            folder.replace(doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+        index = self.index_path_for(version)
+        for p in (index, sidecar(index)):
+            p.unlink(missing_ok=True)
+        try:
+            self.db.execute("VACUUM")  # the vectors' pages back to the disk
+        except sqlite3.OperationalError as exc:  # e.g. no room for its temporary copy
+            log.warning("model %s removed; database not compacted (%s)", version, exc)
 
     def set_model_metrics(self, version: str, metrics: dict[str, object]) -> None:
         self.db["models"].update(version, {"metrics": json.dumps(metrics)})

@@ -39,6 +39,7 @@ class ModelVersion:
     created_at: str
     active: bool
     metrics: dict[str, object]  # as stored by the learning run (engine.learning.finish)
+    removable: bool = False  # neither active nor the bundled fallback (Library.remove_model)
 
     @property
     def measured_top1(self) -> float | None:
@@ -188,6 +189,7 @@ def model_versions(lib: Library) -> list[ModelVersion]:
             created_at=str(m["created_at"]),
             active=bool(m["active"]),
             metrics=m["metrics"] if isinstance(m["metrics"], dict) else {},
+            removable=lib.removal_problem(str(m["version"])) is None,
         )
         for m in lib.models()
     ]

@@ -71,6 +71,14 @@ def test_only_the_newest_backups_are_kept_and_leftovers_are_ignored(tmp_path: Pa
     kept = backups.list_backups(tmp_path)
     assert [b.taken.day for b in kept] == list(range(backups.KEEP + 3, 3, -1))
     assert len(list((tmp_path / backups.FOLDER).glob("*.db"))) == backups.KEEP
+    # Two within one second (a manual one as the library opens) are both kept, newest first.
+    same = datetime(2027, 1, 1, tzinfo=UTC)
+    first = backups.take(conn, tmp_path, now=same)
+    second = backups.take(conn, tmp_path, reason="manual", now=same)
+    third = backups.take(conn, tmp_path, reason="manual", now=same)
+    assert third.name == "shopmatch-20270101-000000-manual-2.db"
+    newest = [b.path for b in backups.list_backups(tmp_path)[:3]]
+    assert newest[0] == third and set(newest) == {first, second, third}
     conn.close()
 
 

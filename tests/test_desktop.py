@@ -988,6 +988,30 @@ def test_switch_to_another_model_version(
     qtbot.waitUntil(lambda: w.model.rowCount() == 2, timeout=WAIT_MS)  # queued again
 
 
+def test_remove_a_model_version_not_in_use(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+) -> None:
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    _show_two_versions(qtbot, w)
+    active = w.learning.stats.model_version
+    rows = {w.learning.versions.item(r, 0).text(): r for r in range(2)}
+    w.learning.versions.selectRow(rows[active])
+    assert not w.learning.remove.isEnabled()  # the version in use (and the bundled one) stays
+    _select_version(qtbot, w, version)
+    assert w.learning.remove.isEnabled()
+    w.learning.remove.click()
+    assert f"Remove model version {version}?" in boxes[-1]["text"]  # asked first
+    qtbot.waitUntil(lambda: len(w.learning.stats.versions) == 1, timeout=WAIT_MS)
+    assert w.learning.status.text() == f"Removed model version {version}."
+    assert not (tmp_path / "lib" / "models" / version).exists()
+    assert w.library_status.model_version == active
+
+
 def test_switching_model_embeds_beside_the_engine_thread(
     qtbot: Any,
     window: MainWindow,
@@ -1343,6 +1367,14 @@ def test_a_damaged_database_is_offered_its_backup_on_open(
     assert "put back the backup of" in w.repairs_box.detailedText()
     assert "Decisions made after it are lost" in w.repairs_box.text()
     w.repairs_box.close()
+    # File > Back Up Library Now: a backup on request, said in the status bar.
+    before = len(list((lib_path / "backups").glob("shopmatch-*.db")))
+    w.act_backup.trigger()
+    qtbot.waitUntil(
+        lambda: "Library backed up to" in w.statusBar().currentMessage(), timeout=WAIT_MS
+    )
+    assert len(list((lib_path / "backups").glob("shopmatch-*.db"))) == before + 1
+    assert "Last backup: 20" in w.library_label.toolTip()
 
 
 def test_catalog_browser_hides_columns_no_product_fills(

@@ -139,6 +139,49 @@ def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -
         assert {m["version"] for m in lib.models()} == {old, other.version}
 
 
+def test_remove_a_model_version_frees_its_files_and_vectors(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    from engine.check import check_library
+
+    photos = write_photos(tmp_path / "p", [1, 4])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        base = lib.model_version
+        other = lib.install_model(MOBILENET).version
+        lib.activate_model(other)
+        (res, _) = lib.match(photos)
+        lib.confirm(res.photo_id)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="is the active model; switch to another"):
+            lib.remove_model(other)
+        with pytest.raises(ValueError, match="is the bundled model the library falls back on"):
+            lib.remove_model(base)
+        with pytest.raises(ValueError, match=r"no model version 'nope' .*\(versions: "):
+            lib.remove_model("nope")
+        lib.activate_model(base)
+        folder, index = lib.model_dir(other), lib.index_path_for(other)
+        assert folder.is_dir() and index.is_file()
+        lib.remove_model(other)
+        assert [m["version"] for m in lib.models()] == [base]
+        assert not folder.exists() and not index.exists()
+        for table in ("embeddings", "photo_embeddings", "suggestions"):
+            left = lib.db.execute(f"SELECT count(*) FROM {table} WHERE model_version = ?", [other])
+            assert left.fetchone()[0] == 0, table
+        # Decisions keep the version they were made with; matching goes on as before.
+        named = lib.db.execute("SELECT model_version FROM decisions").fetchall()
+        assert named == [(other,)]
+        assert check_library(lib, deep=True).ok
+        assert next(iter(lib.match(photos[1:]))).suggestions[0].sku == "SKU-004"
+        # A removal cut short after its commit leaves a folder no version names: reported as
+        # a leftover, and removed by --repair.
+        (lib.models_dir / other).mkdir()
+        (lib.models_dir / other / "model.onnx").write_bytes(b"half removed")
+        found = check_library(lib)
+        assert any(f.area == "files" and other in f.message for f in found.findings)
+        check_library(lib, repair=True)
+        assert not (lib.models_dir / other).exists()
+
+
 def test_activation_with_vectors_embedded_elsewhere(tmp_path: Path, catalog_dir: Path) -> None:
     """The app embeds off the engine thread between plan and activation; references confirmed
     or undone meanwhile are still right in the new model's index."""
