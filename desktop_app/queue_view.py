@@ -161,6 +161,14 @@ class QueueModel(QAbstractListModel):
             del self._items[row]
             self.endRemoveRows()
 
+    def put_back(self, row: int, item: QueueItem) -> int:
+        """Insert a removed ``item`` again at ``row`` (or the end); returns its row."""
+        row = max(0, min(row, len(self._items)))
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.insert(row, item)
+        self.endInsertRows()
+        return row
+
     def set_threshold(self, threshold: float) -> None:
         self.threshold = threshold
         if self._items:

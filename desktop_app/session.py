@@ -118,6 +118,10 @@ class ReviewSession(QObject):
         self.points_dialog: QWidget | None = None  # the latest 'matching points' window
         self._total = 0
         self._done = 0
+        # Ctrl+Z puts back photos taken off the list: (row, item, decisions made before it).
+        # A removal is undone only when no decision came after it (undoing those first).
+        self._removed: list[tuple[int, QueueItem, int]] = []
+        self._decided = 0  # decisions made in this session not undone yet
         self.loader.loaded.connect(self._on_preview)
         view = page.queue
         view.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -146,6 +150,8 @@ class ReviewSession(QObject):
         self.matching_progress.emit(0, 0)
         self.loader.clear()
         self.model.clear()
+        self._removed.clear()
+        self._decided = 0
 
     def add_paths(self, paths: list[Path]) -> None:
         """Queue files and folders: folders are expanded on the engine thread."""
@@ -335,7 +341,8 @@ class ReviewSession(QObject):
             self._notice("Still matching this photo: remove it once it is matched")
             return
         self.model.remove(item.key)
-        self.message.emit(f"{item.path.name} taken off the list")
+        self._removed.append((row, item, self._decided))
+        self.message.emit(f"{item.path.name} taken off the list (Ctrl+Z puts it back)")
         if self.model.rowCount():
             self.select_row(min(row, self.model.rowCount() - 1))
         else:
@@ -460,6 +467,7 @@ class ReviewSession(QObject):
             now = sku if action == "confirm" else "no match"
             self.message.emit(f"{item.path.name}: changed from {was} to {now} (Ctrl+Z undoes)")
         self._apply(item, "confirmed" if action == "confirm" else "no_match", sku, name)
+        self._decided += 1  # the library's undo now comes before any earlier removal
         self._advance(self.model.row_of(item.key))
 
         def run(ctx: TaskContext) -> StateUpdate:
@@ -494,8 +502,18 @@ class ReviewSession(QObject):
         self.decisions_changed.emit()
 
     def undo(self) -> None:
-        """Take back the library's latest decision and show its photo, queueing it again when
-        it is not listed (decided in an earlier session, so not resumed on opening)."""
+        """Take back the latest action: a photo taken off the list when nothing was decided
+        since (it goes back where it was), else the library's latest decision, whose photo
+        is shown and queued again when it is not listed (decided in an earlier session)."""
+        if self._removed and self._removed[-1][2] == self._decided:
+            row, item, _ = self._removed.pop()
+            at = self.model.row_of(item.key)
+            if at < 0 and item.path not in {i.path for i in self.model.items}:
+                at = self.model.put_back(row, item)
+            self.select_row(at if at >= 0 else self.current_row())
+            self.message.emit(f"{item.path.name} is back on the list")
+            return
+        self._decided = max(0, self._decided - 1)
 
         def run(ctx: TaskContext) -> tuple[str, str | None, StateUpdate, MatchedPhoto] | None:
             lib = ctx.lib
@@ -552,6 +570,7 @@ class ReviewSession(QObject):
         plan = [(i, i.photo_id, i.top.sku, i.top.name) for i in items if i.top and i.photo_id]
         for item, _pid, sku, name in plan:
             self._apply(item, "confirmed", sku, name)
+        self._decided += len(plan)
         self._advance(self.current_row())
 
         def run(ctx: TaskContext) -> list[StateUpdate]:

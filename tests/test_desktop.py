@@ -537,6 +537,22 @@ def test_unreadable_file_is_counted_and_can_be_taken_off_the_list(
     assert "photo 1 of 1" in w.review.photo_title.text()
     w.add_paths(write_photos(tmp_path / "more", [2]))  # the header counts photos added since
     qtbot.waitUntil(lambda: "photo 1 of 2" in w.review.photo_title.text(), timeout=WAIT_MS)
+    # Ctrl+Z puts a photo taken off the list back where it was, unless a decision came
+    # after the removal: that is undone first.
+    qtbot.waitUntil(lambda: item(w, "photo-of-002.jpg").status == "suggested", timeout=WAIT_MS)
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Delete)
+    assert "Ctrl+Z puts it back" in w.statusBar().full_message
+    assert [i.path.name for i in w.model.items] == ["photo-of-002.jpg"]
+    key(w, Qt.Key.Key_N)  # no match for photo 2, after the removal
+    qtbot.waitUntil(lambda: item(w, "photo-of-002.jpg").status == "no_match", timeout=WAIT_MS)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: item(w, "photo-of-002.jpg").status != "no_match", timeout=WAIT_MS)
+    assert [i.path.name for i in w.model.items] == ["photo-of-002.jpg"]
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [i.path.name for i in w.model.items] == ["photo-of-001.jpg", "photo-of-002.jpg"]
+    assert w.session.current_item() is w.model.item(0)
+    assert w.statusBar().full_message == "photo-of-001.jpg is back on the list"
 
 
 # -- responsiveness -------------------------------------------------------------------------
