@@ -70,9 +70,13 @@ def list_backups(library: Path) -> list[Backup]:
         return []
     for p in folder.iterdir():
         m = _NAME.match(p.name)
-        if m and p.is_file():
+        if not m or not p.is_file():
+            continue
+        try:
             taken = datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
-            found.append((Backup(p, taken, m.group(2) or ""), int(m.group(3) or 1)))
+        except ValueError:  # a look-alike name with an impossible date: not one of ours
+            continue
+        found.append((Backup(p, taken, m.group(2) or ""), int(m.group(3) or 1)))
     # Two in one second (a manual one as the library opens): the later write is the newer.
     found.sort(key=lambda f: (f[0].taken, f[1], f[0].path.stat().st_mtime_ns), reverse=True)
     return [b for b, _n in found]
@@ -80,10 +84,11 @@ def list_backups(library: Path) -> list[Backup]:
 
 def damaged_message(library: Path, detail: str) -> tuple[str, Backup | None]:
     """One sentence for a damaged database, saying which backup can replace it, if any."""
-    newest = next(iter(list_backups(library)), None)
+    newest = newest_intact(library)
     head = f"the library database is damaged ({detail})"
     if newest is None:
-        return f"{head}; there is no backup of it in {folder_of(library)}", None
+        none = "no intact backup" if list_backups(library) else "no backup"
+        return f"{head}; there is {none} of it in {folder_of(library)}", None
     return (
         f"{head}; 'shopmatch check --repair' puts back {newest.describe()} "
         "(what was decided after it is lost; the damaged file is kept)",
@@ -113,17 +118,36 @@ def decision_count(path: Path) -> str:
     return f"{n} decision{'s' if n != 1 else ''}"
 
 
+def _problem(conn: sqlite3.Connection) -> str | None:
+    """SQLite's first complaint about a whole database (indexes included), or None."""
+    rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
+    if rows == ["ok"]:
+        return None
+    lines = [x.strip() for r in rows for x in r.splitlines() if x.strip()]
+    return next((x for x in lines if not x.startswith("***")), "damaged")
+
+
 def intact(path: Path) -> bool:
-    """Whether SQLite finds the backup whole (a full integrity check: it is about to be
-    trusted with everything)."""
+    """Whether the backup is a whole ShopMatch database: not empty (SQLite reads an empty
+    file as a valid empty database), a schema of ours, and a full integrity check (it is
+    about to be trusted with everything)."""
     try:
+        if path.stat().st_size == 0:
+            return False
         conn = _read_only(path)
         try:
-            return [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()] == ["ok"]
+            ours = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('decisions', 'products')"
+            ).fetchone()[0]
+            return ours == 2 and _problem(conn) is None
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (OSError, sqlite3.Error, UnicodeDecodeError):
         return False
+
+
+def newest_intact(library: Path) -> Backup | None:
+    return next((b for b in list_backups(library) if intact(b.path)), None)
 
 
 def take(
@@ -143,12 +167,12 @@ def take(
         try:
             conn.backup(dest)
             # A damaged database must never push intact backups out: the copy is checked
-            # before it gets a backup's name (and before any old one is pruned).
-            check = [r[0] for r in dest.execute("PRAGMA quick_check").fetchall()]
+            # (indexes included) before it gets a backup's name and before any is pruned.
+            problem = _problem(dest)
         finally:
             dest.close()
-        if check != ["ok"]:
-            raise sqlite3.DatabaseError(f"the database is damaged ({check[0]})")
+        if problem:
+            raise sqlite3.DatabaseError(problem)
     for old in list_backups(library)[KEEP:]:
         old.path.unlink(missing_ok=True)
     return target
@@ -161,26 +185,46 @@ def due(conn: sqlite3.Connection, library: Path, now: datetime | None = None) ->
     if not backups:
         return bool(_contents(conn)[0])  # an empty library has nothing to lose
     newest = backups[0]
-    if (now or datetime.now(UTC)) - newest.taken < MIN_INTERVAL:
+    age = (now or datetime.now(UTC)) - newest.taken
+    if timedelta(0) <= age < MIN_INTERVAL:  # (a backup from the future: the clock was wrong)
         return False
     try:
         old = _read_only(newest.path)
         try:
-            return _contents(old) != _contents(conn)
+            then = _contents(old)
         finally:
             old.close()
     except sqlite3.Error:
         return True  # an unreadable newest backup is no backup
+    current = _contents(conn)
+    if current[4] < then[4]:  # type: ignore[operator]
+        # Decisions are append-only (undo is a row too): fewer than the newest backup holds
+        # means this database lost some, so it must not push good backups out.
+        raise sqlite3.DatabaseError(f"it holds {current[4]} decisions, its newest backup {then[4]}")
+    return current != then
 
 
 def take_if_due(conn: sqlite3.Connection, library: Path) -> Path | None:
     """A routine backup when one is due; never raises (a full disk must not stop a close),
     the failure is logged and the next close tries again."""
     try:
-        return take(conn, library) if due(conn, library) else None
-    except (OSError, sqlite3.Error) as exc:
-        log.warning("no backup of the library taken: %s", exc)
+        taken = take(conn, library) if due(conn, library) else None
+    except (OSError, sqlite3.Error, UnicodeDecodeError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError) and not isinstance(
+            exc, sqlite3.OperationalError
+        ):
+            why = f"the database is damaged ({why}); 'shopmatch check' says more"
+        message = f"no backup of the library taken: {why}"
+        if str(library) not in _failing:  # once, not at every open and close
+            log.warning("%s", message)
+        _failing.add(str(library))
         return None
+    _failing.discard(str(library))
+    return taken
+
+
+_failing: set[str] = set()  # library folders whose backup failure was logged (once)
 
 
 @dataclass(frozen=True)
@@ -199,7 +243,7 @@ def restore_newest(library: Path, db_name: str) -> Restored:
     place, and running the repair again finishes it. The caller holds the library lock and
     has closed its connection.
     """
-    good = next((b for b in list_backups(library) if intact(b.path)), None)
+    good = newest_intact(library)
     if good is None:
         raise NoBackupError(f"no intact backup in {folder_of(library)}")
     library = Path(library)

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -87,24 +88,39 @@ def _top_k(text: str) -> int:
     return value
 
 
-def _library(  # type: ignore[no-untyped-def]
-    args: argparse.Namespace, create: bool = False, restore_damaged: bool = False
-):
-    """Open the library; only commands that fill one (import, match, demo) create it, so a
-    mistyped --library never leaves a new, empty library in someone's photo folder."""
+def _library_path(args: argparse.Namespace, create: bool = False) -> Path:
+    """The library folder the command names; only commands that fill one (import, match,
+    demo) may create it, so a mistyped --library never leaves a new, empty library in
+    someone's photo folder."""
+    from engine.backups import list_backups
     from engine.db import DB_NAME
-    from engine.library import Library, default_library_path
+    from engine.library import default_library_path
 
     path = Path(args.library) if args.library is not None else default_library_path()
     if path.exists() and not path.is_dir():
         raise ValueError(f"{path} is a file, not a library folder")
-    if not create and not (path / DB_NAME).is_file():
+    # A folder with backups but no database is a library that lost it: Library says so.
+    if not create and not (path / DB_NAME).is_file() and not list_backups(path):
         raise ValueError(
             f"no ShopMatch library at {path}: check --library, or create one with "
             "'shopmatch import' (or the app)"
         )
+    return path
+
+
+def _library(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace,
+    create: bool = False,
+    restore_damaged: bool = False,
+    announce: bool = True,
+):
+    """Open the library (see ``_library_path``); ``announce``: say on stderr what opening
+    it repaired (``check`` reports it in its own lines instead)."""
+    from engine.library import Library
+
+    path = _library_path(args, create)
     lib = Library(path, square_mode=args.square, restore_damaged=restore_damaged)
-    for line in lib.repairs:  # a repair made while opening is never silent
+    for line in lib.repairs if announce else []:  # a repair made while opening is never silent
         print(f"shopmatch: repaired: {line}", file=sys.stderr)
     return lib
 
@@ -208,15 +224,19 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
     from engine.export_csv import inventory_csv
 
-    to_stdout = str(args.output) == "-"
+    to_stdout = args.output == "-"  # as typed: './-' is a file
     with _library(args) as lib:
         if to_stdout:  # to standard output, for a pipe: the summary goes to stderr
             data, n = inventory_csv(lib, per=args.per, include_undecided=args.all, bom=False)
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            try:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:  # 'export - | head': the reader had enough
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
         else:
-            n = lib.export_csv(args.output, per=args.per, include_undecided=args.all)
+            n = lib.export_csv(Path(args.output), per=args.per, include_undecided=args.all)
     hint = "" if n or args.all else " (no photo is confirmed yet; --all lists every photo)"
     where = "standard output" if to_stdout else args.output
     print(
@@ -238,11 +258,15 @@ def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
-    from engine.check import check_library
+    from engine.check import CheckReport, check_library
+    from engine.library import DamagedDatabaseError
 
-    # --repair also puts back a backup of a database too damaged to open at all.
-    with _library(args, restore_damaged=args.repair) as lib:
-        report = check_library(lib, repair=args.repair, deep=args.deep)
+    try:  # --repair also puts back a backup of a database too damaged to open at all
+        with _library(args, restore_damaged=args.repair, announce=False) as lib:
+            report = check_library(lib, repair=args.repair, deep=args.deep)
+    except DamagedDatabaseError as exc:  # a finding like any other, not a failed command
+        report = CheckReport(repair=args.repair)
+        report.add("database", "error", str(exc), repairable=exc.backup is not None)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -252,12 +276,13 @@ def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_backups(args: argparse.Namespace, bar: _Bar) -> int:
-    from engine.backups import decision_count
+    from engine.backups import decision_count, list_backups
 
-    with _library(args) as lib:
-        if args.now:
+    if args.now:
+        with _library(args) as lib:
             print(f"backed up to {lib.take_backup()}")
-        found = lib.backups()
+    found = list_backups(_library_path(args))  # listed without opening: the database may
+    # be the damaged thing the list is wanted for
     if not found:
         print("no backups yet: one is taken when the library is closed after a change")
     for b in found:
@@ -531,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decide)
 
     p = sub.add_parser("export", help="write the matched inventory as CSV")
-    p.add_argument("output", type=Path, help="the CSV file to write, or - for standard output")
+    p.add_argument("output", help="the CSV file to write, or - for standard output")
     p.add_argument(
         "--per",
         choices=["photo", "sku"],

@@ -130,18 +130,26 @@ class Library:
             raise
 
     def _open_database(self, restore_damaged: bool) -> sqlite_utils.Database:
+        file = self.path / DB_NAME
         try:
-            return open_db(self.path / DB_NAME)
+            # A missing or emptied database beside backups is a lost one, not a new library:
+            # SQLite would quietly start an empty database there.
+            if backups.list_backups(self.path) and (not file.exists() or not file.stat().st_size):
+                raise sqlite3.DatabaseError(
+                    "the database file is " + ("empty" if file.exists() else "missing")
+                )
+            return open_db(file)
         except sqlite3.OperationalError as exc:  # e.g. no room left for the WAL files
             raise LibraryError(
                 f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
             ) from exc
-        except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed"
-            message, newest = backups.damaged_message(self.path, str(exc))
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # "not a database", ...
+            detail = str(exc) if isinstance(exc, sqlite3.DatabaseError) else "unreadable text"
+            message, newest = backups.damaged_message(self.path, detail)
             if not restore_damaged or newest is None:
                 raise DamagedDatabaseError(message, newest) from exc
             self.repairs.append(self._put_back_backup())
-            return open_db(self.path / DB_NAME)
+            return open_db(file)
 
     def _put_back_backup(self) -> str:
         """Replace the (closed) damaged database with the newest intact backup."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_a_damaged_database_never_pushes_out_a_good_backup(built: Path) -> None:
     good = first.path.rename(first.path.with_name("shopmatch-20200101-000000.db"))  # one is due
     damage_pages(lib_dir)
     conn = sqlite3.connect(lib_dir / DB_NAME)
-    with pytest.raises(sqlite3.DatabaseError, match="the database is damaged"):
+    with pytest.raises(sqlite3.DatabaseError):  # SQLite names what it found
         backups.take(conn, lib_dir)
     assert backups.take_if_due(conn, lib_dir) is None  # logged, never raised
     conn.close()
@@ -153,7 +154,8 @@ def test_without_a_backup_the_damage_is_reported_not_guessed_at(built: Path) -> 
         Library(lib_dir, restore_damaged=True)
     assert err.value.backup is None
     proc = cli(lib_dir, "check", "--repair")
-    assert proc.returncode == 1 and "there is no backup of it" in proc.stderr
+    assert proc.returncode == 2 and "there is no backup of it" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "1 problem left that --repair cannot fix; see above"
     assert (lib_dir / DB_NAME).read_bytes().startswith(b"not a database at all!")
 
 
@@ -178,3 +180,73 @@ def test_cli_lists_and_takes_backups(built: Path) -> None:  # noqa: F811
     assert "2 decisions" in lines[1] and lines[1].endswith("(manual)")
     status = cli(lib_dir, "status").stdout
     assert "last backup" in status and "none" not in status
+
+
+def test_an_empty_or_missing_database_beside_backups_is_damage_not_a_new_library(
+    built: Path,  # noqa: F811
+) -> None:
+    lib_dir = built / "lib"
+    with Library(lib_dir):  # takes the first backup
+        pass
+    kept = decisions(lib_dir)
+    # An empty newest backup (SQLite reads one as a valid empty database) is never trusted.
+    (lib_dir / backups.FOLDER / "shopmatch-20990101-000000.db").write_bytes(b"")
+    # Nor is a look-alike name with an impossible date taken for a backup.
+    (lib_dir / backups.FOLDER / "shopmatch-20261399-000000.db").write_bytes(b"x")
+    for loss in ("empty", "missing"):
+        db = lib_dir / DB_NAME
+        db.write_bytes(b"") if loss == "empty" else db.unlink()
+        status = cli(lib_dir, "status")
+        assert status.returncode == 1, status.stdout
+        assert f"is damaged (the database file is {loss})" in status.stderr
+        assert "puts back the backup of" in status.stderr and "(2 decisions)" in status.stderr
+        refused = cli(lib_dir, "match", str(photos_of(built)[0]))  # no fresh empty library
+        assert refused.returncode == 1 and f"the database file is {loss}" in refused.stderr
+        found = cli(lib_dir, "check")  # a finding like any other: exit 2, on stdout
+        assert found.returncode == 2 and found.stdout.startswith("error: database: ")
+        assert found.stdout.splitlines()[-1] == "1 problem left; try --repair"
+        assert cli(lib_dir, "check", "--repair").returncode == 0
+        assert decisions(lib_dir) == kept
+
+
+def test_damage_confined_to_an_index_is_rebuilt_without_losing_anything(
+    built: Path,  # noqa: F811
+) -> None:
+    lib_dir = built / "lib"
+    with Library(lib_dir):
+        pass
+    decide_one_more(lib_dir)  # not in any backup: putting one back would lose it
+    kept = decisions(lib_dir)
+    with contextlib.closing(sqlite3.connect(lib_dir / DB_NAME)) as conn:
+        conn.execute("PRAGMA writable_schema = ON")  # the index now claims another column
+        conn.execute(
+            "UPDATE sqlite_master SET sql = replace(sql, '(photo_id)', '(sku)') "
+            "WHERE name = 'decisions_photo'"
+        )
+        conn.commit()
+    with Library(lib_dir) as lib:
+        found = check_library(lib)  # quick_check alone would call this library OK
+        assert not found.ok and "index decisions_photo" in found.findings[0].message
+        fixed = check_library(lib, repair=True)
+        assert fixed.ok and fixed.findings[0].repaired
+        assert "rebuilt from its tables, nothing lost" in fixed.findings[0].message
+    assert decisions(lib_dir) == kept
+    assert not list((lib_dir / backups.FOLDER).glob("damaged-*"))
+
+
+def test_a_database_that_lost_decisions_is_not_backed_up_over_good_ones(
+    built: Path,  # noqa: F811
+) -> None:
+    lib_dir = built / "lib"
+    decide_one_more(lib_dir)
+    shutil.rmtree(lib_dir / backups.FOLDER)
+    with Library(lib_dir):  # a backup of all three decisions
+        pass
+    (first,) = backups.list_backups(lib_dir)
+    old = first.path.rename(first.path.with_name("shopmatch-20200101-000000.db"))
+    with contextlib.closing(sqlite3.connect(lib_dir / DB_NAME)) as conn:
+        conn.execute("DELETE FROM decisions WHERE id = (SELECT max(id) FROM decisions)")
+        conn.commit()
+    with Library(lib_dir) as lib:
+        assert lib.backup_if_due() is None  # refused (and logged), never raised
+    assert [b.path for b in backups.list_backups(lib_dir)] == [old]
