@@ -60,6 +60,7 @@ from desktop_app.session import ReviewSession
 from desktop_app.status_bar import StatusBar, SummaryLabel
 from desktop_app.worker import EngineWorker, NoLibraryError, Priority, TaskContext, TaskError
 from engine.backups import DATABASE_RESTORED
+from engine.backups import FOLDER as BACKUPS
 from engine.catalog_import import ImportReport
 from engine.db import DB_NAME
 from engine.images import IMAGE_SUFFIXES
@@ -421,7 +422,8 @@ class MainWindow(QMainWindow):
         if (
             folder.is_dir()
             and not (folder / DB_NAME).exists()
-            and any(folder.iterdir())
+            and not (folder / BACKUPS).is_dir()  # a library that lost its database: offered
+            and any(folder.iterdir())  # its backup on opening, not a new one over the top
             and not ask(
                 self,
                 "Create library",
