@@ -41,11 +41,7 @@ MIN_CATALOG_VIEWS = 2  # the clean image and one simulated photo, whatever the c
 # Seconds on the 2-core reference machine at 288 px, from bench/bench_learning.py (two-member
 # run: cache 166 s of 6,186 views, 876 s for 5 member-epochs (0.0283 s a view each); 102 s
 # to embed ~2,800 reference images with the candidate), rounded.
-SECONDS_PER_VIEW_PASS = 0.028  # one view through the trunk (cache)
-# One view in one member-epoch: 0.028 s with the cached maps cropped to at least 0.6 of their
-# side; at 0.5 (the default since) the crops keep 0.89x the map area on average (sides 10-18
-# against 12-18 of 18 at 288 px), and a step's cost follows the area.
-SECONDS_PER_EPOCH_VIEW = 0.025
+SECONDS_PER_VIEW_PASS = 0.028  # one view through the trunk (cache) or one member-epoch
 SECONDS_PER_REFERENCE = 0.036  # one reference image embedded with the candidate (the gate)
 # Those were measured with two threads. The app trains on all cores but one (one stays with
 # matching), so on two cores on one: the demo library (83 catalog images, 40 photos) then
@@ -125,7 +121,7 @@ def stage_seconds(
     checks = min(n_catalog, CATALOG_CHECK_MAX)
     return [
         (STAGE_CACHE, view_pass),
-        (STAGE_TRAIN, plan.views * SECONDS_PER_EPOCH_VIEW * pixels * epochs),
+        (STAGE_TRAIN, view_pass * epochs),
         (STAGE_EMBED, n_references * SECONDS_PER_REFERENCE * pixels),
         (STAGE_COMPARE, 1.0 + 2 * checks * SECONDS_PER_REFERENCE * pixels),
     ]
