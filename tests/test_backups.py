@@ -250,3 +250,17 @@ def test_a_database_that_lost_decisions_is_not_backed_up_over_good_ones(
     with Library(lib_dir) as lib:
         assert lib.backup_if_due() is None  # refused (and logged), never raised
     assert [b.path for b in backups.list_backups(lib_dir)] == [old]
+
+
+def test_a_backup_dated_in_the_future_does_not_stop_routine_backups(
+    built: Path,  # noqa: F811
+) -> None:
+    """A clock that was wrong once must not make 'the newest is under an hour old' true for
+    ever."""
+    lib_dir = built / "lib"
+    with Library(lib_dir):  # the first backup
+        pass
+    (first,) = backups.list_backups(lib_dir)
+    first.path.rename(first.path.with_name("shopmatch-20990101-000000.db"))
+    decide_one_more(lib_dir)  # a change: its close backs it up all the same
+    assert len(backups.list_backups(lib_dir)) == 2
