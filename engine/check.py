@@ -136,20 +136,6 @@ def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> 
 # --- the checks ------------------------------------------------------------------------------
 
 
-def _integrity(lib: Library) -> list[str]:
-    """SQLite's complaints, one per line ([] when whole). The full check, indexes included:
-    a few hundredths of a second for a 35 MB library, where quick_check misses an index
-    that disagrees with its table."""
-    try:
-        rows = [str(r[0]) for r in lib.db.execute("PRAGMA integrity_check").fetchall()]
-    except sqlite3.DatabaseError as exc:  # damage bad enough that SQLite cannot even check
-        rows = [str(exc)]
-    if rows == ["ok"]:
-        return []
-    lines = [x.strip() for r in rows for x in r.splitlines() if x.strip()]
-    return [x for x in lines if not x.startswith("***")] or lines
-
-
 def _reindexed(lib: Library, problems: list[str]) -> bool:
     """Damage confined to indexes is rebuilt from the tables (REINDEX): nothing is lost,
     where putting back a backup would lose what was decided since."""
@@ -159,14 +145,13 @@ def _reindexed(lib: Library, problems: list[str]) -> bool:
         lib.db.execute("REINDEX")
     except sqlite3.DatabaseError:  # e.g. a unique index the rows themselves now break
         return False
-    return not _integrity(lib)
+    return not backups.integrity_problems(lib.db.conn)
 
 
 def _database(lib: Library, report: CheckReport, repair: bool) -> bool:
-    problems = _integrity(lib)
+    problems = backups.integrity_problems(lib.db.conn)
     if problems:
-        # SQLite's report is a multi-line dump: its first real line is enough to show.
-        first = problems[0]
+        first = problems[0]  # the first real line of SQLite's dump is enough to show
         if repair and _reindexed(lib, problems):
             report.add(
                 "database",

@@ -91,14 +91,8 @@ class Library:
         self.path = Path(path) if path is not None else default_library_path()
         self.path.mkdir(parents=True, exist_ok=True)
         self.square_mode = square_mode
-        self._encoder: Encoder | None = None
-        self._index: VectorIndex | None = None
-        self._index_dirty = False
-        self._index_removals = 0
-        self._local_index: local_stage.DescriptorIndex | None = None  # local_features owns it
-        self._active: str | None = None
+        self._forget_derived()
         self._lock: FileLock | None = None
-        self._fts: bool | None = None  # whether the products trigram index exists
         # One line per repair made while opening (e.g. a damaged model replaced), for the
         # CLI and the app to show: a repair is never silent.
         self.repairs: list[str] = []
@@ -124,7 +118,7 @@ class Library:
                 self.db.execute("UPDATE models SET active = (version = ?)", [first.version])
             else:
                 self._ensure_active_model_intact()
-            backups.take_if_due(self.db.conn, self.path)  # e.g. the last session crashed
+            self.backup_if_due()  # e.g. the last session ended without one
         except BaseException:
             self.close()
             raise
@@ -171,13 +165,19 @@ class Library:
             line = self._put_back_backup()
         finally:
             self.db = open_db(self.path / DB_NAME)
-            self._index = None
-            self._index_dirty = False
-            self._local_index = None
-            self._encoder = None
-            self._active = None
-            self._fts = None
+            self._forget_derived()
         return line
+
+    def _forget_derived(self) -> None:
+        """Drop everything held in memory that the database decides (on open, and when a
+        backup replaces the database): each is read or rebuilt again when next needed."""
+        self._encoder: Encoder | None = None
+        self._index: VectorIndex | None = None
+        self._index_dirty = False
+        self._index_removals = 0
+        self._local_index: local_stage.DescriptorIndex | None = None  # local_features owns it
+        self._active: str | None = None
+        self._fts: bool | None = None  # whether the products trigram index exists
 
     def backup_if_due(self) -> Path | None:
         """Take a routine backup when one is due (see ``engine.backups``)."""
@@ -198,7 +198,7 @@ class Library:
                     self.flush()
                 except OSError as exc:
                     log.warning("index not saved on close (%s); rebuilt on next open", exc)
-                backups.take_if_due(db.conn, self.path)
+                self.backup_if_due()
         finally:
             if db is not None:
                 db.close()
