@@ -498,8 +498,9 @@ class MainWindow(QMainWindow):
             self,
             "Library damaged",
             f"The library “{path.name}” is damaged and cannot be opened. Put back {backup}?",
-            "Decisions made after that backup are lost. The damaged file is kept in the "
-            "library's backups folder, and nothing else is deleted.",
+            "Decisions made after that backup are recovered from the damaged file where it can "
+            "still be read. The damaged file is kept in the library's backups folder, and "
+            "nothing else is deleted.",
         ):
             self.open_library(path, then=then, restore_damaged=True)
 
@@ -513,13 +514,17 @@ class MainWindow(QMainWindow):
         box.setWindowTitle("Library repaired")
         restored = any(line.startswith(DATABASE_RESTORED) for line in repairs)
         box.setText(
-            "ShopMatch put back the library's newest backup. Decisions made after it are lost."
+            "ShopMatch put back the library's newest backup."
             if restored
             else "ShopMatch found damage in this library and repaired it. "
             "Nothing you recorded was lost."
         )
+        # Restored: the repair line says which backup, and what of the later decisions came
+        # back from the damaged file; the user needs that without opening the details.
+        said = next((line for line in repairs if line.startswith(DATABASE_RESTORED)), "")
         box.setInformativeText(
-            "If this happens again, check the disk the library is on (and your backups)."
+            (said[:1].upper() + said[1:] + ".\n\n" if said else "")
+            + "If this happens again, check the disk the library is on (and your backups)."
         )
         box.setDetailedText("\n".join(repairs))
         box.open()

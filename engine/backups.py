@@ -91,7 +91,8 @@ def damaged_message(library: Path, detail: str) -> tuple[str, Backup | None]:
         return f"{head}; there is {none} of it in {folder_of(library)}", None
     return (
         f"{head}; 'shopmatch check --repair' puts back {newest.describe()} "
-        "(what was decided after it is lost; the damaged file is kept)",
+        "and recovers the decisions made after it from the damaged file where it can still "
+        "be read (the damaged file is kept)",
         newest,
     )
 

@@ -23,7 +23,16 @@ import sqlite_utils
 from filelock import FileLock, Timeout
 from PIL import Image
 
-from engine import backups, catalog_import, decisions, export_csv, matching, memory, reembed
+from engine import (
+    backups,
+    catalog_import,
+    decisions,
+    export_csv,
+    matching,
+    memory,
+    reembed,
+    salvage,
+)
 from engine import local_features as local_stage
 from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transaction, utcnow
 from engine.encoder import Encoder
@@ -96,6 +105,7 @@ class Library:
         # One line per repair made while opening (e.g. a damaged model replaced), for the
         # CLI and the app to show: a repair is never silent.
         self.repairs: list[str] = []
+        self._restored: backups.Restored | None = None
         if lock:
             self._lock = FileLock(str(self.path / "shopmatch.lock"), timeout=0)
             try:
@@ -118,6 +128,8 @@ class Library:
                 self.db.execute("UPDATE models SET active = (version = ?)", [first.version])
             else:
                 self._ensure_active_model_intact()
+            if self._restored is not None:  # the database was put back from a backup
+                self.repairs.append(self._recover_after(self._restored))
             self.backup_if_due()  # e.g. the last session ended without one
         except BaseException:
             self.close()
@@ -142,31 +154,39 @@ class Library:
             message, newest = backups.damaged_message(self.path, detail)
             if not restore_damaged or newest is None:
                 raise DamagedDatabaseError(message, newest) from exc
-            self.repairs.append(self._put_back_backup())
+            self._restored = self._put_back_backup()
             return open_db(file)
 
-    def _put_back_backup(self) -> str:
+    def _put_back_backup(self) -> backups.Restored:
         """Replace the (closed) damaged database with the newest intact backup."""
         try:
-            done = backups.restore_newest(self.path, DB_NAME)
+            return backups.restore_newest(self.path, DB_NAME)
         except backups.NoBackupError as exc:
             raise DamagedDatabaseError(f"the library database is damaged and {exc}", None) from exc
+
+    def _recover_after(self, done: backups.Restored) -> str:
+        """Once the backup is open: write back the decisions the damaged file still holds
+        that the backup lacks (``engine.salvage``); returns the line that reports the repair."""
+        try:
+            got = salvage.recover(self, done.damaged_copy, DB_NAME).describe()
+        except (sqlite3.Error, OSError) as exc:  # e.g. a full disk: the backup itself stands
+            got = f"decisions made after it could not be recovered ({describe(exc)})"
         return (
-            f"{backups.DATABASE_RESTORED} {done.backup.describe()}; decisions made "
-            f"after it are lost (the damaged file is in {done.damaged_copy})"
+            f"{backups.DATABASE_RESTORED} {done.backup.describe()}; {got} "
+            f"(the damaged file is in {done.damaged_copy})"
         )
 
     def restore_backup(self) -> str:
         """Put back the newest intact backup in place of this open library's damaged
-        database (``check --repair``); returns the line to show. Derived files are rebuilt
-        as they are next used or checked."""
+        database (``check --repair``), then recover what the damaged file still holds;
+        returns the line to show. Derived files are rebuilt as they are next used or checked."""
         self.db.close()
         try:
-            line = self._put_back_backup()
+            done = self._put_back_backup()
         finally:
             self.db = open_db(self.path / DB_NAME)
             self._forget_derived()
-        return line
+        return self._recover_after(done)
 
     def _forget_derived(self) -> None:
         """Drop everything held in memory that the database decides (on open, and when a

@@ -1377,11 +1377,13 @@ def test_a_damaged_database_is_offered_its_backup_on_open(
     open_library(qtbot, w, lib_path)  # the user said Yes to putting back the backup
     question = next(b for b in boxes if "is damaged and cannot be opened" in b["text"])
     assert "Put back the backup of" in question["text"]
-    assert "Decisions made after that backup are lost" in question["informative"]
+    assert "Decisions made after that backup are recovered" in question["informative"]
     assert w.library_status is not None and w.library_status.products == 3
     qtbot.waitUntil(lambda: getattr(w, "repairs_box", None) is not None, timeout=WAIT_MS)
     assert "put back the backup of" in w.repairs_box.detailedText()
-    assert "Decisions made after it are lost" in w.repairs_box.text()
+    assert w.repairs_box.text() == "ShopMatch put back the library's newest backup."
+    # What came back of the later decisions is said in the box, not only in its details.
+    assert "no decision was made after it" in w.repairs_box.informativeText()
     w.repairs_box.close()
     # File > Back Up Library Now: a backup on request, said in the status bar.
     before = len(list((lib_path / "backups").glob("shopmatch-*.db")))
