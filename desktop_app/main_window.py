@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(self.refresh_status)
         # The engine backs the library up when it closes; a window left open all week would
         # otherwise never take one (engine.backups decides whether one is due).
+        self._backup_warned = ""  # the backup problem last shown in the status bar
         self._backup_timer = QTimer(self)
         self._backup_timer.setInterval(BACKUP_CHECK_MS)
         self._backup_timer.timeout.connect(self.backup_if_due)
@@ -490,6 +491,7 @@ class MainWindow(QMainWindow):
             lambda ctx: ctx.lib.backup_if_due(),
             what="back up the library",
             priority=Priority.BACKGROUND,
+            on_result=lambda _taken: self.refresh_status(),  # last backup, or why none
         )
 
     def offer_backup(self, path: Path, backup: str, then: Callable[[], None] | None) -> None:
@@ -549,10 +551,17 @@ class MainWindow(QMainWindow):
                 f"{count(status.photos, 'photo')} · "
                 f"{status.confirmed} confirmed · model {status.model_version}"
             )
+            problem = status.backup_problem
             self.library_label.setToolTip(
                 f"{self.library_label.full_text()}\n{status.path}\n"
                 f"Last backup: {status.last_backup}"
+                + (f"\nNo backup can be taken: {problem}" if problem else "")
             )
+            if problem and problem != self._backup_warned:  # once per cause, not per refresh
+                self.statusBar().showMessage(
+                    f"No backup of the library can be taken: {problem}", 20000
+                )
+            self._backup_warned = problem
             self._update_pages()
             if then is not None:
                 then()

@@ -15,6 +15,7 @@ restored database.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engine.atomic import atomic_path
+from engine.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +219,7 @@ def take_if_due(conn: sqlite3.Connection, library: Path) -> Path | None:
     try:
         taken = take(conn, library) if due(conn, library) else None
     except (OSError, sqlite3.Error, UnicodeDecodeError) as exc:
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        why = describe(exc) if isinstance(exc, OSError) else str(exc).splitlines()[0]
         if isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError) and not isinstance(
             exc, sqlite3.OperationalError
         ):
@@ -225,13 +227,27 @@ def take_if_due(conn: sqlite3.Connection, library: Path) -> Path | None:
         message = f"no backup of the library taken: {why}"
         if str(library) not in _failing:  # once, not at every open and close
             log.warning("%s", message)
-        _failing.add(str(library))
+        _failing[str(library)] = why
         return None
-    _failing.discard(str(library))
+    _failing.pop(str(library), None)
     return taken
 
 
-_failing: set[str] = set()  # library folders whose backup failure was logged (once)
+# Library folders whose last routine backup failed, with why: logged once, and said by
+# 'check' (a backup that silently stopped is no backup).
+_failing: dict[str, str] = {}
+
+
+def problem(library: Path) -> str:
+    """Why no backup of ``library`` can be taken ('' when one can): a backups path that is
+    not a writable folder, or else why this process's last routine backup failed. Shown by
+    'check', 'status' and the app, since a failing backup is otherwise only logged."""
+    folder = folder_of(library)
+    if folder.exists() and not folder.is_dir():
+        return f"its {FOLDER} folder is a file"
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"its {FOLDER} folder is read-only"
+    return _failing.get(str(library), "")
 
 
 @dataclass(frozen=True)

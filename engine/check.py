@@ -122,6 +122,7 @@ def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> 
         report.add(area, "error", line, repaired=True)
     if not _database(lib, report, repair):
         return report  # a damaged database: nothing else can be trusted or repaired
+    _backups(lib, report)
     _imports(lib, report, repair)
     _stray_files(lib, report, repair)
     _models(lib, report, repair)
@@ -218,6 +219,20 @@ def _imports(lib: Library, report: CheckReport, repair: bool) -> None:
             f"the import of {root} started {started} was interrupted; what it stored is kept, "
             "run it again to finish",
             repaired=repair,
+        )
+
+
+def _backups(lib: Library, report: CheckReport) -> None:
+    """A backup folder that cannot take backups: they would fail unseen, close after close
+    (the failure is only logged), until the day one is needed."""
+    why = backups.problem(lib.path)
+    if why:
+        report.add(
+            "backups",
+            "error",
+            f"no backup of the library can be taken ({why}); until this is fixed, a damaged "
+            "database cannot be put back",
+            repairable=False,
         )
 
 

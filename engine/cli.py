@@ -253,7 +253,8 @@ def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in st.__dict__.items()}))
         return 0
     for name, value in st.__dict__.items():
-        print(f"{name.replace('_', ' '):<16}{value}")
+        if value != "":  # (no backup problem)
+            print(f"{name.replace('_', ' '):<16}{value}")
     return 0
 
 

@@ -81,6 +81,7 @@ class LibraryStatus:
     model_version: str
     index_size: int
     last_backup: str  # local time of the newest backup, or "none"
+    backup_problem: str = ""  # why no backup can be taken ("" when backups work)
 
 
 class Library:
@@ -777,6 +778,7 @@ class Library:
             last_backup=next(
                 (b.taken.astimezone().strftime("%Y-%m-%d %H:%M") for b in self.backups()), "none"
             ),
+            backup_problem=backups.problem(self.path),
         )
 
     def backups(self) -> list[backups.Backup]:

@@ -399,3 +399,19 @@ def test_a_backup_dated_in_the_future_does_not_stop_routine_backups(
     first.path.rename(first.path.with_name("shopmatch-20990101-000000.db"))
     decide_one_more(lib_dir)  # a change: its close backs it up all the same
     assert len(backups.list_backups(lib_dir)) == 2
+
+
+def test_check_says_when_no_backup_can_be_taken(built: Path) -> None:  # noqa: F811
+    """A failing backup is only logged at close; 'check' must say so before the day a
+    backup is needed."""
+    lib_dir = built / "lib"
+    (lib_dir / backups.FOLDER).write_text("a file where the backups folder should be")
+    proc = cli(lib_dir, "check")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("error: backups: no backup of the library can be taken (")
+    assert "(its backups folder is a file)" in proc.stdout
+    status = cli(lib_dir, "status")
+    assert "backup problem  its backups folder is a file" in status.stdout, status.stdout
+    (lib_dir / backups.FOLDER).unlink()
+    assert cli(lib_dir, "check").returncode == 0  # and the open took the first backup
+    assert len(backups.list_backups(lib_dir)) == 1

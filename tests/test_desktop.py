@@ -1393,6 +1393,16 @@ def test_a_damaged_database_is_offered_its_backup_on_open(
     )
     assert len(list((lib_path / "backups").glob("shopmatch-*.db"))) == before + 1
     assert "Last backup: 20" in w.library_label.toolTip()
+    # Backups that start failing (here the folder replaced by a file) are said, not only
+    # logged: the half-hourly check shows why in the status bar and the summary's tooltip.
+    (lib_path / "backups").rename(tmp_path / "old-backups")
+    (lib_path / "backups").write_text("not a folder")
+    w.backup_if_due()
+    qtbot.waitUntil(
+        lambda: "No backup of the library can be taken" in w.statusBar().full_message,
+        timeout=WAIT_MS,
+    )
+    assert "No backup can be taken: its backups folder is a file" in w.library_label.toolTip()
 
 
 def test_catalog_browser_hides_columns_no_product_fills(
