@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
         self._backup_timer.timeout.connect(self.backup_if_due)
         self._backup_timer.start()
 
+        # Accept All Confident (toolbar, menu, A) follows the review page's own button.
+        self.review.confident_count.connect(lambda _n: self._update_accept())
         threshold = float(self.settings.value(keys.THRESHOLD, 0.8))
         self.review.threshold.setValue(round(threshold * 100))
         self.model.set_threshold(threshold)
@@ -605,6 +607,19 @@ class MainWindow(QMainWindow):
             a.setEnabled(on_review)
         for a in self.act_tab:
             a.setEnabled(self.pages.currentWidget() is self.tabs)
+        self._update_accept()
+
+    def _update_accept(self) -> None:
+        """Accept All Confident: enabled only with something to accept, saying how much
+        (pressing A with nothing confident used to be the only way to find out)."""
+        n = len(self.model.confident()) if self.act_confirm_top.isEnabled() else 0
+        threshold = f"{self.model.threshold:.0%}"
+        self.act_accept.setEnabled(n > 0)
+        self.act_accept.setToolTip(
+            f"Confirm the top suggestion of {count(n, 'photo')} scoring {threshold} or more (A)"
+            if n
+            else f"No photo waiting for review has a suggestion scoring {threshold} or more"
+        )
 
     def _on_tab_changed(self, _index: int) -> None:
         self._update_review_actions()

@@ -343,6 +343,7 @@ class ReviewPage(QWidget):
     search_text_changed = Signal(str)
     search_confirmed = Signal(str)  # SKU chosen from the search results
     threshold_changed = Signal(float)  # 0-1
+    confident_count = Signal(int)  # photos Accept All Confident would confirm, on each count
     accept_confident_clicked = Signal()
     no_match_clicked = Signal()
     skip_clicked = Signal()
@@ -494,6 +495,7 @@ class ReviewPage(QWidget):
         n = len(self.model.confident())
         self.accept_button.setText(f"Accept {n} confident…" if n else "Accept confident…")
         self.accept_button.setEnabled(n > 0)
+        self.confident_count.emit(n)
 
     def show_item(self, item: QueueItem | None, row: int, total: int) -> None:
         """Fill the photo header and the cards for ``item`` (None: nothing selected)."""

@@ -430,6 +430,9 @@ def test_accept_all_confident_asks_first(
 ) -> None:
     w = window
     library_with_catalog(qtbot, w, tmp_path, 8)
+    # Nothing to accept yet: the action is off, and its tooltip says why.
+    assert not w.act_accept.isEnabled()
+    assert w.act_accept.toolTip().startswith("No photo waiting for review has a suggestion")
     # Copied photo files on the clipboard, pasted with Ctrl+V.
     clip = QMimeData()
     clip.setUrls([QUrl.fromLocalFile(str(p)) for p in write_photos(tmp_path / "p", [1, 2, 3])])
@@ -438,6 +441,7 @@ def test_accept_all_confident_asks_first(
     wait_matched(qtbot, w, 3)
     w.review.threshold.setValue(1)  # every top suggestion is now "confident"
     assert len(w.model.confident()) == 3
+    assert w.act_accept.isEnabled() and "of 3 photos scoring 1% or more" in w.act_accept.toolTip()
     w.review.queue.setFocus()
     key(w, Qt.Key.Key_A)
     question = boxes[-1]
