@@ -53,6 +53,7 @@ from desktop_app.empty_state import WelcomePage
 from desktop_app.icons import app_icon, icon
 from desktop_app.import_dialog import ImportSetupDialog, ImportSummaryDialog, ProgressDialog
 from desktop_app.learning import LearningPanel, training_threads
+from desktop_app.library_check import LibraryCheck
 from desktop_app.previews import PreviewLoader
 from desktop_app.queue_view import QueueModel
 from desktop_app.review import ReviewPage
@@ -63,6 +64,7 @@ from engine.backups import DATABASE_RESTORED
 from engine.backups import FOLDER as BACKUPS
 from engine.catalog_import import ImportReport
 from engine.db import DB_NAME
+from engine.errors import database_damaged
 from engine.images import IMAGE_SUFFIXES
 from engine.library import DamagedDatabaseError, LibraryStatus, default_library_path
 from engine.progress import Cancelled, CancelToken, Progress, format_eta
@@ -124,6 +126,8 @@ class MainWindow(QMainWindow):
         self.catalog = CatalogBrowser(self.worker)
         self.learning = LearningPanel(self.worker)
         self.welcome = WelcomePage(default_library_path())
+        self.checker = LibraryCheck(self, self.worker)
+        self.checker.repaired.connect(self._after_repair)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -286,6 +290,14 @@ class MainWindow(QMainWindow):
             "Copy the library's database (catalog, photos, decisions) into its backups folder; "
             "one is also taken when the library closes after a change",
         )
+        self.act_check = self._action(
+            "&Check and Repair Library…",
+            self.checker.start,
+            None,
+            None,
+            "Check the library's database, index, models and thumbnails; repairs only after "
+            "you have seen what was found",
+        )
         self.act_demo = self._action("Try the &Demo Catalog", self.open_demo, None, "demo")
         self.act_quit = self._action("&Quit", self.close, K.StandardKey.Quit)
         self.act_undo = self._action("&Undo Last Decision", s.undo, K.StandardKey.Undo, "undo")
@@ -364,6 +376,7 @@ class MainWindow(QMainWindow):
             None,
             self.act_export,
             self.act_backup,
+            self.act_check,
             None,
             self.act_demo,
             None,
@@ -596,7 +609,7 @@ class MainWindow(QMainWindow):
         st = self.library_status
         usable = open_ and st is not None and (st.products > 0 or st.photos > 0)
         needs_catalog = (self.act_add, self.act_add_folder, self.act_paste, self.act_export)
-        for a in (*needs_catalog, self.act_undo, self.act_backup):
+        for a in (*needs_catalog, self.act_undo, self.act_backup, self.act_check):
             a.setEnabled(usable)
         self._update_review_actions()
 
@@ -984,7 +997,18 @@ class MainWindow(QMainWindow):
             self._status_timer.start()
 
     def show_task_error(self, what: str, err: TaskError) -> None:
+        if database_damaged(err.exc) and self.library_path is not None:
+            self.checker.offer_after_error(what, err.exc)  # not "run shopmatch check --repair"
+            return
         show_error(self, what, err.exc, err.details)
+
+    def _after_repair(self, restored: bool) -> None:
+        """A database put back from a backup: reopen, so the photo list and every panel
+        read it; other repairs change nothing the window shows but the counts."""
+        if restored and self.library_path is not None:
+            self.open_library(self.library_path)
+        else:
+            self.refresh_status()
 
     def show_about(self) -> None:
         def run(ctx: TaskContext) -> ModelInfo:

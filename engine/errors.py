@@ -16,6 +16,14 @@ def _where(exc: OSError) -> str:
     return f" ({exc.filename})" if exc.filename else ""
 
 
+def database_damaged(exc: BaseException) -> bool:
+    """Whether SQLite found the database itself damaged (not full, locked or read-only)."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        "malformed" in text or "not a database" in text
+    )
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return _DISK_FULL + _where(exc)
@@ -31,7 +39,7 @@ def describe(exc: BaseException) -> str:
             return _DISK_FULL
         if "readonly" in text or "read-only" in text:
             return _READ_ONLY
-        if "malformed" in text or "not a database" in text:
+        if database_damaged(exc):
             return (
                 f"the library database is damaged ({exc}); 'shopmatch check --repair' puts back "
                 "its newest backup"

@@ -12,6 +12,7 @@ import functools
 import inspect
 import itertools
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -35,7 +36,7 @@ from conftest import write_catalog, write_photos
 from desktop_app import app as desktop_app_main
 from desktop_app import main_window as main_window_module
 from desktop_app.main_window import EXPORT_FILTERS, MainWindow
-from desktop_app.worker import EngineWorker, Priority, TaskContext
+from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.decisions import effective_states
 from engine.library import Library
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
@@ -1407,6 +1408,63 @@ def test_a_damaged_database_is_offered_its_backup_on_open(
         timeout=WAIT_MS,
     )
     assert "No backup can be taken: its backups folder is a file" in w.library_label.toolTip()
+
+
+def test_check_and_repair_from_the_file_menu(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    boxes: list[dict[str, Any]],
+) -> None:
+    """A database damaged while the library opens fine: File > Check and Repair Library
+    shows what the check found, repairs when asked (the backup put back, the decision made
+    after it read back), and the window reopens the repaired library."""
+    lib_path = tmp_path / "lib"
+    write_catalog(tmp_path / "supplier", 4)
+    photos = write_photos(tmp_path / "p", [1, 2])
+    with engine_calls.by_test(), Library(lib_path) as lib:
+        lib.import_catalog(tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+        done = list(lib.match(photos))
+        lib.confirm(done[0].photo_id)  # type: ignore[arg-type]
+        lib.take_backup()
+        lib.confirm(done[1].photo_id, "SKU-002")  # after the backup
+        page = lib.db.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'embeddings' AND pagetype = 'leaf' LIMIT 1"
+        ).fetchone()[0]
+    with open(lib_path / "shopmatch.db", "r+b") as f:  # one page of stored vectors wiped
+        f.seek((page - 1) * 4096)
+        f.write(b"\xff" * 4096)
+    w = window
+    open_library(qtbot, w, lib_path)
+    assert w.act_check.isEnabled()
+    w.act_check.trigger()  # the user says Yes to repairing
+    qtbot.waitUntil(lambda: w.checker.box is not None, timeout=WAIT_MS)
+    question = next(b for b in boxes if "Repair it now?" in b["text"])
+    assert question["text"] == "The check found 1 problem. Repair it now?"
+    assert "error: database: the library database is damaged" in question["informative"]
+    assert w.checker.box.text() == "The library was repaired."
+    assert "1 decision made after it recovered" in w.checker.box.informativeText()
+    qtbot.waitUntil(lambda: w.library_status is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert w.library_status.confirmed == 2  # type: ignore[union-attr]
+    w.checker.box.close()
+    # Checked again: in good order.
+    w.checker.box = None
+    w.act_check.trigger()
+    qtbot.waitUntil(lambda: w.checker.box is not None, timeout=WAIT_MS)
+    assert w.checker.box.text() == "The library is in good order."
+    assert w.checker.box.informativeText().startswith("library OK (4 products")
+    w.checker.box.close()
+    # A task that meets a damaged database offers the same, in words for the window.
+    w.checker.box = None
+    w.show_task_error(
+        "export", TaskError(sqlite3.DatabaseError("database disk image is malformed"), "")
+    )
+    assert boxes[-1]["text"] == (
+        "Could not export: the library database is damaged. Check and repair it now?"
+    )
+    qtbot.waitUntil(lambda: w.checker.box is not None, timeout=WAIT_MS)
 
 
 def test_catalog_browser_hides_columns_no_product_fills(
