@@ -681,7 +681,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Open or create a library first", 5000)
             return
         last = self.settings.value(keys.IMPORT_FOLDER)
-        dlg = ImportSetupDialog(self.worker, self, folder=Path(last) if last else None)
+        # The sheet comes back with its folder: re-importing an updated catalog without it
+        # would turn every product back into a file name.
+        sheet = str(self.settings.value(keys.IMPORT_SHEET, "") or "")
+        dlg = ImportSetupDialog(
+            self.worker,
+            self,
+            folder=Path(last) if last else None,
+            sheet=Path(sheet) if sheet and Path(sheet).is_file() else None,
+        )
         dlg.accepted.connect(lambda: self._start_import_from(dlg))
         dlg.open()
         self.import_setup = dlg
@@ -689,6 +697,7 @@ class MainWindow(QMainWindow):
     def _start_import_from(self, dlg: ImportSetupDialog) -> None:
         if dlg.folder is not None:
             self.settings.setValue(keys.IMPORT_FOLDER, str(dlg.folder))
+            self.settings.setValue(keys.IMPORT_SHEET, str(dlg.sheet) if dlg.sheet else "")
         self.import_catalog(dlg.folder, dlg.sheet)
 
     def import_catalog(

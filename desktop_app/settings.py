@@ -11,3 +11,4 @@ LAST_LIBRARY = "library/last"
 THRESHOLD = "review/threshold"
 EXPORT_DIR = "export/dir"
 IMPORT_FOLDER = "import/folder"
+IMPORT_SHEET = "import/sheet"  # the sheet that came with that folder ("" when none)

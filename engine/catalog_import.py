@@ -198,9 +198,25 @@ def import_catalog(
     todo: list[tuple[_Item, str, os.stat_result, int | None]] = []  # item, sha, stat, row id
     planned_sha: dict[str, Path] = {}
     keep_paths: set[str] = set()
+    claimed: dict[str, str] = {}  # picture file -> the SKU it went to in this import
     try:
         for item in items:
             key = str(item.path)
+            if key in claimed:
+                # One file listed for two products (a shared placeholder, a "same as" row):
+                # a picture row serves one product, so the first keeps it, and the file must
+                # not count as a duplicate of itself (that deleted the first one's picture).
+                if claimed[key] != item.sku:
+                    report.skipped.append(
+                        (
+                            key,
+                            f"also listed for SKU {item.sku}; one picture file serves one "
+                            f"product, so it stays with SKU {claimed[key]}",
+                        )
+                    )
+                reporter.step()
+                continue
+            claimed[key] = item.sku
             try:
                 st = item.path.stat()
                 if not item.path.is_file():
@@ -217,11 +233,13 @@ def import_catalog(
             row = lib.db.execute(
                 "SELECT id, sku, sha256, size, mtime FROM catalog_images WHERE path = ?", [key]
             ).fetchone()
+            # Without a sheet a SKU is only a file name: a picture already in the library
+            # keeps its product (a sheet gave it its SKU, or the same file name did).
+            sku = item.sku if sheet is not None or row is None else str(row[1])
+            claimed[key] = sku
             if row and row[3] == st.st_size and row[4] == st.st_mtime and _embedded(lib, row[0]):
-                if row[1] != item.sku:
-                    lib.db.execute(
-                        "UPDATE catalog_images SET sku = ? WHERE id = ?", [item.sku, row[0]]
-                    )
+                if row[1] != sku:
+                    lib.db.execute("UPDATE catalog_images SET sku = ? WHERE id = ?", [sku, row[0]])
                 report.unchanged += 1
                 reporter.step()
                 continue
@@ -229,12 +247,13 @@ def import_catalog(
             if row and row[2] == sha and _embedded(lib, row[0]):
                 lib.db.execute(
                     "UPDATE catalog_images SET sku = ?, size = ?, mtime = ? WHERE id = ?",
-                    [item.sku, st.st_size, st.st_mtime, row[0]],
+                    [sku, st.st_size, st.st_mtime, row[0]],
                 )
                 report.unchanged += 1
             else:
                 dup = lib.db.execute(
-                    "SELECT id, path, origin FROM catalog_images WHERE sha256 = ? AND path != ?",
+                    "SELECT id, path, origin, sku FROM catalog_images WHERE sha256 = ? "
+                    "AND path != ?",
                     [sha, key],
                 ).fetchone()
                 if (
@@ -246,10 +265,12 @@ def import_catalog(
                 ):
                     # The supplier's folder moved (or was renamed): the same picture, now
                     # here. It keeps its vectors and keypoints instead of being "skipped".
+                    sku = item.sku if sheet is not None else str(dup[3])
+                    claimed[key] = sku
                     lib.db.execute(
                         "UPDATE catalog_images SET path = ?, source_root = ?, sku = ?, size = ?, "
                         "mtime = ? WHERE id = ?",
-                        [key, source, item.sku, st.st_size, st.st_mtime, dup[0]],
+                        [key, source, sku, st.st_size, st.st_mtime, dup[0]],
                     )
                     report.unchanged += 1
                     reporter.step()
@@ -260,7 +281,7 @@ def import_catalog(
                     keep_paths.discard(key)
                 else:
                     planned_sha[sha] = item.path
-                    todo.append((item, sha, st, row[0] if row else None))
+                    todo.append((_Item(sku, item.path), sha, st, row[0] if row else None))
             reporter.step()
 
         # 3. Encode what is new or changed, committing one batch at a time.
@@ -338,7 +359,12 @@ def import_catalog(
     except Cancelled:
         report.cancelled = True
     finally:
-        report.products -= len(unseen)  # named after files that could not be read
+        if sheet is None:  # products are the SKUs this folder's pictures now serve
+            report.products = lib.db.execute(
+                "SELECT count(DISTINCT sku) FROM catalog_images WHERE source_root = ? "
+                "AND origin = 'catalog'",
+                [source],
+            ).fetchone()[0]
         lib.db["imports"].update(
             import_id,
             {

@@ -414,6 +414,13 @@ def test_import_drop_review_undo_export(
     assert w.learning.improve.isEnabled() and not w.learning.training
     assert w.learning.versions.rowCount() == 1
 
+    # Importing again offers the same folder and its sheet (without the sheet every product
+    # would become a file name).
+    w.choose_import()
+    assert w.import_setup.folder_edit.text() == str(tmp_path / "supplier")
+    assert w.import_setup.sheet_edit.text() == str(sheet)
+    w.import_setup.reject()
+
     # Settings survive a restart.
     w.review.threshold.setValue(65)
     w.close()

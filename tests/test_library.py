@@ -180,6 +180,43 @@ def test_reimport_is_incremental(tmp_path: Path, catalog_dir: Path) -> None:
         assert keys == ids
 
 
+def test_one_picture_listed_for_two_products_stays_with_the_first(tmp_path: Path) -> None:
+    """A shared placeholder picture: the second listing counted as a duplicate of the file
+    itself and deleted the first product's picture, at every import."""
+    folder = tmp_path / "cat"
+    write_catalog(folder, 2, sheet=False)
+    (folder / "sheet.csv").write_text(
+        "sku,name,image\nK1,Kiwi,images/SKU-000.jpg\nK2,Kiwi organic,images/SKU-000.jpg\n"
+        "L1,Lemon,images/SKU-001.jpg;images/SKU-001.jpg\n",
+        encoding="utf-8",
+    )
+    with Library(tmp_path / "lib") as lib:
+        for _ in range(2):
+            rep = lib.import_catalog(folder, folder / "sheet.csv")
+            assert rep.removed == 0 and rep.added + rep.unchanged == 2
+            (line,) = rep.skipped  # the same file twice for one product is not a problem
+            assert line[1] == (
+                "also listed for SKU K2; one picture file serves one product, so it stays "
+                "with SKU K1"
+            )
+            skus = [r[0] for r in lib.db.execute("SELECT sku FROM catalog_images ORDER BY sku")]
+            assert skus == ["K1", "L1"] and len(lib.index) == 2
+
+
+def test_reimport_without_the_sheet_keeps_the_sheets_products(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    """Importing the folder again without its sheet (the app's dialog left it blank) failed
+    on a foreign key: each picture was moved to a product named after its file."""
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        write_catalog(catalog_dir, 1, start=12, sheet=False)  # one new picture, no sheet row
+        rep = lib.import_catalog(catalog_dir)
+        assert (rep.added, rep.unchanged, rep.removed, rep.products) == (1, 12, 0, 13)
+        assert lib.product("SKU-003")["name"] == "Product 3"  # type: ignore[index]
+        assert not rep.skipped
+
+
 def test_import_without_sheet_uses_file_stems(tmp_path: Path) -> None:
     folder = tmp_path / "cat"
     write_catalog(folder, 4, sheet=False)
