@@ -150,6 +150,26 @@ def inventory_csv(
     return buf.getvalue().encode("utf-8-sig" if bom else "utf-8"), len(rows)
 
 
+# Files an export may replace: an earlier export (or any CSV/text file the user names).
+REPLACEABLE_SUFFIXES = frozenset({".csv", ".txt"})
+
+
+def _check_not_clobbering(lib: Library, target: Path) -> None:
+    """Refuse a target that is not an export's to replace: a file inside the library (its
+    database, once, by a typo) or an existing file of another kind (a photo, a sheet)."""
+    where = target.resolve()
+    if where.is_relative_to(lib.path.resolve()):
+        raise ValueError(
+            f"cannot write {target}: it is inside the library folder, whose files ShopMatch "
+            "manages; export somewhere else"
+        )
+    if where.exists() and where.suffix.lower() not in REPLACEABLE_SUFFIXES:
+        raise ValueError(
+            f"cannot write {target}: a file of another kind is there and is not replaced; "
+            f"give a name ending in .csv"
+        )
+
+
 def export_inventory(
     lib: Library, target: Path, *, per: str = "photo", include_undecided: bool = False
 ) -> int:
@@ -162,6 +182,7 @@ def export_inventory(
         )
     if target.is_dir():
         raise ValueError(f"cannot write {target}: it is a folder; give a file name in it")
+    _check_not_clobbering(lib, target)
     data, n = inventory_csv(lib, per=per, include_undecided=include_undecided)
     try:
         atomic_write_bytes(target, data)

@@ -110,6 +110,18 @@ def test_export_problems_name_the_export_not_the_library(
         library.export_csv(tmp_path)
     with pytest.raises(ValueError, match=r"is a CSV file, .*; name it stock\.csv$"):
         library.export_csv(tmp_path / "stock.xlsx")  # Excel would refuse to open it
+    # A typo must not replace the library's own database, nor a photo or a sheet.
+    database = library.path / "shopmatch.db"
+    before = database.stat().st_size
+    with pytest.raises(ValueError, match=r"it is inside the library folder"):
+        library.export_csv(database)
+    assert database.stat().st_size == before
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8 a photo")
+    with pytest.raises(ValueError, match=r"a file of another kind is there and is not replaced"):
+        library.export_csv(tmp_path / "photo.jpg")
+    assert (tmp_path / "photo.jpg").read_bytes() == b"\xff\xd8 a photo"
+    (tmp_path / "old.csv").write_text("an earlier export")
+    assert library.export_csv(tmp_path / "old.csv") == 0  # an export replaces an export
 
     def read_only(target: Path, data: bytes) -> None:  # what a write-protected USB stick does
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target.parent / ".x.tmp"))
