@@ -89,8 +89,8 @@ def _top_k(text: str) -> int:
 
 
 def _library_path(args: argparse.Namespace, create: bool = False) -> Path:
-    """The library folder the command names; only commands that fill one (import, match,
-    demo) may create it, so a mistyped --library never leaves a new, empty library in
+    """The library folder the command names; only commands that fill one (import, demo) may
+    create it, so a mistyped --library never leaves a new, empty library in
     someone's photo folder."""
     from engine.backups import list_backups
     from engine.db import DB_NAME
@@ -126,6 +126,11 @@ def _library(  # type: ignore[no-untyped-def]
 
 
 def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
+    # A mistyped folder or sheet must not leave a new, empty library behind: checked first.
+    if args.folder is not None and not Path(args.folder).is_dir():
+        raise FileNotFoundError(f"catalog folder not found: {args.folder}")
+    if args.sheet is not None and not Path(args.sheet).is_file():
+        raise FileNotFoundError(f"sheet not found: {args.sheet}")
     with _library(args, create=True) as lib:
         report = lib.import_catalog(args.folder, args.sheet, progress=bar)
     bar.close()
@@ -164,7 +169,7 @@ def _print_matches(results, as_json: bool) -> int:  # type: ignore[no-untyped-de
 
 
 def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
-    with _library(args, create=True) as lib:
+    with _library(args) as lib:  # nothing to match against in a new library
         _filters(lib, args)
         results = list(
             lib.match(

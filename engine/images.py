@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from engine.db import DB_NAME
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
@@ -220,8 +222,10 @@ def iter_image_files(folder: Path, recursive: bool = True) -> Iterator[Path]:
     IMAGE_SUFFIXES; skips hidden files/folders (name starting with '.').
 
     Also skips Windows hidden/system entries ($RECYCLE.BIN on USB sticks holds deleted photos)
-    and does not follow folder symlinks (no loops). Unreadable sub-folders are skipped so one
-    locked folder does not abort a catalog scan; an unreadable ``folder`` itself raises OSError.
+    and does not follow folder symlinks (no loops), nor the folders a ShopMatch library keeps
+    (thumbnails, backups) when one lives among the images. Unreadable sub-folders are skipped
+    so one locked folder does not abort a catalog scan; an unreadable ``folder`` itself raises
+    OSError.
     """
     yield from _walk(Path(folder), recursive, top=True)
 
@@ -365,6 +369,11 @@ def _is_hidden(entry: os.DirEntry[str]) -> bool:
     return False
 
 
+# What marks a folder as a library, and the folders it manages.
+LIBRARY_MARKER = DB_NAME
+LIBRARY_FOLDERS = frozenset({"thumbs", "models", "index", "backups"})
+
+
 def _walk(folder: Path, recursive: bool, top: bool) -> Iterator[Path]:
     try:
         with os.scandir(folder) as listing:
@@ -374,9 +383,12 @@ def _walk(folder: Path, recursive: bool, top: bool) -> Iterator[Path]:
         if top:
             raise
         return
+    # A ShopMatch library kept among the photos (a USB stick holding both): its thumbnails
+    # and backups are not photos, and matching them grew the photo list at every run.
+    in_library = any(e.name == LIBRARY_MARKER for e in entries)
     for entry in entries:
         try:
-            if _is_hidden(entry):
+            if _is_hidden(entry) or (in_library and entry.name in LIBRARY_FOLDERS):
                 continue
             folder_here = entry.is_dir(follow_symlinks=False)
             image = (

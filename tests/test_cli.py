@@ -55,6 +55,11 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"shopmatch: error: catalog folder not found: {tmp_path / 'nowhere'}"
     ]
+    assert not (tmp_path / "lib").exists()  # a mistyped folder leaves no empty library
+    proc = run("--library", str(tmp_path / "lib"), "match", str(tmp_path), check=False)
+    assert proc.returncode == 1 and "no ShopMatch library at" in proc.stderr
+    (tmp_path / "empty").mkdir()
+    run("--library", str(tmp_path / "lib"), "import", str(tmp_path / "empty"))
     proc = run("--library", str(tmp_path / "lib"), "confirm", "42", check=False)
     assert proc.returncode == 1 and "no matched photo 42" in proc.stderr
     assert "Traceback" not in proc.stderr

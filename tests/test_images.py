@@ -605,6 +605,21 @@ def test_iter_image_files(tmp_path: Path) -> None:
     (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
     again = [p.relative_to(tmp_path).as_posix() for p in iter_image_files(tmp_path)]
     assert again == found
+    # A library kept among the photos: its thumbnails and backups are not photos; a folder
+    # merely named "thumbs" elsewhere still is.
+    for rel in [
+        "stick/shopmatch.db",
+        "stick/thumbs/ab/x.jpg",
+        "stick/backups/y.png",
+        "stick/shelf.jpg",
+        "other/thumbs/z.jpg",
+    ]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    assert [
+        p.relative_to(tmp_path / "stick").as_posix() for p in iter_image_files(tmp_path / "stick")
+    ] == ["shelf.jpg"]
+    assert (tmp_path / "other/thumbs/z.jpg") in list(iter_image_files(tmp_path))
 
 
 def test_image_suffixes_are_lower_case_with_dot() -> None:
