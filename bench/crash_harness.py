@@ -44,7 +44,8 @@ from engine.library import Library  # noqa: E402
 from engine.manifest import ModelManifest  # noqa: E402
 from engine.resources import bundled_model_dir  # noqa: E402
 
-DECIDED = re.compile(r"^photo (\d+): (confirm|no match)(?: ([^\s,]+))?", re.M)
+DECIDED = re.compile(r"^photo (\d+): (confirmed|marked no match)(?: ([^\s,]+))?", re.M)
+ACTIONS = {"confirmed": "confirm", "marked no match": "no_match"}  # as the CLI says them
 UNDID = re.compile(r"^undid (?:confirm|no match) of photo (\d+)(?: \((\S+)\))?", re.M)
 
 
@@ -165,7 +166,7 @@ def op_decide(work: Path, kills: int, rng: random.Random, n_photos: int) -> OpSt
                 steps.append(" ".join(cli(lib_dir, "undo")))
         out, killed = run_and_kill("; ".join(steps), rng.uniform(0.3, 9.0), shell=True)
         for pid, action, sku in DECIDED.findall(out):
-            reported[(int(pid), action.replace(" ", "_"), sku or "")] += 1
+            reported[(int(pid), ACTIONS[action], sku or "")] += 1
             stats.reported += 1
         for pid, sku in UNDID.findall(out):
             reported[(int(pid), "undo", sku)] += 1  # an undo row copies the undone SKU

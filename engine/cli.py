@@ -205,25 +205,30 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
             return 0
         photo = lib.photo_id(args.photo)
         before = lib.photo_state(photo).decision
+        last_id = int(lib.db.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
         if args.command == "confirm":
             d = lib.confirm(photo, args.sku)
         elif args.command == "reject":
             d = lib.reject(photo, args.sku)
         else:
             d = lib.no_match(photo)
-    what = d.action.replace("_", " ") + (f" {d.sku}" if d.sku else "")
-    if before is not None and d.id == before.id:
+    what = _done(d.action, d.sku)
+    if (before is not None and d.id == before.id) or d.id <= last_id:
         print(f"photo {d.photo_id}: already {what}; nothing recorded")
         return 0
     rank = f", was suggestion #{d.rank}" if d.rank else ""
     replaced = ""
     if before is not None and d.action in ("confirm", "no_match"):
         # After a comma, like the rank: "photo N: ACTION [SKU]" stays the line's start.
-        replaced = f", replacing {before.action.replace('_', ' ')}" + (
-            f" {before.sku}" if before.sku else ""
-        )
+        replaced = f", replacing {_done(before.action, before.sku)}"
     print(f"photo {d.photo_id}: {what}{rank}{replaced}")
     return 0
+
+
+def _done(action: str, sku: str | None) -> str:
+    """'confirmed SKU-1', 'rejected SKU-2', 'marked no match': a decision as a past event."""
+    said = {"confirm": "confirmed", "reject": "rejected", "no_match": "marked no match"}
+    return said.get(action, action) + (f" {sku}" if sku else "")
 
 
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
@@ -242,7 +247,7 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
                 return 0
         else:
             n = lib.export_csv(Path(args.output), per=args.per, include_undecided=args.all)
-    hint = "" if n or args.all else " (no photo is confirmed yet; --all lists every photo)"
+    hint = "" if n or args.all else " (no photo is decided yet; --all lists every photo)"
     where = "standard output" if to_stdout else args.output
     print(
         f"wrote {count(n, 'row')} to {where}{hint}",
@@ -572,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--all",
         action="store_true",
-        help="also list photos not yet confirmed (with their top suggestion)",
+        help="also list photos not yet decided, with their top suggestion (one row per photo)",
     )
     p.set_defaults(func=cmd_export)
 

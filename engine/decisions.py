@@ -65,6 +65,14 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
         current = photo_state(lib, photo_id).decision
         if current is not None and (current.action, current.sku) == (action, sku):
             return current
+    else:  # a SKU already rejected for this photo (and not undone): the same, nothing new
+        row = lib.db.execute(
+            f"SELECT {_COLUMNS} FROM decisions WHERE {_LIVE} AND photo_id = ? "
+            "AND action = 'reject' AND sku = ? ORDER BY id DESC LIMIT 1",
+            [photo_id, sku],
+        ).fetchone()
+        if row is not None:
+            return _decision(row)
     version = lib.model_version
     rank = score = None
     if sku:

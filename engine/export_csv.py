@@ -84,9 +84,7 @@ def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, obj
                     "model_version": d.model_version,
                 }
             )
-        elif not include_undecided:
-            continue
-        elif d is not None:  # no match
+        elif d is not None:  # no match: decided too, and the goods staff must follow up
             rows.append(
                 {
                     "photo": path,
@@ -95,6 +93,8 @@ def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, obj
                     "model_version": d.model_version,
                 }
             )
+        elif not include_undecided:
+            continue
         elif top := lib.suggestions(photo_id)[:1]:
             rows.append(
                 {
@@ -139,6 +139,11 @@ def inventory_csv(
     if per == "photo":
         columns, rows = PHOTO_COLUMNS, _rows_per_photo(lib, include_undecided)
     elif per == "sku":
+        if include_undecided:  # a product row counts confirmed photos: nothing to add
+            raise ValueError(
+                "one row per product counts confirmed photos only; undecided photos are "
+                "listed one row per photo"
+            )
         columns, rows = SKU_COLUMNS, _rows_per_sku(lib)
     else:
         raise ValueError("per must be 'photo' or 'sku'")

@@ -73,7 +73,7 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     lines = run(*lib, "match", str(tmp_path / "photos"), "--json", "--top", "2").stdout
     results = [json.loads(line) for line in lines.splitlines()]
     assert [r["suggestions"][0]["sku"] for r in results] == ["SKU-001", "SKU-004"]
-    assert "confirm SKU-001, was suggestion #1" in run(*lib, "confirm", str(photos[0])).stdout
+    assert "confirmed SKU-001, was suggestion #1" in run(*lib, "confirm", str(photos[0])).stdout
     run(*lib, "confirm", str(results[1]["photo_id"]), "SKU-004")
     run(*lib, "no-match", str(results[1]["photo_id"]))
     assert "undid no match" in run(*lib, "undo").stdout
@@ -92,17 +92,21 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     # Decisions forgive case and spaces, say what they replace, and record a repeat once.
     pid = str(results[1]["photo_id"])
     again = run(*lib, "confirm", pid, " sku-004 ").stdout
-    assert "already confirm SKU-004; nothing recorded" in again
+    assert "already confirmed SKU-004; nothing recorded" in again
     assert (
         run(*lib, "confirm", pid, "SKU-003")
         .stdout.strip()
-        .endswith("confirm SKU-003, replacing confirm SKU-004")
+        .endswith("confirmed SKU-003, replacing confirmed SKU-004")
     )
     unknown = run(*lib, "confirm", pid, "SKU-0O3", check=False)
     assert unknown.returncode == 1 and "did you mean SKU-003" in unknown.stderr
     run(*lib, "undo")  # back to SKU-004: a single undo, as the repeat recorded nothing
+    # A rejection, as any decision, reads as done, and repeating it records nothing either.
+    assert run(*lib, "reject", pid, "SKU-002").stdout.strip().endswith("rejected SKU-002")
+    again = run(*lib, "reject", pid, "sku-002").stdout
+    assert again.strip() == f"photo {pid}: already rejected SKU-002; nothing recorded"
     status = json.loads(run(*lib, "status", "--json").stdout)
-    assert status["decisions"] == 6  # confirm, confirm, no-match, undo, confirm, undo
+    assert status["decisions"] == 7  # confirm, confirm, no-match, undo, confirm, undo, reject
     # Filters forgive case; one that matches nothing names the values there are.
     assert "SKU-001" in run(*lib, "products", "--category", "dairy").stdout
     nope = run(*lib, "products", "--category", "Nope", check=False)

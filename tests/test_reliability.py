@@ -320,8 +320,10 @@ def test_full_database_refuses_writes_and_keeps_what_was_recorded(built: Path) -
         pages = lib.db.execute("PRAGMA page_count").fetchone()[0]
         lib.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
         with pytest.raises(sqlite3.OperationalError) as info:
-            for _ in range(5000):
+            for _ in range(5000):  # (a repeated rejection records nothing: undo between)
                 lib.reject(pid, "SKU-003")
+                recorded.append(decisions(lib_dir)[-1])
+                lib.undo(pid)
                 recorded.append(decisions(lib_dir)[-1])
         assert describe(info.value).startswith("the disk is full; nothing more was saved")
         with pytest.raises(sqlite3.OperationalError, match="full"):  # and stays refused
