@@ -61,7 +61,7 @@ class Salvage:
         if self.models:
             parts.append(f"model version {', '.join(self.models)} kept (activate it to use it)")
         if self.lost:
-            parts.append(f"{_count(self.lost, 'decision')} made after it could not be read")
+            parts.append(f"{_count(self.lost, 'decision')} made after it could not be recovered")
         if self.unreadable:
             parts.append("the end of the damaged file's decisions could not be read")
         return "; ".join(parts) or "no decision was made after it"
