@@ -689,6 +689,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.close()
         print("shopmatch: interrupted; work done so far is saved", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # 'shopmatch status | head -3': the reader had enough
+        # Python would complain again when it flushes stdout at exit: point it nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one clear line for the user, not a traceback
         bar.close()
         from engine.errors import describe

@@ -63,6 +63,17 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     proc = run("--library", str(tmp_path / "lib"), "confirm", "42", check=False)
     assert proc.returncode == 1 and "no matched photo 42" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # A reader that stops early ('status | head -1'; here one that never reads) is no error.
+    closed = subprocess.Popen(
+        [sys.executable, "-m", "engine", "--library", str(tmp_path / "lib"), "status"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    closed.stdout.close()  # type: ignore[union-attr]
+    assert closed.wait(timeout=120) == 0
+    assert closed.stderr.read() == b""  # type: ignore[union-attr]
 
 
 def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
