@@ -418,20 +418,31 @@ def _thumbnails(lib: Library, report: CheckReport, repair: bool, deep: bool) -> 
             bad.append(sha)
     if not bad:
         return
-    fixed = 0
-    if repair:
-        for sha in bad:
-            fixed += _remake_thumbnail(lib, sha, sources[sha])
+    # Only a file that still has the recorded content can remake a thumbnail: said the same
+    # way with and without --repair (check used to send the user to a --repair that could
+    # not help).
+    originals = {sha: _original(sha, sources[sha]) for sha in bad}
+    fixable = [sha for sha in bad if originals[sha] is not None]
+    fixed = sum(_remake_thumbnail(lib, sha, originals[sha]) for sha in fixable) if repair else 0
     if fixed:
         report.add("thumbnails", "error", count(fixed, "missing or damaged thumbnail"), True)
-    if len(bad) > fixed:
-        n = len(bad) - fixed
-        gone = "its original is" if n == 1 else "their originals are"
-        why = f"{gone} gone or changed" if repair else "try --repair"
+    if len(fixable) > fixed:
+        n = len(fixable) - fixed
         report.add(
             "thumbnails",
             "error",
-            f"{count(n, 'thumbnail')} missing or damaged (shown blank); {why}",
+            f"{count(n, 'thumbnail')} missing or damaged (shown blank); "
+            + ("remaking failed" if repair else "try --repair"),
+        )
+    if len(bad) > len(fixable):
+        n = len(bad) - len(fixable)
+        report.add(
+            "thumbnails",
+            "error",
+            f"{count(n, 'thumbnail')} missing or damaged (shown blank) whose original "
+            f"{'file is' if n == 1 else 'files are'} gone or changed; importing the catalog "
+            "again from where its pictures are now remakes them",
+            repairable=False,
         )
 
 
@@ -474,19 +485,27 @@ def _keypoints(lib: Library, report: CheckReport, repair: bool, deep: bool) -> N
         )
 
 
-def _remake_thumbnail(lib: Library, sha: str, paths: list[str]) -> int:
-    """Remake a thumbnail only from a file whose content still has the recorded hash."""
+def _original(sha: str, paths: list[str]) -> Path | None:
+    """A file among ``paths`` whose content still has the recorded hash, if any."""
     for original in map(Path, paths):
         try:
-            if not original.is_file() or file_sha256(original) != sha:
-                continue
-            img = load_image(original)
-        except (OSError, ImageLoadError):
+            if original.is_file() and file_sha256(original) == sha:
+                return original
+        except OSError:
             continue
-        thumbnail_path(lib.thumbs_dir, sha).unlink(missing_ok=True)
-        save_thumbnail(lib.thumbs_dir, sha, img)
-        return 1
-    return 0
+    return None
+
+
+def _remake_thumbnail(lib: Library, sha: str, original: Path | None) -> int:
+    if original is None:
+        return 0
+    try:
+        img = load_image(original)
+    except (OSError, ImageLoadError):
+        return 0
+    thumbnail_path(lib.thumbs_dir, sha).unlink(missing_ok=True)
+    save_thumbnail(lib.thumbs_dir, sha, img)
+    return 1
 
 
 def _exports(lib: Library, report: CheckReport, repair: bool) -> None:

@@ -186,14 +186,26 @@ def test_missing_thumbnails_are_remade_or_reported(built: Path) -> None:
 
     proc = cli(lib_dir, "check")
     assert proc.returncode == 2
-    assert "error: thumbnails: 2 thumbnails missing or damaged" in proc.stdout
+    # The same words with and without --repair: only what --repair can remake is sent there.
+    beyond = (
+        "error: thumbnails: 1 thumbnail missing or damaged (shown blank) whose original file "
+        "is gone or changed; importing the catalog again from where its pictures are now "
+        "remakes them"
+    )
+    assert "error: thumbnails: 1 thumbnail missing or damaged (shown blank); try --repair" in (
+        proc.stdout
+    )
+    assert beyond in proc.stdout
     deep = cli(lib_dir, "check", "--deep").stdout
-    assert "3 thumbnails missing or damaged" in deep
+    assert "2 thumbnails missing or damaged (shown blank); try --repair" in deep
     repaired = cli(lib_dir, "check", "--deep", "--repair")
     assert repaired.returncode == 2  # one is beyond repair, and says so
     assert "2 missing or damaged thumbnails (repaired)" in repaired.stdout
-    assert "1 thumbnail missing or damaged (shown blank); its original is gone" in (repaired.stdout)
+    assert beyond in repaired.stdout
     assert thumbs[0].stat().st_size > 0 and thumbs[2].read_bytes()[:2] == b"\xff\xd8"
+    again = cli(lib_dir, "check")
+    assert beyond in again.stdout and "try --repair" not in again.stdout
+    assert again.stdout.splitlines()[-1].endswith("that --repair cannot fix; see above")
 
 
 def _model_copy(tmp: Path, version: str, parent: str) -> Path:
