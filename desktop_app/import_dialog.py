@@ -356,7 +356,9 @@ class ImportSummaryDialog(QDialog):
         super().__init__(parent)
         self.report = report
         self.setWindowTitle("Import cancelled" if report.cancelled else "Catalog imported")
-        self.resize(720, min(480, 260 + 30 * len(report.skipped)) if report.skipped else 240)
+        # Skipped files first, then notes (imported, but worth a look), in one table.
+        entries = list(report.skipped) + [(w, f"Note: {r}") for w, r in report.notes]
+        self.resize(720, min(480, 260 + 30 * len(entries)) if entries else 240)
         layout = QVBoxLayout(self)
         title = QLabel(
             "<h3>Import cancelled</h3><p>Everything imported so far is kept. Import the same "
@@ -387,17 +389,19 @@ class ImportSummaryDialog(QDialog):
             grid.addWidget(caption, 1, i)
         layout.addLayout(grid)
         self.table: QTableWidget | None = None
-        if report.skipped:
+        if entries:
             # A picture already in the catalog needs nothing; anything else is worth fixing.
             fixable = any("same picture as" not in reason for _, reason in report.skipped)
             hint = "fix them and import again" if fixable else "already in the catalog"
-            layout.addWidget(QLabel(f"<b>Skipped files</b> ({hint}):"))
-            table = QTableWidget(len(report.skipped), 2)
+            heads = [f"<b>Skipped</b> ({hint})"] if report.skipped else []
+            heads += ["<b>notes</b> (imported; worth a look)"] if report.notes else []
+            layout.addWidget(QLabel(" and ".join(heads) + ":"))
+            table = QTableWidget(len(entries), 2)
             table.setHorizontalHeaderLabels(["File", "Reason"])
             table.verticalHeader().setVisible(False)
             table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
             table.horizontalHeader().setStretchLastSection(True)
-            for r, (where, reason) in enumerate(report.skipped):
+            for r, (where, reason) in enumerate(entries):
                 item = QTableWidgetItem(
                     Path(where).name if "/" in where or "\\" in where else where
                 )

@@ -51,6 +51,9 @@ class ImportReport:
     removed: int = 0
     products: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file or line, reason)
+    # Imported, but worth a look (a SKU on two rows with two names, a product left without
+    # a picture): not counted as skipped, which they are not.
+    notes: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
 
     def summary(self) -> str:
@@ -58,6 +61,7 @@ class ImportReport:
             f"{count(self.products, 'product')}; images: {self.added} added, "
             f"{self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
             f"{len(self.skipped)} skipped"
+            + (f"; {count(len(self.notes), 'note')}" if self.notes else "")
         )
         return text + (" (cancelled: run the import again to finish)" if self.cancelled else "")
 
@@ -68,15 +72,16 @@ class _Item:
     path: Path
 
 
+def _by_line(sheet: Sheet, messages: list[str]) -> list[tuple[str, str]]:
+    """'line 7: reason' messages as ('sheet.csv line 7', 'reason')."""
+    return [(f"{sheet.path.name} {m.split(':')[0]}", m.split(": ", 1)[-1]) for m in messages]
+
+
 def _plan(
     folder: Path, sheet: Sheet | None
 ) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]]]:
     """Decide which product rows and which (sku, image file) pairs the import covers."""
-    problems = (
-        [(f"{sheet.path.name} {p.split(':')[0]}", p.split(": ", 1)[-1]) for p in sheet.problems]
-        if sheet
-        else []
-    )
+    problems = _by_line(sheet, sheet.problems) if sheet else []
     if sheet is None:
         items = [_Item(p.stem, p) for p in iter_image_files(folder)]
         rows = [SheetRow(line=0, sku=i.sku, name=i.sku) for i in items]
@@ -147,7 +152,9 @@ def import_catalog(
     if not root.is_dir():
         raise FileNotFoundError(f"catalog folder not found: {root}")
     rows, items, skipped = _plan(root, sheet)
-    report = ImportReport(skipped=list(skipped))
+    report = ImportReport(
+        skipped=list(skipped), notes=_by_line(sheet, sheet.notes) if sheet else []
+    )
     # Keypoints still owed from earlier (an interrupted import): counted once, for the plan.
     owed = local_features.backlog(lib) if progress is not None and lib.local_features else 0
     clock = _run_clock(lib, len(items), owed, progress)
@@ -207,7 +214,7 @@ def import_catalog(
                 # a picture row serves one product, so the first keeps it, and the file must
                 # not count as a duplicate of itself (that deleted the first one's picture).
                 if claimed[key] != item.sku:
-                    report.skipped.append(
+                    report.notes.append(
                         (
                             key,
                             f"also listed for SKU {item.sku}; one picture file serves one "
@@ -377,6 +384,8 @@ def import_catalog(
                 "status": "cancelled" if report.cancelled else "done",
             },
         )
+    if sheet is not None and not report.cancelled:
+        _note_bare_products(lib, sheet, list(products), report)
     if report.added or report.updated or report.removed:
         lib.rebuild_index()
     else:
@@ -387,6 +396,22 @@ def import_catalog(
         synced = lib.sync_local_features(progress=progress, cancel=cancel)
         report.cancelled = synced.cancelled
     return report
+
+
+def _note_bare_products(lib: Library, sheet: Sheet, skus: list[str], report: ImportReport) -> None:
+    """Products the sheet lists that have no picture: matching can never suggest them, and
+    the product count alone does not show it."""
+    has = "SELECT 1 FROM catalog_images WHERE sku = ? LIMIT 1"
+    bare = [sku for sku in skus if lib.db.execute(has, [sku]).fetchone() is None]
+    if bare:
+        shown = ", ".join(bare[:5]) + (", ..." if len(bare) > 5 else "")
+        report.notes.append(
+            (
+                sheet.path.name,
+                f"{count(len(bare), 'product')} without a picture ({shown}): never suggested "
+                "until one is imported",
+            )
+        )
 
 
 def _run_clock(

@@ -137,6 +137,8 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     print(report.summary())
     for where, reason in report.skipped:
         print(f"  skipped {where}: {reason}")
+    for where, reason in report.notes:
+        print(f"  note {where}: {reason}")
     return 0
 
 

@@ -95,7 +95,8 @@ class Sheet:
     path: Path
     mapping: dict[str, str]  # our field -> the sheet's header
     rows: list[SheetRow]
-    problems: list[str]  # per-row messages, e.g. "line 7: no SKU"
+    problems: list[str]  # rows left out, e.g. "line 7: no SKU, row skipped"
+    notes: list[str] = field(default_factory=list)  # read, but worth a look ("line 1: ...")
 
 
 def normalise_header(header: str) -> str:
@@ -226,14 +227,40 @@ def read_sheet(path: Path) -> Sheet:
         raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
     if not text.strip():
         raise SheetError(f"sheet {path.name} is empty")
-    dialect = _dialect(text)
     try:
-        return _parse(path, text, dialect)
+        return _parse_below_title(path, text)
     except csv.Error as exc:  # e.g. a field over MAX_FIELD: the sheet is not usable as is
         raise SheetError(f"sheet {path.name} cannot be read as CSV ({exc})") from exc
 
 
-def _parse(path: Path, text: str, dialect: type[csv.Dialect]) -> Sheet:
+SEPARATORS = ",;\t| "  # what an empty row of another delimiter's sheet is made of
+TITLE_LINES = 10  # lines above the header a sheet may spend on a title, a date, a note
+
+
+def _parse_below_title(path: Path, text: str) -> Sheet:
+    """Parse from the first line that reads as a header with a SKU column: supplier price
+    lists often open with a title line ("Price list November 2026") or a blank line. The
+    error names the first line's headers when none does."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.strip()][:TITLE_LINES]
+    first_error: SheetError | None = None
+    for start in starts:
+        body = "".join(lines[start:])
+        try:
+            sheet = _parse(path, body, _dialect(body), offset=start)
+        except SheetError as exc:
+            first_error = first_error or exc
+            continue
+        if start and any(lines[i].strip() for i in range(start)):
+            where = "line 1" if start == 1 else f"lines 1-{start}"
+            sheet.notes.insert(0, f"{where}: above the column headers (a title): not products")
+        return sheet
+    assert first_error is not None  # the text is not blank, so there was a first line
+    raise first_error
+
+
+def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -> Sheet:
+    """``offset``: lines of the file above ``text`` (line numbers in messages are the file's)."""
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     headers = [h for h in (reader.fieldnames or []) if h is not None]
     mapping = map_columns(headers)
@@ -245,15 +272,19 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect]) -> Sheet:
     used = set(mapping.values())
     rows: list[SheetRow] = []
     problems: list[str] = []
+    notes: list[str] = []
     seen_without_image: set[str] = set()
     first: dict[str, SheetRow] = {}  # a SKU's first row: later rows add pictures to it
     for record in reader:
-        line = reader.line_num
+        line = reader.line_num + offset
         values = {k: (v or "").strip() for k, v in record.items() if k is not None}
         sku = values.get(mapping["sku"], "")
         if not sku:
             if any(values.values()):
                 problems.append(f"line {line}: no SKU, row skipped")
+            continue
+        if not sku.strip(SEPARATORS):  # ";;;": an empty row saved with another delimiter
+            problems.append(f"line {line}: '{sku}' is not a SKU (only separators), row skipped")
             continue
         price_text = values.get(mapping.get("price", ""), "")
         price = parse_price(price_text) if price_text else None
@@ -261,10 +292,6 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect]) -> Sheet:
         if price_text and price is None:
             attributes["price_text"] = price_text
         image = values.get(mapping.get("image", ""), "")
-        if not image and sku in seen_without_image:
-            continue
-        if not image:
-            seen_without_image.add(sku)
         row = SheetRow(
             line=line,
             sku=sku,
@@ -278,10 +305,16 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect]) -> Sheet:
         earlier = first.setdefault(sku, row)
         if earlier is not row and row.name and earlier.name and row.name != earlier.name:
             # One row per picture is normal; another name under the same SKU is most likely
-            # a typo that would silently give this picture to the other product.
-            problems.append(
+            # a typo that would silently give this row to the other product.
+            what = "this row's picture goes" if image else "this row adds nothing and goes"
+            notes.append(
                 f"line {line}: SKU {sku} is also on line {earlier.line} as '{earlier.name}', "
-                f"not '{row.name}'; this row's picture goes to that product"
+                f"not '{row.name}'; {what} to that product, with line {earlier.line}'s name "
+                "and price"
             )
+        if not image and sku in seen_without_image:
+            continue
+        if not image:
+            seen_without_image.add(sku)
         rows.append(row)
-    return Sheet(path=path, mapping=mapping, rows=rows, problems=problems)
+    return Sheet(path=path, mapping=mapping, rows=rows, problems=problems, notes=notes)

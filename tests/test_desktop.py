@@ -865,12 +865,20 @@ def test_import_summary_asks_to_fix_only_what_can_be_fixed(qtbot: Any) -> None:
     def heading(report: ImportReport) -> str:
         dialog = ImportSummaryDialog(report)
         qtbot.addWidget(dialog)
-        return next(x.text() for x in dialog.findChildren(QLabel) if "Skipped files" in x.text())
+        return next(x.text() for x in dialog.findChildren(QLabel) if x.text().endswith(":"))
 
     same = ("b.jpg", "same picture as a.jpg, skipped")
     assert "(already in the catalog)" in heading(ImportReport(added=1, skipped=[same]))
     broken = ("c.jpg", "empty file (0 bytes)")
     assert "(fix them and import again)" in heading(ImportReport(skipped=[same, broken]))
+    # A note (imported, worth a look) is listed, and not as skipped.
+    note = ("sheet.csv", "1 product without a picture (K2): never suggested until one is imported")
+    only = ImportSummaryDialog(ImportReport(added=1, notes=[note]))
+    qtbot.addWidget(only)
+    assert heading(ImportReport(added=1, notes=[note])) == (
+        "<b>notes</b> (imported; worth a look):"
+    )
+    assert only.table is not None and only.table.item(0, 1).text() == f"Note: {note[1]}"
 
 
 # -- entry point, demo, about ---------------------------------------------------------------

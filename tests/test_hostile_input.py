@@ -195,8 +195,9 @@ def test_catalog_import_survives_a_hostile_sheet(tmp_path: Path) -> None:
         reasons = [r for _, r in rep.skipped]
         assert "no SKU, row skipped" in reasons
         assert "file not found (a picture of C;3)" in reasons  # says whose picture is missing
-        # The same SKU under another name is most likely a typo: said, not silently merged.
-        assert any(r.startswith("SKU B-2 is also on line 3") for r in reasons)
+        # The same SKU under another name is most likely a typo: said (as a note: the row
+        # was read), not silently merged.
+        assert any(r.startswith("SKU B-2 is also on line 3") for _, r in rep.notes)
         assert lib.product("=1+1")["price"] == 1.5  # type: ignore[index]
         assert len(str(lib.product("B-2")["name"])) == 200_000  # type: ignore[index]
 

@@ -206,10 +206,13 @@ def test_one_picture_listed_for_two_products_stays_with_the_first(tmp_path: Path
         for _ in range(2):
             rep = lib.import_catalog(folder, folder / "sheet.csv")
             assert rep.removed == 0 and rep.added + rep.unchanged == 2
-            (line,) = rep.skipped  # the same file twice for one product is not a problem
-            assert line[1] == (
+            assert not rep.skipped  # the same file twice for one product is no problem
+            assert rep.notes[0][1] == (
                 "also listed for SKU K2; one picture file serves one product, so it stays "
                 "with SKU K1"
+            )
+            assert rep.notes[1][1] == (
+                "1 product without a picture (K2): never suggested until one is imported"
             )
             skus = [r[0] for r in lib.db.execute("SELECT sku FROM catalog_images ORDER BY sku")]
             assert skus == ["K1", "L1"] and len(lib.index) == 2

@@ -75,6 +75,26 @@ def test_sheet_without_sku_column_is_refused(tmp_path: Path) -> None:
         read_sheet(path)
 
 
+def test_a_title_above_the_headers_and_junk_rows(tmp_path: Path) -> None:
+    """Supplier price lists open with a title line; a sheet saved with another delimiter
+    leaves rows of bare separators. The title is passed over (and said), a separator row is
+    no product, and line numbers stay the file's."""
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "Price list November 2026;;;\n\nSKU,Name,Price\nK1,Kiwi,0.50\n;;;\nK1,Kiwi bio,0.60\n",
+        encoding="utf-8",
+    )
+    sheet = read_sheet(path)
+    assert [(r.sku, r.line) for r in sheet.rows] == [("K1", 4)]  # no second picture to add
+    assert sheet.problems == ["line 5: ';;;' is not a SKU (only separators), row skipped"]
+    assert sheet.notes[0] == "lines 1-2: above the column headers (a title): not products"
+    assert sheet.notes[1].startswith("line 6: SKU K1 is also on line 4 as 'Kiwi'")
+    # No header with a SKU column anywhere near the top: the first line's headers are named.
+    (tmp_path / "none.csv").write_text("Title\nfoo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(SheetError, match=r"no SKU column .*found: Title\)"):
+        read_sheet(tmp_path / "none.csv")
+
+
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx"])
 def test_formula_cells_are_neutralised(cell: str) -> None:
     assert safe_cell(cell) == "'" + cell
