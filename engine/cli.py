@@ -142,7 +142,8 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     return 0
 
 
-def _print_matches(results, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+def _print_matches(results, as_json: bool, decided: dict[int, str]) -> int:  # type: ignore[no-untyped-def]
+    """One block per photo; ``decided``: photo id -> what staff already decided for it."""
     failures = 0
     for r in results:
         if as_json:
@@ -164,10 +165,34 @@ def _print_matches(results, as_json: bool) -> int:  # type: ignore[no-untyped-de
             print(f"{r.path}: skipped: {r.error}")
             continue
         note = f" (same picture as {Path(r.duplicate_of).name})" if r.duplicate_of else ""
+        if r.photo_id in decided:  # matched again: say it is not waiting for a decision
+            note += f" ({decided[r.photo_id]})"
         print(f"[{r.photo_id}] {r.path}{note}")
-        for s in r.suggestions:
-            print(f"    {s.rank}. {s.sku:<24} {s.score:6.1%}  sim {s.similarity:.3f}  {s.name}")
+        width = min(40, max((len(s.sku) for s in r.suggestions), default=0))
+        # Matching points (geometrically verified keypoints) can rank a product above one
+        # with a higher sim: shown, so the order explains itself.
+        points = [
+            f"  {count(s.inliers, 'matching point')}" if s.inliers else "" for s in r.suggestions
+        ]
+        room = max(map(len, points), default=0)
+        for s, said in zip(r.suggestions, points, strict=True):
+            print(
+                f"    {s.rank}. {s.sku:<{width}} {s.score:6.1%}  sim {s.similarity:.3f}"
+                f"{said:<{room}}  {s.name}"
+            )
     return failures
+
+
+def _decided(lib, results) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    """What staff already decided for each matched photo that has a decision."""
+    out: dict[int, str] = {}
+    for r in results:
+        d = lib.photo_state(r.photo_id).decision if r.photo_id is not None else None
+        if d is not None:
+            out[r.photo_id] = (
+                f"confirmed as {d.sku}" if d.action == "confirm" else "marked no match"
+            )
+    return out
 
 
 def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
@@ -183,7 +208,7 @@ def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
             )
         )
         bar.close()
-        failures = _print_matches(results, args.json)
+        failures = _print_matches(results, args.json, _decided(lib, results))
     if not results:
         names = ", ".join(str(p) for p in args.photos[:3])
         print(f"shopmatch: no photos found in {names}", file=sys.stderr)
@@ -466,7 +491,7 @@ def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
         print(f"catalog: {report.summary()}")
         results = list(lib.match([demo / "photos"], top_k=3, progress=bar))
         bar.close()
-        _print_matches(results, False)
+        _print_matches(results, False, _decided(lib, results))
         out = Path(args.output)
         n = lib.export_csv(out, per="photo", include_undecided=True)
     rows = count(n, "row")

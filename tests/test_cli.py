@@ -88,6 +88,10 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     run(*lib, "confirm", str(results[1]["photo_id"]), "SKU-004")
     run(*lib, "no-match", str(results[1]["photo_id"]))
     assert "undid no match" in run(*lib, "undo").stdout
+    # Matched again, a decided photo says so; SKUs line up, and matching points are shown.
+    again = run(*lib, "match", str(photos[0])).stdout.splitlines()
+    assert again[0].endswith(f"{photos[0]} (confirmed as SKU-001)")
+    assert len({line.index("%") for line in again[1:]}) == 1
     status = json.loads(run(*lib, "status", "--json").stdout)
     assert (status["products"], status["photos"], status["confirmed"]) == (12, 2, 2)
     target = tmp_path / "inv.csv"
