@@ -404,14 +404,37 @@ def _note_bare_products(lib: Library, sheet: Sheet, skus: list[str], report: Imp
     has = "SELECT 1 FROM catalog_images WHERE sku = ? LIMIT 1"
     bare = [sku for sku in skus if lib.db.execute(has, [sku]).fetchone() is None]
     if bare:
-        shown = ", ".join(bare[:5]) + (", ..." if len(bare) > 5 else "")
         report.notes.append(
             (
                 sheet.path.name,
-                f"{count(len(bare), 'product')} without a picture ({shown}): never suggested "
-                "until one is imported",
+                f"{count(len(bare), 'product')} without a picture ({_some(bare)}): never "
+                "suggested until one is imported",
             )
         )
+    # Products an earlier sheet listed and this one does not: their pictures left with them,
+    # but the products stay for the decisions that name them. Said, or the product count in
+    # 'status' would not add up with the sheet's.
+    listed = set(skus)
+    gone = [
+        str(r[0])
+        for r in lib.db.execute(
+            "SELECT sku FROM products p WHERE NOT EXISTS "
+            "(SELECT 1 FROM catalog_images i WHERE i.sku = p.sku) ORDER BY sku"
+        )
+        if str(r[0]) not in listed
+    ]
+    if gone:
+        report.notes.append(
+            (
+                sheet.path.name,
+                f"{count(len(gone), 'product')} in the library but not in this sheet "
+                f"({_some(gone)}): no longer suggested; kept for the decisions that name them",
+            )
+        )
+
+
+def _some(skus: list[str]) -> str:
+    return ", ".join(skus[:5]) + (", ..." if len(skus) > 5 else "")
 
 
 def _run_clock(

@@ -228,6 +228,21 @@ def test_reimport_without_the_sheet_keeps_the_sheets_products(
         write_catalog(catalog_dir, 1, start=12, sheet=False)  # one new picture, no sheet row
         rep = lib.import_catalog(catalog_dir)
         assert (rep.added, rep.unchanged, rep.removed, rep.products) == (1, 12, 0, 13)
+        # A product the updated sheet no longer lists: its picture goes, the product stays
+        # for its decisions, and the import says so.
+        lines = (catalog_dir / "sheet.csv").read_text(encoding="utf-8").splitlines()
+        (catalog_dir / "sheet.csv").write_text(
+            "\n".join(x for x in lines if not x.startswith("SKU-007,")) + "\n", encoding="utf-8"
+        )
+        rep = lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        assert rep.removed == 2 and lib.product("SKU-007") is not None  # (and SKU-012)
+        assert rep.notes == [
+            (
+                "sheet.csv",
+                "2 products in the library but not in this sheet (SKU-007, SKU-012): no "
+                "longer suggested; kept for the decisions that name them",
+            )
+        ]
         assert lib.product("SKU-003")["name"] == "Product 3"  # type: ignore[index]
         assert not rep.skipped
 
