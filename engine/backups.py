@@ -276,8 +276,33 @@ def restore_newest(library: Path, db_name: str) -> Restored:
     for f in files:
         if f.exists():
             shutil.copy2(f, aside / f.name)
+    # Until the decisions made since are read back out of the damaged copy (the caller's
+    # next step), this marker says they are owed: a crash in between is finished on the
+    # next open instead of leaving them behind unsaid.
+    (aside / PENDING).write_text(good.path.name, encoding="utf-8")
     for f in files[1:]:
         f.unlink(missing_ok=True)
     with atomic_path(files[0]) as tmp:
         shutil.copyfile(good.path, tmp)
     return Restored(good, aside)
+
+
+PENDING = "recovery-pending"  # in a damaged-<time> folder: its decisions not yet read back
+
+
+def pending_recoveries(library: Path) -> list[Restored]:
+    """Restores whose read-back of later decisions never finished (a crash in between)."""
+    by_name = {b.path.name: b for b in list_backups(library)}
+    out = []
+    for marker in sorted(folder_of(library).glob(f"damaged-*/{PENDING}")):
+        try:
+            name = marker.read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        backup = by_name.get(name) or Backup(folder_of(library) / name, datetime.now(UTC), "")
+        out.append(Restored(backup, marker.parent))
+    return out
+
+
+def recovery_done(restored: Restored) -> None:
+    (restored.damaged_copy / PENDING).unlink(missing_ok=True)

@@ -129,8 +129,11 @@ class Library:
                 self.db.execute("UPDATE models SET active = (version = ?)", [first.version])
             else:
                 self._ensure_active_model_intact()
-            if self._restored is not None:  # the database was put back from a backup
-                self.repairs.append(self._recover_after(self._restored))
+            # The database was put back from a backup just now, or by a run that stopped
+            # before reading back the decisions made since: read them back.
+            owed = [self._restored] if self._restored else backups.pending_recoveries(self.path)
+            for restored in owed:
+                self.repairs.append(self._recover_after(restored))
             self.backup_if_due()  # e.g. the last session ended without one
         except BaseException:
             self.close()
@@ -170,8 +173,10 @@ class Library:
         that the backup lacks (``engine.salvage``); returns the line that reports the repair."""
         try:
             got = salvage.recover(self, done.damaged_copy, DB_NAME).describe()
-        except (sqlite3.Error, OSError) as exc:  # e.g. a full disk: the backup itself stands
+        except Exception as exc:  # e.g. a full disk: the backup itself stands, said as such
+            log.exception("reading decisions back from %s failed", done.damaged_copy)
             got = f"decisions made after it could not be recovered ({describe(exc)})"
+        backups.recovery_done(done)
         return (
             f"{backups.DATABASE_RESTORED} {done.backup.describe()}; {got} "
             f"(the damaged file is in {done.damaged_copy})"

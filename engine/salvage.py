@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import memory
-from engine.db import transaction
+from engine.db import transaction, utcnow
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -57,6 +57,11 @@ class Salvage:
             parts.append(
                 f"{n} decision{'s' if n != 1 else ''} made after it recovered from the damaged "
                 "file" + (f" with {_count(self.photos, 'photo')}" if self.photos else "")
+            )
+        if self.products:
+            parts.append(
+                f"{_count(self.products, 'product')} added since it came back without "
+                "pictures: import the catalog again"
             )
         if self.models:
             parts.append(f"model version {', '.join(self.models)} kept (activate it to use it)")
@@ -105,6 +110,9 @@ def _open_copy(damaged_dir: Path, db_name: str, work: Path) -> sqlite3.Connectio
                     f.write(header)
             conn = sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True)
             try:
+                # Reads a file whose size disagrees with its header (cut short by a copy
+                # that failed): SQLite otherwise refuses the whole schema.
+                conn.execute("PRAGMA writable_schema = ON")
                 names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
                 if {"decisions", "photos"} <= names:
                     conn.execute("SELECT 1 FROM decisions LIMIT 1").fetchall()
@@ -152,6 +160,7 @@ class _Recovery:
             return self.result
         with transaction(self.lib.db):
             self.result.models = self._models()
+            self._settings()
             kept = self._decisions(columns, rows)
         for photo_id in sorted(kept):
             memory.sync_photo(self.lib, photo_id)
@@ -237,24 +246,52 @@ class _Recovery:
             kept.append(version)
         return kept
 
+    def _settings(self) -> None:
+        """Settings changed after the backup (instant memory turned off, say) as they were:
+        the backup would silently turn them back."""
+        for key, value in self._query("SELECT key, value FROM settings", ()) or []:
+            if isinstance(key, str) and isinstance(value, str):
+                self.lib.db["settings"].upsert({"key": key, "value": value}, pk="key")
+
     def _decisions(self, columns: list[str], rows: list[_ROW]) -> set[int]:
-        """Insert each decision with its own id (free: all are newer than the backup's);
-        returns the restored ids of the photos they concern."""
-        skipped: set[int] = set()
+        """Insert each decision with its own id (free: all are newer than the backup's),
+        each in a savepoint: one that cannot stand (its photo unreadable, the decision it
+        undoes lost, a damaged value) is counted and leaves nothing behind, and the others
+        stay. Returns the restored ids of the photos they concern."""
+        written: set[int] = set()
         photos: set[int] = set()
         for row in rows:
             values = dict(zip(columns, row, strict=True))
-            photo = self._photo(int(values["photo_id"]))
-            undoes = values.get("undoes")
-            if photo is None or undoes in skipped or not self._product(values.get("sku")):
-                skipped.add(int(values["id"]))
+            before = (dict(self.photo_ids), self.result.photos, self.result.products)
+            self.lib.db.execute("SAVEPOINT salvage_row")
+            try:
+                photo = self._write_decision(values, written)
+            except (sqlite3.Error, ValueError, TypeError):
+                photo = None
+            if photo is None:
+                self.lib.db.execute("ROLLBACK TO salvage_row")
+                self.photo_ids, self.result.photos, self.result.products = before
                 self.result.lost += 1
-                continue
-            values["photo_id"] = photo
-            self.lib.db["decisions"].insert(values)
-            photos.add(photo)
-            self.result.decisions += 1
+            else:
+                photos.add(photo)
+                written.add(int(values["id"]))
+                self.result.decisions += 1
+            self.lib.db.execute("RELEASE salvage_row")
         return photos
+
+    def _write_decision(self, values: dict[str, Any], written: set[int]) -> int | None:
+        """Write one decision; its photo's restored id, or None when it cannot stand."""
+        undoes = values.get("undoes")
+        if undoes is not None and int(undoes) not in written:
+            there = "SELECT 1 FROM decisions WHERE id = ?"
+            if self.lib.db.execute(there, [int(undoes)]).fetchone() is None:
+                return None  # it undoes a decision that was lost with its page
+        photo = self._photo(int(values["photo_id"]))
+        if photo is None or not self._product(values.get("sku")):
+            return None
+        values["photo_id"] = photo
+        self.lib.db["decisions"].insert(values)
+        return photo
 
     def _photo(self, old_id: int) -> int | None:
         """The restored id of the damaged file's photo ``old_id``, copying it (with its
@@ -264,7 +301,10 @@ class _Recovery:
         columns = self._columns("photos")
         found = self._one("photos", columns, "id", old_id)
         new_id: int | None = None
-        if found:
+        if not found:  # unreadable there: photos are never deleted, so the same id is it
+            here = self.lib.db.execute("SELECT id FROM photos WHERE id = ?", [old_id]).fetchone()
+            new_id = int(here[0]) if here else None
+        else:
             values = dict(zip(columns, found[0], strict=True))
             same = self.lib.db.execute(
                 "SELECT id FROM photos WHERE sha256 = ?", [values["sha256"]]
@@ -288,11 +328,13 @@ class _Recovery:
             columns = self._columns(table)
             for row in self._one(table, columns, "photo_id", old_id):
                 values = dict(zip(columns, row, strict=True))
+                if values["model_version"] not in models:
+                    continue
                 image = values.get("image_id")
-                if values["model_version"] not in models or (
-                    image is not None and self.lib.db.execute(images, [image]).fetchone() is None
-                ):
-                    continue  # a suggestion must not point at an image the backup lacks
+                if image is not None and self.lib.db.execute(images, [image]).fetchone() is None:
+                    # A reference made after the backup (instant memory): the suggestion
+                    # stays, its product and rank intact, without the picture it matched.
+                    values["image_id"] = None
                 values["photo_id"] = new_id
                 self.lib.db[table].insert(values, ignore=True)
 
@@ -305,8 +347,14 @@ class _Recovery:
             return True
         columns = self._columns("products")
         found = self._one("products", columns, "sku", sku)
-        if not found:
-            return False
-        self.lib.db["products"].insert(dict(zip(columns, found[0], strict=True)))
+        now = utcnow()
+        # Unreadable there too: the decision names the SKU, so it stands, and its product
+        # gets its details back from the next import of the sheet.
+        product = (
+            dict(zip(columns, found[0], strict=True))
+            if found
+            else {"sku": str(sku), "name": str(sku), "created_at": now, "updated_at": now}
+        )
+        self.lib.db["products"].insert(product)
         self.result.products += 1
         return True

@@ -213,6 +213,66 @@ def test_repair_recovers_the_decisions_made_after_the_backup(built: Path) -> Non
     assert cli(lib_dir, "check", "--deep").returncode == 0
 
 
+def test_recovery_keeps_what_stands_and_counts_the_rest(built: Path) -> None:  # noqa: F811
+    """Damage inside the rows themselves: a decision gone (the undo of it cannot stand), a
+    damaged value, the row of a photo the backup holds unreadable. Each such decision is
+    counted, the others all come back (one bad row used to roll back the whole recovery),
+    and a photo's suggestions keep the ones that matched a reference made after the backup."""
+    from PIL import Image
+
+    lib_dir = built / "lib"
+    (first,) = write_photos(built / "later", [5])
+    second = built / "later" / "again-005.jpg"
+    with Image.open(first) as im:
+        im.rotate(8, expand=True).save(second, quality=90)
+    with Library(lib_dir) as lib:
+        lib.take_backup()
+        (one,) = lib.match([first])
+        lib.confirm(one.photo_id, "SKU-005")  # type: ignore[arg-type]
+        (two,) = lib.match([second])  # instant memory: the first photo is now a reference
+        lib.confirm(two.photo_id)  # type: ignore[arg-type]
+        listed = [(x.rank, x.sku) for x in lib.suggestions(two.photo_id)]  # type: ignore[arg-type]
+        old = lib.photo_id(photos_of(built)[2])
+        gone = lib.confirm(old, "SKU-007").id
+        lib.undo(old)
+        lib.no_match(old)
+        bad = lib.reject(old, "SKU-003").id
+    with contextlib.closing(sqlite3.connect(lib_dir / DB_NAME)) as conn:
+        conn.execute("DELETE FROM decisions WHERE id = ?", [gone])
+        conn.execute("UPDATE decisions SET photo_id = 'x7' WHERE id = ?", [bad])
+        conn.execute("DELETE FROM photos WHERE id = ?", [old])
+        conn.commit()
+    damage_header(lib_dir)
+
+    with Library(lib_dir, restore_damaged=True) as lib:
+        (line,) = lib.repairs
+        assert "3 decisions made after it recovered from the damaged file with 2 photos" in line
+        assert "3 decisions made after it could not be recovered" in line  # gone, undo, bad
+        assert lib.photo_state(old).status == "no_match"
+        assert lib.photo_state(lib.photo_id(second)).decision.sku == "SKU-005"  # type: ignore[union-attr]
+        assert [(x.rank, x.sku) for x in lib.suggestions(lib.photo_id(second))] == listed
+    assert cli(lib_dir, "check", "--deep").returncode == 0
+
+
+def test_a_recovery_cut_short_is_finished_on_the_next_open(built: Path) -> None:  # noqa: F811
+    """A crash between putting the backup back and reading back the decisions made since:
+    the damaged copy says it is owed, and the next open reads them back."""
+    lib_dir = built / "lib"
+    with Library(lib_dir) as lib:
+        lib.take_backup()
+    decide_one_more(lib_dir)
+    later = decisions(lib_dir)
+    damage_header(lib_dir)
+    backups.restore_newest(lib_dir, DB_NAME)  # ... and the process is killed here
+    assert len(decisions(lib_dir)) == len(later) - 1
+    with Library(lib_dir) as lib:
+        (line,) = lib.repairs
+        assert "1 decision made after it recovered from the damaged file" in line
+    assert decisions(lib_dir) == later
+    with Library(lib_dir) as lib:
+        assert lib.repairs == []  # once
+
+
 def test_repair_recovers_decisions_around_a_damaged_page(built: Path) -> None:  # noqa: F811
     """``check --repair`` on a database with one wiped page (of a table decisions do not
     need): the backup goes back, the decision made since comes back."""
