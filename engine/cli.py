@@ -129,8 +129,12 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     # A mistyped folder or sheet must not leave a new, empty library behind: checked first.
     if args.folder is not None and not Path(args.folder).is_dir():
         raise FileNotFoundError(f"catalog folder not found: {args.folder}")
-    if args.sheet is not None and not Path(args.sheet).is_file():
-        raise FileNotFoundError(f"sheet not found: {args.sheet}")
+    if args.sheet is not None:
+        if not Path(args.sheet).is_file():
+            raise FileNotFoundError(f"sheet not found: {args.sheet}")
+        from engine.sheet import read_sheet
+
+        read_sheet(Path(args.sheet))  # an unusable sheet (no SKU column, ...) says so here
     with _library(args, create=True) as lib:
         report = lib.import_catalog(args.folder, args.sheet, progress=bar)
     bar.close()

@@ -65,7 +65,14 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
         current = photo_state(lib, photo_id).decision
         if current is not None and (current.action, current.sku) == (action, sku):
             return current
-    else:  # a SKU already rejected for this photo (and not undone): the same, nothing new
+    else:
+        current = photo_state(lib, photo_id).decision
+        if current is not None and current.action == "confirm" and current.sku == sku:
+            # Confirmed and rejected at once: the export would still count it. Said instead.
+            raise DecisionError(
+                f"photo {photo_id} is confirmed as {sku}; undo that first, or confirm the right SKU"
+            )
+        # A SKU already rejected for this photo (and not undone): the same, nothing new.
         row = lib.db.execute(
             f"SELECT {_COLUMNS} FROM decisions WHERE {_LIVE} AND photo_id = ? "
             "AND action = 'reject' AND sku = ? ORDER BY id DESC LIMIT 1",

@@ -238,25 +238,27 @@ TITLE_LINES = 10  # lines above the header a sheet may spend on a title, a date,
 
 
 def _parse_below_title(path: Path, text: str) -> Sheet:
-    """Parse from the first line that reads as a header with a SKU column: supplier price
-    lists often open with a title line ("Price list November 2026") or a blank line. The
-    error names the first line's headers when none does."""
+    """Parse from the line that reads best as the column headers: supplier price lists
+    often open with a title ("Price list November 2026") or blank lines. Among the first
+    TITLE_LINES + 1 non-blank lines, the one naming the most of our columns (a SKU column
+    among them) wins, the earliest on a tie: a title such as "Article list" names a SKU
+    column too, but nothing else. The error names the first line's headers when none does."""
     lines = text.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.strip()][:TITLE_LINES]
-    first_error: SheetError | None = None
+    starts = [i for i, line in enumerate(lines) if line.strip()][: TITLE_LINES + 1]
+    best, best_score = starts[0], -1
     for start in starts:
-        body = "".join(lines[start:])
-        try:
-            sheet = _parse(path, body, _dialect(body), offset=start)
-        except SheetError as exc:
-            first_error = first_error or exc
-            continue
-        if start and any(lines[i].strip() for i in range(start)):
-            where = "line 1" if start == 1 else f"lines 1-{start}"
-            sheet.notes.insert(0, f"{where}: above the column headers (a title): not products")
-        return sheet
-    assert first_error is not None  # the text is not blank, so there was a first line
-    raise first_error
+        dialect = _dialect(lines[start])
+        headers = next(csv.reader([lines[start]], dialect=dialect), [])
+        mapping = map_columns([h for h in headers if h])
+        score = len(mapping) if "sku" in mapping else -1
+        if score > best_score:
+            best, best_score = start, score
+    body = "".join(lines[best:])
+    sheet = _parse(path, body, _dialect(body), offset=best)  # raises: no SKU column
+    if best and any(lines[i].strip() for i in range(best)):
+        where = "line 1" if best == 1 else f"lines 1-{best}"
+        sheet.notes.insert(0, f"{where}: above the column headers (a title): not products")
+    return sheet
 
 
 def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -> Sheet:

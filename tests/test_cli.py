@@ -56,6 +56,17 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
         f"shopmatch: error: catalog folder not found: {tmp_path / 'nowhere'}"
     ]
     assert not (tmp_path / "lib").exists()  # a mistyped folder leaves no empty library
+    (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    proc = run(
+        "--library",
+        str(tmp_path / "lib"),
+        "import",
+        "--sheet",
+        str(tmp_path / "bad.csv"),
+        check=False,
+    )
+    assert proc.returncode == 1 and "has no SKU column" in proc.stderr
+    assert not (tmp_path / "lib").exists()  # nor does an unusable sheet
     proc = run("--library", str(tmp_path / "lib"), "match", str(tmp_path), check=False)
     assert proc.returncode == 1 and "no ShopMatch library at" in proc.stderr
     (tmp_path / "empty").mkdir()
@@ -116,6 +127,9 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     unknown = run(*lib, "confirm", pid, "SKU-0O3", check=False)
     assert unknown.returncode == 1 and "did you mean SKU-003" in unknown.stderr
     run(*lib, "undo")  # back to SKU-004: a single undo, as the repeat recorded nothing
+    # Rejecting the SKU a photo is confirmed as would leave it both: refused, with the way.
+    refused = run(*lib, "reject", str(photos[0]), "SKU-001", check=False)
+    assert refused.returncode == 1 and "is confirmed as SKU-001; undo that first" in refused.stderr
     # A rejection, as any decision, reads as done, and repeating it records nothing either.
     assert run(*lib, "reject", pid, "SKU-002").stdout.strip().endswith("rejected SKU-002")
     again = run(*lib, "reject", pid, "sku-002").stdout

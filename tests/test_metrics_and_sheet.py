@@ -89,6 +89,16 @@ def test_a_title_above_the_headers_and_junk_rows(tmp_path: Path) -> None:
     assert sheet.problems == ["line 5: ';;;' is not a SKU (only separators), row skipped"]
     assert sheet.notes[0] == "lines 1-2: above the column headers (a title): not products"
     assert sheet.notes[1].startswith("line 6: SKU K1 is also on line 4 as 'Kiwi'")
+    # A title that itself names a SKU-like column ("Article") loses to the real headers,
+    # and ten title lines are allowed, as said.
+    titled = tmp_path / "titled.csv"
+    titled.write_text(
+        "Article list November 2026\n" + "note\n" * 9 + "SKU;Name;Price\nA1;Apple;1\n",
+        encoding="utf-8",
+    )
+    sheet = read_sheet(titled)
+    assert [(r.sku, r.name, r.line) for r in sheet.rows] == [("A1", "Apple", 12)]
+    assert sheet.notes == ["lines 1-10: above the column headers (a title): not products"]
     # No header with a SKU column anywhere near the top: the first line's headers are named.
     (tmp_path / "none.csv").write_text("Title\nfoo,bar\n1,2\n", encoding="utf-8")
     with pytest.raises(SheetError, match=r"no SKU column .*found: Title\)"):
