@@ -209,8 +209,17 @@ def due(conn: sqlite3.Connection, library: Path, now: datetime | None = None) ->
     if current[4] < then[4]:  # type: ignore[operator]
         # Decisions are append-only (undo is a row too): fewer than the newest backup holds
         # means this database lost some, so it must not push good backups out.
-        raise sqlite3.DatabaseError(f"it holds {current[4]} decisions, its newest backup {then[4]}")
+        raise FewerDecisionsError(
+            f"the database holds {current[4]} decisions and its newest backup {then[4]}, so "
+            "some were lost since (an older copy put back by hand, or a sync tool); keep this "
+            f"database by moving the newer backups out of {FOLDER}, or put that backup back "
+            "by copying it over shopmatch.db"
+        )
     return current != then
+
+
+class FewerDecisionsError(sqlite3.DatabaseError):
+    """The database holds fewer decisions than its newest backup: no backup over it."""
 
 
 def take_if_due(conn: sqlite3.Connection, library: Path) -> Path | None:
@@ -220,7 +229,11 @@ def take_if_due(conn: sqlite3.Connection, library: Path) -> Path | None:
         taken = take(conn, library) if due(conn, library) else None
     except (OSError, sqlite3.Error, UnicodeDecodeError) as exc:
         why = describe(exc) if isinstance(exc, OSError) else str(exc).splitlines()[0]
-        if isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError) and not isinstance(
+        if isinstance(exc, OSError) and folder_problem(library):  # the folder, not an errno
+            why = folder_problem(library)
+        elif isinstance(exc, FewerDecisionsError):
+            pass  # its own sentence says what happened and what to do
+        elif isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError) and not isinstance(
             exc, sqlite3.OperationalError
         ):
             why = f"the database is damaged ({why}); 'shopmatch check' says more"
@@ -242,12 +255,17 @@ def problem(library: Path) -> str:
     """Why no backup of ``library`` can be taken ('' when one can): a backups path that is
     not a writable folder, or else why this process's last routine backup failed. Shown by
     'check', 'status' and the app, since a failing backup is otherwise only logged."""
+    return folder_problem(library) or _failing.get(str(library), "")
+
+
+def folder_problem(library: Path) -> str:
+    """A backups path that is a file, or a folder this process cannot write ('' if fine)."""
     folder = folder_of(library)
     if folder.exists() and not folder.is_dir():
         return f"its {FOLDER} folder is a file"
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         return f"its {FOLDER} folder is read-only"
-    return _failing.get(str(library), "")
+    return ""
 
 
 @dataclass(frozen=True)

@@ -318,14 +318,18 @@ def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_backups(args: argparse.Namespace, bar: _Bar) -> int:
-    from engine.backups import decision_count, list_backups
+    from engine.backups import decision_count, folder_problem, list_backups
 
     if args.now:
         with _library(args) as lib:
             print(f"backed up to {lib.take_backup()}")
-    found = list_backups(_library_path(args))  # listed without opening: the database may
-    # be the damaged thing the list is wanted for
-    if not found:
+    path = _library_path(args)
+    found = list_backups(path)  # listed without opening: the database may be the damaged
+    # thing the list is wanted for
+    stuck = folder_problem(path)
+    if stuck:  # a backups path that is a file or read-only
+        print(f"no backup can be taken: {stuck}")
+    elif not found:
         print("no backups yet: one is taken when the library is closed after a change")
     for b in found:
         when = b.taken.astimezone().strftime("%Y-%m-%d %H:%M:%S")

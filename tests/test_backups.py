@@ -445,6 +445,10 @@ def test_a_database_that_lost_decisions_is_not_backed_up_over_good_ones(
         conn.commit()
     with Library(lib_dir) as lib:
         assert lib.backup_if_due() is None  # refused (and logged), never raised
+        # Said with what happened and both ways out, not "the database is damaged".
+        assert backups.problem(lib_dir).startswith(
+            "the database holds 2 decisions and its newest backup 3, so some were lost since"
+        )
     assert [b.path for b in backups.list_backups(lib_dir)] == [old]
 
 
@@ -473,6 +477,10 @@ def test_check_says_when_no_backup_can_be_taken(built: Path) -> None:  # noqa: F
     assert "(its backups folder is a file)" in proc.stdout
     status = cli(lib_dir, "status")
     assert "backup problem  its backups folder is a file" in status.stdout, status.stdout
+    assert "Errno" not in status.stderr  # the folder is named, not an error number
+    assert cli(lib_dir, "backups").stdout.strip() == (
+        "no backup can be taken: its backups folder is a file"
+    )
     (lib_dir / backups.FOLDER).unlink()
     assert cli(lib_dir, "check").returncode == 0  # and the open took the first backup
     assert len(backups.list_backups(lib_dir)) == 1
