@@ -130,6 +130,8 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     if args.folder is not None and not Path(args.folder).is_dir():
         raise FileNotFoundError(f"catalog folder not found: {args.folder}")
     if args.sheet is not None:
+        if Path(args.sheet).is_dir():
+            raise ValueError(f"{args.sheet} is a folder; --sheet takes the CSV file in it")
         if not Path(args.sheet).is_file():
             raise FileNotFoundError(f"sheet not found: {args.sheet}")
         from engine.sheet import read_sheet
@@ -278,7 +280,13 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
                 return 0
         else:
             n = lib.export_csv(Path(args.output), per=args.per, include_undecided=args.all)
-    hint = "" if n or args.all else " (no photo is decided yet; --all lists every photo)"
+    hint = (
+        ""
+        if n or args.all
+        else " (no photo is confirmed yet)"
+        if args.per == "sku"
+        else " (no photo is decided yet; --all lists every photo)"
+    )
     where = "standard output" if to_stdout else args.output
     print(
         f"wrote {count(n, 'row')} to {where}{hint}",
