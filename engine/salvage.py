@@ -158,10 +158,13 @@ class _Recovery:
         rows = self._decisions_after(columns, last)
         if not rows:
             return self.result
+        remembering = memory.enabled(self.lib)
         with transaction(self.lib.db):
             self.result.models = self._models()
             self._settings()
             kept = self._decisions(columns, rows)
+        if memory.enabled(self.lib) != remembering:  # switched after the backup: follow it
+            memory.set_enabled(self.lib, not remembering)
         for photo_id in sorted(kept):
             memory.sync_photo(self.lib, photo_id)
         self.lib.flush()
@@ -242,7 +245,10 @@ class _Recovery:
             if version in known or not (self.lib.path / folder).is_dir():
                 continue
             values["active"] = 0
-            self.lib.db["models"].insert(values)
+            try:
+                self.lib.db["models"].insert(values)
+            except (sqlite3.Error, ValueError, TypeError):  # a damaged row: its files stay
+                continue
             kept.append(version)
         return kept
 
@@ -250,7 +256,7 @@ class _Recovery:
         """Settings changed after the backup (instant memory turned off, say) as they were:
         the backup would silently turn them back."""
         for key, value in self._query("SELECT key, value FROM settings", ()) or []:
-            if isinstance(key, str) and isinstance(value, str):
+            if isinstance(key, str) and isinstance(value, str) and key.isprintable():
                 self.lib.db["settings"].upsert({"key": key, "value": value}, pk="key")
 
     def _decisions(self, columns: list[str], rows: list[_ROW]) -> set[int]:

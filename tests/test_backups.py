@@ -254,6 +254,24 @@ def test_recovery_keeps_what_stands_and_counts_the_rest(built: Path) -> None:  #
     assert cli(lib_dir, "check", "--deep").returncode == 0
 
 
+def test_recovery_keeps_settings_changed_after_the_backup(built: Path) -> None:  # noqa: F811
+    """Instant memory turned off after the backup stays off (the backup would turn it back
+    on, with its remembered photos)."""
+    from engine import memory
+
+    lib_dir = built / "lib"
+    with Library(lib_dir) as lib:
+        lib.take_backup()
+        memory.set_enabled(lib, False)
+    decide_one_more(lib_dir)
+    damage_header(lib_dir)
+    with Library(lib_dir, restore_damaged=True) as lib:
+        assert not memory.enabled(lib)
+        confirmed = "SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"
+        assert lib.db.execute(confirmed).fetchone()[0] == 0
+        assert len(lib.index) == lib.db.execute("SELECT count(*) FROM catalog_images").fetchone()[0]
+
+
 def test_a_recovery_cut_short_is_finished_on_the_next_open(built: Path) -> None:  # noqa: F811
     """A crash between putting the backup back and reading back the decisions made since:
     the damaged copy says it is owed, and the next open reads them back."""
