@@ -206,6 +206,7 @@ def import_catalog(
     planned_sha: dict[str, Path] = {}
     keep_paths: set[str] = set()
     claimed: dict[str, str] = {}  # picture file -> the SKU it went to in this import
+    unlisted: set[str] = set()  # SKUs whose pictures this import removes
     try:
         for item in items:
             key = str(item.path)
@@ -349,14 +350,17 @@ def import_catalog(
             reporter.step(len(ok) + len(failed))
 
         # 4. Files that left the catalog (or became unreadable) leave the index.
-        gone = [
-            r[0]
+        leaving = [
+            (int(r[0]), str(r[2]))
             for r in lib.db.execute(
-                "SELECT id, path FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+                "SELECT id, path, sku FROM catalog_images WHERE source_root = ? "
+                "AND origin = 'catalog'",
                 [source],
             ).fetchall()
             if r[1] not in keep_paths
         ]
+        gone = [image_id for image_id, _sku in leaving]
+        unlisted = {sku for _id, sku in leaving}  # products whose pictures leave now
         if gone:
             with transaction(lib.db):
                 lib.db.conn.executemany(
@@ -385,7 +389,7 @@ def import_catalog(
             },
         )
     if sheet is not None and not report.cancelled:
-        _note_bare_products(lib, sheet, list(products), report)
+        _note_bare_products(lib, sheet, list(products), unlisted, report)
     if report.added or report.updated or report.removed:
         lib.rebuild_index()
     else:
@@ -398,7 +402,9 @@ def import_catalog(
     return report
 
 
-def _note_bare_products(lib: Library, sheet: Sheet, skus: list[str], report: ImportReport) -> None:
+def _note_bare_products(
+    lib: Library, sheet: Sheet, skus: list[str], unpictured: set[str], report: ImportReport
+) -> None:
     """Products the sheet lists that have no picture: matching can never suggest them, and
     the product count alone does not show it."""
     has = "SELECT 1 FROM catalog_images WHERE sku = ? LIMIT 1"
@@ -414,15 +420,12 @@ def _note_bare_products(lib: Library, sheet: Sheet, skus: list[str], report: Imp
     # Products an earlier sheet listed and this one does not: their pictures left with them,
     # but the products stay for the decisions that name them. Said, or the product count in
     # 'status' would not add up with the sheet's.
+    # Only those whose pictures this import removed: another supplier's products, or ones
+    # that never had a picture, are not this sheet's to mention at every import.
     listed = set(skus)
-    gone = [
-        str(r[0])
-        for r in lib.db.execute(
-            "SELECT sku FROM products p WHERE NOT EXISTS "
-            "(SELECT 1 FROM catalog_images i WHERE i.sku = p.sku) ORDER BY sku"
-        )
-        if str(r[0]) not in listed
-    ]
+    gone = sorted(
+        sku for sku in unpictured - listed if lib.db.execute(has, [sku]).fetchone() is None
+    )
     if gone:
         report.notes.append(
             (

@@ -216,6 +216,12 @@ def test_one_picture_listed_for_two_products_stays_with_the_first(tmp_path: Path
             )
             skus = [r[0] for r in lib.db.execute("SELECT sku FROM catalog_images ORDER BY sku")]
             assert skus == ["K1", "L1"] and len(lib.index) == 2
+        # Another supplier's sheet is not told about this one's products (K2 has no picture
+        # and is not in it, but no picture of it left with this import).
+        other = tmp_path / "other"
+        write_catalog(other, 1, start=5, sheet=False)
+        (other / "sheet.csv").write_text("sku,image\nM1,images/SKU-005.jpg\n", encoding="utf-8")
+        assert lib.import_catalog(other, other / "sheet.csv").notes == []
 
 
 def test_reimport_without_the_sheet_keeps_the_sheets_products(
