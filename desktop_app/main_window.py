@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         self._backup_timer.start()
 
         # Accept All Confident (toolbar, menu, A) follows the review page's own button.
-        self.review.confident_count.connect(lambda _n: self._update_accept())
+        self.review.confident_count.connect(self._update_accept)
         threshold = float(self.settings.value(keys.THRESHOLD, 0.8))
         self.review.threshold.setValue(round(threshold * 100))
         self.model.set_threshold(threshold)
@@ -622,10 +622,13 @@ class MainWindow(QMainWindow):
             a.setEnabled(self.pages.currentWidget() is self.tabs)
         self._update_accept()
 
-    def _update_accept(self) -> None:
+    def _update_accept(self, confident: int | None = None) -> None:
         """Accept All Confident: enabled only with something to accept, saying how much
-        (pressing A with nothing confident used to be the only way to find out)."""
-        n = len(self.model.confident()) if self.act_confirm_top.isEnabled() else 0
+        (pressing A with nothing confident used to be the only way to find out).
+        ``confident``: the review page's own count, when it has just made one."""
+        if confident is None:
+            confident = len(self.model.confident())
+        n = confident if self.act_confirm_top.isEnabled() else 0
         threshold = f"{self.model.threshold:.0%}"
         self.act_accept.setEnabled(n > 0)
         self.act_accept.setToolTip(

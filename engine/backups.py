@@ -228,13 +228,11 @@ def take_if_due(conn: sqlite3.Connection, library: Path) -> Path | None:
     try:
         taken = take(conn, library) if due(conn, library) else None
     except (OSError, sqlite3.Error, UnicodeDecodeError) as exc:
-        why = describe(exc) if isinstance(exc, OSError) else str(exc).splitlines()[0]
-        if isinstance(exc, OSError) and folder_problem(library):  # the folder, not an errno
-            why = folder_problem(library)
-        elif isinstance(exc, FewerDecisionsError):
-            pass  # its own sentence says what happened and what to do
-        elif isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError) and not isinstance(
-            exc, sqlite3.OperationalError
+        folder = folder_problem(library) if isinstance(exc, OSError) else ""
+        why = folder or (describe(exc) if isinstance(exc, OSError) else str(exc).splitlines()[0])
+        # (FewerDecisionsError's own sentence says what happened and what to do.)
+        if isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError) and not isinstance(
+            exc, sqlite3.OperationalError | FewerDecisionsError
         ):
             why = f"the database is damaged ({why}); 'shopmatch check' says more"
         message = f"no backup of the library taken: {why}"

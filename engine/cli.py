@@ -191,14 +191,14 @@ def _print_matches(results, as_json: bool, decided: dict[int, str]) -> int:  # t
 
 def _decided(lib, results) -> dict[int, str]:  # type: ignore[no-untyped-def]
     """What staff already decided for each matched photo that has a decision."""
-    out: dict[int, str] = {}
-    for r in results:
-        d = lib.photo_state(r.photo_id).decision if r.photo_id is not None else None
-        if d is not None:
-            out[r.photo_id] = (
-                f"confirmed as {d.sku}" if d.action == "confirm" else "marked no match"
-            )
-    return out
+    from engine.decisions import effective_states
+
+    states = effective_states(lib)  # one query, not one per photo
+    return {
+        r.photo_id: f"confirmed as {d.sku}" if d.action == "confirm" else "marked no match"
+        for r in results
+        if (d := states.get(r.photo_id)) is not None
+    }
 
 
 def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
@@ -271,13 +271,10 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
     with _library(args) as lib:
         if to_stdout:  # to standard output, for a pipe: the summary goes to stderr
             data, n = inventory_csv(lib, per=args.per, include_undecided=args.all, bom=False)
-            try:
-                sys.stdout.flush()
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-            except BrokenPipeError:  # 'export - | head': the reader had enough
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                return 0
+            # 'export - | head' (the reader had enough): main() ends it quietly.
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
         else:
             n = lib.export_csv(Path(args.output), per=args.per, include_undecided=args.all)
     hint = (

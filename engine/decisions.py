@@ -59,14 +59,13 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
         raise DecisionError(f"no photo with id {photo_id}")
     if action != "no_match":
         sku = _catalog_sku(lib, (sku or "").strip())
+    current = photo_state(lib, photo_id).decision
     if action in ("confirm", "no_match"):
         # The same decision again (Enter pressed twice, a script re-run) records nothing:
         # otherwise the first undo would seem to do nothing.
-        current = photo_state(lib, photo_id).decision
         if current is not None and (current.action, current.sku) == (action, sku):
             return current
     else:
-        current = photo_state(lib, photo_id).decision
         if current is not None and current.action == "confirm" and current.sku == sku:
             # Confirmed and rejected at once: the export would still count it. Said instead.
             raise DecisionError(

@@ -106,7 +106,6 @@ class Library:
         # One line per repair made while opening (e.g. a damaged model replaced), for the
         # CLI and the app to show: a repair is never silent.
         self.repairs: list[str] = []
-        self._restored: backups.Restored | None = None
         if lock:
             self._lock = FileLock(str(self.path / "shopmatch.lock"), timeout=0)
             try:
@@ -121,7 +120,8 @@ class Library:
                     f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
                 ) from exc
         try:
-            self.db: sqlite_utils.Database = self._open_database(restore_damaged)
+            self.db: sqlite_utils.Database
+            self.db, restored = self._open_database(restore_damaged)
             self.thumbs_dir = self.path / "thumbs"
             self.models_dir = self.path / "models"
             if self.active_model_version() is None:
@@ -131,7 +131,7 @@ class Library:
                 self._ensure_active_model_intact()
             # The database was put back from a backup just now, or by a run that stopped
             # before reading back the decisions made since: read them back.
-            owed = [self._restored] if self._restored else backups.pending_recoveries(self.path)
+            owed = [restored] if restored else backups.pending_recoveries(self.path)
             for restored in owed:
                 self.repairs.append(self._recover_after(restored))
             self.backup_if_due()  # e.g. the last session ended without one
@@ -139,7 +139,10 @@ class Library:
             self.close()
             raise
 
-    def _open_database(self, restore_damaged: bool) -> sqlite_utils.Database:
+    def _open_database(
+        self, restore_damaged: bool
+    ) -> tuple[sqlite_utils.Database, backups.Restored | None]:
+        """The database, and the backup put back in its place if it was too damaged."""
         file = self.path / DB_NAME
         try:
             # A missing or emptied database beside backups is a lost one, not a new library:
@@ -148,7 +151,7 @@ class Library:
                 raise sqlite3.DatabaseError(
                     "the database file is " + ("empty" if file.exists() else "missing")
                 )
-            return open_db(file)
+            return open_db(file), None
         except sqlite3.OperationalError as exc:  # e.g. no room left for the WAL files
             raise LibraryError(
                 f"cannot open the library {self.path}: {describe_storage(self.path, exc)}"
@@ -158,8 +161,8 @@ class Library:
             message, newest = backups.damaged_message(self.path, detail)
             if not restore_damaged or newest is None:
                 raise DamagedDatabaseError(message, newest) from exc
-            self._restored = self._put_back_backup()
-            return open_db(file)
+            restored = self._put_back_backup()
+            return open_db(file), restored
 
     def _put_back_backup(self) -> backups.Restored:
         """Replace the (closed) damaged database with the newest intact backup."""

@@ -148,6 +148,7 @@ class _Recovery:
         self.old = old
         self.result = Salvage()
         self.photo_ids: dict[int, int | None] = {}  # old photo id -> restored id (None: lost)
+        self._cached_now: list[int] = []
 
     def run(self) -> Salvage:
         last = int(self.lib.db.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
@@ -264,31 +265,32 @@ class _Recovery:
         each in a savepoint: one that cannot stand (its photo unreadable, the decision it
         undoes lost, a damaged value) is counted and leaves nothing behind, and the others
         stay. Returns the restored ids of the photos they concern."""
-        written: set[int] = set()
         photos: set[int] = set()
         for row in rows:
             values = dict(zip(columns, row, strict=True))
-            before = (dict(self.photo_ids), self.result.photos, self.result.products)
+            counts = (self.result.photos, self.result.products)
+            self._cached_now = []  # photo ids first looked up for this row
             self.lib.db.execute("SAVEPOINT salvage_row")
             try:
-                photo = self._write_decision(values, written)
+                photo = self._write_decision(values)
             except (sqlite3.Error, ValueError, TypeError):
                 photo = None
             if photo is None:
                 self.lib.db.execute("ROLLBACK TO salvage_row")
-                self.photo_ids, self.result.photos, self.result.products = before
+                for old_id in self._cached_now:  # what the rollback took back is unknown again
+                    del self.photo_ids[old_id]
+                self.result.photos, self.result.products = counts
                 self.result.lost += 1
             else:
                 photos.add(photo)
-                written.add(int(values["id"]))
                 self.result.decisions += 1
             self.lib.db.execute("RELEASE salvage_row")
         return photos
 
-    def _write_decision(self, values: dict[str, Any], written: set[int]) -> int | None:
+    def _write_decision(self, values: dict[str, Any]) -> int | None:
         """Write one decision; its photo's restored id, or None when it cannot stand."""
         undoes = values.get("undoes")
-        if undoes is not None and int(undoes) not in written:
+        if undoes is not None:  # the backup's, or one written back before it
             there = "SELECT 1 FROM decisions WHERE id = ?"
             if self.lib.db.execute(there, [int(undoes)]).fetchone() is None:
                 return None  # it undoes a decision that was lost with its page
@@ -325,6 +327,7 @@ class _Recovery:
                 self._copy_photo_rows(old_id, new_id)
                 self.result.photos += 1
         self.photo_ids[old_id] = new_id
+        self._cached_now.append(old_id)
         return new_id
 
     def _copy_photo_rows(self, old_id: int, new_id: int) -> None:
