@@ -34,6 +34,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QImage,
     QKeySequence,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -425,6 +426,29 @@ class MainWindow(QMainWindow):
             self.act_undo,
         ):
             tb.addSeparator() if a is None else tb.addAction(a)
+        self.toolbar = tb
+        self._toolbar_labelled_width: int | None = None  # measured once it is polished
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_toolbar()
+
+    def _fit_toolbar(self) -> None:
+        """Icons only (names in tooltips) below the width the labelled buttons need: Qt
+        would otherwise hide the last ones, Undo among them, behind an extension arrow."""
+        tb = self.toolbar
+        labelled = Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        if self._toolbar_labelled_width is None:
+            if tb.toolButtonStyle() != labelled:
+                return
+            self._toolbar_labelled_width = tb.sizeHint().width()
+        style = (
+            labelled
+            if self.width() >= self._toolbar_labelled_width
+            else Qt.ToolButtonStyle.ToolButtonIconOnly
+        )
+        if tb.toolButtonStyle() != style:
+            tb.setToolButtonStyle(style)
 
     # -- library lifecycle -------------------------------------------------------------------
     def choose_library(self) -> None:

@@ -155,8 +155,23 @@ def intact(path: Path) -> bool:
         return False
 
 
+def _latest_decision(path: Path) -> int:
+    try:
+        conn = _read_only(path)
+        try:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return -1
+
+
 def newest_intact(library: Path) -> Backup | None:
-    return next((b for b in list_backups(library) if intact(b.path)), None)
+    """The intact backup holding the latest decision (decisions are only ever appended), the
+    newest by name among equals: one named by a clock that ran ahead is not put back over a
+    later one."""
+    found = sorted(list_backups(library), key=lambda b: _latest_decision(b.path), reverse=True)
+    return next((b for b in found if intact(b.path)), None)
 
 
 def take(

@@ -77,6 +77,18 @@ def _by_line(sheet: Sheet, messages: list[str]) -> list[tuple[str, str]]:
     return [(f"{sheet.path.name} {m.split(':')[0]}", m.split(": ", 1)[-1]) for m in messages]
 
 
+def require_images(folder: Path) -> None:
+    """Refuse a folder without a single picture before anything is written: without a sheet
+    that import would find no products, and a re-import would drop every picture taken from
+    there before (a mistyped or emptied folder, not a wish to empty the catalog)."""
+    if next(iter_image_files(folder), None) is None:
+        raise ValueError(
+            f"no pictures found in {folder} (JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF files, in "
+            "it or its sub-folders); choose the folder that holds the supplier's pictures, or "
+            "give the product sheet"
+        )
+
+
 def _plan(
     folder: Path, sheet: Sheet | None
 ) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]]]:
@@ -140,17 +152,23 @@ def _image_path(text: str, base: Path, folder: Path) -> Path:
 def import_catalog(
     lib: Library,
     folder: Path | None,
-    sheet_path: Path | None,
+    sheet_path: Path | Sheet | None,
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ImportReport:
     if folder is None and sheet_path is None:
         raise ValueError("give a folder of images, a sheet, or both")
-    sheet = read_sheet(Path(sheet_path)) if sheet_path is not None else None
+    sheet = (
+        sheet_path
+        if isinstance(sheet_path, Sheet) or sheet_path is None
+        else read_sheet(Path(sheet_path))
+    )
     root = Path(folder if folder is not None else sheet.path.parent).resolve()  # type: ignore[union-attr]
     if not root.is_dir():
         raise FileNotFoundError(f"catalog folder not found: {root}")
+    if sheet is None:
+        require_images(root)
     rows, items, skipped = _plan(root, sheet)
     report = ImportReport(
         skipped=list(skipped), notes=_by_line(sheet, sheet.notes) if sheet else []

@@ -61,8 +61,9 @@ class Finding:
     repairable: bool = True  # whether --repair can fix it
 
     def line(self) -> str:
-        tail = " (repaired)" if self.repaired else ""
-        return f"{self.severity}: {self.area}: {self.message}{tail}"
+        """'error: index: ...', or 'repaired: index: ...' once fixed: the first word says
+        whether anything is left to do."""
+        return f"{'repaired' if self.repaired else self.severity}: {self.area}: {self.message}"
 
 
 @dataclass

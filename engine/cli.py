@@ -126,19 +126,26 @@ def _library(  # type: ignore[no-untyped-def]
 
 
 def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
+    sheet = None
     # A mistyped folder or sheet must not leave a new, empty library behind: checked first.
     if args.folder is not None and not Path(args.folder).is_dir():
         raise FileNotFoundError(f"catalog folder not found: {args.folder}")
-    if args.sheet is not None:
+    if args.sheet is None:
+        if args.folder is None:
+            raise ValueError("give a folder of catalog images, a --sheet, or both")
+        from engine.catalog_import import require_images
+
+        require_images(Path(args.folder))
+    else:
         if Path(args.sheet).is_dir():
             raise ValueError(f"{args.sheet} is a folder; --sheet takes the CSV file in it")
         if not Path(args.sheet).is_file():
             raise FileNotFoundError(f"sheet not found: {args.sheet}")
         from engine.sheet import read_sheet
 
-        read_sheet(Path(args.sheet))  # an unusable sheet (no SKU column, ...) says so here
+        sheet = read_sheet(Path(args.sheet))  # an unusable sheet (no SKU column) says so here
     with _library(args, create=True) as lib:
-        report = lib.import_catalog(args.folder, args.sheet, progress=bar)
+        report = lib.import_catalog(args.folder, sheet, progress=bar)
     bar.close()
     print(report.summary())
     for where, reason in report.skipped:

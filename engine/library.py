@@ -41,6 +41,7 @@ from engine.index import VectorIndex, key_digest, sidecar
 from engine.manifest import MANIFEST_NAME, ModelManifest, model_folder_problem
 from engine.progress import CancelToken, ProgressCallback
 from engine.resources import bundled_model_dir
+from engine.sheet import Sheet
 
 
 class LibraryError(RuntimeError):
@@ -613,6 +614,13 @@ class Library:
             if key_digest(np.asarray(ids, dtype=np.uint64)) == key_digest(loaded.keys()):
                 self._index = loaded
                 return loaded
+        # Expected after a crash between a commit and the index save (the database is the
+        # truth); logged so a rebuild at every start, a sign of a deeper problem, shows.
+        log.info(
+            "index of model %s %s; rebuilt from stored embeddings",
+            self.model_version,
+            "missing or unreadable" if loaded is None else "out of date",
+        )
         return self.rebuild_index()
 
     def invalidate_index(self) -> None:
@@ -622,11 +630,12 @@ class Library:
     def import_catalog(
         self,
         folder: Path | None = None,
-        sheet: Path | None = None,
+        sheet: Path | Sheet | None = None,
         *,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> catalog_import.ImportReport:
+        """Import or update the catalog; ``sheet`` is a CSV path, or one already read."""
         return catalog_import.import_catalog(self, folder, sheet, progress=progress, cancel=cancel)
 
     def products(

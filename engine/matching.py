@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # SKUs kept for the softmax denominator: beyond this the remaining mass is negligible.
 SCORE_POOL = 50
+STORED_SUGGESTIONS = 5
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,10 @@ def match_paths(
     # Local-feature stage (issue 5): rank a full score pool, then re-rank it with verified
     # keypoints and cut to top_k; photo keypoints come from the decode the encoder does.
     lf_index = local_features.prepare(lib) if local_features.enabled(lib) else None
-    pool_k = max(top_k, SCORE_POOL) if lf_index is not None else top_k
+    # A photo keeps at least STORED_SUGGESTIONS, whatever is shown: confirming a lower one
+    # later (``confirm N SKU``) still records its rank, which the gate and bench read.
+    kept = max(top_k, STORED_SUGGESTIONS)
+    pool_k = max(kept, SCORE_POOL) if lf_index is not None else kept
     allowed: Callable[[str], bool] = lambda _sku: True  # noqa: E731
     if lf_index is not None and (category is not None or supplier is not None):
         allowed = _allowed_skus(lib, category, supplier).__contains__
@@ -233,7 +237,7 @@ def match_paths(
             _with_products(
                 lib,
                 local_features.rerank_photo(
-                    lib, lf_index, photo_feats.pop(p, None), v, sugg, top_k, allowed
+                    lib, lf_index, photo_feats.pop(p, None), v, sugg, kept, allowed
                 ),
             )
             for p, v, sugg in zip(batch_paths, vectors, results, strict=True)
@@ -285,7 +289,7 @@ def match_paths(
         with transaction(lib.db):
             _store(lib, photo_id, sugg)
         reporter.step()
-        yield PhotoMatch(path, photo_id, sugg, duplicate_of=earlier)
+        yield PhotoMatch(path, photo_id, sugg[:top_k], duplicate_of=earlier)
 
     sha_of = dict(fresh)
 
@@ -320,7 +324,7 @@ def match_paths(
                     pk=("photo_id", "model_version"),
                 )
                 _store(lib, photo_id, sugg)
-                batch.append(PhotoMatch(path, photo_id, sugg))
+                batch.append(PhotoMatch(path, photo_id, sugg[:top_k]))
         batch.extend(PhotoMatch(path, None, error=err.reason) for path, err in failed)
         yield from batch
         reporter.step(len(batch))

@@ -1,6 +1,7 @@
 """Read a supplier's product sheet (CSV), mapping columns by header name.
 
-Suppliers name their columns differently ("SKU", "Article no.", "Artikelnummer", "Price EUR"),
+Suppliers name their columns differently ("SKU", "Article no.", "Artikel-Nr.", "Référence",
+"Price EUR"), in English, German, French, Dutch, Spanish or Italian,
 so headers are normalised and matched against aliases; every other column is kept as a free
 attribute. Encoding and delimiter are sniffed, because sheets come out of Excel in every locale.
 """
@@ -11,6 +12,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,18 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "articleno",
         "articlenumber",
         "artikelnummer",
+        "artikelnr",
+        "artnr",
+        "bestellnummer",
+        "bestellnr",
+        "referenz",
+        "artikelcode",
+        "codearticle",
+        "refarticle",
+        "referencia",
+        "codigo",
+        "codice",
+        "codicearticolo",
         "ref",
         "reference",
         "ean",
@@ -45,6 +59,20 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "itemname",
         "bezeichnung",
         "designation",
+        "artikelname",
+        "artikelbezeichnung",
+        "produktname",
+        "beschreibung",
+        "libelle",
+        "nom",
+        "nomproduit",
+        "naam",
+        "productnaam",
+        "omschrijving",
+        "nombre",
+        "descripcion",
+        "nome",
+        "descrizione",
     ),
     "category": (
         "category",
@@ -55,9 +83,48 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "type",
         "department",
         "kategorie",
+        "warengruppe",
+        "artikelgruppe",
+        "produktgruppe",
+        "categorie",
+        "famille",
+        "productgroep",
+        "categoria",
     ),
-    "supplier": ("supplier", "vendor", "brand", "manufacturer", "maker", "lieferant"),
-    "price": ("price", "unitprice", "cost", "retailprice", "rrp", "msrp", "preis", "prix"),
+    "supplier": (
+        "supplier",
+        "vendor",
+        "brand",
+        "manufacturer",
+        "maker",
+        "lieferant",
+        "hersteller",
+        "marke",
+        "fournisseur",
+        "marque",
+        "leverancier",
+        "proveedor",
+        "marca",
+        "fornitore",
+    ),
+    "price": (
+        "price",
+        "unitprice",
+        "cost",
+        "retailprice",
+        "rrp",
+        "msrp",
+        "preis",
+        "vkpreis",
+        "verkaufspreis",
+        "einzelpreis",
+        "stuckpreis",
+        "prix",
+        "prixunitaire",
+        "prijs",
+        "precio",
+        "prezzo",
+    ),
     "image": (
         "image",
         "images",
@@ -70,6 +137,11 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "photo",
         "img",
         "bild",
+        "bilddatei",
+        "foto",
+        "afbeelding",
+        "imagen",
+        "immagine",
     ),
 }
 
@@ -100,7 +172,10 @@ class Sheet:
 
 
 def normalise_header(header: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", header.strip().lower())
+    """'Référence' -> 'reference', 'Artikel-Nr.' -> 'artikelnr': accents and punctuation go,
+    so a sheet saved in any locale maps the same way."""
+    plain = unicodedata.normalize("NFKD", header.strip().lower())
+    return re.sub(r"[^0-9a-z]", "", "".join(c for c in plain if not unicodedata.combining(c)))
 
 
 def map_columns(headers: list[str]) -> dict[str, str]:

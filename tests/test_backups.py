@@ -126,8 +126,8 @@ def test_check_repair_puts_back_the_newest_backup_of_an_unreadable_database(
 
     repaired = cli(lib_dir, "check", "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    line = next(x for x in repaired.stdout.splitlines() if x.startswith("error: database: "))
-    assert "put back the backup of" in line and line.endswith("(repaired)")
+    line = next(x for x in repaired.stdout.splitlines() if x.startswith("repaired: database: "))
+    assert "put back the backup of" in line
     # The decision made after the backup is still in the damaged file, whose first line
     # alone was overwritten: it comes back (the stale log beside it is never replayed).
     assert "1 decision made after it recovered from the damaged file" in line
@@ -482,6 +482,9 @@ def test_a_backup_dated_in_the_future_does_not_stop_routine_backups(
     first.path.rename(first.path.with_name("shopmatch-20990101-000000.db"))
     decide_one_more(lib_dir)  # a change: its close backs it up all the same
     assert len(backups.list_backups(lib_dir)) == 2
+    # The one to put back is the one holding the latest decision, not the one named last.
+    newest = backups.newest_intact(lib_dir)
+    assert newest is not None and newest.path.name != "shopmatch-20990101-000000.db"
 
 
 def test_check_says_when_no_backup_can_be_taken(built: Path) -> None:  # noqa: F811

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,11 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     proc = run("--library", str(tmp_path / "lib"), "match", str(tmp_path), check=False)
     assert proc.returncode == 1 and "no ShopMatch library at" in proc.stderr
     (tmp_path / "empty").mkdir()
-    run("--library", str(tmp_path / "lib"), "import", str(tmp_path / "empty"))
+    proc = run("--library", str(tmp_path / "lib"), "import", str(tmp_path / "empty"), check=False)
+    assert proc.returncode == 1 and "no pictures found in" in proc.stderr
+    assert not (tmp_path / "lib").exists()  # nor does a folder without a picture
+    (tmp_path / "one.csv").write_text("sku,name\nA-1,Apple\n", encoding="utf-8")
+    run("--library", str(tmp_path / "lib"), "import", "--sheet", str(tmp_path / "one.csv"))
     proc = run("--library", str(tmp_path / "lib"), "confirm", "42", check=False)
     assert proc.returncode == 1 and "no matched photo 42" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -92,9 +97,13 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     out = run(*lib, "import", str(catalog_dir), "--sheet", str(catalog_dir / "sheet.csv"))
     assert "12 added" in out.stdout
     photos = write_photos(tmp_path / "photos", [1, 4])
-    lines = run(*lib, "match", str(tmp_path / "photos"), "--json", "--top", "2").stdout
+    lines = run(*lib, "match", str(tmp_path / "photos"), "--json", "--top", "1").stdout
     results = [json.loads(line) for line in lines.splitlines()]
-    assert [r["suggestions"][0]["sku"] for r in results] == ["SKU-001", "SKU-004"]
+    assert [[s["sku"] for s in r["suggestions"]] for r in results] == [["SKU-001"], ["SKU-004"]]
+    # One shown, five kept: confirming a lower suggestion later still records its rank.
+    with sqlite3.connect(tmp_path / "lib" / "shopmatch.db") as db:
+        kept = db.execute("SELECT count(*) FROM suggestions GROUP BY photo_id").fetchall()
+    assert kept == [(5,), (5,)]
     assert "confirmed SKU-001, was suggestion #1" in run(*lib, "confirm", str(photos[0])).stdout
     run(*lib, "confirm", str(results[1]["photo_id"]), "SKU-004")
     run(*lib, "no-match", str(results[1]["photo_id"]))

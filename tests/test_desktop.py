@@ -681,6 +681,20 @@ def test_first_window_fits_the_screen_with_its_title_bar(window: MainWindow) -> 
     assert geo.width() == min(1280, area.width())
 
 
+def test_narrow_window_keeps_every_toolbar_button(qtbot: Any, window: MainWindow) -> None:
+    """At 800 px Undo went behind the toolbar's extension arrow; now the labels go."""
+    tb = window.toolbar
+    labelled = Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+    for width, style in ((1280, labelled), (800, Qt.ToolButtonStyle.ToolButtonIconOnly)):
+        window.resize(width, 720)
+        qtbot.waitUntil(lambda w=width: window.width() == w, timeout=WAIT_MS)
+        assert tb.toolButtonStyle() == style
+        qtbot.waitUntil(lambda: tb.widgetForAction(window.act_undo).isVisible(), timeout=WAIT_MS)
+        assert all(tb.widgetForAction(a).isVisible() for a in (window.act_open, window.act_accept))
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: tb.toolButtonStyle() == labelled, timeout=WAIT_MS)
+
+
 def test_photo_title_shortens_the_name_not_the_status(qtbot: Any) -> None:
     """A phone's long file name pushed 'Suggested · photo 7 of 40' out of the header."""
     from desktop_app.review import PhotoTitle

@@ -272,6 +272,12 @@ def test_import_without_sheet_uses_file_stems(tmp_path: Path) -> None:
             "SKU-003",
         ]
         assert rep.products == 4
+        # Emptied (or mistyped to a folder of documents): refused, and nothing is removed.
+        for image in (folder / "images").glob("*.jpg"):
+            image.unlink()
+        with pytest.raises(ValueError, match="no pictures found in"):
+            lib.import_catalog(folder)
+        assert lib.status().catalog_images == 4
 
 
 def test_filters_restrict_suggestions(tmp_path: Path, catalog_dir: Path) -> None:

@@ -320,7 +320,7 @@ def test_check_sees_damaged_and_missing_keypoints_and_repairs_them(tmp_path: Pat
         ]
         fixed = check_library(lib, deep=True, repair=True)  # the damaged row went above
         assert [f.line() for f in fixed.findings] == [
-            "note: keypoints: 2 catalog images had no keypoints; extracted them (repaired)"
+            "repaired: keypoints: 2 catalog images had no keypoints; extracted them"
         ]
         assert fixed.ok and check_library(lib, deep=True).findings == []
         assert index_agrees(lib)

@@ -55,6 +55,29 @@ def test_map_columns_by_header_name() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (  # German, as Excel writes it
+            ["Artikel-Nr.", "Artikelbezeichnung", "Warengruppe", "Hersteller", "VK-Preis (€)"],
+            ["sku", "name", "category", "supplier", "price"],
+        ),
+        (  # French, accents and all
+            ["Référence", "Libellé", "Catégorie", "Fournisseur", "Prix unitaire", "Image"],
+            ["sku", "name", "category", "supplier", "price", "image"],
+        ),
+        (  # Dutch and Spanish
+            ["Artikelcode", "Omschrijving", "Leverancier", "Prijs", "Afbeelding"],
+            ["sku", "name", "supplier", "price", "image"],
+        ),
+        (["Código", "Descripción", "Categoría", "Precio"], ["sku", "name", "category", "price"]),
+    ],
+)
+def test_headers_in_other_languages(headers: list[str], expected: list[str]) -> None:
+    mapping = map_columns([*headers, "Merkmal"])  # a free column stays free
+    assert mapping == dict(zip(expected, headers, strict=True))
+
+
 def test_read_sheet_semicolon_cp1252_and_attributes(tmp_path: Path) -> None:
     path = tmp_path / "sheet.csv"
     path.write_bytes(

@@ -200,7 +200,7 @@ def test_missing_thumbnails_are_remade_or_reported(built: Path) -> None:
     assert "2 thumbnails missing or damaged (shown blank); try --repair" in deep
     repaired = cli(lib_dir, "check", "--deep", "--repair")
     assert repaired.returncode == 2  # one is beyond repair, and says so
-    assert "2 missing or damaged thumbnails (repaired)" in repaired.stdout
+    assert "repaired: thumbnails: 2 missing or damaged thumbnails" in repaired.stdout
     assert beyond in repaired.stdout
     assert thumbs[0].stat().st_size > 0 and thumbs[2].read_bytes()[:2] == b"\xff\xd8"
     again = cli(lib_dir, "check")
@@ -256,7 +256,7 @@ def test_damaged_active_model_falls_back_to_its_parent(built: Path) -> None:
         ]
         report = check_library(lib)
         lines = [f.line() for f in report.findings]
-        assert lines[0].endswith("(repaired)")
+        assert lines[0].startswith("repaired: models: ")
         # the damaged model stays reported: nothing the library holds can restore it
         assert lines[1] == (
             "error: models: model custom-1: its model file model.onnx is damaged (hash mismatch)"
