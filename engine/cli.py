@@ -300,8 +300,18 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
-    with _library(args) as lib:
-        st = lib.status()
+    from engine.library import LibraryLockedError, read_status
+
+    try:
+        with _library(args) as lib:
+            st = lib.status()
+    except LibraryLockedError:  # the app has it open: looking is harmless, so look anyway
+        st = read_status(_library_path(args))
+        print(
+            "shopmatch: the library is open in another ShopMatch window or command; these "
+            "are the figures it last saved",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in st.__dict__.items()}))
         return 0

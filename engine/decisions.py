@@ -8,6 +8,7 @@ last decision of its that is not cancelled.
 from __future__ import annotations
 
 import difflib
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -187,6 +188,17 @@ def effective_states(lib: Library) -> dict[int, Decision]:
         "ORDER BY id"
     ).fetchall()
     return {r[1]: _decision(r) for r in rows}
+
+
+def state_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many photos stand confirmed and how many no match ('confirm'/'no_match' -> n),
+    in SQL: the same states as :func:`effective_states`, for a connection of any kind (a
+    read-only one for a library another process holds)."""
+    rows = conn.execute(
+        "SELECT action, count(*) FROM decisions WHERE id IN (SELECT max(id) FROM decisions "
+        f"WHERE {_LIVE} AND action IN ('confirm', 'no_match') GROUP BY photo_id) GROUP BY action"
+    ).fetchall()
+    return {str(a): int(n) for a, n in rows}
 
 
 def photo_state(lib: Library, photo_id: int) -> PhotoState:

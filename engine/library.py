@@ -85,6 +85,51 @@ class LibraryStatus:
     backup_problem: str = ""  # why no backup can be taken ("" when backups work)
 
 
+def _status(
+    conn: sqlite3.Connection, path: Path, model_version: str, index_size: int
+) -> LibraryStatus:
+    one = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
+    states = decisions.state_counts(conn)
+    return LibraryStatus(
+        path=path,
+        products=one("SELECT count(*) FROM products"),
+        catalog_images=one("SELECT count(*) FROM catalog_images WHERE origin = 'catalog'"),
+        remembered=one("SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"),
+        photos=one("SELECT count(*) FROM photos"),
+        confirmed=states.get("confirm", 0),
+        no_match=states.get("no_match", 0),
+        decisions=one("SELECT count(*) FROM decisions"),
+        model_version=model_version,
+        index_size=index_size,
+        last_backup=next(
+            (b.taken.astimezone().strftime("%Y-%m-%d %H:%M") for b in backups.list_backups(path)),
+            "none",
+        ),
+        backup_problem=backups.problem(path),
+    )
+
+
+def read_status(path: Path) -> LibraryStatus:
+    """The status of a library that another window or command holds open, read without its
+    lock through a read-only connection (WAL lets a reader in beside the writer): the figures
+    of its last commit. Nothing is written, repaired or backed up."""
+    file = Path(path) / DB_NAME
+    if not file.is_file():
+        raise LibraryError(f"no ShopMatch library at {path}")
+    conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    try:
+        row = conn.execute("SELECT version FROM models WHERE active = 1").fetchone()
+        if row is None:
+            raise LibraryError("this library has no active model")
+        # The index file may be mid-save by its owner: its stored embeddings say its size.
+        size = conn.execute(
+            "SELECT count(*) FROM embeddings WHERE model_version = ?", [row[0]]
+        ).fetchone()[0]
+        return _status(conn, Path(path), str(row[0]), int(size))
+    finally:
+        conn.close()
+
+
 class Library:
     """Open (or create) a library folder. Use as a context manager, or call ``close()``."""
 
@@ -779,24 +824,7 @@ class Library:
 
     # -- overview ----------------------------------------------------------------------------
     def status(self) -> LibraryStatus:
-        one = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731
-        states = decisions.effective_states(self)
-        return LibraryStatus(
-            path=self.path,
-            products=one("SELECT count(*) FROM products"),
-            catalog_images=one("SELECT count(*) FROM catalog_images WHERE origin = 'catalog'"),
-            remembered=one("SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"),
-            photos=one("SELECT count(*) FROM photos"),
-            confirmed=sum(1 for s in states.values() if s.action == "confirm"),
-            no_match=sum(1 for s in states.values() if s.action == "no_match"),
-            decisions=one("SELECT count(*) FROM decisions"),
-            model_version=self.model_version,
-            index_size=len(self.index),
-            last_backup=next(
-                (b.taken.astimezone().strftime("%Y-%m-%d %H:%M") for b in self.backups()), "none"
-            ),
-            backup_problem=backups.problem(self.path),
-        )
+        return _status(self.db.conn, self.path, self.model_version, len(self.index))
 
     def backups(self) -> list[backups.Backup]:
         """This library's database backups, newest first."""

@@ -518,10 +518,16 @@ def test_second_process_is_refused_with_a_clear_message(built: Path) -> None:
             f"shopmatch: error: the library {lib_dir} is already open in another ShopMatch "
             "window or command; close it first"
         )
+        # Looking is harmless: status reads the figures the holder last saved, and says so.
+        peek = cli(lib_dir, "status", "--json")
+        assert peek.returncode == 0 and "is open in another ShopMatch window" in peek.stderr
+        held = json.loads(peek.stdout)
     finally:
         holder.kill()
         holder.wait()
     assert cli(lib_dir, "status").returncode == 0  # the lock dies with its process
+    with Library(lib_dir) as lib:
+        assert held == {k: str(v) if k == "path" else v for k, v in lib.status().__dict__.items()}
 
 
 def test_library_refuses_a_second_thread(built: Path) -> None:
