@@ -291,11 +291,13 @@ def restore_newest(library: Path, db_name: str) -> Restored:
     """Put the newest intact backup in place of the damaged database ``db_name``.
 
     The damaged files are copied aside first (nothing is deleted that might still be read
-    by a specialist), then the WAL and shared-memory files go (SQLite would otherwise replay
-    the damaged database's log onto the backup), and only then is the backup copied in by an
-    atomic rename. A crash at any step leaves either the damaged database or the backup in
-    place, and running the repair again finishes it. The caller holds the library lock and
-    has closed its connection.
+    by a specialist), then the backup is copied beside the database, then the WAL and
+    shared-memory files go (SQLite would otherwise replay the damaged database's log onto the
+    backup), and only then does the copy take the database's place by an atomic rename. A
+    crash at any step leaves either the damaged database or the backup in place, and running
+    the repair again finishes it; a full disk stops before anything was removed, and leaves
+    no half copy behind to fill it further. The caller holds the library lock and has closed
+    its connection.
     """
     good = newest_intact(library)
     if good is None:
@@ -304,17 +306,24 @@ def restore_newest(library: Path, db_name: str) -> Restored:
     aside = folder_of(library) / f"damaged-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     aside.mkdir(parents=True, exist_ok=True)
     files = [library / (db_name + suffix) for suffix in ("", "-wal", "-shm")]
-    for f in files:
-        if f.exists():
-            shutil.copy2(f, aside / f.name)
-    # Until the decisions made since are read back out of the damaged copy (the caller's
-    # next step), this marker says they are owed: a crash in between is finished on the
-    # next open instead of leaving them behind unsaid.
-    (aside / PENDING).write_text(good.path.name, encoding="utf-8")
-    for f in files[1:]:
-        f.unlink(missing_ok=True)
-    with atomic_path(files[0]) as tmp:
-        shutil.copyfile(good.path, tmp)
+    log_gone = False
+    try:
+        for f in files:
+            if f.exists():
+                shutil.copy2(f, aside / f.name)
+        # Until the decisions made since are read back out of the damaged copy (the caller's
+        # next step), this marker says they are owed: a crash in between is finished on the
+        # next open instead of leaving them behind unsaid.
+        (aside / PENDING).write_text(good.path.name, encoding="utf-8")
+        with atomic_path(files[0]) as tmp:
+            shutil.copyfile(good.path, tmp)
+            log_gone = True
+            for f in files[1:]:
+                f.unlink(missing_ok=True)
+    except BaseException:
+        if not log_gone:  # the damaged files are untouched: the copy aside is only a copy
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
     return Restored(good, aside)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -289,6 +290,36 @@ def test_a_recovery_cut_short_is_finished_on_the_next_open(built: Path) -> None:
     assert decisions(lib_dir) == later
     with Library(lib_dir) as lib:
         assert lib.repairs == []  # once
+
+
+def test_a_full_disk_stops_the_repair_before_anything_is_removed(
+    built: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backup's copy fails for want of room: the damaged database and its log stay as
+    they were, and no half copy is left aside to fill the disk at every try."""
+    lib_dir = built / "lib"
+    with Library(lib_dir) as lib:
+        lib.take_backup()
+    decide_one_more(lib_dir)
+    later = decisions(lib_dir)
+    damage_header(lib_dir)
+    before = {p.name: p.read_bytes() for p in lib_dir.glob(f"{DB_NAME}*")}
+    real_copyfile = shutil.copyfile
+
+    def no_room(src: object, dst: object, **kw: object) -> object:
+        if Path(str(dst)).name.startswith(f".{DB_NAME}."):  # the backup on its way in
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_copyfile(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shutil, "copyfile", no_room)
+    with pytest.raises(OSError, match="No space left"):
+        backups.restore_newest(lib_dir, DB_NAME)
+    assert {p.name: p.read_bytes() for p in lib_dir.glob(f"{DB_NAME}*")} == before
+    assert not list((lib_dir / backups.FOLDER).glob("damaged-*"))
+    monkeypatch.undo()  # room again: the repair goes through and loses nothing
+    assert cli(lib_dir, "check", "--repair").returncode == 0
+    assert decisions(lib_dir) == later
 
 
 def test_repair_recovers_decisions_around_a_damaged_page(built: Path) -> None:  # noqa: F811
