@@ -11,8 +11,6 @@ every step and leaves the active model as it was.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +38,7 @@ from desktop_app.dialogs import ask
 from desktop_app.icons import icon
 from desktop_app.progress_bar import show_progress
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
-from engine import overview
+from engine import overview, scratch
 from engine.progress import CancelToken, Progress, RunClock
 from engine.wording import count
 
@@ -402,7 +400,7 @@ class LearningPanel(QWidget):
             config = replace(config, **overrides).resolved(learning.base_arch(lib))
             data = learning.prepare(lib)
             plan = learning.plan_gate(lib, config)
-            workdir = Path(tempfile.mkdtemp(prefix=".learning-", dir=lib.path))
+            workdir = scratch.make(lib.path)
             return TrainingJob(lib.path, data, config, plan, workdir)
 
         self.worker.submit(
@@ -578,5 +576,5 @@ class LearningPanel(QWidget):
     def _end(self) -> None:
         job, self.job, self._token, self.clock = self.job, None, None, None
         if job is not None:
-            shutil.rmtree(job.workdir, ignore_errors=True)
+            scratch.release(job.workdir)
         self._set_running(False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -479,6 +480,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Open (or create) the library at ``path`` on the engine thread; a damaged database
         is put back from its newest backup when the user agrees (``restore_damaged``)."""
+        self._remember_unmatched()
         self.session.reset()
         self.welcome.set_state(self.library_path, busy=True)
         self.statusBar().showMessage(f"Opening {path}…")
@@ -487,7 +489,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Opened {path}", 4000)
             self.settings.setValue(keys.LAST_LIBRARY, str(path))
             self.refresh_status(then=then)
-            self.session.resume()
+            self.session.resume(self._take_unmatched(path))
             self.worker.submit(
                 lambda ctx: list(ctx.lib.repairs),
                 what="read what was repaired",
@@ -836,8 +838,7 @@ class MainWindow(QMainWindow):
         def done(_r: object) -> None:
             finish()
             self.statusBar().showMessage(f"Matching now uses model {version}", 8000)
-            self.session.reset()
-            self.session.resume()
+            self._rematch()
 
         def failed(err: TaskError) -> None:
             finish()
@@ -1093,9 +1094,41 @@ class MainWindow(QMainWindow):
     def _on_model_trained(self, version: str) -> None:
         """A fine-tuned model became active: suggestions still pending are made anew."""
         self.statusBar().showMessage(f"Matching now uses the improved model {version}", 8000)
-        self.session.reset()
-        self.session.resume()
+        self._rematch()
         self.refresh_status()
+
+    def _rematch(self) -> None:
+        """Another model matches now: the queue is made anew from the library, with the
+        photos still waiting to be matched the first time."""
+        unmatched = self.session.unmatched_paths()
+        self.session.reset()
+        self.session.resume(unmatched)
+
+    def _remember_unmatched(self) -> None:
+        """Photos dropped but not matched yet are known only to the queue: kept in the
+        settings, per library, so the next time that library opens matches them."""
+        if self.library_path is None:
+            return
+        saved = self._unmatched_store()
+        paths = [str(p) for p in self.session.unmatched_paths()]
+        if paths:
+            saved[str(self.library_path)] = paths
+        else:
+            saved.pop(str(self.library_path), None)
+        self.settings.setValue(keys.UNMATCHED, json.dumps(saved))
+
+    def _take_unmatched(self, library: Path) -> list[Path]:
+        saved = self._unmatched_store()
+        paths = saved.pop(str(library), [])
+        self.settings.setValue(keys.UNMATCHED, json.dumps(saved))
+        return [Path(p) for p in paths]
+
+    def _unmatched_store(self) -> dict[str, list[str]]:
+        try:
+            saved = json.loads(str(self.settings.value(keys.UNMATCHED, "{}")))
+        except ValueError:
+            return {}
+        return saved if isinstance(saved, dict) else {}
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.learning.training and not ask(
@@ -1107,6 +1140,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.learning.cancel_training()
+        self._remember_unmatched()
         self.settings.setValue(keys.GEOMETRY, self.saveGeometry())
         self.settings.setValue(keys.SPLITTER, self.review.splitter.saveState())
         self.settings.sync()

@@ -8,7 +8,7 @@ feels instant; a failed decision is rolled back and reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -278,14 +278,22 @@ class ReviewSession(QObject):
         else:
             self.page.update_counts()
 
-    def resume(self) -> None:
-        """Queue the library's undecided photos, so work left last time is not lost."""
+    def unmatched_paths(self) -> list[Path]:
+        """Queued photos the library does not hold yet (dropped, not matched yet): a model
+        switch, another library or quitting would otherwise forget them."""
+        return [i.path for i in self.model.items if i.photo_id is None and i.status == "pending"]
 
-        def run(ctx: TaskContext) -> list[MatchedPhoto]:
+    def resume(self, unmatched: Sequence[Path] = ()) -> None:
+        """Queue the library's undecided photos, so work left last time is not lost, and
+        match ``unmatched`` (photos queued before but never matched) again."""
+
+        def run(ctx: TaskContext) -> tuple[list[MatchedPhoto], list[Path]]:
             lib = ctx.lib
-            return [stored_match(lib, rec) for rec in overview.undecided_photos(lib)]
+            waiting = [stored_match(lib, rec) for rec in overview.undecided_photos(lib)]
+            return waiting, [p for p in unmatched if p.is_file()]  # (moved away since: gone)
 
-        def done(photos: list[MatchedPhoto]) -> None:
+        def done(found: tuple[list[MatchedPhoto], list[Path]]) -> None:
+            photos, again = found
             fresh = {i.path: i for i in self.model.add_paths([p.path for p in photos])}
             rematch = []
             for mp in photos:
@@ -297,12 +305,15 @@ class ReviewSession(QObject):
                 else:
                     self._apply_match(mp)
                 self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
-            self._match(rematch)
+            queued = self.model.add_paths(again)
+            for item in queued:
+                self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
+            self._match(rematch + queued)
             if photos:
                 n = len(photos)
                 self.message.emit(f"{count(n, 'photo')} from last time {are(n)} waiting for review")
-                if self.current_row() < 0:
-                    self.select_row(self.model.next_undecided(-1))
+            if (photos or queued) and self.current_row() < 0:
+                self.select_row(self.model.next_undecided(-1))
 
         self.worker.submit(run, what="load the photos to review", on_result=done)
 
@@ -461,6 +472,14 @@ class ReviewSession(QObject):
         before = (item.status, item.decided_sku, item.decided_name)
         photo_id = item.photo_id
         assert photo_id is not None
+        if (action, sku) == (
+            {"confirmed": "confirm", "no_match": "no_match"}.get(item.status),
+            item.decided_sku if item.status == "confirmed" else None,
+        ):
+            # Decided so already: the library records nothing, so neither is it counted
+            # (Ctrl+Z must then still bring back a photo taken off the list before).
+            self._advance(self.model.row_of(item.key))
+            return
         was = item.decided_sku if item.status == "confirmed" else None
         if was is not None and (action != "confirm" or sku != was):
             # A key pressed on a photo already decided replaces that decision: say so.

@@ -11,4 +11,5 @@ LAST_LIBRARY = "library/last"
 THRESHOLD = "review/threshold"
 EXPORT_DIR = "export/dir"
 IMPORT_FOLDER = "import/folder"
+UNMATCHED = "queue/unmatched"  # JSON {library path: [photos dropped, not matched yet]}
 IMPORT_SHEET = "import/sheet"  # the sheet that came with that folder ("" when none)

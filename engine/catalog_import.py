@@ -198,10 +198,13 @@ def import_catalog(
     # Without a sheet a product is only its picture's file name: it is created with its first
     # readable picture, so an unreadable file leaves no product without an image behind.
     unseen: dict[str, dict[str, object]] = {}
+    returning: list[str] = []  # withdrawn before, in the catalog again
     with transaction(lib.db):
         for row in products.values():
             existing = lib.product(row.sku)
-            record: dict[str, object] = {"sku": row.sku, "updated_at": now}
+            if existing is not None and existing.get("withdrawn_at"):
+                returning.append(row.sku)
+            record: dict[str, object] = {"sku": row.sku, "updated_at": now, "withdrawn_at": None}
             if sheet is not None or existing is None:
                 record.update(
                     name=row.name,
@@ -406,8 +409,12 @@ def import_catalog(
                 "status": "cancelled" if report.cancelled else "done",
             },
         )
-    if sheet is not None and not report.cancelled:
-        _note_bare_products(lib, sheet, list(products), unlisted, report)
+    if not report.cancelled:
+        withdrawn = _withdraw(lib, unlisted - set(products), now)
+        if sheet is not None:
+            _note_bare_products(lib, sheet, list(products), withdrawn, report)
+    if returning:  # their remembered photos serve as references again
+        _remember_again(lib, returning)
     if report.added or report.updated or report.removed:
         lib.rebuild_index()
     else:
@@ -420,8 +427,38 @@ def import_catalog(
     return report
 
 
+def _withdraw(lib: Library, unpictured: set[str], now: str) -> list[str]:
+    """Products whose last supplier picture this import removed and that it no longer lists
+    have left the catalog: they stay for the decisions that name them, but their remembered
+    photos stop being references, or they went on being suggested (at 100%). The index is
+    rebuilt by the caller (pictures were removed)."""
+    has = "SELECT 1 FROM catalog_images WHERE sku = ? AND origin = 'catalog' LIMIT 1"
+    gone = sorted(sku for sku in unpictured if lib.db.execute(has, [sku]).fetchone() is None)
+    if gone:
+        marks = ", ".join("?" * len(gone))
+        with transaction(lib.db):
+            lib.db.execute(
+                f"UPDATE products SET withdrawn_at = ? WHERE sku IN ({marks})", [now, *gone]
+            )
+            lib.db.execute(
+                f"DELETE FROM catalog_images WHERE origin = 'confirmed' AND sku IN ({marks})",
+                gone,
+            )
+    return gone
+
+
+def _remember_again(lib: Library, skus: list[str]) -> None:
+    from engine import memory
+    from engine.decisions import effective_states
+
+    wanted = set(skus)
+    for photo_id, d in effective_states(lib).items():
+        if d.action == "confirm" and d.sku in wanted:
+            memory.sync_photo(lib, photo_id)
+
+
 def _note_bare_products(
-    lib: Library, sheet: Sheet, skus: list[str], unpictured: set[str], report: ImportReport
+    lib: Library, sheet: Sheet, skus: list[str], withdrawn: list[str], report: ImportReport
 ) -> None:
     """Products the sheet lists that have no picture: matching can never suggest them, and
     the product count alone does not show it."""
@@ -440,16 +477,13 @@ def _note_bare_products(
     # 'status' would not add up with the sheet's.
     # Only those whose pictures this import removed: another supplier's products, or ones
     # that never had a picture, are not this sheet's to mention at every import.
-    listed = set(skus)
-    gone = sorted(
-        sku for sku in unpictured - listed if lib.db.execute(has, [sku]).fetchone() is None
-    )
-    if gone:
+    if withdrawn:
         report.notes.append(
             (
                 sheet.path.name,
-                f"{count(len(gone), 'product')} in the library but not in this sheet "
-                f"({_some(gone)}): no longer suggested; kept for the decisions that name them",
+                f"{count(len(withdrawn), 'product')} in the library but not in this sheet "
+                f"({_some(withdrawn)}): no longer suggested; kept for the decisions that name "
+                "them",
             )
         )
 

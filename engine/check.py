@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from engine import backups, local_features
+from engine import backups, local_features, scratch
 from engine.backups import DATABASE_RESTORED
 from engine.db import PRODUCTS_FTS, SCHEMA_VERSION, has_products_fts
 from engine.errors import describe
@@ -245,6 +245,7 @@ def _stray_files(lib: Library, report: CheckReport, repair: bool) -> None:
     # A model folder no row names: a removal (or an install) cut short between its steps.
     named = {Path(str(r[0])).name for r in lib.db.execute("SELECT folder FROM models")}
     stray += [p for p in (lib.path / "models").glob("[!.]*") if p.is_dir() and p.name not in named]
+    stray += scratch.leftovers(lib.path)  # of a training run that was killed
     if not stray:
         return
     if repair:

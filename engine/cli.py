@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import __version__
@@ -78,14 +78,25 @@ def _filters(lib, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-
         setattr(args, column, same[0])
 
 
-def _top_k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 50:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 50, not {text!r}")
-    return value
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``, refused with the range (0
+    epochs read as 'not given' once, and trained the default)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, not {text!r}"
+            )
+        return value
+
+    return parse
+
+
+_top_k = _whole(1, 50)
 
 
 def _library_path(args: argparse.Namespace, create: bool = False) -> Path:
@@ -414,11 +425,11 @@ def _train_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     base = TrainConfig(square_mode=args.square)
     return dataclasses.replace(
         base,
-        epochs=args.epochs or base.epochs,
-        members=args.members or base.members,
+        epochs=base.epochs if args.epochs is None else args.epochs,
+        members=base.members if args.members is None else args.members,
         unfreeze=args.unfreeze or base.unfreeze,
         loss=args.loss or base.loss,
-        input_size=args.input_size or base.input_size,
+        input_size=base.input_size if args.input_size is None else args.input_size,
         max_views=base.max_views if args.max_views is None else args.max_views,
     )
 
@@ -539,10 +550,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     from engine.training.budget import MAX_VIEWS
     from engine.training.options import LOSSES, TRAIN_INPUT_SIZE, UNFREEZE
 
-    p.add_argument("--epochs", type=int, metavar="N", help="passes over the training views")
+    p.add_argument(
+        "--epochs", type=_whole(1, 100), metavar="N", help="passes over the training views"
+    )
     p.add_argument(
         "--members",
-        type=int,
+        type=_whole(1, 8),
         metavar="K",
         help="models trained on the same prepared images and averaged (default 2: better and "
         "steadier than 1; each one after the first costs 2 more epochs)",
@@ -560,13 +573,13 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--input-size",
-        type=int,
+        type=_whole(32, 1024),
         metavar="PX",
         help=f"encoder input size (default {TRAIN_INPUT_SIZE})",
     )
     p.add_argument(
         "--max-views",
-        type=int,
+        type=_whole(0, 10_000_000),
         metavar="N",
         help=f"training views a run aims at (default {MAX_VIEWS}: 15-17 minutes of training "
         "on a 2-core laptop; 0: no limit): confirmed photos keep up to half, catalog images get "

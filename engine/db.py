@@ -221,12 +221,19 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    """When a product left the supplier's catalog (an import removed its last picture and no
+    longer lists it): kept for the decisions that name it, but its remembered photos stop
+    being references too, or it went on being suggested. NULL while it is in the catalog."""
+    db.execute("ALTER TABLE products ADD COLUMN withdrawn_at TEXT")
+
+
 def has_products_fts(db: sqlite_utils.Database) -> bool:
     return PRODUCTS_FTS in db.table_names()
 
 
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

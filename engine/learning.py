@@ -15,13 +15,13 @@ Cancelling at any point leaves the active model as it was.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine import scratch
 from engine.progress import Cancelled, CancelToken, ProgressCallback, RunClock
 from engine.training.options import HOLDOUT_SHARE
 from engine.wording import count
@@ -431,9 +431,10 @@ def learn(
     if progress is not None:
         progress = run_clock(data, config, plan, progress)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=".learning-", dir=lib.path) as tmp:
-        result = train_candidate(data, config, Path(tmp), progress=progress, cancel=cancel)
-        work = embed_for_gate(plan, data, result, Path(tmp), progress=progress, cancel=cancel)
+    tmp = scratch.make(lib.path)
+    try:
+        result = train_candidate(data, config, tmp, progress=progress, cancel=cancel)
+        work = embed_for_gate(plan, data, result, tmp, progress=progress, cancel=cancel)
         report = finish(
             lib,
             data,
@@ -444,5 +445,7 @@ def learn(
             progress=progress,
             cancel=cancel,
         )
+    finally:
+        scratch.release(tmp)
     report.timings["total_s"] = time.perf_counter() - start
     return report

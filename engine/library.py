@@ -32,6 +32,7 @@ from engine import (
     memory,
     reembed,
     salvage,
+    scratch,
 )
 from engine import local_features as local_stage
 from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transaction, utcnow
@@ -181,6 +182,10 @@ class Library:
             for restored in owed:
                 self.repairs.append(self._recover_after(restored))
             self.backup_if_due()  # e.g. the last session ended without one
+            if self._lock is not None:  # no run of another process can be using them
+                for left in scratch.leftovers(self.path):
+                    log.info("removing %s, left by a training run that was stopped", left)
+                    scratch.release(left)
         except BaseException:
             self.close()
             raise
@@ -376,6 +381,8 @@ class Library:
         if problem:
             raise ValueError(problem)
         folder = self.model_dir(version)
+        if folder.resolve().parent != self.models_dir.resolve():  # never delete outside it
+            raise ValueError(f"model {version}'s folder {folder} is not in the library's models")
         with transaction(self.db):
             for table in ("embeddings", "photo_embeddings", "suggestions"):
                 self.db.execute(f"DELETE FROM {table} WHERE model_version = ?", [version])

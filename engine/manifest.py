@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MANIFEST_NAME = "manifest.json"
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,119}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,14 @@ class ModelManifest:
         for key in ("mean", "std"):
             if key in kwargs:
                 kwargs[key] = tuple(float(x) for x in kwargs[key])  # type: ignore[union-attr]
+        version = kwargs.get("version")
+        # The version names the model's folder in the library: '../x' would put it, and a
+        # later removal, outside.
+        if not isinstance(version, str) or not _PLAIN_NAME.fullmatch(version):
+            raise ValueError(
+                f"model version {version!r} is not a plain name (letters, digits, '.', '_', "
+                "'-', '+'; at most 120 characters)"
+            )
         return cls(**kwargs)  # type: ignore[arg-type]
 
     @classmethod

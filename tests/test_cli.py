@@ -171,6 +171,9 @@ def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     assert f"no photos found in {tmp_path / 'empty'}" in empty.stderr
     top = run(*lib, "match", str(photos[0]), "--top", "0", check=False)
     assert top.returncode == 2 and "from 1 to 50" in top.stderr
+    # 0 epochs read as 'not given' and trained the default for minutes.
+    zero = run(*lib, "train", "--epochs", "0", check=False)
+    assert zero.returncode == 2 and "--epochs: must be a whole number from 1 to 100" in zero.stderr
 
 
 @pytest.mark.slow

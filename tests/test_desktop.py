@@ -1038,6 +1038,63 @@ def test_switch_to_another_model_version(
     qtbot.waitUntil(lambda: w.model.rowCount() == 2, timeout=WAIT_MS)  # queued again
 
 
+def test_a_repeated_decision_does_not_hide_an_earlier_removal_from_undo(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Enter again on a photo confirmed as that product records nothing: Ctrl+Z undid the
+    confirmation instead of bringing back the photo taken off the list after it."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "p", [1, 2, 3]))
+    wait_matched(qtbot, w, 3)
+    w.review.queue.setFocus()
+    first = w.model.item(0)
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
+    w.session.select_row(w.model.row_of(item(w, "photo-of-003.jpg").key))
+    key(w, Qt.Key.Key_Delete)
+    assert "photo-of-003.jpg" not in [i.path.name for i in w.model.items]
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_Return)  # the same confirmation again
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: "photo-of-003.jpg" in [i.path.name for i in w.model.items], timeout=WAIT_MS
+    )
+    assert first.status == "confirmed"
+
+
+def test_photos_not_matched_yet_outlive_a_model_switch_and_a_restart(
+    qtbot: Any,
+    make_window: Any,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+) -> None:
+    """Photos dropped but not matched yet (the queue runs behind) were known only to the
+    queue: a model switch or closing the window dropped them without a word."""
+    w = make_window()
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    waiting = write_photos(tmp_path / "later", [3, 4])
+    w.model.add_paths(waiting)  # queued, as a chunk the matcher has not reached
+    w.switch_model(version, confirm=False)
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == version,
+        timeout=WAIT_MS,
+    )
+    wait_matched(qtbot, w, 4)  # the two matched before, and the two that were waiting
+    more = write_photos(tmp_path / "last", [5])
+    w.model.add_paths(more)
+    w.close()
+    again = make_window()  # the same settings, as the next start
+    open_library(qtbot, again, tmp_path / "lib")
+    qtbot.waitUntil(
+        lambda: more[0].name in {i.path.name for i in again.model.items}, timeout=WAIT_MS
+    )
+    wait_matched(qtbot, again, 5)
+    assert item(again, more[0].name).photo_id is not None
+
+
 def test_remove_a_model_version_not_in_use(
     qtbot: Any,
     window: MainWindow,

@@ -253,6 +253,36 @@ def test_reimport_without_the_sheet_keeps_the_sheets_products(
         assert not rep.skipped
 
 
+def test_a_product_the_sheet_drops_is_no_longer_suggested_even_from_memory(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    """Its picture went, but the photos confirmed as it stayed references: it went on being
+    suggested at 100%, and the import's note that said otherwise was left out."""
+    sheet = catalog_dir / "sheet.csv"
+    lines = sheet.read_text(encoding="utf-8").splitlines()
+    (photo,) = write_photos(tmp_path / "p", [7])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, sheet)
+        (m,) = lib.match([photo])
+        lib.confirm(m.photo_id, "SKU-007")  # instant memory: the photo is a reference now
+        sheet.write_text(
+            "\n".join(x for x in lines if not x.startswith("SKU-007,")) + "\n", encoding="utf-8"
+        )
+        (catalog_dir / "images" / "SKU-007.jpg").unlink()
+        rep = lib.import_catalog(catalog_dir, sheet)
+        assert any("not in this sheet (SKU-007)" in note for _where, note in rep.notes)
+        (again,) = lib.match([photo])
+        assert "SKU-007" not in [s.sku for s in again.suggestions]
+        assert lib.photo_state(m.photo_id).decision.sku == "SKU-007"  # the decision stays
+        lib.instant_memory = False
+        lib.instant_memory = True  # re-syncing memory does not bring it back either
+        assert "SKU-007" not in [s.sku for s in next(iter(lib.match([photo]))).suggestions]
+        # Listed again (without a picture): the remembered photo serves it once more.
+        sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        lib.import_catalog(catalog_dir, sheet)
+        assert next(iter(lib.match([photo]))).suggestions[0].sku == "SKU-007"
+
+
 def test_import_without_sheet_uses_file_stems(tmp_path: Path) -> None:
     folder = tmp_path / "cat"
     write_catalog(folder, 4, sheet=False)

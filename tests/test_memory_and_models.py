@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -90,6 +91,17 @@ def test_install_refuses_a_broken_model_and_a_second_copy(tmp_path: Path) -> Non
         with pytest.raises(LibraryError, match=f"model {other} is already installed"):
             lib.install_model(copy)
         assert next(m for m in lib.models() if m["version"] == other)["metrics"] == {"gate": "kept"}
+        # A version that is a path would put the model, and its later removal, outside.
+        victim = tmp_path / "victim"
+        victim.mkdir()
+        (victim / "precious.txt").write_text("x", encoding="utf-8")
+        crafted = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+        crafted["version"] = "../../victim"
+        (copy / "manifest.json").write_text(json.dumps(crafted), encoding="utf-8")
+        with pytest.raises(LibraryError, match="is not a plain name"):
+            lib.install_model(copy)
+        assert (victim / "precious.txt").exists()
+        assert "../../victim" not in [m["version"] for m in lib.models()]
 
 
 def test_a_confirmation_in_a_fresh_process_does_not_rebuild_the_index(

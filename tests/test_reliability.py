@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, write_catalog, write_photos
-from engine import atomic
+from engine import atomic, scratch
 from engine.check import check_library
 from engine.db import WrongThreadError
 from engine.errors import describe
@@ -342,6 +342,26 @@ def test_full_database_refuses_writes_and_keeps_what_was_recorded(built: Path) -
             lib.no_match(pid)
     assert decisions(lib_dir) == recorded  # every decision that returned is there, no other
     assert cli(lib_dir, "check").returncode == 0
+
+
+def test_scratch_of_a_killed_training_run_is_found_and_removed(built: Path) -> None:
+    """A training run killed outright (or the window closed mid-run) left its scratch folder
+    in the library for ever, unseen by check."""
+    lib_dir = built / "lib"
+    left = lib_dir / f"{scratch.PREFIX}killed"
+    left.mkdir()
+    (left / "features.npy").write_bytes(b"\0" * 4096)
+    with Library(lib_dir, lock=False) as lib:  # (no lock: an open must not clean up)
+        running = scratch.make(lib_dir)  # a run of this process: not a leftover
+        lines = [f.line() for f in check_library(lib).findings]
+        assert lines == [
+            f"note: files: 1 temporary file left by an interrupted write (e.g. {left.name})"
+        ]
+        scratch.release(running)
+    assert left.is_dir()
+    with Library(lib_dir):  # the lock held: nothing else can be training here
+        pass
+    assert not left.exists()
 
 
 def test_index_save_failing_on_close_loses_nothing(
