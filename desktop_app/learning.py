@@ -498,8 +498,8 @@ class LearningPanel(QWidget):
         line leaves the old run's outcome for the hint (with the new library's duration
         once its figures load)."""
         self.cancel_training()  # its data belongs to the library just closed
+        self._hinting = True  # (a run still stopping ends in the hint, not in its outcome)
         if not self.training:
-            self._hinting = True
             self.status.setText(IDLE_HINT)
 
     def cancel_training(self) -> None:
@@ -558,7 +558,12 @@ class LearningPanel(QWidget):
 
     def _cancelled(self) -> None:
         self._end()
-        self.status.setText("Fine-tuning cancelled; the current model is unchanged.")
+        self.status.setText(
+            # Stopped because another library opened: its outcome is not this library's.
+            self._hint()
+            if self._hinting
+            else "Fine-tuning cancelled; the current model is unchanged."
+        )
         self.refresh()
 
     def _set_running(self, on: bool, stage: str = "") -> None:

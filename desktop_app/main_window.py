@@ -480,6 +480,18 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Open (or create) the library at ``path`` on the engine thread; a damaged database
         is put back from its newest backup when the user agrees (``restore_damaged``)."""
+        if (
+            self.learning.training
+            and path != self.library_path
+            and not ask(
+                self,
+                "Open another library",
+                "The model of this library is still being fine-tuned. Open another library anyway?",
+                "Fine-tuning stops; this library's current model stays active and nothing else "
+                "is lost.",
+            )
+        ):
+            return
         self._remember_unmatched()
         self.session.reset()
         self.welcome.set_state(self.library_path, busy=True)

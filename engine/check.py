@@ -285,8 +285,16 @@ def _models(lib: Library, report: CheckReport, repair: bool) -> None:
             for line in lib.repairs[before:]:
                 report.add("models", "error", line, repaired=True)
             continue
-        role = "active model" if version == active else "model"
-        report.add("models", "error", f"{role} {version}: {problem}")
+        if version == active:
+            report.add("models", "error", f"active model {version}: {problem}")
+        else:  # nothing in the library can restore it: it can only go
+            report.add(
+                "models",
+                "error",
+                f"model {version}: {problem}; nothing here can restore it: remove it with "
+                f"'shopmatch models --remove {version}' (in the app: Learning > Remove version)",
+                repairable=False,
+            )
     on_disk = {p.name for p in (lib.path / "models").glob("*") if p.is_dir()}
     unknown = sorted(v for v in on_disk - set(versions) if not v.startswith("."))
     if unknown:

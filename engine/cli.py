@@ -413,6 +413,9 @@ def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
             state = f"  ({v.state})" if v.state and not v.active else ""
             made = local_time(v.created_at)[:16]  # the shop's clock, as 'backups' and 'status'
             print(f"{mark} {v.version:<36} {v.architecture:<22} {made}{measured}{state}")
+            problem = lib.model_problem(v.version)  # e.g. its folder deleted by hand
+            if problem:
+                print(f"    cannot be used: {problem}")
             comparison = v.comparison() if args.verbose else ""
             if comparison:
                 print("    " + comparison.replace("\n", "\n    "))
@@ -496,9 +499,11 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
         return 0
     m = report.overall
     if report.memory is not None:
+        failed = report.memory["train_unreadable"]
         print(
             f"confirmed {report.memory['train_photos']} train photos "
             f"in {report.memory['confirm_s']:.0f} s (instant memory)"
+            + (f"; {failed} could not be read and were left out" if failed else "")
         )
     if report.learning is not None:
         t = report.learning["timings"]
@@ -759,7 +764,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, bar))
     except KeyboardInterrupt:
         bar.close()
-        print("shopmatch: interrupted; work done so far is saved", file=sys.stderr)
+        # eval works in a throw-away library: nothing of it is kept.
+        kept = "nothing was kept" if args.func is cmd_eval else "work done so far is saved"
+        print(f"shopmatch: interrupted; {kept}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # 'shopmatch status | head -3': the reader had enough
         # Python would complain again when it flushes stdout at exit: point it nowhere.

@@ -138,7 +138,18 @@ def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:
             [photo_id, lib.model_version],
         ).fetchone()
         if top is None:
-            raise DecisionError(f"photo {photo_id} has no suggestions to confirm; give a SKU")
+            # Matched under another model: its old suggestions are not this model's, and a
+            # blind confirm of one would record a rank this model never gave.
+            other = lib.db.execute(
+                "SELECT model_version FROM suggestions WHERE photo_id = ? LIMIT 1", [photo_id]
+            ).fetchone()
+            why = (
+                f"was matched with model {other[0]}, not the model in use; match it again "
+                "or give a SKU"
+                if other
+                else "has no suggestions to confirm; give a SKU"
+            )
+            raise DecisionError(f"photo {photo_id} {why}")
         sku = str(top[0])
     return record(lib, photo_id, "confirm", sku)
 

@@ -13,6 +13,7 @@ neither instant memory nor training has seen.
 from __future__ import annotations
 
 import csv
+import io
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -86,16 +87,59 @@ class EvalReport:
 
 
 def read_truth(path: Path) -> list[tuple[Path, str]]:
-    """(photo path, sku) rows of a truth/train CSV, paths resolved relative to the CSV."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"photo", "sku"} <= set(reader.fieldnames):
-            raise ValueError(f"{path.name} needs the columns photo,sku")
-        return [
-            ((path.parent / r["photo"]).resolve(), r["sku"].strip())
-            for r in reader
-            if r.get("photo") and r.get("sku")
-        ]
+    """(photo path, sku) rows of a truth/train CSV, paths resolved relative to the CSV.
+
+    Refused with the CSV's name and line, before any work: a photo that is not there, one
+    listed twice with two SKUs, or no rows at all. Each would otherwise change the figures
+    without a word (rows dropped, the last SKU winning, a training run on nothing)."""
+    path = Path(path)
+    from engine.sheet import SheetError, decode_text
+
+    try:
+        text = decode_text(path.read_bytes(), path.name)
+    except SheetError as exc:
+        raise ValueError(str(exc)) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    if not {"photo", "sku"} <= set(fields):
+        raise ValueError(f"{path.name} needs the columns photo,sku")
+    reader.fieldnames = fields
+    rows: dict[Path, tuple[str, int]] = {}
+    problems: list[str] = []
+    for line, r in enumerate(reader, start=2):
+        photo, sku = (r.get("photo") or "").strip(), (r.get("sku") or "").strip()
+        if not photo and not sku:
+            continue
+        where = f"{path.name} line {line}"
+        if not photo or not sku:
+            problems.append(f"{where}: needs both a photo and a SKU")
+            continue
+        file = (path.parent / photo).resolve()
+        if not file.is_file():
+            problems.append(f"{where}: photo not found ({photo})")
+        elif file in rows and rows[file][0] != sku:
+            problems.append(
+                f"{where}: {photo} is listed with SKU {rows[file][0]} on line {rows[file][1]} "
+                f"and with {sku} here"
+            )
+        else:
+            rows.setdefault(file, (sku, line))
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ValueError("; ".join(problems[:3]) + more)
+    if not rows:
+        raise ValueError(f"{path.name} has no photo,sku rows")
+    return [(file, sku) for file, (sku, _line) in rows.items()]
+
+
+def _check_skus(csv_path: Path, rows: list[tuple[Path, str]], catalog: set[str]) -> None:
+    unknown = sorted({sku for _p, sku in rows if sku not in catalog})
+    if unknown:
+        some = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise ValueError(
+            f"{csv_path.name} names {len(unknown)} SKU{'s' if len(unknown) > 1 else ''} that "
+            f"catalog.csv does not list: {some}"
+        )
 
 
 def confirm_photos(
@@ -208,17 +252,30 @@ def evaluate_dataset(
             raise FileNotFoundError(
                 f"{f} not found: a dataset folder needs catalog.csv and truth.csv"
             )
+    # Everything the run needs is checked before minutes of importing and training.
+    from engine.sheet import read_sheet
+
+    listed = {row.sku for row in read_sheet(catalog).rows}
     truth = read_truth(truth_csv)
+    _check_skus(truth_csv, truth, listed)
+    train_rows = read_truth(Path(train_csv)) if train_csv is not None else None
+    if train_rows is not None:
+        _check_skus(Path(train_csv), train_rows, listed)  # type: ignore[arg-type]
+        seen = {p for p, _sku in truth} & {p for p, _sku in train_rows}
+        if seen:
+            raise ValueError(
+                f"{len(seen)} photo{'s' if len(seen) > 1 else ''} of truth.csv "
+                f"{'are' if len(seen) > 1 else 'is'} also in {Path(train_csv).name} (e.g. "  # type: ignore[arg-type]
+                f"{next(iter(seen)).name}): the gain would be measured on photos it learnt from"
+            )
     with (
         tempfile.TemporaryDirectory(prefix="shopmatch-eval-") as tmp,
         Library(Path(tmp), square_mode=square_mode, model_dir=model_dir) as lib,
     ):
         lib.import_catalog(dataset, catalog, progress=progress, cancel=cancel)
         memory = learning = None
-        if train_csv is not None:
-            memory = confirm_photos(
-                lib, read_truth(Path(train_csv)), progress=progress, cancel=cancel
-            )
+        if train_rows is not None:
+            memory = confirm_photos(lib, train_rows, progress=progress, cancel=cancel)
         if (train_csv is not None and learn) or adapt:
             from engine.learning import learn as run_learning
 

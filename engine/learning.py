@@ -339,6 +339,9 @@ def finish(
     previous = lib.model_version
     version, diff = work.version, work.onnx_max_abs_diff
     timings.update(work.seconds)
+    # The catalog-only loss learns from no photo: said so, and the Learning page then still
+    # counts every confirmation as new to the next run.
+    learnt = result.config.loss != "ortho"
     report = LearningReport(
         version=version,
         activated=False,
@@ -346,11 +349,11 @@ def finish(
         data={
             "skus": len(data.skus),
             "catalog": len(data.catalog),
-            "photos": len(data.photos),
+            "photos": len(data.photos) if learnt else 0,
             "heldout": len(data.heldout),
             "views": result.n_views,
             "unreadable": len(data.missing),
-            "confirmations": data.confirmations,
+            "confirmations": data.confirmations if learnt else 0,
         },
         losses=result.losses,
         timings=timings,

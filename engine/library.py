@@ -436,6 +436,10 @@ class Library:
         row = self.db.execute("SELECT manifest FROM models WHERE version = ?", [version]).fetchone()
         from engine.atomic import atomic_path, atomic_write_text
 
+        source = self._bundled_copy(version)
+        if not folder.is_dir() and source is None:
+            return None  # the folder is gone and nothing holds its model file: a manifest
+            # alone would only leave a folder that still cannot run
         done = []
         try:
             ModelManifest.load(folder)
@@ -445,19 +449,25 @@ class Library:
                 done.append("manifest restored from the database")
         if self.model_problem(version) is None:
             return "; ".join(done) or None
-        bundle = bundled_model_dir().parent
-        for source in sorted(bundle.iterdir()) if bundle.is_dir() else []:
-            try:
-                bundled = ModelManifest.load(source)
-            except (OSError, ValueError, TypeError):
-                continue
-            if bundled.version != version:
-                continue
-            with atomic_path(folder / bundled.file) as tmp:
-                shutil.copyfile(source / bundled.file, tmp)
+        if source is not None:
+            file = ModelManifest.load(source).file
+            with atomic_path(folder / file) as tmp:
+                shutil.copyfile(source / file, tmp)
             if self.model_problem(version) is None:
                 done.append("model file copied again from the bundled model")
                 return "; ".join(done)
+        return None
+
+    @staticmethod
+    def _bundled_copy(version: str) -> Path | None:
+        """The bundled model folder of that version, if this installation ships it."""
+        bundle = bundled_model_dir().parent
+        for source in sorted(bundle.iterdir()) if bundle.is_dir() else []:
+            try:
+                if ModelManifest.load(source).version == version:
+                    return source
+            except (OSError, ValueError, TypeError):
+                continue
         return None
 
     def _ensure_active_model_intact(self) -> None:

@@ -248,7 +248,7 @@ def _utf16_without_bom(raw: bytes) -> str | None:
     return None
 
 
-def _decode(raw: bytes, name: str) -> str:
+def decode_text(raw: bytes, name: str) -> str:
     """Sheet bytes to text: BOMs first (UTF-32/16/8), then UTF-8, cp1252, latin-1."""
     if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0"):
         raise SheetError(f"sheet {name} is an Excel workbook; save it as CSV (UTF-8) first")
@@ -297,7 +297,7 @@ def _dialect(text: str) -> type[csv.Dialect]:
 def read_sheet(path: Path) -> Sheet:
     path = Path(path)
     try:
-        text = _decode(path.read_bytes(), path.name)
+        text = decode_text(path.read_bytes(), path.name)
     except OSError as exc:
         raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
     if not text.strip():

@@ -1361,6 +1361,32 @@ def test_improve_model_can_be_cancelled_and_changes_nothing(
     assert w.learning.status.text().startswith("Fine-tuning takes")
 
 
+def test_opening_another_library_mid_training_asks_first(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It stopped the run without a word, and the other library's Learning page then said
+    'Fine-tuning cancelled'."""
+    w = window
+    lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    w.learning.config_overrides["epochs"] = 200
+    w.learning.start_training(confirm=False)
+    _wait_training_step(qtbot, w)
+    with monkeypatch.context() as said_no:
+        said_no.setattr(main_window_module, "ask", lambda *_a, **_k: False)
+        w.open_library(tmp_path / "other")
+    assert w.learning.training and w.library_path == lib_path
+    open_library(qtbot, w, tmp_path / "other")
+    assert "still being fine-tuned" in boxes[-1]["text"]
+    qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
+    assert "cancelled" not in w.learning.status.text()
+    assert not list(lib_path.glob(".learning-*"))
+
+
 def test_cancel_while_the_candidate_embeds_changes_nothing(
     qtbot: Any,
     window: MainWindow,

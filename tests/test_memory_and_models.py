@@ -11,6 +11,7 @@ import pytest
 
 from conftest import kill_cli_midway, photo_of, product_image, write_catalog, write_photos
 from engine.db import SCHEMA_VERSION, open_db
+from engine.decisions import DecisionError
 from engine.encoder import Encoder
 from engine.library import Library
 from engine.resources import bundled_model_dir
@@ -143,6 +144,9 @@ def test_activate_other_model_and_roll_back(tmp_path: Path, catalog_dir: Path) -
         assert lib.model_version == other.version == lib.active_model_version()
         assert len(lib.index) == 12 and lib.index.dim == other.embedding_dim
         assert lib.index_path.name == f"catalog-{other.version}.usearch"
+        # Its suggestions were the old model's: a bare confirm says why it cannot pick one.
+        with pytest.raises(DecisionError, match=f"was matched with model {old}, not the model"):
+            lib.confirm(before[0].photo_id)
         results = list(lib.match(photos))
         assert all(r.suggestions for r in results)
         assert [r.photo_id for r in results] == [r.photo_id for r in before]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,29 @@ def test_counts_read_as_words_not_as_photo_s() -> None:
     assert count(12_345, "product row") == "12,345 product rows"
     assert count(2, "box", "boxes") == "2 boxes"
     assert (were(1), were(3), are(1), are(0)) == ("was", "were", "is", "are")
+
+
+def test_eval_csvs_are_checked_before_any_work(tmp_path: Path) -> None:
+    """Rows dropped, the last SKU winning, a training run on nothing, the gain measured on
+    photos trained on, an unknown SKU found after minutes: each is refused up front, with
+    the CSV's name and line."""
+    from engine.evaluation import evaluate_dataset, read_truth
+    from engine.resources import demo_dir
+
+    demo = demo_dir()
+    truth = read_truth(demo / "truth.csv")
+    assert len(truth) == 40 and all(p.is_file() for p, _ in truth)
+
+    (first, _), (second, second_sku) = truth[:2]
+    cases = {
+        "sku,photo\n": "train.csv has no photo,sku rows",
+        f"photo,sku\n{tmp_path / 'gone.jpg'},A\n": "train.csv line 2: photo not found (",
+        f"photo,sku\n{first},A\n{first},B\n": f"line 3: {first} is listed with SKU A on line 2",
+        f"photo,sku\n{second},{second_sku}\n": "1 photo of truth.csv is also in train.csv",
+        f"Photo,SKU\n{second},Bananë\n": "names 1 SKU that catalog.csv does not list: Bananë",
+    }
+    csv_path = tmp_path / "train.csv"
+    for text, message in cases.items():
+        csv_path.write_bytes(text.encode("cp1252"))  # as Excel saves it on Windows
+        with pytest.raises(ValueError, match=re.escape(message)):
+            evaluate_dataset(demo, train_csv=csv_path)

@@ -259,7 +259,9 @@ def test_damaged_active_model_falls_back_to_its_parent(built: Path) -> None:
         assert lines[0].startswith("repaired: models: ")
         # the damaged model stays reported: nothing the library holds can restore it
         assert lines[1] == (
-            "error: models: model custom-1: its model file model.onnx is damaged (hash mismatch)"
+            "error: models: model custom-1: its model file model.onnx is damaged (hash "
+            "mismatch); nothing here can restore it: remove it with 'shopmatch models --remove "
+            "custom-1' (in the app: Learning > Remove version)"
         )
         assert not report.ok
         (res,) = lib.match(photos_of(built)[2:3])
@@ -341,6 +343,27 @@ def test_full_database_refuses_writes_and_keeps_what_was_recorded(built: Path) -
         with pytest.raises(sqlite3.OperationalError, match="full"):  # and stays refused
             lib.no_match(pid)
     assert decisions(lib_dir) == recorded  # every decision that returned is there, no other
+    assert cli(lib_dir, "check").returncode == 0
+
+
+def test_a_model_folder_deleted_by_hand_is_named_with_the_way_out(built: Path) -> None:
+    """check --repair said it 'cannot fix' it and made the folder again with a manifest only;
+    nothing said the version can simply be removed."""
+    lib_dir = built / "lib"
+    with Library(lib_dir) as lib:
+        other = lib.install_model(_model_copy(built, "custom-9", lib.model_version)).version
+        shutil.rmtree(lib.model_dir(other))
+        report = check_library(lib, repair=True)
+        (finding,) = [f for f in report.findings if f.area == "models"]
+        assert not finding.repairable and not finding.repaired
+        assert f"'shopmatch models --remove {other}'" in finding.message
+        assert (
+            report.lines()[-1].startswith("1 problem left") and "cannot fix" in report.lines()[-1]
+        )
+        assert not lib.model_dir(other).exists()  # not made again, half
+    listed = cli(lib_dir, "models").stdout
+    assert f"{other}" in listed and "cannot be used: " in listed
+    assert cli(lib_dir, "models", "--remove", other).returncode == 0
     assert cli(lib_dir, "check").returncode == 0
 
 

@@ -484,6 +484,12 @@ def test_a_learning_run_reports_one_progress_for_the_whole_run(tmp_path: Path) -
     shares = [p.run_fraction for p in seen]
     assert all(f is not None for f in shares) and all(p.run_left_s is not None for p in seen)
     assert shares == sorted(shares) and shares[-1] == 1.0 and seen[-1].run_left_s == 0
+    # The catalog-only loss learns from no photo, and says so (it reported every one).
+    with Library(lib_dir) as lib:
+        ortho = learn(lib, dataclasses.replace(cfg, loss="ortho"), activate=False, holdout=0.0)
+    assert report.data["photos"] > 0 and ortho.data["photos"] == 0
+    assert ortho.data["confirmations"] == 0
+    assert ortho.data["views"] == report.data["catalog"] * TINY.catalog_views
 
 
 def test_cancel_leaves_the_library_as_it_was(tmp_path: Path) -> None:
