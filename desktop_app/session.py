@@ -174,15 +174,20 @@ class ReviewSession(QObject):
             names = ", ".join(p.name for p in given[:3])
             self.message.emit(f"No photos found in {names}")
             return
-        fresh = self.model.add_paths(files)
+        fresh = self._list(files)
         skipped = len(files) - len(fresh)
         if skipped:
             self.message.emit(f"{count(skipped, 'photo')} {were(skipped)} already in the queue")
-        for item in fresh:
-            self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
         if self.current_row() < 0 and fresh:
             self.select_row(self.model.row_of(fresh[0].key))
         self._match(fresh)
+
+    def _list(self, paths: list[Path]) -> list[QueueItem]:
+        """Add photos to the queue (those not listed yet) and ask for their thumbnails."""
+        fresh = self.model.add_paths(paths)
+        for item in fresh:
+            self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
+        return fresh
 
     def _match(self, items: list[QueueItem]) -> None:
         if not items:
@@ -294,7 +299,7 @@ class ReviewSession(QObject):
 
         def done(found: tuple[list[MatchedPhoto], list[Path]]) -> None:
             photos, again = found
-            fresh = {i.path: i for i in self.model.add_paths([p.path for p in photos])}
+            fresh = {i.path: i for i in self._list([p.path for p in photos])}
             rematch = []
             for mp in photos:
                 item = fresh.get(mp.path)
@@ -304,10 +309,7 @@ class ReviewSession(QObject):
                     rematch.append(item)  # matched under another model version: match again
                 else:
                     self._apply_match(mp)
-                self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
-            queued = self.model.add_paths(again)
-            for item in queued:
-                self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
+            queued = self._list(again)
             self._match(rematch + queued)
             if photos:
                 n = len(photos)
@@ -548,12 +550,11 @@ class ReviewSession(QObject):
                 return
             action, sku, st, again = result
             if self.model.row_of_photo(st.photo_id) < 0:
-                for item in self.model.add_paths([again.path]):
+                for item in self._list([again.path]):
                     if again.status == "suggested" and not again.suggestions:
                         self._match([item])  # matched under another model: match it again
                     else:
                         self._apply_match(again)
-                    self.loader.request(("thumb", item.key), item.path, PREVIEW_SIDE)
             self._reconcile(st)
             row = self.model.row_of_photo(st.photo_id)
             if row >= 0:

@@ -108,17 +108,22 @@ def _contents(conn: sqlite3.Connection) -> tuple[object, ...]:
     return tuple(conn.execute(_CONTENTS).fetchone())
 
 
-def decision_count(path: Path) -> str:
-    """'40 decisions' for a backup file, or '' when it cannot be read."""
+def _figure(path: Path, sql: str) -> int | None:
+    """One number out of a backup file, or None when it cannot be read."""
     try:
         conn = _read_only(path)
         try:
-            n = int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+            return int(conn.execute(sql).fetchone()[0])
         finally:
             conn.close()
     except sqlite3.Error:
-        return ""
-    return f"{n} decision{'s' if n != 1 else ''}"
+        return None
+
+
+def decision_count(path: Path) -> str:
+    """'40 decisions' for a backup file, or '' when it cannot be read."""
+    n = _figure(path, "SELECT count(*) FROM decisions")
+    return "" if n is None else f"{n} decision{'s' if n != 1 else ''}"
 
 
 def integrity_problems(conn: sqlite3.Connection) -> list[str]:
@@ -155,22 +160,16 @@ def intact(path: Path) -> bool:
         return False
 
 
-def _latest_decision(path: Path) -> int:
-    try:
-        conn = _read_only(path)
-        try:
-            return int(conn.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return -1
-
-
 def newest_intact(library: Path) -> Backup | None:
     """The intact backup holding the latest decision (decisions are only ever appended), the
     newest by name among equals: one named by a clock that ran ahead is not put back over a
     later one."""
-    found = sorted(list_backups(library), key=lambda b: _latest_decision(b.path), reverse=True)
+
+    def latest(b: Backup) -> int:
+        n = _figure(b.path, "SELECT coalesce(max(id), 0) FROM decisions")
+        return -1 if n is None else n
+
+    found = sorted(list_backups(library), key=latest, reverse=True)
     return next((b for b in found if intact(b.path)), None)
 
 

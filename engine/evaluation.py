@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
+from engine.wording import are, count
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -93,12 +94,9 @@ def read_truth(path: Path) -> list[tuple[Path, str]]:
     listed twice with two SKUs, or no rows at all. Each would otherwise change the figures
     without a word (rows dropped, the last SKU winning, a training run on nothing)."""
     path = Path(path)
-    from engine.sheet import SheetError, decode_text
+    from engine.sheet import decode_text  # (its SheetError is a ValueError, said as is)
 
-    try:
-        text = decode_text(path.read_bytes(), path.name)
-    except SheetError as exc:
-        raise ValueError(str(exc)) from None
+    text = decode_text(path.read_bytes(), path.name)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     if not {"photo", "sku"} <= set(fields):
@@ -137,8 +135,8 @@ def _check_skus(csv_path: Path, rows: list[tuple[Path, str]], catalog: set[str])
     if unknown:
         some = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
         raise ValueError(
-            f"{csv_path.name} names {len(unknown)} SKU{'s' if len(unknown) > 1 else ''} that "
-            f"catalog.csv does not list: {some}"
+            f"{csv_path.name} names {count(len(unknown), 'SKU')} that catalog.csv does not "
+            f"list: {some}"
         )
 
 
@@ -258,15 +256,17 @@ def evaluate_dataset(
     listed = {row.sku for row in read_sheet(catalog).rows}
     truth = read_truth(truth_csv)
     _check_skus(truth_csv, truth, listed)
-    train_rows = read_truth(Path(train_csv)) if train_csv is not None else None
-    if train_rows is not None:
-        _check_skus(Path(train_csv), train_rows, listed)  # type: ignore[arg-type]
+    train_rows = None
+    if train_csv is not None:
+        train_path = Path(train_csv)
+        train_rows = read_truth(train_path)
+        _check_skus(train_path, train_rows, listed)
         seen = {p for p, _sku in truth} & {p for p, _sku in train_rows}
         if seen:
             raise ValueError(
-                f"{len(seen)} photo{'s' if len(seen) > 1 else ''} of truth.csv "
-                f"{'are' if len(seen) > 1 else 'is'} also in {Path(train_csv).name} (e.g. "  # type: ignore[arg-type]
-                f"{next(iter(seen)).name}): the gain would be measured on photos it learnt from"
+                f"{count(len(seen), 'photo')} of truth.csv {are(len(seen))} also in "
+                f"{train_path.name} (e.g. {next(iter(seen)).name}): the gain would be "
+                "measured on photos it learnt from"
             )
     with (
         tempfile.TemporaryDirectory(prefix="shopmatch-eval-") as tmp,

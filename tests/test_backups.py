@@ -34,6 +34,17 @@ def damage_header(lib_dir: Path) -> None:
         f.write(b"not a database at all!")
 
 
+def damaged_after_a_backup(lib_dir: Path) -> list[tuple[int, int, str, str | None]]:
+    """A backup, one decision made after it, then the database's first page overwritten;
+    returns every decision as it stood before the damage."""
+    with Library(lib_dir) as lib:
+        lib.take_backup()
+    decide_one_more(lib_dir)
+    later = decisions(lib_dir)
+    damage_header(lib_dir)
+    return later
+
+
 def damage_pages(lib_dir: Path) -> None:
     """Opens, but 'database disk image is malformed': pages in the middle overwritten."""
     db = lib_dir / DB_NAME
@@ -277,11 +288,7 @@ def test_a_recovery_cut_short_is_finished_on_the_next_open(built: Path) -> None:
     """A crash between putting the backup back and reading back the decisions made since:
     the damaged copy says it is owed, and the next open reads them back."""
     lib_dir = built / "lib"
-    with Library(lib_dir) as lib:
-        lib.take_backup()
-    decide_one_more(lib_dir)
-    later = decisions(lib_dir)
-    damage_header(lib_dir)
+    later = damaged_after_a_backup(lib_dir)
     backups.restore_newest(lib_dir, DB_NAME)  # ... and the process is killed here
     assert len(decisions(lib_dir)) == len(later) - 1
     with Library(lib_dir) as lib:
@@ -299,11 +306,7 @@ def test_a_full_disk_stops_the_repair_before_anything_is_removed(
     """The backup's copy fails for want of room: the damaged database and its log stay as
     they were, and no half copy is left aside to fill the disk at every try."""
     lib_dir = built / "lib"
-    with Library(lib_dir) as lib:
-        lib.take_backup()
-    decide_one_more(lib_dir)
-    later = decisions(lib_dir)
-    damage_header(lib_dir)
+    later = damaged_after_a_backup(lib_dir)
     before = {p.name: p.read_bytes() for p in lib_dir.glob(f"{DB_NAME}*")}
     real_copyfile = shutil.copyfile
 
