@@ -228,6 +228,9 @@ def import_catalog(
     keep_paths: set[str] = set()
     claimed: dict[str, str] = {}  # picture file -> the SKU it went to in this import
     unlisted: set[str] = set()  # SKUs whose pictures this import removes
+    # Same picture, same SKU, still in another catalog folder: a copy of that folder (an
+    # updated catalog unpacked beside the old one) or a few repeats? Decided once all is seen.
+    repeats: dict[str, list[_Repeat]] = {}
     try:
         for item in items:
             key = str(item.path)
@@ -281,8 +284,8 @@ def import_catalog(
                 report.unchanged += 1
             else:
                 dup = lib.db.execute(
-                    "SELECT id, path, origin, sku FROM catalog_images WHERE sha256 = ? "
-                    "AND path != ?",
+                    "SELECT id, path, origin, sku, source_root FROM catalog_images "
+                    "WHERE sha256 = ? AND path != ?",
                     [sha, key],
                 ).fetchone()
                 if (
@@ -304,6 +307,19 @@ def import_catalog(
                     report.unchanged += 1
                     reporter.step()
                     continue
+                if (
+                    row is None
+                    and dup is not None
+                    and dup[2] == "catalog"
+                    and dup[3] == sku
+                    and dup[4] != source
+                    and _embedded(lib, dup[0])
+                ):
+                    repeats.setdefault(str(dup[4]), []).append(
+                        _Repeat(key, int(dup[0]), Path(dup[1]), st)
+                    )
+                    reporter.step()
+                    continue
                 dup_path = Path(dup[1]) if dup else planned_sha.get(sha)
                 if dup_path is not None:
                     report.skipped.append((key, f"same picture as {dup_path.name}, skipped"))
@@ -312,6 +328,8 @@ def import_catalog(
                     planned_sha[sha] = item.path
                     todo.append((_Item(sku, item.path), sha, st, row[0] if row else None))
             reporter.step()
+
+        superseded = _take_over(lib, repeats, source, keep_paths, report)
 
         # 3. Encode what is new or changed, committing one batch at a time.
         if clock is not None:  # now the work is known: only what is new or changed
@@ -380,6 +398,7 @@ def import_catalog(
             ).fetchall()
             if r[1] not in keep_paths
         ]
+        leaving += _left_behind(lib, superseded, source, set(products), report)
         gone = [image_id for image_id, _sku in leaving]
         unlisted = {sku for _id, sku in leaving}  # products whose pictures leave now
         if gone:
@@ -425,6 +444,90 @@ def import_catalog(
         synced = lib.sync_local_features(progress=progress, cancel=cancel)
         report.cancelled = synced.cancelled
     return report
+
+
+@dataclass(frozen=True)
+class _Repeat:
+    """A picture this import found already in the library, for the same SKU, from another
+    catalog folder that still exists."""
+
+    path: str
+    image_id: int
+    earlier: Path
+    stat: os.stat_result
+
+
+def _take_over(
+    lib: Library,
+    repeats: dict[str, list[_Repeat]],
+    source: str,
+    keep_paths: set[str],
+    report: ImportReport,
+) -> list[str]:
+    """Folders this one replaces: it repeats at least half of their pictures (an updated
+    catalog unpacked beside the old one), so those pictures are read from here now and keep
+    their vectors. A few repeats (a new-arrivals folder, another supplier's stock photo) are
+    skipped as before: the other folder keeps them."""
+    superseded: list[str] = []
+    for other, hits in sorted(repeats.items()):
+        (held,) = lib.db.execute(
+            "SELECT count(*) FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+            [other],
+        ).fetchone()
+        if 2 * len(hits) < held:
+            for hit in hits:
+                report.skipped.append((hit.path, f"same picture as {hit.earlier.name}, skipped"))
+                keep_paths.discard(hit.path)
+            continue
+        superseded.append(other)
+        with transaction(lib.db):
+            for hit in hits:
+                lib.db.execute(
+                    "UPDATE catalog_images SET path = ?, source_root = ?, size = ?, mtime = ? "
+                    "WHERE id = ?",
+                    [hit.path, source, hit.stat.st_size, hit.stat.st_mtime, hit.image_id],
+                )
+        report.unchanged += len(hits)
+        report.notes.append(
+            (
+                other,
+                f"replaced by this folder: {count(len(hits), 'picture')} of its "
+                f"{held} are read from here now",
+            )
+        )
+    return superseded
+
+
+def _left_behind(
+    lib: Library, superseded: list[str], source: str, listed: set[str], report: ImportReport
+) -> list[tuple[int, str]]:
+    """Pictures of a replaced folder that this import did not take over: those of products
+    it no longer lists (without a sheet: has no picture for) or pictures anew leave with
+    the old catalog; a product it lists but has no picture for keeps its old one."""
+    pictured = {
+        str(sku)
+        for (sku,) in lib.db.execute(
+            "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+            [source],
+        )
+    }
+    leaving: list[tuple[int, str]] = []
+    for other in superseded:
+        rows = lib.db.execute(
+            "SELECT id, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+            [other],
+        ).fetchall()
+        out = [(int(i), str(sku)) for i, sku in rows if sku in pictured or sku not in listed]
+        if out:
+            report.notes.append(
+                (
+                    other,
+                    f"{count(len(out), 'picture')} of the replaced folder removed: their "
+                    "products are not in this catalog or have a new picture in it",
+                )
+            )
+        leaving += out
+    return leaving
 
 
 def _withdraw(lib: Library, unpictured: set[str], now: str) -> list[str]:

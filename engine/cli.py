@@ -780,5 +780,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def run() -> None:
+    """The ``shopmatch`` command: ``main``, then an exit a late Ctrl-C cannot spoil."""
+    code = main()
+
+    def leave(signum: int, frame: object) -> None:
+        # The work is done and the library closed; interpreter shutdown (torch's and the
+        # thread pools' exit hooks) can take a moment, and a Ctrl-C landing there printed a
+        # KeyboardInterrupt traceback from an atexit callback. End quietly instead.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, leave)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

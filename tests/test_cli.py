@@ -92,6 +92,31 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert closed.stderr.read() == b""  # type: ignore[union-attr]
 
 
+def test_a_ctrl_c_during_shutdown_ends_quietly(tmp_path: Path) -> None:
+    """A Ctrl-C just as a command finished (train: torch's exit hooks) printed a traceback
+    from an atexit callback. An exit hook registered before the command stands in for it."""
+    script = (
+        "import atexit, os, signal, sys, time\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(2)))\n"
+        "from engine.cli import run\n"
+        f"sys.argv = ['shopmatch', '--library', {str(tmp_path / 'lib')!r}, 'status']\n"
+        "run()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 130
+    assert proc.stderr.strip().splitlines() == [
+        f"shopmatch: error: no ShopMatch library at {tmp_path / 'lib'}: check --library, or "
+        "create one with 'shopmatch import' (or the app)"
+    ]
+
+
 def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     lib = ["--library", str(tmp_path / "lib")]
     out = run(*lib, "import", str(catalog_dir), "--sheet", str(catalog_dir / "sheet.csv"))

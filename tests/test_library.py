@@ -15,6 +15,7 @@ from conftest import kill_cli_midway, photo_of, product_image, write_catalog, wr
 from engine.decisions import DecisionError
 from engine.index import VectorIndex
 from engine.library import Library, LibraryLockedError
+from engine.training.data import collect
 
 
 def test_import_match_confirm_undo_export_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
@@ -153,6 +154,57 @@ def test_a_moved_catalog_folder_is_followed_not_skipped(tmp_path: Path) -> None:
         assert lib.import_catalog(new, new / "sheet.csv").removed == 1
 
 
+def test_an_updated_catalog_unpacked_beside_the_old_one_replaces_it(tmp_path: Path) -> None:
+    """The new catalog in a new folder, the old one still on disk: every picture was
+    'skipped, same picture as' its old copy, and nothing the new sheet dropped or pictured
+    anew left the library (a dropped product went on being suggested)."""
+    old, new, extra = tmp_path / "cat-2025", tmp_path / "cat-2026", tmp_path / "arrivals"
+    write_catalog(old, 6)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(old, old / "sheet.csv")
+        vectors = lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        # A few repeats from another folder (new arrivals) take nothing over.
+        write_catalog(extra, 1, start=7)
+        shutil.copy(old / "images" / "SKU-001.jpg", extra / "images" / "SKU-001.jpg")
+        with open(extra / "sheet.csv", "a", encoding="utf-8") as fh:
+            fh.write("SKU-001,Product 1,Dairy,Acme,1.50,images/SKU-001.jpg,c1\n")
+        rep = lib.import_catalog(extra, extra / "sheet.csv")
+        assert (rep.added, rep.removed, rep.notes) == (1, 0, [])
+        assert rep.skipped == [
+            (str(extra / "images" / "SKU-001.jpg"), "same picture as SKU-001.jpg, skipped")
+        ]
+        # The update: SKU-004 dropped, SKU-002 pictured anew, SKU-005 listed without its file.
+        shutil.copytree(old, new)
+        (new / "images" / "SKU-004.jpg").unlink()
+        (new / "images" / "SKU-005.jpg").unlink()
+        product_image(42).save(new / "images" / "SKU-002.jpg", quality=92)
+        lines = (new / "sheet.csv").read_text(encoding="utf-8").splitlines()
+        (new / "sheet.csv").write_text(
+            "\n".join(x for x in lines if not x.startswith("SKU-004,")) + "\n", encoding="utf-8"
+        )
+        rep = lib.import_catalog(new, new / "sheet.csv")
+        assert (rep.added, rep.updated, rep.unchanged, rep.removed) == (1, 0, 3, 2)
+        assert [r for _f, r in rep.skipped] == ["file not found (a picture of SKU-005)"]
+        taken = "replaced by this folder: 3 pictures of its 6 are read from here now"
+        assert (str(old), taken) in rep.notes
+        rows = lib.db.execute(
+            "SELECT sku, source_root FROM catalog_images WHERE origin = 'catalog' ORDER BY sku"
+        ).fetchall()
+        assert rows == [
+            ("SKU-000", str(new)),
+            ("SKU-001", str(new)),
+            ("SKU-002", str(new)),
+            ("SKU-003", str(new)),
+            ("SKU-005", str(old)),  # listed, no new picture: the old one is better than none
+            ("SKU-007", str(extra)),
+        ]
+        assert lib.product("SKU-004")["withdrawn_at"]  # type: ignore[index]
+        assert lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == vectors
+        assert len(lib.index) == 6
+        again = lib.import_catalog(new, new / "sheet.csv")
+        assert (again.added, again.unchanged, again.removed, again.notes) == (0, 4, 0, [])
+
+
 def test_reimport_is_incremental(tmp_path: Path, catalog_dir: Path) -> None:
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
@@ -277,10 +329,12 @@ def test_a_product_the_sheet_drops_is_no_longer_suggested_even_from_memory(
         lib.instant_memory = False
         lib.instant_memory = True  # re-syncing memory does not bring it back either
         assert "SKU-007" not in [s.sku for s in next(iter(lib.match([photo]))).suggestions]
+        assert "SKU-007" not in collect(lib).skus  # nor learnt: it can never be suggested
         # Listed again (without a picture): the remembered photo serves it once more.
         sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
         lib.import_catalog(catalog_dir, sheet)
         assert next(iter(lib.match([photo]))).suggestions[0].sku == "SKU-007"
+        assert [x.sku for x in collect(lib).photos] == ["SKU-007"]
 
 
 def test_import_without_sheet_uses_file_stems(tmp_path: Path) -> None:

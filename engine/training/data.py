@@ -93,12 +93,15 @@ def collect(lib: Library, holdout: float = HOLDOUT_SHARE) -> TrainingSet:
         else:
             catalog.append(Sample(src, sku, "catalog", int(image_id)))
     photos: list[Sample] = []
+    withdrawn = {
+        sku for (sku,) in lib.db.execute("SELECT sku FROM products WHERE withdrawn_at IS NOT NULL")
+    }
     confirmed = {
         pid: d.sku for pid, d in effective_states(lib).items() if d.action == "confirm" and d.sku
     }
     for pid, path, sha in lib.db.execute("SELECT id, path, sha256 FROM photos ORDER BY id"):
         sku = confirmed.get(int(pid))
-        if sku is None:
+        if sku is None or sku in withdrawn:  # left the catalog: never suggested, not learnt
             continue
         src = readable_source(lib.thumbs_dir, path, sha)
         if src is None:
