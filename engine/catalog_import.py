@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from PIL import Image
 
 from engine import local_features
 from engine.db import transaction, utcnow
-from engine.images import iter_image_files
+from engine.images import IMAGE_SUFFIXES, iter_image_files
 from engine.manifest import file_sha256
 from engine.progress import (
     Cancelled,
@@ -95,13 +96,14 @@ def _plan(
     """Decide which product rows and which (sku, image file) pairs the import covers."""
     problems = _by_line(sheet, sheet.problems) if sheet else []
     if sheet is None:
-        items = [_Item(p.stem, p) for p in iter_image_files(folder)]
+        items = _items_by_file_name(folder)
         rows = [SheetRow(line=0, sku=i.sku, name=i.sku) for i in items]
         return rows, items, problems
     if not sheet.rows:
         problems.append((sheet.path.name, "the sheet has no product rows, only its header"))
     base = sheet.path.parent
-    by_stem: dict[str, list[Path]] | None = None
+    by_owner: dict[str, list[Path]] | None = None
+    finder = _Finder(base, folder)
     items: list[_Item] = []
     for row in sheet.rows:
         if row.image:
@@ -117,16 +119,11 @@ def _plan(
                         )
                     )
                     continue
-                items.append(_Item(row.sku, _image_path(part.strip(), base, folder)))
+                items.append(_Item(row.sku, finder.find(part.strip())))
             continue
-        if by_stem is None:  # no image column: find files named after the SKU
-            by_stem = {}
-            for p in iter_image_files(folder):
-                by_stem.setdefault(p.stem.lower(), []).append(p)
-        found = by_stem.get(row.sku.lower(), [])
-        found += [
-            p for stem, ps in by_stem.items() for p in ps if stem.startswith(row.sku.lower() + "_")
-        ]
+        if by_owner is None:  # no image column: find files named after the SKU
+            by_owner = _files_by_sku(folder, {r.sku.lower() for r in sheet.rows})
+        found = by_owner.get(row.sku.lower(), [])
         if not found:
             problems.append(
                 (f"{sheet.path.name} line {row.line}", f"no image found for SKU {row.sku}")
@@ -135,18 +132,84 @@ def _plan(
     return sheet.rows, items, problems
 
 
-def _image_path(text: str, base: Path, folder: Path) -> Path:
-    """A sheet's picture path: relative to the sheet, else to the catalog folder; Windows
-    separators ("catalog\\x.jpg", Excel on Windows) work on every system."""
-    names = [text]
-    if os.sep == "/" and "\\" in text:
-        names.append(text.replace("\\", "/"))
-    for name in names:
-        for root in (base, folder):
-            candidate = (root / name).resolve()
-            if candidate.exists():
-                return candidate
-    return (base / names[-1]).resolve()
+def _files_by_sku(folder: Path, listed: set[str]) -> dict[str, list[Path]]:
+    """Pictures named after a listed SKU (lower case): "milk.jpg", "milk_2.jpg". A file
+    belongs to the longest listed SKU its name is, or starts with plus "_": with MILK and
+    MILK_CHOCOLATE listed, "milk_chocolate.jpg" is not MILK's second picture."""
+    owners: dict[str, list[Path]] = {}
+    for path in iter_image_files(folder):
+        stem = path.stem.lower()
+        owner = stem if stem in listed else None
+        cut = len(stem)
+        while owner is None and (cut := stem.rfind("_", 0, cut)) > 0:
+            owner = stem[:cut] if stem[:cut] in listed else None
+        if owner is not None:
+            owners.setdefault(owner, []).append(path)
+    return owners
+
+
+def _items_by_file_name(folder: Path) -> list[_Item]:
+    """Without a sheet a picture's file name is its SKU; the same name in two sub-folders
+    ("Dairy/1.jpg", "Bakery/1.jpg") is two products, named by their path in the folder,
+    not one product with both pictures."""
+    files = list(iter_image_files(folder))
+    parents: dict[str, set[Path]] = {}
+    for path in files:
+        parents.setdefault(path.stem.lower(), set()).add(path.parent)
+    return [
+        _Item(
+            path.relative_to(folder).with_suffix("").as_posix()
+            if len(parents[path.stem.lower()]) > 1
+            else path.stem,
+            path,
+        )
+        for path in files
+    ]
+
+
+class _Finder:
+    """A sheet's picture path, found as a person would: relative to the sheet, else to the
+    catalog folder, with Windows separators on every system; failing that, the one picture
+    in either folder with that file name, whatever its case or Unicode form (a Mac zip
+    spells "é" as two characters) and wherever the supplier's own path pointed
+    ("C:\\Users\\...\\a.jpg")."""
+
+    def __init__(self, base: Path, folder: Path) -> None:
+        self.roots = (base, folder)
+        self._by_name: dict[str, list[Path]] | None = None
+
+    def find(self, text: str) -> Path:
+        names = [text]
+        if os.sep == "/" and "\\" in text:
+            names.append(text.replace("\\", "/"))
+        for name in names:
+            for root in self.roots:
+                candidate = (root / name).resolve()
+                if candidate.exists():
+                    return candidate
+        fallback = (self.roots[0] / names[-1]).resolve()
+        if any(text.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES):
+            known = self._names().get(_name_key(text.replace("\\", "/").rsplit("/", 1)[-1]))
+            if known and len(known) == 1:
+                return known[0]
+        return fallback
+
+    def _names(self) -> dict[str, list[Path]]:
+        if self._by_name is None:
+            self._by_name = {}
+            base, folder = self.roots
+            # The catalog folder with its sub-folders; the sheet's own folder (which may be
+            # Downloads, or the home folder) only at its top level.
+            for root, deep in ((folder, True), (base, False)):
+                for path in iter_image_files(root, recursive=deep):
+                    found = self._by_name.setdefault(_name_key(path.name), [])
+                    if path.resolve() not in found:
+                        found.append(path.resolve())
+        return self._by_name
+
+
+def _name_key(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def import_catalog(
@@ -231,6 +294,7 @@ def import_catalog(
     # Same picture, same SKU, still in another catalog folder: a copy of that folder (an
     # updated catalog unpacked beside the old one) or a few repeats? Decided once all is seen.
     repeats: dict[str, list[_Repeat]] = {}
+    planned = {str(item.path) for item in items}
     try:
         for item in items:
             key = str(item.path)
@@ -253,7 +317,11 @@ def import_catalog(
                 st = item.path.stat()
                 if not item.path.is_file():
                     raise IsADirectoryError
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            except IsADirectoryError:
+                report.skipped.append((key, f"a folder, not a picture (for SKU {item.sku})"))
+                reporter.step()
+                continue
+            except (FileNotFoundError, NotADirectoryError):
                 report.skipped.append((key, f"file not found (a picture of {item.sku})"))
                 reporter.step()
                 continue
@@ -293,10 +361,12 @@ def import_catalog(
                     and dup is not None
                     and dup[2] == "catalog"
                     and _embedded(lib, dup[0])
-                    and not Path(dup[1]).exists()
+                    and (not Path(dup[1]).exists() or (dup[4] == source and dup[1] not in planned))
                 ):
-                    # The supplier's folder moved (or was renamed): the same picture, now
-                    # here. It keeps its vectors and keypoints instead of being "skipped".
+                    # The supplier's folder moved (or was renamed), or the sheet now names
+                    # another copy of the picture, the old file left behind: the same
+                    # picture, now here. It keeps its vectors and keypoints instead of being
+                    # "skipped" while the file it repeats leaves the catalog.
                     sku = item.sku if sheet is not None else str(dup[3])
                     claimed[key] = sku
                     lib.db.execute(
@@ -329,7 +399,7 @@ def import_catalog(
                     todo.append((_Item(sku, item.path), sha, st, row[0] if row else None))
             reporter.step()
 
-        superseded = _take_over(lib, repeats, source, keep_paths, report)
+        superseded = _take_over(lib, repeats, source, keep_paths, claimed, report)
 
         # 3. Encode what is new or changed, committing one batch at a time.
         if clock is not None:  # now the work is known: only what is new or changed
@@ -462,19 +532,30 @@ def _take_over(
     repeats: dict[str, list[_Repeat]],
     source: str,
     keep_paths: set[str],
+    claimed: dict[str, str],
     report: ImportReport,
 ) -> list[str]:
-    """Folders this one replaces: it repeats at least half of their pictures (an updated
-    catalog unpacked beside the old one), so those pictures are read from here now and keep
-    their vectors. A few repeats (a new-arrivals folder, another supplier's stock photo) are
-    skipped as before: the other folder keeps them."""
+    """Folders this one replaces: it repeats some of their pictures for the same products
+    and pictures at least half of their products (an updated catalog unpacked beside the old
+    one), so the repeated pictures are read from here now and keep their vectors. A few
+    repeats (a new-arrivals folder, another supplier's stock photo) are skipped as before:
+    the other folder keeps them."""
+    pictured = {claimed[path] for path in keep_paths}
     superseded: list[str] = []
     for other, hits in sorted(repeats.items()):
+        theirs = {
+            str(sku)
+            for (sku,) in lib.db.execute(
+                "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? "
+                "AND origin = 'catalog'",
+                [other],
+            )
+        }
         (held,) = lib.db.execute(
             "SELECT count(*) FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
             [other],
         ).fetchone()
-        if 2 * len(hits) < held:
+        if 2 * len(theirs & pictured) < len(theirs):
             for hit in hits:
                 report.skipped.append((hit.path, f"same picture as {hit.earlier.name}, skipped"))
                 keep_paths.discard(hit.path)

@@ -19,7 +19,6 @@ from pathlib import Path
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "sku": (
         "sku",
-        "id",
         "code",
         "productcode",
         "productid",
@@ -45,6 +44,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "codicearticolo",
         "ref",
         "reference",
+        # After every article-number alias: an ERP's "ID" column is often a row number.
+        "id",
         "ean",
         "gtin",
         "upc",
@@ -208,9 +209,22 @@ def map_columns(headers: list[str]) -> dict[str, str]:
     return mapping
 
 
+_GROUP = "[ \u00a0\u202f']"  # thousands separators: space, no-break spaces, Swiss apostrophe
+
+
 def parse_price(text: str) -> float | None:
-    """'1 234,50 €' -> 1234.5, '$3.99' -> 3.99; unparseable -> None (kept as text attribute)."""
-    cleaned = re.sub(r"[^0-9,.\-]", "", text)
+    """'1 234,50 €' -> 1234.5, '$3.99' -> 3.99; unparseable -> None (kept as text attribute).
+
+    Currency signs and words around the number go; words inside it make it text: gluing
+    the digits of '2 for 3.00' read 23.0, and '12 x 0.99' 120.99."""
+    core = re.sub(r"^(?:[^\d\-.,]|[.,](?!\d))+|[^\d.,]+$", "", text.strip())
+    if re.search(r"[^\d.,\-]", re.sub(_GROUP, "", core)):
+        return None
+    if re.search(_GROUP, core):
+        if not re.fullmatch(rf"-?\d{{1,3}}(?:{_GROUP}\d{{3}})+(?:[.,]\d+)?", core):
+            return None
+        core = re.sub(_GROUP, "", core)
+    cleaned = core
     if not cleaned:
         return None
     if "," in cleaned and "." in cleaned:
@@ -248,6 +262,32 @@ def _utf16_without_bom(raw: bytes) -> str | None:
     return None
 
 
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_MOSTLY_UTF8 = "utf-8-sig+cp1252"  # marker: UTF-8, its few invalid bytes read as Windows-1252
+
+
+def _mostly_utf8(raw: bytes) -> bool:
+    """A UTF-8 sheet with a few Windows-1252 bytes (a row pasted from an old file): more
+    valid multi-byte sequences than stray high bytes. Reading all of it as cp1252 turned
+    every accent into two letters ("CrÃ¨me")."""
+    valid = len(_UTF8_SEQUENCE.findall(raw))
+    high = sum(1 for b in raw if b >= 0x80)
+    stray = high - sum(len(m) for m in _UTF8_SEQUENCE.findall(raw))
+    return valid > 0 and valid > stray
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return bad.decode("cp1252", errors="replace"), exc.end
+
+
+codecs.register_error("shopmatch-cp1252", _cp1252_fallback)
+
+
 def decode_text(raw: bytes, name: str) -> str:
     """Sheet bytes to text: BOMs first (UTF-32/16/8), then UTF-8, cp1252, latin-1."""
     if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0"):
@@ -261,11 +301,15 @@ def decode_text(raw: bytes, name: str) -> str:
     candidates = [enc for bom, enc in boms if raw.startswith(bom)][:1]
     guess = _utf16_without_bom(raw)
     candidates += [guess] if guess else []
-    candidates += ["utf-8-sig", "cp1252"]
+    candidates += ["utf-8-sig"] + ([_MOSTLY_UTF8] if _mostly_utf8(raw) else [])
+    candidates += ["cp1252"]
     text = None
     for encoding in candidates:
         try:
-            text = raw.decode(encoding)
+            if encoding == _MOSTLY_UTF8:
+                text = raw.decode("utf-8-sig", errors="shopmatch-cp1252")
+            else:
+                text = raw.decode(encoding)
             break
         except UnicodeDecodeError:
             continue
@@ -302,6 +346,8 @@ def read_sheet(path: Path) -> Sheet:
         raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
     if not text.strip():
         raise SheetError(f"sheet {path.name} is empty")
+    if "\r" in text and "\n" not in text:  # "CSV (Macintosh)": lines end in a lone CR
+        text = text.replace("\r", "\n")
     try:
         return _parse_below_title(path, text)
     except csv.Error as exc:  # e.g. a field over MAX_FIELD: the sheet is not usable as is
@@ -352,8 +398,11 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
     notes: list[str] = []
     seen_without_image: set[str] = set()
     first: dict[str, SheetRow] = {}  # a SKU's first row: later rows add pictures to it
+    overfull: list[int] = []  # lines with more cells than headers
     for record in reader:
         line = reader.line_num + offset
+        if any((v or "").strip() for v in record.get(None) or []):  # type: ignore[call-overload]
+            overfull.append(line)
         values = {k: (v or "").strip() for k, v in record.items() if k is not None}
         sku = values.get(mapping["sku"], "")
         if not sku:
@@ -394,4 +443,12 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
         if not image:
             seen_without_image.add(sku)
         rows.append(row)
+    if overfull:
+        more = f" and {len(overfull) - 3} more" if len(overfull) > 3 else ""
+        where = ", ".join(str(n) for n in overfull[:3])
+        notes.append(
+            f"line{'s' if len(overfull) > 1 else ''} {where}{more}: more cells than column "
+            "headers; the extra cells are ignored (a decimal comma in a comma-separated "
+            'sheet? write such prices in quotes, "1,29")'
+        )
     return Sheet(path=path, mapping=mapping, rows=rows, problems=problems, notes=notes)

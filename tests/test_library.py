@@ -205,6 +205,70 @@ def test_an_updated_catalog_unpacked_beside_the_old_one_replaces_it(tmp_path: Pa
         assert (again.added, again.unchanged, again.removed, again.notes) == (0, 4, 0, [])
 
 
+def test_pictures_are_found_as_a_person_would_find_them(tmp_path: Path) -> None:
+    """Each picture here went to the wrong product or was "not found": MILK took
+    MILK_CHOCOLATE's picture (the "SKU_2.jpg" rule); a Mac zip's "é" (two characters), a
+    file name in other case and the supplier's own Windows path found nothing; a folder
+    named in a cell was "not found"; and without a sheet Dairy/1.jpg and Bakery/1.jpg
+    became one product."""
+    folder = tmp_path / "cat"
+    (folder / "pics").mkdir(parents=True)
+    names = ["milk.jpg", "milk_2.jpg", "milk_chocolate.jpg", "cre\u0300me.jpg", "Tea.JPG", "a.jpg"]
+    for i, name in enumerate(names):
+        product_image(i).save(folder / "pics" / name)
+    (folder / "box.jpg").mkdir()
+    (folder / "sheet.csv").write_text(
+        "sku,name\nMILK,Milk\nMILK_CHOCOLATE,Chocolate milk\n", encoding="utf-8"
+    )
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(folder, folder / "sheet.csv")
+        pictures = lib.db.execute("SELECT sku, path FROM catalog_images ORDER BY path").fetchall()
+        assert [(sku, Path(path).name) for sku, path in pictures] == [
+            ("MILK", "milk.jpg"),
+            ("MILK", "milk_2.jpg"),
+            ("MILK_CHOCOLATE", "milk_chocolate.jpg"),
+        ]
+        (folder / "sheet.csv").write_text(
+            "sku,name,image\nC,Crème,pics/Cr\u00e8me.jpg\nT,Tea,pics/tea.jpg\n"
+            "A,Apple,C:\\Users\\Lieferant\\Bilder\\a.jpg\nB,Box,box.jpg\n",
+            encoding="utf-8",
+        )
+        rep = lib.import_catalog(folder, folder / "sheet.csv")
+        found = dict(lib.db.execute("SELECT sku, path FROM catalog_images").fetchall())
+        assert {sku: Path(path).name for sku, path in found.items()} == {
+            "C": "cre\u0300me.jpg",
+            "T": "Tea.JPG",
+            "A": "a.jpg",
+        }
+        assert rep.skipped == [(str(folder / "box.jpg"), "a folder, not a picture (for SKU B)")]
+
+    shelves = tmp_path / "shelves"
+    for i, name in enumerate(["Dairy/1.jpg", "Bakery/1.jpg", "Fruit/2.jpg"]):
+        (shelves / name).parent.mkdir(parents=True, exist_ok=True)
+        product_image(i).save(shelves / name)
+    with Library(tmp_path / "lib2") as lib:
+        lib.import_catalog(shelves)
+        assert sorted(str(p["sku"]) for p in lib.products()) == ["2", "Bakery/1", "Dairy/1"]
+
+
+def test_a_picture_renamed_in_the_sheet_keeps_its_product(tmp_path: Path) -> None:
+    """The sheet now names a_v2.jpg, a copy of a.jpg, which stays in the folder: a_v2 was
+    skipped as "same picture as a.jpg" and a.jpg then removed, leaving the product with no
+    picture at all."""
+    folder = tmp_path / "cat"
+    write_catalog(folder, 2, sheet=False)
+    shutil.copy(folder / "images" / "SKU-000.jpg", folder / "images" / "SKU-000-v2.jpg")
+    sheet = folder / "sheet.csv"
+    sheet.write_text("sku,image\nA,images/SKU-000.jpg\nB,images/SKU-001.jpg\n")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(folder, sheet)
+        sheet.write_text("sku,image\nA,images/SKU-000-v2.jpg\nB,images/SKU-001.jpg\n")
+        rep = lib.import_catalog(folder, sheet)
+        assert (rep.added, rep.unchanged, rep.removed, rep.skipped) == (0, 2, 0, [])
+        (path,) = lib.db.execute("SELECT path FROM catalog_images WHERE sku = 'A'").fetchone()
+        assert Path(path).name == "SKU-000-v2.jpg" and len(lib.index) == 2
+
+
 def test_reimport_is_incremental(tmp_path: Path, catalog_dir: Path) -> None:
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")

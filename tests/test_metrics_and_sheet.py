@@ -36,6 +36,12 @@ def test_ranking_metrics_empty() -> None:
         ("12,5", 12.5),
         ("n/a", None),
         ("", None),
+        ("EUR 3,99", 3.99),
+        ("1'234.50", 1234.5),
+        # Words inside the number make it text: the digits glued gave 23.0 and 120.99.
+        ("2 for 3.00", None),
+        ("12 x 0.99", None),
+        ("1 23,50", None),
     ],
 )
 def test_parse_price(text: str, value: float | None) -> None:
@@ -183,3 +189,36 @@ def test_eval_csvs_are_checked_before_any_work(tmp_path: Path) -> None:
         csv_path.write_bytes(text.encode("cp1252"))  # as Excel saves it on Windows
         with pytest.raises(ValueError, match=re.escape(message)):
             evaluate_dataset(demo, train_csv=csv_path)
+
+
+def test_sheets_as_other_systems_and_hands_write_them(tmp_path: Path) -> None:
+    """Each of these read wrong or not at all: an ERP's row-number "ID" column taken as the
+    SKU; a decimal comma in a comma-separated sheet cut the price without a word; one
+    Windows-1252 byte in a UTF-8 sheet turned every accent into two letters; a Mac "CSV
+    (Macintosh)" sheet (lone CR line ends) was refused with Python's own message."""
+    erp = tmp_path / "erp.csv"
+    erp.write_text("ID;Artikelnummer;Bezeichnung\n1;4711-A;Apfel\n2;4712-B;Birne\n")
+    assert [r.sku for r in read_sheet(erp).rows] == ["4711-A", "4712-B"]
+
+    comma = tmp_path / "comma.csv"
+    comma.write_text("sku,name,price\nA,Apple,1,29\nB,Banana,0.99\nC,Cherry,2,50\n")
+    sheet = read_sheet(comma)
+    assert [r.sku for r in sheet.rows] == ["A", "B", "C"]
+    assert sheet.notes == [
+        "lines 2, 4: more cells than column headers; the extra cells are ignored (a decimal "
+        'comma in a comma-separated sheet? write such prices in quotes, "1,29")'
+    ]
+
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(b"sku,name\nA,Cr\xc3\xa8me fra\xc3\xaeche\nB,Caf\xe9\n")
+    assert [r.name for r in read_sheet(mixed).rows] == ["Crème fraîche", "Café"]
+    old = tmp_path / "old.csv"  # all Windows-1252 still reads as such
+    old.write_bytes(b"sku,name\nB,Caf\xe9 cr\xe8me\n")
+    assert [r.name for r in read_sheet(old).rows] == ["Café crème"]
+
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b"sku,name\rA,Apple\rB,Banana\r")
+    assert [(r.sku, r.name, r.line) for r in read_sheet(mac).rows] == [
+        ("A", "Apple", 2),
+        ("B", "Banana", 3),
+    ]
