@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -31,7 +32,7 @@ from desktop_app.dialogs import error_sentence
 from desktop_app.icons import icon
 from desktop_app.progress_bar import show_progress
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
-from engine.catalog_import import ImportReport
+from engine.catalog_import import ImportReport, RemovalsNeedConsent
 from engine.progress import Progress
 from engine.wording import count
 
@@ -298,6 +299,31 @@ class ImportSetupDialog(QDialog):
         for c in range(self.table.columnCount()):
             self.table.setColumnWidth(c, min(self.table.columnWidth(c), 220))
         self._update_ok()
+
+
+def ask_removals(parent: QWidget | None, exc: RemovalsNeedConsent) -> str | None:
+    """The import would take most of a folder's pictures out of the catalog: "remove",
+    "keep" (add this sheet's products, keep the others), or None (Cancel, the default)."""
+    box = QMessageBox(parent)
+    box.setWindowTitle("Import catalog")
+    box.setIcon(QMessageBox.Icon.Warning)
+    shown = ", ".join(exc.skus[:8]) + (", ..." if len(exc.skus) > 8 else "")
+    box.setText(
+        f"This import would take {exc.leaving} of the {exc.held} pictures imported from "
+        f"{exc.folder.name} out of the catalog."
+    )
+    box.setInformativeText(
+        f"{count(len(exc.skus), 'product')} would no longer be suggested ({shown}). If the "
+        "supplier dropped them, remove them. If this sheet only lists new or changed "
+        "products, keep the others. Nothing has been changed yet."
+    )
+    buttons = QMessageBox.StandardButton
+    box.setStandardButtons(buttons.Yes | buttons.No | buttons.Cancel)
+    box.button(buttons.Yes).setText("Remove them")
+    box.button(buttons.No).setText("Keep them")
+    box.setDefaultButton(buttons.Cancel)
+    box.setEscapeButton(buttons.Cancel)
+    return {int(buttons.Yes): "remove", int(buttons.No): "keep"}.get(int(box.exec()))
 
 
 class ProgressDialog(QDialog):

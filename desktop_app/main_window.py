@@ -53,7 +53,12 @@ from desktop_app.catalog_browser import CatalogBrowser
 from desktop_app.dialogs import AboutDialog, ModelInfo, ask, show_error
 from desktop_app.empty_state import WelcomePage
 from desktop_app.icons import app_icon, icon
-from desktop_app.import_dialog import ImportSetupDialog, ImportSummaryDialog, ProgressDialog
+from desktop_app.import_dialog import (
+    ImportSetupDialog,
+    ImportSummaryDialog,
+    ProgressDialog,
+    ask_removals,
+)
 from desktop_app.learning import LearningPanel, training_threads
 from desktop_app.library_check import LibraryCheck
 from desktop_app.previews import PreviewLoader
@@ -64,7 +69,7 @@ from desktop_app.status_bar import StatusBar, SummaryLabel
 from desktop_app.worker import EngineWorker, NoLibraryError, Priority, TaskContext, TaskError
 from engine.backups import DATABASE_RESTORED
 from engine.backups import FOLDER as BACKUPS
-from engine.catalog_import import ImportReport
+from engine.catalog_import import ImportReport, RemovalsNeedConsent
 from engine.db import DB_NAME
 from engine.errors import database_damaged
 from engine.images import IMAGE_SUFFIXES
@@ -746,8 +751,11 @@ class MainWindow(QMainWindow):
         folder: Path | None,
         sheet: Path | None = None,
         then: Callable[[ImportReport], None] | None = None,
+        removals: str = "ask",
     ) -> CancelToken:
-        """Run the import in the background behind a progress dialog; show the summary."""
+        """Run the import in the background behind a progress dialog; show the summary. An
+        import that would take most of a folder's pictures out asks first, then runs again
+        with the answer."""
         token = CancelToken()
         progress = ProgressDialog(self)
         progress.cancel_requested.connect(token.cancel)
@@ -757,7 +765,9 @@ class MainWindow(QMainWindow):
         progress.open()
 
         def run(ctx: TaskContext) -> ImportReport:
-            return ctx.lib.import_catalog(folder, sheet, progress=ctx.progress, cancel=ctx.token)
+            return ctx.lib.import_catalog(
+                folder, sheet, progress=ctx.progress, cancel=ctx.token, removals=removals
+            )
 
         def finish() -> None:
             self._importing = False
@@ -779,6 +789,11 @@ class MainWindow(QMainWindow):
         def failed(err: TaskError) -> None:
             finish()
             self._update_pages()
+            if isinstance(err.exc, RemovalsNeedConsent):
+                choice = ask_removals(self, err.exc)
+                if choice is not None:
+                    self.import_catalog(folder, sheet, then, removals=choice)
+                return
             self.show_task_error("import the catalog", err)
 
         def cancelled() -> None:  # cancelled before it started (e.g. library closed)

@@ -90,6 +90,39 @@ def require_images(folder: Path) -> None:
         )
 
 
+REMOVALS = ("ask", "remove", "keep")
+EXPORT_SEPARATOR = "export_separator"  # library setting the export reads: comma or semicolon
+ASK_ABOVE = 3  # pictures: fewer leaving is everyday upkeep, never asked about
+
+
+class RemovalsNeedConsent(ValueError):
+    """The import would take most of a folder's pictures out of the catalog: a sheet of new
+    products only, or the wrong sheet, looks just like a smaller catalog. Nothing is written
+    until the caller says ``removals="remove"`` or ``"keep"``."""
+
+    def __init__(self, folder: Path, leaving: int, held: int, skus: list[str]) -> None:
+        self.folder, self.leaving, self.held, self.skus = folder, leaving, held, skus
+        super().__init__(
+            f"this import would take {leaving} of the {held} pictures imported from {folder} "
+            f"out of the catalog ({count(len(skus), 'product')}: {_some(skus)}); nothing was "
+            "changed. If the supplier dropped them, import again with --remove-missing; to add "
+            "this sheet's products and keep the others, with --keep-missing"
+        )
+
+
+def _check_removals(lib: Library, source: str, items: list[_Item]) -> None:
+    """Raise RemovalsNeedConsent when more than half of this folder's pictures (and more than
+    a few) would leave: files that are gone or that the sheet no longer names."""
+    present = {str(item.path) for item in items if item.path.is_file()}
+    rows = lib.db.execute(
+        "SELECT path, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+        [source],
+    ).fetchall()
+    leaving = [str(sku) for path, sku in rows if path not in present]
+    if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
+        raise RemovalsNeedConsent(Path(source), len(leaving), len(rows), sorted(set(leaving)))
+
+
 def _plan(
     folder: Path, sheet: Sheet | None
 ) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]]]:
@@ -219,7 +252,13 @@ def import_catalog(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    removals: str = "ask",
 ) -> ImportReport:
+    """Import or update a catalog. ``removals``: pictures this import no longer finds leave
+    the catalog ("remove"), stay ("keep", a sheet of new products only), or, when they are
+    most of the folder's, nothing is written and RemovalsNeedConsent is raised ("ask")."""
+    if removals not in REMOVALS:
+        raise ValueError(f"removals must be one of {', '.join(REMOVALS)}")
     if folder is None and sheet_path is None:
         raise ValueError("give a folder of images, a sheet, or both")
     sheet = (
@@ -233,6 +272,8 @@ def import_catalog(
     if sheet is None:
         require_images(root)
     rows, items, skipped = _plan(root, sheet)
+    if removals == "ask":
+        _check_removals(lib, str(root), items)
     report = ImportReport(
         skipped=list(skipped), notes=_by_line(sheet, sheet.notes) if sheet else []
     )
@@ -469,6 +510,8 @@ def import_catalog(
             if r[1] not in keep_paths
         ]
         leaving += _left_behind(lib, superseded, source, set(products), report)
+        if removals == "keep":
+            leaving = []
         gone = [image_id for image_id, _sku in leaving]
         unlisted = {sku for _id, sku in leaving}  # products whose pictures leave now
         if gone:
@@ -502,6 +545,9 @@ def import_catalog(
         withdrawn = _withdraw(lib, unlisted - set(products), now)
         if sheet is not None:
             _note_bare_products(lib, sheet, list(products), withdrawn, report)
+            # Exports follow the supplier's convention: a semicolon sheet comes from a
+            # decimal-comma locale, whose Excel reads only semicolons and "1,29".
+            lib.set_setting(EXPORT_SEPARATOR, "semicolon" if sheet.delimiter == ";" else "comma")
     if returning:  # their remembered photos serve as references again
         _remember_again(lib, returning)
     if report.added or report.updated or report.removed:

@@ -156,7 +156,7 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
 
         sheet = read_sheet(Path(args.sheet))  # an unusable sheet (no SKU column) says so here
     with _library(args, create=True) as lib:
-        report = lib.import_catalog(args.folder, sheet, progress=bar)
+        report = lib.import_catalog(args.folder, sheet, progress=bar, removals=args.removals)
     bar.close()
     print(report.summary())
     for where, reason in report.skipped:
@@ -616,7 +616,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="CSV with sku,name,category,supplier,price,image (image paths relative to the sheet)",
     )
-    p.set_defaults(func=cmd_import)
+    gone = p.add_mutually_exclusive_group()
+    gone.add_argument(
+        "--remove-missing",
+        dest="removals",
+        action="store_const",
+        const="remove",
+        help="take pictures this import no longer finds out of the catalog, however many "
+        "(without either option, an import that would take most of them asks first)",
+    )
+    gone.add_argument(
+        "--keep-missing",
+        dest="removals",
+        action="store_const",
+        const="keep",
+        help="keep every picture imported before (a sheet of new products only)",
+    )
+    p.set_defaults(func=cmd_import, removals="ask")
 
     p = sub.add_parser("match", help="suggest catalog products for photos")
     p.add_argument("photos", type=Path, nargs="+", help="photo files or folders")

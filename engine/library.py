@@ -696,9 +696,13 @@ class Library:
         *,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        removals: str = "ask",
     ) -> catalog_import.ImportReport:
-        """Import or update the catalog; ``sheet`` is a CSV path, or one already read."""
-        return catalog_import.import_catalog(self, folder, sheet, progress=progress, cancel=cancel)
+        """Import or update the catalog; ``sheet`` is a CSV path, or one already read;
+        ``removals``: see :func:`catalog_import.import_catalog`."""
+        return catalog_import.import_catalog(
+            self, folder, sheet, progress=progress, cancel=cancel, removals=removals
+        )
 
     def products(
         self,

@@ -170,6 +170,7 @@ class Sheet:
     rows: list[SheetRow]
     problems: list[str]  # rows left out, e.g. "line 7: no SKU, row skipped"
     notes: list[str] = field(default_factory=list)  # read, but worth a look ("line 1: ...")
+    delimiter: str = ","  # the supplier's: ";" means a decimal-comma locale's Excel
 
 
 def normalise_header(header: str) -> str:
@@ -451,4 +452,11 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
             "headers; the extra cells are ignored (a decimal comma in a comma-separated "
             'sheet? write such prices in quotes, "1,29")'
         )
-    return Sheet(path=path, mapping=mapping, rows=rows, problems=problems, notes=notes)
+    return Sheet(
+        path=path,
+        mapping=mapping,
+        rows=rows,
+        problems=problems,
+        notes=notes,
+        delimiter=dialect.delimiter,
+    )

@@ -117,6 +117,23 @@ def test_a_ctrl_c_during_shutdown_ends_quietly(tmp_path: Path) -> None:
     ]
 
 
+def test_import_asks_before_taking_most_pictures_out(tmp_path: Path, catalog_dir: Path) -> None:
+    lib = str(tmp_path / "lib")
+    run("--library", lib, "import", str(catalog_dir), "--sheet", str(catalog_dir / "sheet.csv"))
+    few = catalog_dir / "few.csv"
+    few.write_text("sku,image\nSKU-000,images/SKU-000.jpg\n", encoding="utf-8")
+    refused = run("--library", lib, "import", str(catalog_dir), "--sheet", str(few), check=False)
+    assert refused.returncode == 1
+    assert "would take 11 of the 12 pictures" in refused.stderr
+    assert "--remove-missing" in refused.stderr and "--keep-missing" in refused.stderr
+    kept = run("--library", lib, "import", str(catalog_dir), "--sheet", str(few), "--keep-missing")
+    assert "0 removed" in kept.stdout
+    gone = run(
+        "--library", lib, "import", str(catalog_dir), "--sheet", str(few), "--remove-missing"
+    )
+    assert "11 removed" in gone.stdout
+
+
 def test_cli_round_trip(tmp_path: Path, catalog_dir: Path) -> None:
     lib = ["--library", str(tmp_path / "lib")]
     out = run(*lib, "import", str(catalog_dir), "--sheet", str(catalog_dir / "sheet.csv"))

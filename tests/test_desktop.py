@@ -229,6 +229,23 @@ def library_db(path: Path) -> Any:
 
 
 # -- the whole journey ----------------------------------------------------------------------
+def test_an_import_that_would_empty_most_of_the_catalog_asks_first(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
+) -> None:
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    few = tmp_path / "supplier" / "new.csv"
+    few.write_text("sku,image\nSKU-000,images/SKU-000.jpg\n", encoding="utf-8")
+    import_catalog(qtbot, w, tmp_path / "supplier", few)  # asked; the test answers Remove
+    (box,) = boxes
+    assert box["text"] == (
+        "This import would take 5 of the 6 pictures imported from supplier out of the catalog."
+    )
+    assert "Nothing has been changed yet" in box["informative"]
+    with library_db(lib_path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 1
+
+
 def test_import_drop_review_undo_export(
     qtbot: Any,
     window: MainWindow,

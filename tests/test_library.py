@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import kill_cli_midway, photo_of, product_image, write_catalog, write_photos
+from engine.catalog_import import RemovalsNeedConsent
 from engine.decisions import DecisionError
 from engine.index import VectorIndex
 from engine.library import Library, LibraryLockedError
@@ -233,7 +234,7 @@ def test_pictures_are_found_as_a_person_would_find_them(tmp_path: Path) -> None:
             "A,Apple,C:\\Users\\Lieferant\\Bilder\\a.jpg\nB,Box,box.jpg\n",
             encoding="utf-8",
         )
-        rep = lib.import_catalog(folder, folder / "sheet.csv")
+        rep = lib.import_catalog(folder, folder / "sheet.csv", removals="remove")
         found = dict(lib.db.execute("SELECT sku, path FROM catalog_images").fetchall())
         assert {sku: Path(path).name for sku, path in found.items()} == {
             "C": "cre\u0300me.jpg",
@@ -249,6 +250,44 @@ def test_pictures_are_found_as_a_person_would_find_them(tmp_path: Path) -> None:
     with Library(tmp_path / "lib2") as lib:
         lib.import_catalog(shelves)
         assert sorted(str(p["sku"]) for p in lib.products()) == ["2", "Bakery/1", "Dairy/1"]
+
+
+def test_an_import_that_would_empty_most_of_a_folder_asks_first(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    """A sheet of two new products, imported from the catalog's folder, took the other ten
+    products' pictures out of the catalog and withdrew them, with a note afterwards."""
+    additions = catalog_dir / "new-products.csv"
+    additions.write_text(
+        "SKU,Product name,Image\nSKU-000,Product 0,images/SKU-000.jpg\n"
+        "SKU-001,Product 1,images/SKU-001.jpg\n",
+        encoding="utf-8",
+    )
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        before = lib.db.execute("SELECT count(*) FROM imports").fetchone()[0]
+        with pytest.raises(RemovalsNeedConsent) as info:
+            lib.import_catalog(catalog_dir, additions)
+        assert (info.value.leaving, info.value.held, len(info.value.skus)) == (10, 12, 10)
+        assert "nothing was changed" in str(info.value)
+        assert lib.status().catalog_images == 12
+        assert lib.db.execute("SELECT count(*) FROM imports").fetchone()[0] == before
+        rep = lib.import_catalog(catalog_dir, additions, removals="keep")
+        assert (rep.removed, rep.unchanged, rep.notes) == (0, 2, [])
+        assert lib.status().catalog_images == 12 and len(lib.index) == 12
+        rep = lib.import_catalog(catalog_dir, additions, removals="remove")
+        assert rep.removed == 10 and len(lib.index) == 2
+        # A few pictures leaving is everyday upkeep: never asked about.
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        for name in ("SKU-003.jpg", "SKU-004.jpg"):
+            (catalog_dir / "images" / name).unlink()
+        assert lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv").removed == 2
+        # Exports follow the supplier's separator: a semicolon sheet means decimal commas.
+        assert lib.setting("export_separator", "") == "comma"
+        semi = catalog_dir / "semi.csv"
+        semi.write_text(additions.read_text(encoding="utf-8").replace(",", ";"), "utf-8")
+        lib.import_catalog(catalog_dir, semi, removals="keep")
+        assert lib.setting("export_separator", "") == "semicolon"
 
 
 def test_a_picture_renamed_in_the_sheet_keeps_its_product(tmp_path: Path) -> None:

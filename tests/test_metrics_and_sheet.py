@@ -199,6 +199,7 @@ def test_sheets_as_other_systems_and_hands_write_them(tmp_path: Path) -> None:
     erp = tmp_path / "erp.csv"
     erp.write_text("ID;Artikelnummer;Bezeichnung\n1;4711-A;Apfel\n2;4712-B;Birne\n")
     assert [r.sku for r in read_sheet(erp).rows] == ["4711-A", "4712-B"]
+    assert read_sheet(erp).delimiter == ";"
 
     comma = tmp_path / "comma.csv"
     comma.write_text("sku,name,price\nA,Apple,1,29\nB,Banana,0.99\nC,Cherry,2,50\n")
