@@ -19,8 +19,9 @@ def read_scaled(path: Path, max_side: int) -> QImage:
     reader.setAutoTransform(True)
     size = reader.size()
     if size.isValid() and max(size.width(), size.height()) > max_side:
-        box = QSize(max_side, max_side)
-        reader.setScaledSize(size.scaled(box, Qt.AspectRatioMode.KeepAspectRatio))
+        fit = size.scaled(QSize(max_side, max_side), Qt.AspectRatioMode.KeepAspectRatio)
+        # A 10000 x 3 strip scales to 0 pixels high, and Qt then reads nothing at all.
+        reader.setScaledSize(fit.expandedTo(QSize(1, 1)))
     img = reader.read()
     if not img.isNull() and max(img.width(), img.height()) > max_side:
         img = img.scaled(

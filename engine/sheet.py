@@ -396,7 +396,11 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
     used = set(mapping.values())
     rows: list[SheetRow] = []
     problems: list[str] = []
-    notes: list[str] = []
+    # Two columns under one header: a row keeps only the last one's cell, so say which.
+    notes: list[str] = [
+        f"line {offset + 1}: two columns are headed '{h}'; the one further right is read"
+        for h in dict.fromkeys(h for h in headers if h.strip() and headers.count(h) > 1)
+    ]
     seen_without_image: set[str] = set()
     first: dict[str, SheetRow] = {}  # a SKU's first row: later rows add pictures to it
     overfull: list[int] = []  # lines with more cells than headers

@@ -229,6 +229,17 @@ def library_db(path: Path) -> Any:
 
 
 # -- the whole journey ----------------------------------------------------------------------
+def test_a_long_thin_picture_still_has_a_preview(tmp_path: Path) -> None:
+    """10000 x 3 pixels scaled to 0 pixels high, and Qt then read no preview at all."""
+    from PIL import Image
+
+    from desktop_app.previews import read_scaled
+
+    Image.new("RGB", (10000, 3), (200, 30, 30)).save(tmp_path / "strip.png")
+    img = read_scaled(tmp_path / "strip.png", 256)
+    assert (img.width(), img.height()) == (256, 1)
+
+
 def test_an_import_that_would_empty_most_of_the_catalog_asks_first(
     qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
 ) -> None:

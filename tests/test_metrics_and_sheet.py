@@ -210,6 +210,12 @@ def test_sheets_as_other_systems_and_hands_write_them(tmp_path: Path) -> None:
         'comma in a comma-separated sheet? write such prices in quotes, "1,29")'
     ]
 
+    twice = tmp_path / "twice.csv"
+    twice.write_text("sku,name,price,price\nA,Apple,1.00,1.20\n")
+    sheet = read_sheet(twice)
+    assert sheet.rows[0].price == 1.2
+    assert sheet.notes == ["line 1: two columns are headed 'price'; the one further right is read"]
+
     mixed = tmp_path / "mixed.csv"
     mixed.write_bytes(b"sku,name\nA,Cr\xc3\xa8me fra\xc3\xaeche\nB,Caf\xe9\n")
     assert [r.name for r in read_sheet(mixed).rows] == ["Crème fraîche", "Café"]
