@@ -203,14 +203,22 @@ REPLACEABLE_SUFFIXES = frozenset({".csv", ".txt"})
 
 def _is_imported_sheet(lib: Library, where: Path) -> bool:
     """Whether ``where`` (resolved) is a catalog sheet this library was imported from."""
+    if not where.is_file():  # nothing there to lose
+        return False
     for (sheet,) in lib.db.execute(
         "SELECT DISTINCT sheet FROM imports WHERE sheet IS NOT NULL"
     ).fetchall():
         known = Path(str(sheet))
         if known.resolve() == where:
             return True
+        # Stored as typed: a relative path was relative to a working folder not recorded,
+        # so any file ending in that path counts (a needless refusal is the lesser harm).
+        if not known.is_absolute() and ".." not in known.parts:
+            tail = known.parts
+            if where.parts[-len(tail) :] == tail:
+                return True
         try:  # the same file by another name (a link, a case-insensitive disk)
-            if where.exists() and known.exists() and where.samefile(known):
+            if known.exists() and where.samefile(known):
                 return True
         except OSError:
             continue

@@ -87,7 +87,11 @@ def test_export_all_suggests_no_rejected_sku(rejected_top: tuple[Path, str, str]
 
 
 # -- where an export may go (findings 16 and 23) --------------------------------------------------
-def test_export_refuses_the_imported_sheet_and_a_missing_folder(tmp_path: Path) -> None:
+def test_export_refuses_the_imported_sheet_and_a_missing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'export supplier/sheet.csv' replaced the catalog sheet the library came from, and
+    'export ~/Documnets/sub/inventory.csv' created the mistyped folders."""
     sheet = write_catalog(tmp_path / "sup", 2)
     assert sheet is not None
     before = sheet.read_bytes()
@@ -99,6 +103,18 @@ def test_export_refuses_the_imported_sheet_and_a_missing_folder(tmp_path: Path) 
         # By another spelling of the same path too.
         with pytest.raises(ValueError, match="imported from"):
             lib.export_csv(tmp_path / "sup" / "images" / ".." / "sheet.csv")
+    assert sheet.read_bytes() == before
+    # Imported by a relative path (stored as typed), from a working folder since left.
+    monkeypatch.chdir(tmp_path)
+    with Library(tmp_path / "lib2") as lib:
+        lib.import_catalog(Path("sup"), Path("sup") / "sheet.csv")
+    monkeypatch.chdir(tmp_path / "sup" / "images")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "sheet.csv").write_text("an earlier export")
+    with Library(tmp_path / "lib2") as lib:
+        with pytest.raises(ValueError, match="imported from"):
+            lib.export_csv(sheet)
+        assert lib.export_csv(tmp_path / "other" / "sheet.csv") == 0  # another file of that name
     assert sheet.read_bytes() == before
     target = tmp_path / "Documnets" / "sub" / "inventory.csv"
     done = cli(lib_dir, "export", str(target))
