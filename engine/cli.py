@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -166,8 +167,23 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     return 0
 
 
-def _print_matches(results, as_json: bool, decided: dict[int, str]) -> int:  # type: ignore[no-untyped-def]
-    """One block per photo; ``decided``: photo id -> what staff already decided for it."""
+def _flat(value: object) -> str:
+    """Sheet text as one printable line: line breaks and tabs become spaces, and control
+    characters (an ANSI escape in a cell recolours or clears the terminal) are dropped."""
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in str(value or "")
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    return " ".join(text.split())
+
+
+def _print_matches(  # type: ignore[no-untyped-def]
+    results, as_json: bool, decided: dict[int, str], rejected: dict[int, set[str]] | None = None
+) -> int:
+    """One block per photo; ``decided``: photo id -> what staff already decided for it;
+    ``rejected``: photo id -> SKUs staff rejected for it, marked where they are suggested."""
+    rejected = rejected or {}
     failures = 0
     for r in results:
         if as_json:
@@ -179,6 +195,7 @@ def _print_matches(results, as_json: bool, decided: dict[int, str]) -> int:  # t
                         "error": r.error,
                         "duplicate_of": r.duplicate_of,
                         "suggestions": [s.__dict__ for s in r.suggestions],
+                        "rejected": sorted(rejected.get(r.photo_id, ())),
                     },
                     ensure_ascii=False,
                 )
@@ -192,17 +209,21 @@ def _print_matches(results, as_json: bool, decided: dict[int, str]) -> int:  # t
         if r.photo_id in decided:  # matched again: say it is not waiting for a decision
             note += f" ({decided[r.photo_id]})"
         print(f"[{r.photo_id}] {r.path}{note}")
-        width = min(40, max((len(s.sku) for s in r.suggestions), default=0))
+        skus = [_flat(s.sku) for s in r.suggestions]
+        width = min(40, max(map(len, skus), default=0))
         # Matching points (geometrically verified keypoints) can rank a product above one
         # with a higher sim: shown, so the order explains itself.
         points = [
             f"  {count(s.inliers, 'matching point')}" if s.inliers else "" for s in r.suggestions
         ]
         room = max(map(len, points), default=0)
-        for s, said in zip(r.suggestions, points, strict=True):
+        wrong = rejected.get(r.photo_id, set())
+        for s, sku, said in zip(r.suggestions, skus, points, strict=True):
+            # Kept in place (its rank stays what 'confirm' records), but never unmarked.
+            mark = "  (rejected)" if s.sku in wrong else ""
             print(
-                f"    {s.rank}. {s.sku:<{width}} {s.score:6.1%}  sim {s.similarity:.3f}"
-                f"{said:<{room}}  {s.name}"
+                f"    {s.rank}. {sku:<{width}} {s.score:6.1%}  sim {s.similarity:.3f}"
+                f"{said:<{room}}  {_flat(s.name)}{mark}"
             )
     return failures
 
@@ -213,7 +234,7 @@ def _decided(lib, results) -> dict[int, str]:  # type: ignore[no-untyped-def]
 
     states = effective_states(lib)  # one query, not one per photo
     return {
-        r.photo_id: f"confirmed as {d.sku}" if d.action == "confirm" else "marked no match"
+        r.photo_id: f"confirmed as {_flat(d.sku)}" if d.action == "confirm" else "marked no match"
         for r in results
         if (d := states.get(r.photo_id)) is not None
     }
@@ -232,7 +253,11 @@ def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
             )
         )
         bar.close()
-        failures = _print_matches(results, args.json, _decided(lib, results))
+        from engine.decisions import rejected_by_photo
+
+        failures = _print_matches(
+            results, args.json, _decided(lib, results), rejected_by_photo(lib)
+        )
     if not results:
         names = ", ".join(str(p) for p in args.photos[:3])
         print(f"shopmatch: no photos found in {names}", file=sys.stderr)
@@ -251,7 +276,7 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
                 "nothing to undo"
                 if d is None
                 else f"undid {d.action.replace('_', ' ')} of photo {d.photo_id}"
-                + (f" ({d.sku})" if d.sku else "")
+                + (f" ({_flat(d.sku)})" if d.sku else "")
             )
             return 0
         photo = lib.photo_id(args.photo)
@@ -263,6 +288,8 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
             d = lib.reject(photo, args.sku)
         else:
             d = lib.no_match(photo)
+    if d.warning:  # e.g. a withdrawn SKU: recorded, but said
+        print(f"shopmatch: warning: {_flat(d.warning)}", file=sys.stderr)
     what = _done(d.action, d.sku)
     if (before is not None and d.id == before.id) or d.id <= last_id:
         print(f"photo {d.photo_id}: already {what}; nothing recorded")
@@ -279,22 +306,30 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
 def _done(action: str, sku: str | None) -> str:
     """'confirmed SKU-1', 'rejected SKU-2', 'marked no match': a decision as a past event."""
     said = {"confirm": "confirmed", "reject": "rejected", "no_match": "marked no match"}
-    return said.get(action, action) + (f" {sku}" if sku else "")
+    return said.get(action, action) + (f" {_flat(sku)}" if sku else "")
 
 
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
-    from engine.export_csv import inventory_csv
+    from engine.export_csv import export_inventory, inventory_csv
 
     to_stdout = args.output == "-"  # as typed: './-' is a file
     with _library(args) as lib:
         if to_stdout:  # to standard output, for a pipe: the summary goes to stderr
-            data, n = inventory_csv(lib, per=args.per, include_undecided=args.all, bom=False)
+            data, n = inventory_csv(
+                lib, per=args.per, include_undecided=args.all, bom=False, separator=args.separator
+            )
             # 'export - | head' (the reader had enough): main() ends it quietly.
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            n = lib.export_csv(Path(args.output), per=args.per, include_undecided=args.all)
+            n = export_inventory(
+                lib,
+                Path(args.output),
+                per=args.per,
+                include_undecided=args.all,
+                separator=args.separator,
+            )
     hint = (
         ""
         if n or args.all
@@ -379,11 +414,12 @@ def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
         found = lib.products(args.text, category=args.category, supplier=args.supplier)
         for p in found:
             price = "" if p["price"] is None else f"{p['price']:.2f}"
-            # One line per product, whatever line breaks a sheet's cells held.
+            # One line per product, whatever line breaks or escapes a sheet's cells held.
             sku, name, category, supplier = (
-                " ".join(str(p[k] or "").split()) for k in ("sku", "name", "category", "supplier")
+                _flat(p[k]) for k in ("sku", "name", "category", "supplier")
             )
-            print(f"{sku:<24} {name:<32} {category:<16} {supplier:<16} {price}")
+            gone = "  (no longer in the catalog)" if p.get("withdrawn_at") else ""
+            print(f"{sku:<24} {name:<32} {category:<16} {supplier:<16} {price}{gone}")
     if not found:
         what = f"match {args.text!r}" if args.text else "are in this selection"
         print(f"shopmatch: no products {what}", file=sys.stderr)
@@ -671,6 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--all",
         action="store_true",
         help="also list photos not yet decided, with their top suggestion (one row per photo)",
+    )
+    p.add_argument(
+        "--separator",
+        choices=["comma", "semicolon", "tab"],
+        help="between columns (default: the library's export_separator setting, else comma); "
+        "semicolon also writes decimal commas, as Excel reads in German or French",
     )
     p.set_defaults(func=cmd_export)
 

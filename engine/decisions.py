@@ -7,6 +7,7 @@ last decision of its that is not cancelled.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import sqlite3
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ class Decision:
     model_version: str | None
     decided_at: str
     undoes: int | None = None
+    # Said beside the decision, not stored: e.g. the SKU confirmed has left the catalog.
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,37 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
     return get(lib, int(new_id))
 
 
+def withdrawn_warning(lib: Library, sku: str | None) -> str:
+    """A sentence when ``sku`` was withdrawn (the supplier's sheet dropped it), else "": it
+    can still be confirmed (goods delivered before it left), but never without a word."""
+    if not sku:
+        return ""
+    row = lib.db.execute("SELECT withdrawn_at FROM products WHERE sku = ?", [sku]).fetchone()
+    if row is None or row[0] is None:
+        return ""
+    return f"{sku} is no longer in the supplier's catalog (withdrawn {str(row[0])[:10]})"
+
+
+def rejected_skus(lib: Library, photo_id: int) -> set[str]:
+    """The SKUs staff rejected for a photo (and did not undo)."""
+    return rejected_by_photo(lib, photo_id).get(photo_id, set())
+
+
+def rejected_by_photo(lib: Library, photo_id: int | None = None) -> dict[int, set[str]]:
+    """Per photo, its live rejected SKUs: what a default confirm, the suggestions shown and
+    an export's 'suggested' rows must pass over (one query for the whole library)."""
+    sql = f"SELECT photo_id, sku FROM decisions WHERE {_LIVE} AND action = 'reject'"
+    params: list[object] = []
+    if photo_id is not None:
+        sql += " AND photo_id = ?"
+        params.append(photo_id)
+    out: dict[int, set[str]] = {}
+    for pid, sku in lib.db.execute(sql, params).fetchall():
+        if sku:
+            out.setdefault(int(pid), set()).add(str(sku))
+    return out
+
+
 def _catalog_sku(lib: Library, sku: str) -> str:
     """The catalog's spelling of ``sku`` (case and surrounding spaces forgiven), or a
     DecisionError that names the closest SKUs."""
@@ -131,12 +165,24 @@ def _catalog_sku(lib: Library, sku: str) -> str:
 
 
 def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:
+    """Confirm ``sku``, or by default the best suggestion staff did not reject for the photo;
+    a withdrawn SKU is confirmed too, with a ``warning`` that says so."""
     if sku is None:
-        top = lib.db.execute(
-            "SELECT sku FROM suggestions WHERE photo_id = ? AND model_version = ? "
-            "ORDER BY rank LIMIT 1",
-            [photo_id, lib.model_version],
-        ).fetchone()
+        ranked = [
+            str(r[0])
+            for r in lib.db.execute(
+                "SELECT sku FROM suggestions WHERE photo_id = ? AND model_version = ? "
+                "ORDER BY rank",
+                [photo_id, lib.model_version],
+            ).fetchall()
+        ]
+        rejected = rejected_skus(lib, photo_id)
+        top = next(((s,) for s in ranked if s not in rejected), None)
+        if top is None and ranked:
+            raise DecisionError(
+                f"photo {photo_id}: every suggestion was rejected ({', '.join(ranked[:5])}"
+                f"{', …' if len(ranked) > 5 else ''}); give a SKU, or mark it no match"
+            )
         if top is None:
             # Matched under another model: its old suggestions are not this model's, and a
             # blind confirm of one would record a rank this model never gave.
@@ -151,7 +197,9 @@ def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:
             )
             raise DecisionError(f"photo {photo_id} {why}")
         sku = str(top[0])
-    return record(lib, photo_id, "confirm", sku)
+    decision = record(lib, photo_id, "confirm", sku)
+    warning = withdrawn_warning(lib, decision.sku)
+    return dataclasses.replace(decision, warning=warning) if warning else decision
 
 
 def get(lib: Library, decision_id: int) -> Decision:

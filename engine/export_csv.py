@@ -3,6 +3,9 @@
 UTF-8 with a byte-order mark (Excel otherwise guesses a legacy code page and mangles accents),
 CRLF rows, and text cells that start with a formula character neutralised with a leading
 apostrophe (OWASP CSV injection). Numbers we produce ourselves are written as numbers.
+Excel in a decimal-comma locale (German, French, ...) splits a CSV on ';' and reads '1,29':
+the separator is a choice (the library setting ``export_separator`` by default), and a
+semicolon export writes its decimal numbers with a comma.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.atomic import atomic_write_bytes
-from engine.decisions import effective_states
+from engine.decisions import effective_states, rejected_by_photo
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -40,6 +43,20 @@ PHOTO_COLUMNS = [
 ]
 SKU_COLUMNS = ["sku", "name", "category", "supplier", "price", "quantity"]
 SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".numbers"})
+SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t"}
+SEPARATOR_SETTING = "export_separator"
+
+
+def separator_name(value: str | None) -> str:
+    """'comma', 'semicolon' or 'tab' for a name or the character itself (the setting may
+    hold either); anything else is the default, comma, as an absent setting is."""
+    text = value if value == "\t" else (value or "").strip().lower()
+    for name, char in SEPARATORS.items():
+        if text in (name, char):
+            return name
+    if text:
+        log.warning("export separator %r not understood; using comma", value)
+    return "comma"
 
 
 def local_time(stamp: str) -> str:
@@ -68,6 +85,7 @@ def _product_cells(lib: Library, sku: str) -> dict[str, object]:
 
 def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, object]]:
     states = effective_states(lib)
+    rejected = rejected_by_photo(lib) if include_undecided else {}
     rows: list[dict[str, object]] = []
     for photo_id, path in lib.db.execute("SELECT id, path FROM photos ORDER BY id"):
         d = states.get(photo_id)
@@ -95,14 +113,16 @@ def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, obj
             )
         elif not include_undecided:
             continue
-        elif top := lib.suggestions(photo_id)[:1]:
+        elif top := [
+            s for s in lib.suggestions(photo_id) if s.sku not in rejected.get(photo_id, ())
+        ][:1]:  # the best suggestion staff did not reject, as a default confirm takes
             rows.append(
                 {
                     "photo": path,
                     "status": "suggested",
                     **_product_cells(lib, top[0].sku),
                     "score": round(top[0].score, 4),
-                    "rank": 1,
+                    "rank": top[0].rank,
                     "model_version": lib.model_version,
                 }
             )
@@ -131,11 +151,31 @@ def _write_problem(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _decimal_comma(value: object) -> object:
+    """A float as a decimal-comma spreadsheet reads it ('1,29'); anything else unchanged."""
+    return str(value).replace(".", ",") if isinstance(value, float) else value
+
+
+def _as_is(value: object) -> object:
+    return value
+
+
 def inventory_csv(
-    lib: Library, *, per: str = "photo", include_undecided: bool = False, bom: bool = True
+    lib: Library,
+    *,
+    per: str = "photo",
+    include_undecided: bool = False,
+    bom: bool = True,
+    separator: str | None = None,
 ) -> tuple[bytes, int]:
     """The inventory as CSV bytes and its row count; ``bom`` for a file Excel opens (a pipe
-    into another program wants none)."""
+    into another program wants none); ``separator``: 'comma', 'semicolon' (decimal commas)
+    or 'tab', by default the library's ``export_separator`` setting (absent: comma)."""
+    if separator is None:
+        separator = separator_name(lib.setting(SEPARATOR_SETTING, "comma"))
+    elif separator not in SEPARATORS:
+        raise ValueError(f"separator must be one of {', '.join(SEPARATORS)}, not {separator!r}")
+    number = _decimal_comma if separator == "semicolon" else _as_is
     if per == "photo":
         columns, rows = PHOTO_COLUMNS, _rows_per_photo(lib, include_undecided)
     elif per == "sku":
@@ -148,10 +188,12 @@ def inventory_csv(
     else:
         raise ValueError("per must be 'photo' or 'sku'")
     buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=columns, delimiter=SEPARATORS[separator], lineterminator="\r\n"
+    )
     writer.writeheader()
     for row in rows:
-        writer.writerow({c: safe_cell(row.get(c)) for c in columns})
+        writer.writerow({c: number(safe_cell(row.get(c))) for c in columns})
     return buf.getvalue().encode("utf-8-sig" if bom else "utf-8"), len(rows)
 
 
@@ -159,14 +201,44 @@ def inventory_csv(
 REPLACEABLE_SUFFIXES = frozenset({".csv", ".txt"})
 
 
+def _is_imported_sheet(lib: Library, where: Path) -> bool:
+    """Whether ``where`` (resolved) is a catalog sheet this library was imported from."""
+    if not where.is_file():  # nothing there to lose
+        return False
+    for (sheet,) in lib.db.execute(
+        "SELECT DISTINCT sheet FROM imports WHERE sheet IS NOT NULL"
+    ).fetchall():
+        known = Path(str(sheet))
+        if known.resolve() == where:
+            return True
+        # Stored as typed: a relative path was relative to a working folder not recorded,
+        # so any file ending in that path counts (a needless refusal is the lesser harm).
+        if not known.is_absolute() and ".." not in known.parts:
+            tail = known.parts
+            if where.parts[-len(tail) :] == tail:
+                return True
+        try:  # the same file by another name (a link, a case-insensitive disk)
+            if known.exists() and where.samefile(known):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _check_not_clobbering(lib: Library, target: Path) -> None:
     """Refuse a target that is not an export's to replace: a file inside the library (its
-    database, once, by a typo) or an existing file of another kind (a photo, a sheet)."""
+    database, once, by a typo), the supplier's sheet it was imported from (a CSV too: tab
+    completion picks it) or an existing file of another kind (a photo)."""
     where = target.resolve()
     if where.is_relative_to(lib.path.resolve()):
         raise ValueError(
             f"cannot write {target}: it is inside the library folder, whose files ShopMatch "
             "manages; export somewhere else"
+        )
+    if _is_imported_sheet(lib, where):
+        raise ValueError(
+            f"cannot write {target}: it is the catalog sheet this library was imported from, "
+            "and is not replaced; give the inventory another name"
         )
     if where.exists() and where.suffix.lower() not in REPLACEABLE_SUFFIXES:
         raise ValueError(
@@ -176,8 +248,14 @@ def _check_not_clobbering(lib: Library, target: Path) -> None:
 
 
 def export_inventory(
-    lib: Library, target: Path, *, per: str = "photo", include_undecided: bool = False
+    lib: Library,
+    target: Path,
+    *,
+    per: str = "photo",
+    include_undecided: bool = False,
+    separator: str | None = None,
 ) -> int:
+    """Write the inventory CSV atomically into an existing folder; returns its row count."""
     target = Path(target)
     if target.suffix.lower() in SPREADSHEET_SUFFIXES:
         # Excel refuses a CSV named .xlsx ("file format or extension is not valid").
@@ -187,8 +265,10 @@ def export_inventory(
         )
     if target.is_dir():
         raise ValueError(f"cannot write {target}: it is a folder; give a file name in it")
+    if not target.parent.is_dir():  # a typo ('Documnets') must not become a new folder
+        raise ValueError(f"folder not found: {target.parent}")
     _check_not_clobbering(lib, target)
-    data, n = inventory_csv(lib, per=per, include_undecided=include_undecided)
+    data, n = inventory_csv(lib, per=per, include_undecided=include_undecided, separator=separator)
     try:
         atomic_write_bytes(target, data)
     except OSError as exc:  # about the export's folder, not the library's

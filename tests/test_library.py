@@ -129,6 +129,7 @@ def test_export_problems_name_the_export_not_the_library(
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target.parent / ".x.tmp"))
 
     monkeypatch.setattr(export_csv, "atomic_write_bytes", read_only)
+    (tmp_path / "stick").mkdir()  # a missing folder is refused before any write
     with pytest.raises(ValueError) as info:
         library.export_csv(tmp_path / "stick" / "out.csv")
     assert str(info.value) == (
