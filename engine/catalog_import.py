@@ -288,7 +288,7 @@ def import_catalog(
         .insert(
             {
                 "source_root": source,
-                "sheet": str(sheet.path) if sheet else None,
+                "sheet": str(sheet.path.resolve()) if sheet else None,
                 "started_at": now,
             }
         )

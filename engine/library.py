@@ -836,11 +836,17 @@ class Library:
 
     # -- export ------------------------------------------------------------------------------
     def export_csv(
-        self, target: Path, *, per: str = "photo", include_undecided: bool = False
+        self,
+        target: Path,
+        *,
+        per: str = "photo",
+        include_undecided: bool = False,
+        separator: str | None = None,
     ) -> int:
-        """Write the inventory CSV atomically; returns the number of data rows."""
+        """Write the inventory CSV atomically; returns the number of data rows.
+        ``separator``: comma, semicolon or tab; None follows the supplier sheet's."""
         return export_csv.export_inventory(
-            self, target, per=per, include_undecided=include_undecided
+            self, target, per=per, include_undecided=include_undecided, separator=separator
         )
 
     # -- overview ----------------------------------------------------------------------------

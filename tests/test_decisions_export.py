@@ -148,6 +148,8 @@ def test_export_separator_choice_and_library_default(tmp_path: Path) -> None:
         lib.confirm(m.photo_id, "A1")
         d = lib.photo_state(m.photo_id).decision
         assert d is not None and d.score is not None
+        assert lib.setting("export_separator", "") == "semicolon"  # the ';' sheet's import
+        lib.set_setting("export_separator", "comma")
         comma, _n = inventory_csv(lib)
         assert comma == inventory_csv(lib, separator="comma")[0]
         from engine.export_csv import local_time
@@ -167,7 +169,7 @@ def test_export_separator_choice_and_library_default(tmp_path: Path) -> None:
                 }
             ]
         )
-        lib.set_setting("export_separator", "semicolon")  # what a ';' sheet's import stores
+        lib.set_setting("export_separator", "semicolon")
         lib.export_csv(tmp_path / "bestand.csv", per="sku")
         lib.export_csv(tmp_path / "fotos.csv")
         tab, _n = inventory_csv(lib, per="sku", separator="tab")
