@@ -1625,3 +1625,39 @@ def test_catalog_browser_pages_as_the_list_is_scrolled(
     assert "more" not in w.catalog.count.text()
     w.catalog.text.setText("SKU-01")  # a new filter starts again from its first page
     qtbot.waitUntil(lambda: table.rowCount() == 2, timeout=WAIT_MS)
+
+
+# -- review 15 -------------------------------------------------------------------------------
+def test_export_asks_before_replacing_the_name_with_csv_added(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Typed 'inventory': the dialog checked that name, the app saves 'inventory.csv', so it
+    asks before replacing one kept there; No keeps it, Yes replaces it."""
+    sheet = write_catalog(tmp_path / "sup", 2)
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "sup", sheet)
+    kept = tmp_path / "inventory.csv"
+    kept.write_bytes(b"yesterday's counts\r\n")
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    first = next(iter(EXPORT_FILTERS))
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "inventory"), first)
+    )
+    with monkeypatch.context() as m:
+        m.setattr(QMessageBox, "exec", lambda box: int(QMessageBox.StandardButton.No))
+        w.last_export = None
+        w.act_export.trigger()
+        qtbot.wait(300)
+        qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert w.last_export is None and kept.read_bytes() == b"yesterday's counts\r\n"
+    w.act_export.trigger()  # boxes answers Yes
+    qtbot.waitUntil(lambda: w.last_export is not None, timeout=WAIT_MS)
+    assert w.last_export[0] == kept and "counts" not in kept.read_text()
+    assert "inventory.csv already exists" in boxes[-1]["text"]
