@@ -1661,3 +1661,55 @@ def test_export_asks_before_replacing_the_name_with_csv_added(
     qtbot.waitUntil(lambda: w.last_export is not None, timeout=WAIT_MS)
     assert w.last_export[0] == kept and "counts" not in kept.read_text()
     assert "inventory.csv already exists" in boxes[-1]["text"]
+
+
+def test_catalog_detail_counts_every_confirmed_photo_and_decodes_off_the_gui_thread(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A product confirmed more often than the detail shows: the labels give the real
+    totals (they counted the capped lists), only the newest are listed, and no thumbnail is
+    decoded on the GUI thread (hundreds were: ~300 ms frozen at 400 photos)."""
+    from conftest import photo_of, product_image
+    from desktop_app import catalog_browser, previews
+
+    monkeypatch.setattr(catalog_browser, "SHOWN", 3, raising=False)
+    sup, ph = tmp_path / "sup", tmp_path / "ph"
+    sup.mkdir()
+    ph.mkdir()
+    product_image(0).save(sup / "A.jpg")
+    product_image(1).save(sup / "B.jpg")
+    for i in range(7):
+        photo_of(product_image(0), i).save(ph / f"{i}.jpg", quality=80)
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sup, None)
+        for m in lib.match([ph]):
+            lib.confirm(m.photo_id, "A")
+    gui, on_gui = threading.get_ident(), []
+    real_read = previews.read_scaled
+
+    def read_scaled(path: Path, side: int) -> QImage:
+        on_gui.append(threading.get_ident() == gui)
+        return real_read(path, side)
+
+    monkeypatch.setattr(previews, "read_scaled", read_scaled)
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    c = w.catalog
+    qtbot.waitUntil(lambda: c.shown_sku == "A" and not w.worker.busy, timeout=WAIT_MS)
+    assert "(7; 3 of 7 shown" in c.photos_label.text()
+    assert "(8)" in c.images_label.text() and "7 of them" in c.images_label.text()
+    assert (c.images.count(), c.photos.count()) == (1 + 3, 3)
+    names = [c.photos.item(i).text() for i in range(3)]
+    assert names == ["4.jpg", "5.jpg", "6.jpg"]  # the newest
+    views = (c.images, c.photos)
+    qtbot.waitUntil(
+        lambda: all(not v.item(i).icon().isNull() for v in views for i in range(v.count())),
+        timeout=WAIT_MS,
+    )
+    assert on_gui and not any(on_gui)
