@@ -63,19 +63,19 @@ def reference_images(
     return supplier + (mine[-shown:] if shown > 0 else [])
 
 
-class _NumberItem(QTableWidgetItem):
-    """Sorts by number, not text (so 10.5 comes after 9.5)."""
+# Library.products' order for each column. The list is sorted by the library, page by page,
+# never by the table: a page re-sorted by another column showed, at its top, products that
+# were not the first ones in that order (and hid those that were).
+COLUMN_ORDERS = ("sku", "name", "category", "supplier", "price")
+WITHDRAWN = "no longer in the catalog"
 
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
-        return (a if a is not None else -1.0) < (b if b is not None else -1.0)
 
-
-class _TextItem(QTableWidgetItem):
-    """Sorts as people read (case ignored): "ARLA-…" no longer comes before "Alpro-…"."""
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        return (self.text().casefold(), self.text()) < (other.text().casefold(), other.text())
+def withdrawn_note(product: dict[str, object]) -> dict[str, object]:
+    """``product`` with its name marked if it left the supplier's catalog (never suggested):
+    it was listed like the others."""
+    if not product.get("withdrawn_at"):
+        return product
+    return {**product, "name": f"{product.get('name') or product.get('sku')} ({WITHDRAWN})"}
 
 
 def _thumb_list(side: int) -> QListWidget:
@@ -125,7 +125,9 @@ class CatalogBrowser(QWidget):
         header = self.table.horizontalHeader()
         # A-Z by SKU: Qt's default indicator would sort the first time Z-A.
         header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSortingEnabled(True)
+        header.setSortIndicatorShown(True)
+        header.setSectionsClickable(True)
+        header.sortIndicatorChanged.connect(self._sort_changed)
         self.table.setAlternatingRowColors(True)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(48)
@@ -213,15 +215,30 @@ class CatalogBrowser(QWidget):
         if self._more and not self._loading and value >= bar.maximum() - 2:
             self._load(offset=self.table.rowCount())
 
+    def _sort_changed(self, _section: int, _order: Qt.SortOrder) -> None:
+        """Another column or direction: the library sorts the list anew from its first page."""
+        self.refresh()
+
     def _load(self, offset: int) -> None:
         text = self.text.text().strip()
         category = self.category.currentData()
         supplier = self.supplier.currentData()
+        header = self.table.horizontalHeader()
+        order = COLUMN_ORDERS[header.sortIndicatorSection()]
+        descending = header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
         query = self._query
         self._loading = True
 
         def run(ctx: TaskContext) -> list[dict[str, object]]:
-            return ctx.lib.products(text, category, supplier, limit=PAGE + 1, offset=offset)
+            return ctx.lib.products(
+                text,
+                category,
+                supplier,
+                limit=PAGE + 1,
+                offset=offset,
+                order=order,
+                descending=descending,
+            )
 
         def done(products: list[dict[str, object]]) -> None:
             if query != self._query:  # the filters changed meanwhile: a newer query runs
@@ -247,21 +264,29 @@ class CatalogBrowser(QWidget):
             self.table.setColumnHidden(col, empty)
 
     def _fill(self, products: list[dict[str, object]], append: bool = False) -> None:
-        self.table.setSortingEnabled(False)
         start = self.table.rowCount() if append else 0
         self.table.setRowCount(start + len(products))
         keep_row = -1
+        grey = self.palette().placeholderText()
         for r, p in enumerate(products, start):
+            gone = bool(p.get("withdrawn_at"))
+            p = withdrawn_note(p)
             values = [p.get("sku"), p.get("name"), p.get("category"), p.get("supplier")]
-            for c, v in enumerate(values):
-                self.table.setItem(r, c, _TextItem(str(v or "")))
-            price = _NumberItem(format_price(p.get("price")))
-            price.setData(Qt.ItemDataRole.UserRole, p.get("price"))
-            price.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.table.setItem(r, PRICE_COLUMN, price)
+            items = [QTableWidgetItem(str(v or "")) for v in values]
+            items.append(QTableWidgetItem(format_price(p.get("price"))))
+            items[PRICE_COLUMN].setTextAlignment(
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            )
+            for c, item in enumerate(items):
+                if gone:
+                    item.setForeground(grey)
+                    item.setToolTip(
+                        f"No longer in the supplier's catalog (since {str(p['withdrawn_at'])[:10]})"
+                        ": never suggested"
+                    )
+                self.table.setItem(r, c, item)
             if p.get("sku") == self.selected_sku:
                 keep_row = r
-        self.table.setSortingEnabled(True)  # re-sorts: find rows by SKU from here on
         self._hide_empty_columns()
         shown = self.table.rowCount()
         more = "; scroll down for more" if self._more else ""
@@ -351,6 +376,12 @@ class CatalogBrowser(QWidget):
             f"SKU <b>{_esc(p.get('sku'))}</b>"
             + (f" &nbsp;·&nbsp; {_esc(meta)}" if meta else "")
             + (f"<br><span style='color:#607d8b'>{_esc(attr_text)}</span>" if attr_text else "")
+            + (
+                "<br><span style='color:#b71c1c'>No longer in the supplier's catalog "
+                f"(since {_esc(str(p['withdrawn_at'])[:10])}): never suggested.</span>"
+                if p.get("withdrawn_at")
+                else ""
+            )
         )
         total = max(d.images_total, len(d.images))
         remembered = max(d.remembered_total, sum(1 for *_x, mine in d.images if mine))

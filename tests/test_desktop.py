@@ -1713,3 +1713,83 @@ def test_catalog_detail_counts_every_confirmed_photo_and_decodes_off_the_gui_thr
         timeout=WAIT_MS,
     )
     assert on_gui and not any(on_gui)
+
+
+def test_catalog_list_is_sorted_by_the_library_page_by_page(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over one page of products, the list shows the first products in the order its header
+    says (the first page came by name and was re-sorted by SKU: SKU-000 was not on it), and
+    another column or direction fetches the list anew in that order."""
+    from desktop_app import catalog_browser
+
+    monkeypatch.setattr(catalog_browser, "PAGE", 5)
+    sup = tmp_path / "sup"
+    sup.mkdir()
+    rows = [f"SKU-{i:03d},{chr(ord('Z') - i)} product," for i in range(12)]
+    (sup / "sheet.csv").write_text("sku,name,image\n" + "\n".join(rows) + "\n")
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sup, sup / "sheet.csv")
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    table = w.catalog.table
+    table.setFixedHeight(
+        table.horizontalHeader().height() + 3 * table.verticalHeader().defaultSectionSize()
+    )
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: table.rowCount() == 5 and not w.worker.busy, timeout=WAIT_MS)
+
+    def shown() -> list[str]:
+        return [table.item(r, 0).text() for r in range(table.rowCount())]
+
+    assert shown() == [f"SKU-{i:03d}" for i in range(5)]
+    qtbot.waitUntil(lambda: w.catalog.shown_sku == "SKU-000", timeout=WAIT_MS)
+    header = table.horizontalHeader()
+    header.setSortIndicator(1, Qt.SortOrder.AscendingOrder)  # as a click on "Name" does
+    qtbot.waitUntil(lambda: shown()[:1] == ["SKU-011"] and not w.worker.busy, timeout=WAIT_MS)
+    assert shown() == [f"SKU-{i:03d}" for i in range(11, 6, -1)]  # O, P, Q... product
+    header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+    qtbot.waitUntil(lambda: shown()[:1] == ["SKU-011"] and not w.worker.busy, timeout=WAIT_MS)
+    assert shown() == [f"SKU-{i:03d}" for i in range(11, 6, -1)]
+
+    def scroll_to_end() -> bool:
+        table.verticalScrollBar().setValue(table.verticalScrollBar().maximum())
+        return table.rowCount() == 12
+
+    qtbot.waitUntil(scroll_to_end, timeout=WAIT_MS)
+    assert shown() == [f"SKU-{i:03d}" for i in range(11, -1, -1)]  # appended, never re-sorted
+
+
+def test_withdrawn_products_are_marked_and_searched_last(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A product that left the supplier's catalog (never suggested) was listed in the
+    Catalog tab and in Ctrl+F results like the others: it is marked, and comes last."""
+    sup = tmp_path / "sup"
+    sup.mkdir()
+    (sup / "sheet.csv").write_text("sku,name,image\nA,Apple juice,\nB,Apricot jam,\n")
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sup, sup / "sheet.csv")
+        lib.db.execute("UPDATE products SET withdrawn_at = '2026-03-01T10:00:00' WHERE sku = 'A'")
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    w.review.search.setText("ap")
+    results = w.review.results
+    qtbot.waitUntil(lambda: results.count() == 2, timeout=WAIT_MS)
+    labels = [results.item(i).text() for i in range(2)]
+    assert labels[0].startswith("Apricot jam") and "no longer in the catalog" not in labels[0]
+    assert labels[1].startswith("Apple juice (no longer in the catalog)"), labels
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    table = w.catalog.table
+    qtbot.waitUntil(lambda: table.rowCount() == 2 and not w.worker.busy, timeout=WAIT_MS)
+    assert [table.item(r, 0).text() for r in range(2)] == ["B", "A"]
+    assert table.item(1, 1).text() == "Apple juice (no longer in the catalog)"
+    assert "since 2026-03-01" in table.item(1, 0).toolTip()
+    w.catalog.show_sku("A")
+    qtbot.waitUntil(lambda: w.catalog.shown_sku == "A", timeout=WAIT_MS)
+    assert "No longer in the supplier's catalog" in w.catalog.title.text()
