@@ -87,6 +87,10 @@ def _thumb_list(side: int) -> QListWidget:
     w.setMovement(QListView.Movement.Static)
     w.setWordWrap(True)
     w.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    # Every cell is the grid's size: laying out 120 word-wrapped names at once took ~40 ms.
+    w.setUniformItemSizes(True)
+    w.setLayoutMode(QListView.LayoutMode.Batched)
+    w.setBatchSize(30)
     return w
 
 
@@ -177,6 +181,10 @@ class CatalogBrowser(QWidget):
         # decoded on the GUI thread froze it (~300 ms at 400 confirmed photos).
         self._thumbs = PreviewLoader(self)
         self._thumbs.loaded.connect(self._on_thumb)
+        self._arrived: list[tuple[QListWidgetItem, QPixmap]] = []
+        self._apply_timer = QTimer(self)  # thumbnails arrive in bursts: a few per turn
+        self._apply_timer.setInterval(0)
+        self._apply_timer.timeout.connect(self._apply_thumbs)
         self._detail_generation = 0  # thumbnails of a product no longer shown are dropped
 
     # -- loading -----------------------------------------------------------------------------
@@ -351,6 +359,7 @@ class CatalogBrowser(QWidget):
 
     def _show_detail(self, d: ProductDetail | None) -> None:
         self._thumbs.clear()
+        self._arrived.clear()  # items of the product shown so far, deleted by clear() below
         self._detail_generation += 1
         self.images.clear()
         self.photos.clear()
@@ -428,7 +437,17 @@ class CatalogBrowser(QWidget):
         QPixmapCache.insert(_cache_key(thumb, side), pix)
         item = (self.photos if is_photo else self.images).item(row)
         if item is not None:
+            self._arrived.append((item, pix))
+            self._apply_timer.start()
+
+    def _apply_thumbs(self, per_turn: int = 12) -> None:
+        """Show a few arrived thumbnails, and the rest at the next turns of the event loop:
+        a hundred set at once kept it ~40 ms."""
+        batch, self._arrived = self._arrived[:per_turn], self._arrived[per_turn:]
+        for item, pix in batch:
             item.setIcon(QIcon(pix))
+        if not self._arrived:
+            self._apply_timer.stop()
 
 
 def _cache_key(thumb: Path, side: int) -> str:
