@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QImage, QPixmap, QPixmapCache
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.icons import icon
-from desktop_app.previews import cached_pixmap
+from desktop_app.previews import PreviewLoader
 from desktop_app.review import format_price
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
@@ -36,6 +36,10 @@ from engine.wording import count
 PAGE = 500  # products per query; the next page loads when the list is scrolled to its end
 COLUMNS = ("SKU", "Name", "Category", "Supplier", "Price")
 SUPPLIER_COLUMN, PRICE_COLUMN = 3, 4
+# At most this many supplier images and as many remembered photos (the newest), and this many
+# confirmed photos, are shown: a product confirmed daily for a year has hundreds of each.
+SHOWN = 60
+IMAGE_SIDE, PHOTO_SIDE = 128, 96
 
 
 @dataclass(frozen=True)
@@ -43,21 +47,35 @@ class ProductDetail:
     product: dict[str, object]
     images: list[tuple[Path, Path, bool]]  # (original file, thumbnail, is a staff photo)
     photos: list[overview.PhotoRecord]
+    images_total: int = 0  # reference images in all (``images`` may be fewer)
+    remembered_total: int = 0  # how many of them are confirmed photos
+    photos_total: int = 0  # photos confirmed to the product in all
 
 
-class _NumberItem(QTableWidgetItem):
-    """Sorts by number, not text (so 10.5 comes after 9.5)."""
+def reference_images(
+    rows: list[dict[str, object]], shown: int | None = None
+) -> list[dict[str, object]]:
+    """The first ``shown`` (SHOWN) supplier images, then the newest ``shown`` remembered
+    photos."""
+    shown = SHOWN if shown is None else shown
+    supplier = [r for r in rows if r.get("origin") != "confirmed"][:shown]
+    mine = [r for r in rows if r.get("origin") == "confirmed"]
+    return supplier + (mine[-shown:] if shown > 0 else [])
 
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
-        return (a if a is not None else -1.0) < (b if b is not None else -1.0)
+
+# Library.products' order for each column. The list is sorted by the library, page by page,
+# never by the table: a page re-sorted by another column showed, at its top, products that
+# were not the first ones in that order (and hid those that were).
+COLUMN_ORDERS = ("sku", "name", "category", "supplier", "price")
+WITHDRAWN = "no longer in the catalog"
 
 
-class _TextItem(QTableWidgetItem):
-    """Sorts as people read (case ignored): "ARLA-…" no longer comes before "Alpro-…"."""
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        return (self.text().casefold(), self.text()) < (other.text().casefold(), other.text())
+def withdrawn_note(product: dict[str, object]) -> dict[str, object]:
+    """``product`` with its name marked if it left the supplier's catalog (never suggested):
+    it was listed like the others."""
+    if not product.get("withdrawn_at"):
+        return product
+    return {**product, "name": f"{product.get('name') or product.get('sku')} ({WITHDRAWN})"}
 
 
 def _thumb_list(side: int) -> QListWidget:
@@ -69,6 +87,10 @@ def _thumb_list(side: int) -> QListWidget:
     w.setMovement(QListView.Movement.Static)
     w.setWordWrap(True)
     w.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    # Every cell is the grid's size: laying out 120 word-wrapped names at once took ~40 ms.
+    w.setUniformItemSizes(True)
+    w.setLayoutMode(QListView.LayoutMode.Batched)
+    w.setBatchSize(30)
     return w
 
 
@@ -107,7 +129,9 @@ class CatalogBrowser(QWidget):
         header = self.table.horizontalHeader()
         # A-Z by SKU: Qt's default indicator would sort the first time Z-A.
         header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSortingEnabled(True)
+        header.setSortIndicatorShown(True)
+        header.setSectionsClickable(True)
+        header.sortIndicatorChanged.connect(self._sort_changed)
         self.table.setAlternatingRowColors(True)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(48)
@@ -126,11 +150,11 @@ class CatalogBrowser(QWidget):
         dl.addWidget(self.title)
         self.images_label = QLabel("<b>Reference images</b>")
         dl.addWidget(self.images_label)
-        self.images = _thumb_list(128)
+        self.images = _thumb_list(IMAGE_SIDE)
         dl.addWidget(self.images, 1)
         self.photos_label = QLabel("<b>Photos confirmed to this product</b>")
         dl.addWidget(self.photos_label)
-        self.photos = _thumb_list(96)
+        self.photos = _thumb_list(PHOTO_SIDE)
         dl.addWidget(self.photos, 1)
         split.addWidget(detail)
         split.setSizes([720, 480])
@@ -153,6 +177,15 @@ class CatalogBrowser(QWidget):
         self.selected_sku: str | None = None
         self.shown_sku: str | None = None  # whose details are on screen
         self.loaded = False
+        # Thumbnails are decoded on the loader's threads and shown as they arrive: hundreds
+        # decoded on the GUI thread froze it (~300 ms at 400 confirmed photos).
+        self._thumbs = PreviewLoader(self)
+        self._thumbs.loaded.connect(self._on_thumb)
+        self._arrived: list[tuple[QListWidgetItem, QPixmap]] = []
+        self._apply_timer = QTimer(self)  # thumbnails arrive in bursts: a few per turn
+        self._apply_timer.setInterval(0)
+        self._apply_timer.timeout.connect(self._apply_thumbs)
+        self._detail_generation = 0  # thumbnails of a product no longer shown are dropped
 
     # -- loading -----------------------------------------------------------------------------
     def reload(self) -> None:
@@ -190,15 +223,30 @@ class CatalogBrowser(QWidget):
         if self._more and not self._loading and value >= bar.maximum() - 2:
             self._load(offset=self.table.rowCount())
 
+    def _sort_changed(self, _section: int, _order: Qt.SortOrder) -> None:
+        """Another column or direction: the library sorts the list anew from its first page."""
+        self.refresh()
+
     def _load(self, offset: int) -> None:
         text = self.text.text().strip()
         category = self.category.currentData()
         supplier = self.supplier.currentData()
+        header = self.table.horizontalHeader()
+        order = COLUMN_ORDERS[header.sortIndicatorSection()]
+        descending = header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
         query = self._query
         self._loading = True
 
         def run(ctx: TaskContext) -> list[dict[str, object]]:
-            return ctx.lib.products(text, category, supplier, limit=PAGE + 1, offset=offset)
+            return ctx.lib.products(
+                text,
+                category,
+                supplier,
+                limit=PAGE + 1,
+                offset=offset,
+                order=order,
+                descending=descending,
+            )
 
         def done(products: list[dict[str, object]]) -> None:
             if query != self._query:  # the filters changed meanwhile: a newer query runs
@@ -224,21 +272,29 @@ class CatalogBrowser(QWidget):
             self.table.setColumnHidden(col, empty)
 
     def _fill(self, products: list[dict[str, object]], append: bool = False) -> None:
-        self.table.setSortingEnabled(False)
         start = self.table.rowCount() if append else 0
         self.table.setRowCount(start + len(products))
         keep_row = -1
+        grey = self.palette().placeholderText()
         for r, p in enumerate(products, start):
+            gone = bool(p.get("withdrawn_at"))
+            p = withdrawn_note(p)
             values = [p.get("sku"), p.get("name"), p.get("category"), p.get("supplier")]
-            for c, v in enumerate(values):
-                self.table.setItem(r, c, _TextItem(str(v or "")))
-            price = _NumberItem(format_price(p.get("price")))
-            price.setData(Qt.ItemDataRole.UserRole, p.get("price"))
-            price.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.table.setItem(r, PRICE_COLUMN, price)
+            items = [QTableWidgetItem(str(v or "")) for v in values]
+            items.append(QTableWidgetItem(format_price(p.get("price"))))
+            items[PRICE_COLUMN].setTextAlignment(
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            )
+            for c, item in enumerate(items):
+                if gone:
+                    item.setForeground(grey)
+                    item.setToolTip(
+                        f"No longer in the supplier's catalog (since {str(p['withdrawn_at'])[:10]})"
+                        ": never suggested"
+                    )
+                self.table.setItem(r, c, item)
             if p.get("sku") == self.selected_sku:
                 keep_row = r
-        self.table.setSortingEnabled(True)  # re-sorts: find rows by SKU from here on
         self._hide_empty_columns()
         shown = self.table.rowCount()
         more = "; scroll down for more" if self._more else ""
@@ -276,15 +332,24 @@ class CatalogBrowser(QWidget):
             product = lib.product(sku)
             if product is None:
                 return None
+            rows = lib.catalog_images(sku)
             images = [
                 (
                     Path(str(r["path"])),
                     lib.thumbnail(str(r["sha256"])),
                     r.get("origin") == "confirmed",
                 )
-                for r in lib.catalog_images(sku)
+                for r in reference_images(rows)
             ]
-            return ProductDetail(product, images, overview.confirmed_photos(lib, sku))
+            photos, photos_total = overview.newest_confirmed_photos(lib, sku, SHOWN)
+            return ProductDetail(
+                product,
+                images,
+                photos,
+                images_total=len(rows),
+                remembered_total=sum(1 for r in rows if r.get("origin") == "confirmed"),
+                photos_total=photos_total,
+            )
 
         def done(detail: ProductDetail | None) -> None:
             if sku == self.selected_sku:
@@ -293,6 +358,9 @@ class CatalogBrowser(QWidget):
         self.worker.submit(run, what="show the product", priority=Priority.QUERY, on_result=done)
 
     def _show_detail(self, d: ProductDetail | None) -> None:
+        self._thumbs.clear()
+        self._arrived.clear()  # items of the product shown so far, deleted by clear() below
+        self._detail_generation += 1
         self.images.clear()
         self.photos.clear()
         self.shown_sku = str(d.product["sku"]) if d is not None else None
@@ -317,11 +385,19 @@ class CatalogBrowser(QWidget):
             f"SKU <b>{_esc(p.get('sku'))}</b>"
             + (f" &nbsp;·&nbsp; {_esc(meta)}" if meta else "")
             + (f"<br><span style='color:#607d8b'>{_esc(attr_text)}</span>" if attr_text else "")
+            + (
+                "<br><span style='color:#b71c1c'>No longer in the supplier's catalog "
+                f"(since {_esc(str(p['withdrawn_at'])[:10])}): never suggested.</span>"
+                if p.get("withdrawn_at")
+                else ""
+            )
         )
-        remembered = sum(1 for *_x, mine in d.images if mine)
+        total = max(d.images_total, len(d.images))
+        remembered = max(d.remembered_total, sum(1 for *_x, mine in d.images if mine))
         self.images_label.setText(
-            f"<b>Reference images</b> ({len(d.images)})"
+            f"<b>Reference images</b> ({total})"
             + (f" — {remembered} of them your confirmed photos" if remembered else "")
+            + (f"; {len(d.images)} shown" if len(d.images) < total else "")
         )
         for original, thumb, mine in d.images:
             it = QListWidgetItem(("★ " if mine else "") + original.name)
@@ -329,20 +405,53 @@ class CatalogBrowser(QWidget):
                 f"{original}\n"
                 + ("a confirmed photo (instant memory)" if mine else "supplier image")
             )
-            if thumb.exists():
-                it.setIcon(QIcon(cached_pixmap(thumb, 128)))
-            self.images.addItem(it)
+            self._add_thumb(self.images, it, thumb, IMAGE_SIDE)
+        photos_total = max(d.photos_total, len(d.photos))
+        shown = f"{len(d.photos)} of {photos_total} shown, the newest"
         self.photos_label.setText(
-            f"<b>Photos confirmed to this product</b> ({len(d.photos)})"
-            if d.photos
-            else "<b>Photos confirmed to this product</b> — none yet"
+            "<b>Photos confirmed to this product</b> — none yet"
+            if not photos_total
+            else f"<b>Photos confirmed to this product</b> ({photos_total}"
+            + (f"; {shown})" if len(d.photos) < photos_total else ")")
         )
         for rec in d.photos:
             it = QListWidgetItem(rec.path.name)
             it.setToolTip(str(rec.path))
-            if rec.thumb.exists():
-                it.setIcon(QIcon(cached_pixmap(rec.thumb, 96)))
-            self.photos.addItem(it)
+            self._add_thumb(self.photos, it, rec.thumb, PHOTO_SIDE)
+
+    def _add_thumb(self, view: QListWidget, item: QListWidgetItem, thumb: Path, side: int) -> None:
+        """Add ``item`` with its thumbnail from the cache, or ask the loader for it."""
+        pix = QPixmap()
+        if QPixmapCache.find(_cache_key(thumb, side), pix):
+            item.setIcon(QIcon(pix))
+        else:
+            key = (self._detail_generation, view is self.photos, view.count(), thumb, side)
+            self._thumbs.request(key, thumb, side)
+        view.addItem(item)
+
+    def _on_thumb(self, key: object, image: QImage) -> None:
+        generation, is_photo, row, thumb, side = key  # type: ignore[misc]
+        if generation != self._detail_generation or image.isNull():
+            return
+        pix = QPixmap.fromImage(image)
+        QPixmapCache.insert(_cache_key(thumb, side), pix)
+        item = (self.photos if is_photo else self.images).item(row)
+        if item is not None:
+            self._arrived.append((item, pix))
+            self._apply_timer.start()
+
+    def _apply_thumbs(self, per_turn: int = 12) -> None:
+        """Show a few arrived thumbnails, and the rest at the next turns of the event loop:
+        a hundred set at once kept it ~40 ms."""
+        batch, self._arrived = self._arrived[:per_turn], self._arrived[per_turn:]
+        for item, pix in batch:
+            item.setIcon(QIcon(pix))
+        if not self._arrived:
+            self._apply_timer.stop()
+
+
+def _cache_key(thumb: Path, side: int) -> str:
+    return f"{thumb}@{side}"  # as desktop_app.previews.cached_pixmap keys its pixmaps
 
 
 def _esc(value: object) -> str:

@@ -1020,6 +1020,15 @@ class MainWindow(QMainWindow):
         target = Path(path)
         if target.suffix.lower() != ".csv":
             target = target.with_name(target.name + ".csv")
+            # The dialog asked about replacing the name as typed, not this one.
+            if target.exists() and not ask(
+                self,
+                "Replace the file?",
+                f"{target.name} already exists in {target.parent}. Replace it?",
+                "The inventory was to be saved as a CSV file, so .csv was added to the name "
+                "you typed. Choose No to keep the file as it is.",
+            ):
+                return
         per, undecided = EXPORT_FILTERS.get(chosen, ("photo", False))
         self.settings.setValue(keys.EXPORT_DIR, str(target.parent))
         self.export_inventory(target, per, undecided)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QModelIndex, QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QWidget
 
+from desktop_app.catalog_browser import withdrawn_note
 from desktop_app.dialogs import ask
 from desktop_app.previews import PreviewLoader, cached_pixmap
 from desktop_app.queue_view import QueueItem, QueueModel
@@ -636,7 +637,8 @@ class ReviewSession(QObject):
             return
 
         def run(ctx: TaskContext) -> tuple[str, list[dict[str, object]], dict[str, Path]]:
-            products = ctx.lib.products(text.strip(), limit=30)
+            # Withdrawn products come last (Library.products), marked: they are never suggested.
+            products = [withdrawn_note(p) for p in ctx.lib.products(text.strip(), limit=30)]
             thumbs = overview.sku_thumbs(ctx.lib, [str(p["sku"]) for p in products])
             return text, products, thumbs
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,12 +229,80 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE products ADD COLUMN withdrawn_at TEXT")
 
 
+FOLD = "shopmatch_fold"  # the SQL name of ``fold``, registered on every connection open_db makes
+
+
+def fold(text: str | None) -> str | None:
+    """``text`` as product search compares it: accents dropped ('Crème' reads 'creme') and
+    case folded for every script (SQLite's LIKE folds ASCII only). Canonical decomposition
+    only: a compatibility one turns a lone '¨' into a space, found in every name. The search
+    index stores these forms: a change here needs a migration that rebuilds it."""
+    if text is None:
+        return None
+    text = str(text)
+    if text.isascii():
+        return text.lower()
+    plain = unicodedata.normalize("NFD", text)
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the schema's search index and triggers call (``fold``)."""
+    conn.create_function(FOLD, 1, fold, deterministic=True)
+
+
+def _v6(db: sqlite_utils.Database) -> None:
+    """Search forgives accents and folds case for any length ('creme' finds 'Crème',
+    'äp' finds 'ÄPFEL') and lists withdrawn products last: the trigram index now holds the
+    folded SKU and name (``fold``, through a view, so 'rebuild' and 'integrity-check' still
+    read it from the products).
+    Its triggers call ``fold``, which open_db registers: another SQLite client cannot change
+    the products table of a library (it says 'no such function: shopmatch_fold')."""
+    # Pages list current products, then withdrawn ones: each walks its own index in order.
+    db.executescript(
+        """
+        CREATE INDEX products_current_name ON products(name, sku) WHERE withdrawn_at IS NULL;
+        CREATE INDEX products_current_sku ON products(sku) WHERE withdrawn_at IS NULL;
+        CREATE INDEX products_withdrawn ON products(name, sku) WHERE withdrawn_at IS NOT NULL;
+        """
+    )
+    if not has_products_fts(db):
+        return  # no FTS5 trigrams in this SQLite: Library.products walks the name index
+    db.executescript(
+        f"""
+        DROP TRIGGER IF EXISTS products_fts_insert;
+        DROP TRIGGER IF EXISTS products_fts_delete;
+        DROP TRIGGER IF EXISTS products_fts_update;
+        DROP TABLE {PRODUCTS_FTS};
+        CREATE VIEW products_folded AS
+            SELECT rowid AS rowid, {FOLD}(sku) AS sku, {FOLD}(name) AS name FROM products;
+        CREATE VIRTUAL TABLE {PRODUCTS_FTS} USING fts5(sku, name, content='products_folded',
+            content_rowid='rowid', tokenize='trigram');
+        CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
+            INSERT INTO {PRODUCTS_FTS}(rowid, sku, name)
+            VALUES (new.rowid, {FOLD}(new.sku), {FOLD}(new.name));
+        END;
+        CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
+            INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}, rowid, sku, name)
+            VALUES ('delete', old.rowid, {FOLD}(old.sku), {FOLD}(old.name));
+        END;
+        CREATE TRIGGER products_fts_update AFTER UPDATE OF sku, name ON products BEGIN
+            INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}, rowid, sku, name)
+            VALUES ('delete', old.rowid, {FOLD}(old.sku), {FOLD}(old.name));
+            INSERT INTO {PRODUCTS_FTS}(rowid, sku, name)
+            VALUES (new.rowid, {FOLD}(new.sku), {FOLD}(new.name));
+        END;
+        INSERT INTO {PRODUCTS_FTS}({PRODUCTS_FTS}) VALUES ('rebuild');
+        """
+    )
+
+
 def has_products_fts(db: sqlite_utils.Database) -> bool:
     return PRODUCTS_FTS in db.table_names()
 
 
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -317,6 +386,7 @@ def open_db(path: Path) -> sqlite_utils.Database:
         factory=GuardedConnection,
     )
     conn.owner = threading.get_ident()
+    register_functions(conn)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
     db = sqlite_utils.Database(conn)

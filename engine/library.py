@@ -35,7 +35,16 @@ from engine import (
     scratch,
 )
 from engine import local_features as local_stage
-from engine.db import DB_NAME, PRODUCTS_FTS, has_products_fts, open_db, transaction, utcnow
+from engine.db import (
+    DB_NAME,
+    FOLD,
+    PRODUCTS_FTS,
+    fold,
+    has_products_fts,
+    open_db,
+    transaction,
+    utcnow,
+)
 from engine.encoder import Encoder
 from engine.errors import describe, describe_storage
 from engine.index import VectorIndex, key_digest, sidecar
@@ -129,6 +138,30 @@ def read_status(path: Path) -> LibraryStatus:
         return _status(conn, Path(path), str(row[0]), int(size))
     finally:
         conn.close()
+
+
+# How Library.products may order a page (the first two walk an index: no sort).
+PRODUCT_ORDERS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "sku"),
+    "sku": ("sku",),
+    "category": ("category", "name", "sku"),
+    "supplier": ("supplier", "name", "sku"),
+    "price": ("price", "name", "sku"),
+}
+# A row contains the folded text :f. LIKE decides for ASCII rows, where it agrees with fold
+# (ASCII case folded) and runs in C; only a row with another character (more bytes than
+# characters: cheaper than a GLOB for one) costs a call of fold, which drops accents and folds
+# case in every script.
+_FOLDED_CONTAINS = (
+    "(sku LIKE :t ESCAPE '\\' OR name LIKE :t ESCAPE '\\' "
+    "OR ((length(CAST(sku AS BLOB)) != length(sku) OR length(CAST(name AS BLOB)) != length(name)) "
+    f"AND (instr({FOLD}(sku), :f) > 0 OR instr({FOLD}(name), :f) > 0)))"
+)
+
+
+def _fts_phrase(text: str) -> str:
+    """``text`` as one FTS5 phrase (a substring, for the trigram tokenizer)."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 class Library:
@@ -711,20 +744,39 @@ class Library:
         supplier: str | None = None,
         limit: int = 200,
         offset: int = 0,
+        order: str = "name",
+        descending: bool = False,
     ) -> list[dict[str, object]]:
-        """Products whose SKU or name contains ``text`` (case-insensitive), for search boxes;
-        one page of ``limit`` rows from ``offset``, an exact SKU first, then by name."""
+        """Products whose SKU or name contains ``text``, for search boxes; case and accents
+        ignored at any length ('creme' finds 'Crème', 'äp' finds 'ÄPFEL'; ``engine.db.fold``).
+        One page of ``limit`` rows from ``offset``: an exact SKU first, then products in the
+        catalog by ``order`` (a key of PRODUCT_ORDERS), then withdrawn ones (never suggested,
+        so never what a search is after), in the same order."""
         # The exact SKU is fetched on its own so the rest can walk the (name, sku) index in
         # order and stop after one page: ~1 ms at 100k products instead of sorting every match
         # (bench/bench_scale.py). '%' and '_' typed by a user are literal, not wildcards.
+        if order not in PRODUCT_ORDERS:
+            raise ValueError(f"cannot order products by {order!r}")
         limit, offset = max(0, int(limit)), max(0, int(offset))
         text = text.replace("\x00", "")  # SQLite ends LIKE patterns and FTS queries at a NUL
         where = ["sku != :exact"]
         params: dict[str, object] = {"exact": text}
-        if text:
-            pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where.append("(sku LIKE :t ESCAPE '\\' OR name LIKE :t ESCAPE '\\')")
-            params["t"] = f"%{pattern}%"
+        # Accents alone ('\u0301') fold to nothing: they find nothing, not everything.
+        folded = fold(text) or text.casefold()
+        few = False
+        if folded:
+            few = len(folded) >= 3 and self._few_text_matches(folded)
+            if few:
+                # A rare term: fetch its few matches through the trigram index of the folded
+                # SKUs and names and sort them, instead of walking the whole name index.
+                where.append(
+                    f"rowid IN (SELECT rowid FROM {PRODUCTS_FTS} WHERE {PRODUCTS_FTS} MATCH :q)"
+                )
+                params["q"] = _fts_phrase(folded)
+            else:
+                where.append(_FOLDED_CONTAINS)
+                pattern = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                params.update(t=f"%{pattern}%", f=folded)
         if category:
             where.append("category = :category")
             params["category"] = category
@@ -743,20 +795,37 @@ class Library:
                 head, limit = [exact], limit - 1
             else:
                 offset -= 1
-        params.update(limit=limit, offset=offset)
-        if text and len(text) >= 3 and self._few_text_matches(text):
-            # A rare term: fetch its few matches through the trigram index and sort them,
-            # instead of walking the whole name index past non-matching rows.
-            where[1] = f"rowid IN (SELECT rowid FROM {PRODUCTS_FTS} WHERE {PRODUCTS_FTS} MATCH :q)"
-            params["q"] = '"' + text.replace('"', '""') + '"'
-        sql = (
-            f"SELECT * FROM products WHERE {' AND '.join(where)} "
-            "ORDER BY name, sku LIMIT :limit OFFSET :offset"
-        )
-        return head + list(self.db.query(sql, params))
+        direction = " DESC" if descending else ""
+        sort = ", ".join(f"{column}{direction}" for column in PRODUCT_ORDERS[order])
 
-    def _few_text_matches(self, text: str, few: int = 2000) -> bool:
-        """Whether at most ``few`` products contain ``text`` (False without the FTS table)."""
+        def page(withdrawn: bool, limit: int, offset: int) -> list[dict[str, object]]:
+            state = "withdrawn_at IS NOT NULL" if withdrawn else "withdrawn_at IS NULL"
+            sql = (
+                f"SELECT * FROM products WHERE {' AND '.join([*where, state])} "
+                f"ORDER BY {sort} LIMIT :limit OFFSET :offset"
+            )
+            return list(self.db.query(sql, {**params, "limit": limit, "offset": offset}))
+
+        if few:  # a few matches, sorted anyway: in one query
+            sql = (
+                f"SELECT * FROM products WHERE {' AND '.join(where)} "
+                f"ORDER BY withdrawn_at IS NOT NULL, {sort} LIMIT :limit OFFSET :offset"
+            )
+            return head + list(self.db.query(sql, {**params, "limit": limit, "offset": offset}))
+        current = page(False, limit, offset)
+        if len(current) == limit:
+            return head + current
+        if current or offset == 0:
+            skip = 0  # the current products ended on this page
+        else:  # the page lies past them: how far into the withdrawn ones?
+            conditions = " AND ".join([*where, "withdrawn_at IS NULL"])
+            sql = f"SELECT count(*) FROM products WHERE {conditions}"
+            skip = offset - int(self.db.execute(sql, params).fetchone()[0])
+        return head + current + page(True, limit - len(current), max(0, skip))
+
+    def _few_text_matches(self, folded: str, few: int = 2000) -> bool:
+        """Whether at most ``few`` products contain ``folded`` (a ``fold``ed search text),
+        through the trigram index (False without it)."""
         if self._fts is None:
             self._fts = has_products_fts(self.db)
         if not self._fts:
@@ -764,7 +833,7 @@ class Library:
         n = self.db.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {PRODUCTS_FTS} WHERE {PRODUCTS_FTS} MATCH ? "
             "LIMIT ?)",
-            ['"' + text.replace('"', '""') + '"', few + 1],
+            [_fts_phrase(folded), few + 1],
         ).fetchone()[0]
         return int(n) <= few
 

@@ -163,10 +163,19 @@ def undecided_photos(lib: Library, limit: int = 2000, offset: int = 0) -> list[P
 
 
 def confirmed_photos(lib: Library, sku: str, limit: int = 60) -> list[PhotoRecord]:
+    return newest_confirmed_photos(lib, sku, limit)[0]
+
+
+def newest_confirmed_photos(
+    lib: Library, sku: str, limit: int = 60
+) -> tuple[list[PhotoRecord], int]:
+    """The newest ``limit`` photos confirmed to ``sku`` and how many there are in all: a list
+    capped at 60 must not be read as the product's total (it was, at 400)."""
     states = effective_states(lib).items()
     ids = [pid for pid, d in states if d.action == "confirm" and d.sku == sku]
-    records = photo_records(lib, ids[-limit:])
-    return [records[i] for i in ids[-limit:] if i in records]
+    newest = ids[-limit:] if limit > 0 else []
+    records = photo_records(lib, newest)
+    return [records[i] for i in newest if i in records], len(ids)
 
 
 def distinct_values(lib: Library, column: str) -> list[str]:

@@ -1653,3 +1653,171 @@ def test_catalog_browser_pages_as_the_list_is_scrolled(
     assert "more" not in w.catalog.count.text()
     w.catalog.text.setText("SKU-01")  # a new filter starts again from its first page
     qtbot.waitUntil(lambda: table.rowCount() == 2, timeout=WAIT_MS)
+
+
+# -- review 15 -------------------------------------------------------------------------------
+def test_export_asks_before_replacing_the_name_with_csv_added(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Typed 'inventory': the dialog checked that name, the app saves 'inventory.csv', so it
+    asks before replacing one kept there; No keeps it, Yes replaces it."""
+    sheet = write_catalog(tmp_path / "sup", 2)
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "sup", sheet)
+    kept = tmp_path / "inventory.csv"
+    kept.write_bytes(b"yesterday's counts\r\n")
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    first = next(iter(EXPORT_FILTERS))
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "inventory"), first)
+    )
+    with monkeypatch.context() as m:
+        m.setattr(QMessageBox, "exec", lambda box: int(QMessageBox.StandardButton.No))
+        w.last_export = None
+        w.act_export.trigger()
+        qtbot.wait(300)
+        qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert w.last_export is None and kept.read_bytes() == b"yesterday's counts\r\n"
+    w.act_export.trigger()  # boxes answers Yes
+    qtbot.waitUntil(lambda: w.last_export is not None, timeout=WAIT_MS)
+    assert w.last_export[0] == kept and "counts" not in kept.read_text()
+    assert "inventory.csv already exists" in boxes[-1]["text"]
+
+
+def test_catalog_detail_counts_every_confirmed_photo_and_decodes_off_the_gui_thread(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A product confirmed more often than the detail shows: the labels give the real
+    totals (they counted the capped lists), only the newest are listed, and no thumbnail is
+    decoded on the GUI thread (hundreds were: ~300 ms frozen at 400 photos)."""
+    from conftest import photo_of, product_image
+    from desktop_app import catalog_browser, previews
+
+    monkeypatch.setattr(catalog_browser, "SHOWN", 3, raising=False)
+    sup, ph = tmp_path / "sup", tmp_path / "ph"
+    sup.mkdir()
+    ph.mkdir()
+    product_image(0).save(sup / "A.jpg")
+    product_image(1).save(sup / "B.jpg")
+    for i in range(7):
+        photo_of(product_image(0), i).save(ph / f"{i}.jpg", quality=80)
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sup, None)
+        for m in lib.match([ph]):
+            lib.confirm(m.photo_id, "A")
+    gui, on_gui = threading.get_ident(), []
+    real_read = previews.read_scaled
+
+    def read_scaled(path: Path, side: int) -> QImage:
+        on_gui.append(threading.get_ident() == gui)
+        return real_read(path, side)
+
+    monkeypatch.setattr(previews, "read_scaled", read_scaled)
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    c = w.catalog
+    qtbot.waitUntil(lambda: c.shown_sku == "A" and not w.worker.busy, timeout=WAIT_MS)
+    assert "(7; 3 of 7 shown" in c.photos_label.text()
+    assert "(8)" in c.images_label.text() and "7 of them" in c.images_label.text()
+    assert (c.images.count(), c.photos.count()) == (1 + 3, 3)
+    names = [c.photos.item(i).text() for i in range(3)]
+    assert names == ["4.jpg", "5.jpg", "6.jpg"]  # the newest
+    views = (c.images, c.photos)
+    qtbot.waitUntil(
+        lambda: all(not v.item(i).icon().isNull() for v in views for i in range(v.count())),
+        timeout=WAIT_MS,
+    )
+    assert on_gui and not any(on_gui)
+
+
+def test_catalog_list_is_sorted_by_the_library_page_by_page(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over one page of products, the list shows the first products in the order its header
+    says (the first page came by name and was re-sorted by SKU: SKU-000 was not on it), and
+    another column or direction fetches the list anew in that order."""
+    from desktop_app import catalog_browser
+
+    monkeypatch.setattr(catalog_browser, "PAGE", 5)
+    sup = tmp_path / "sup"
+    sup.mkdir()
+    rows = [f"SKU-{i:03d},{chr(ord('Z') - i)} product," for i in range(12)]
+    (sup / "sheet.csv").write_text("sku,name,image\n" + "\n".join(rows) + "\n")
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sup, sup / "sheet.csv")
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    table = w.catalog.table
+    table.setFixedHeight(
+        table.horizontalHeader().height() + 3 * table.verticalHeader().defaultSectionSize()
+    )
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: table.rowCount() == 5 and not w.worker.busy, timeout=WAIT_MS)
+
+    def shown() -> list[str]:
+        return [table.item(r, 0).text() for r in range(table.rowCount())]
+
+    assert shown() == [f"SKU-{i:03d}" for i in range(5)]
+    qtbot.waitUntil(lambda: w.catalog.shown_sku == "SKU-000", timeout=WAIT_MS)
+    header = table.horizontalHeader()
+    header.setSortIndicator(1, Qt.SortOrder.AscendingOrder)  # as a click on "Name" does
+    qtbot.waitUntil(lambda: shown()[:1] == ["SKU-011"] and not w.worker.busy, timeout=WAIT_MS)
+    assert shown() == [f"SKU-{i:03d}" for i in range(11, 6, -1)]  # O, P, Q... product
+    header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+    qtbot.waitUntil(lambda: shown()[:1] == ["SKU-011"] and not w.worker.busy, timeout=WAIT_MS)
+    assert shown() == [f"SKU-{i:03d}" for i in range(11, 6, -1)]
+
+    def scroll_to_end() -> bool:
+        table.verticalScrollBar().setValue(table.verticalScrollBar().maximum())
+        return table.rowCount() == 12
+
+    qtbot.waitUntil(scroll_to_end, timeout=WAIT_MS)
+    assert shown() == [f"SKU-{i:03d}" for i in range(11, -1, -1)]  # appended, never re-sorted
+
+
+def test_withdrawn_products_are_marked_and_searched_last(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A product that left the supplier's catalog (never suggested) was listed in the
+    Catalog tab and in Ctrl+F results like the others: it is marked, and comes last."""
+    sup = tmp_path / "sup"
+    sup.mkdir()
+    (sup / "sheet.csv").write_text("sku,name,image\nA,Apple juice,\nB,Apricot jam,\n")
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sup, sup / "sheet.csv")
+        lib.db.execute("UPDATE products SET withdrawn_at = '2026-03-01T10:00:00' WHERE sku = 'A'")
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    w.review.search.setText("ap")
+    results = w.review.results
+    qtbot.waitUntil(lambda: results.count() == 2, timeout=WAIT_MS)
+    labels = [results.item(i).text() for i in range(2)]
+    assert labels[0].startswith("Apricot jam") and "no longer in the catalog" not in labels[0]
+    assert labels[1].startswith("Apple juice (no longer in the catalog)"), labels
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    table = w.catalog.table
+    qtbot.waitUntil(lambda: table.rowCount() == 2 and not w.worker.busy, timeout=WAIT_MS)
+    assert [table.item(r, 0).text() for r in range(2)] == ["B", "A"]
+    assert table.item(1, 1).text() == "Apple juice (no longer in the catalog)"
+    assert "since 2026-03-01" in table.item(1, 0).toolTip()
+    w.catalog.show_sku("A")
+    qtbot.waitUntil(lambda: w.catalog.shown_sku == "A", timeout=WAIT_MS)
+    assert "No longer in the supplier's catalog" in w.catalog.title.text()
