@@ -211,7 +211,8 @@ def test_cli_prints_sheet_text_on_one_line_and_says_withdrawn(tmp_path: Path) ->
     with Library(lib_dir) as lib:
         lib.import_catalog(sup, sup / "sheet.csv")
     listed = cli(lib_dir, "products").stdout.splitlines()
-    assert [line.endswith("(no longer in the catalog)") for line in listed] == [True, False]
+    # Withdrawn products come last.
+    assert [line.endswith("(no longer in the catalog)") for line in listed] == [False, True]
     done = cli(lib_dir, "confirm", "1", "b")
     assert done.returncode == 0 and done.stdout.startswith("photo 1: confirmed B"), done
     assert done.stderr.splitlines() == [
