@@ -752,6 +752,7 @@ class MainWindow(QMainWindow):
         sheet: Path | None = None,
         then: Callable[[ImportReport], None] | None = None,
         removals: str = "ask",
+        replaces: Path | None = None,
     ) -> CancelToken:
         """Run the import in the background behind a progress dialog; show the summary. An
         import that would take most of a folder's pictures out asks first, then runs again
@@ -766,7 +767,12 @@ class MainWindow(QMainWindow):
 
         def run(ctx: TaskContext) -> ImportReport:
             return ctx.lib.import_catalog(
-                folder, sheet, progress=ctx.progress, cancel=ctx.token, removals=removals
+                folder,
+                sheet,
+                progress=ctx.progress,
+                cancel=ctx.token,
+                removals=removals,
+                replaces=replaces,
             )
 
         def finish() -> None:
@@ -777,6 +783,14 @@ class MainWindow(QMainWindow):
 
         def done(report: ImportReport) -> None:
             finish()
+            older = (
+                Path(report.copy_of)
+                if report.copy_of and replaces is None and not report.cancelled
+                else None
+            )
+            if older is not None and self._replaces(folder or sheet, older):
+                self.import_catalog(folder, sheet, then, removals=removals, replaces=older)
+                return
             self.last_import = report
             summary = ImportSummaryDialog(report, self)
             summary.open()
@@ -792,7 +806,7 @@ class MainWindow(QMainWindow):
             if isinstance(err.exc, RemovalsNeedConsent):
                 choice = ask_removals(self, err.exc)
                 if choice is not None:
-                    self.import_catalog(folder, sheet, then, removals=choice)
+                    self.import_catalog(folder, sheet, then, removals=choice, replaces=replaces)
                 return
             self.show_task_error("import the catalog", err)
 
@@ -811,6 +825,26 @@ class MainWindow(QMainWindow):
             on_cancelled=cancelled,
         )
         return token
+
+    def _replaces(self, folder: Path | None, older: Path) -> bool:
+        """Ask whether the catalog just imported is a newer copy of the one from ``older``
+        (it repeats some of its pictures); a No is remembered for that pair of folders."""
+        pair = f"{folder}|{older}"
+        refused = self.settings.value(keys.NOT_REPLACING, []) or []
+        refused = [refused] if isinstance(refused, str) else list(refused)
+        if pair in refused:
+            return False
+        if ask(
+            self,
+            "Import catalog",
+            f"Does this catalog replace the one imported from {older.name}?",
+            f"Some of its pictures are the same as in {older}. If it is a newer copy of that "
+            "catalog, the older folder's pictures of products it drops or pictures anew are "
+            "removed. If it is another supplier's catalog, both stay.",
+        ):
+            return True
+        self.settings.setValue(keys.NOT_REPLACING, [*refused, pair][-50:])
+        return False
 
     # -- model versions ----------------------------------------------------------------------
     def switch_model(self, version: str, confirm: bool = True) -> None:

@@ -13,3 +13,5 @@ EXPORT_DIR = "export/dir"
 IMPORT_FOLDER = "import/folder"
 UNMATCHED = "queue/unmatched"  # JSON {library path: [photos dropped, not matched yet]}
 IMPORT_SHEET = "import/sheet"  # the sheet that came with that folder ("" when none)
+# "folder|older folder" pairs the user said are not a newer copy of each other: not asked again
+NOT_REPLACING = "import/not_replacing"

@@ -29,7 +29,7 @@ from engine.progress import (
 )
 from engine.sheet import Sheet, SheetRow, read_sheet
 from engine.thumbnails import save_thumbnail
-from engine.wording import count
+from engine.wording import are, count
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -56,6 +56,9 @@ class ImportReport:
     # a picture): not counted as skipped, which they are not.
     notes: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    # Another catalog folder whose pictures this one repeats (an older copy of it?): the
+    # app asks whether this one replaces it.
+    copy_of: str | None = None
 
     def summary(self) -> str:
         text = (
@@ -110,33 +113,54 @@ class RemovalsNeedConsent(ValueError):
         )
 
 
-def _check_removals(lib: Library, source: str, items: list[_Item]) -> None:
-    """Raise RemovalsNeedConsent when more than half of this folder's pictures (and more than
-    a few) would leave: files that are gone or that the sheet no longer names."""
-    present = {str(item.path) for item in items if item.path.is_file()}
+def _check_removals(lib: Library, roots: list[str], items: list[_Item]) -> None:
+    """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
+    than a few) would leave: files that are gone, empty (an unzip cut short), or that the
+    sheet no longer names. A picture of the same size for the same product in the plan was
+    moved or renamed (it is followed by its content), so it is not counted."""
+    present: set[str] = set()
+    moved: set[tuple[str, int]] = set()
+    for item in items:
+        try:
+            size = item.path.stat().st_size
+        except OSError:
+            continue
+        if size and item.path.is_file():
+            present.add(str(item.path))
+            moved.add((item.sku, size))
+    marks = ", ".join("?" * len(roots))
     rows = lib.db.execute(
-        "SELECT path, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
-        [source],
+        f"SELECT path, sku, size FROM catalog_images WHERE source_root IN ({marks}) "
+        "AND origin = 'catalog'",
+        roots,
     ).fetchall()
-    leaving = [str(sku) for path, sku in rows if path not in present]
+    leaving = [
+        str(sku) for path, sku, size in rows if path not in present and (sku, size) not in moved
+    ]
     if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
-        raise RemovalsNeedConsent(Path(source), len(leaving), len(rows), sorted(set(leaving)))
+        raise RemovalsNeedConsent(Path(roots[0]), len(leaving), len(rows), sorted(set(leaving)))
+
+
+def _known_skus(lib: Library) -> set[str]:
+    return {str(sku) for (sku,) in lib.db.execute("SELECT sku FROM products")}
 
 
 def _plan(
-    folder: Path, sheet: Sheet | None
-) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]]]:
-    """Decide which product rows and which (sku, image file) pairs the import covers."""
+    folder: Path, sheet: Sheet | None, known: set[str], deep: bool = True
+) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Decide which product rows and which (sku, image file) pairs the import covers;
+    returns them with the rows or files left out and notes. ``known``: the library's SKUs;
+    ``deep``: the catalog folder was given (not just the sheet's own folder)."""
     problems = _by_line(sheet, sheet.problems) if sheet else []
     if sheet is None:
-        items = _items_by_file_name(folder)
+        items, notes = _items_by_file_name(folder)
         rows = [SheetRow(line=0, sku=i.sku, name=i.sku) for i in items]
-        return rows, items, problems
+        return rows, items, problems, notes
     if not sheet.rows:
         problems.append((sheet.path.name, "the sheet has no product rows, only its header"))
     base = sheet.path.parent
     by_owner: dict[str, list[Path]] | None = None
-    finder = _Finder(base, folder)
+    finder = _Finder(base, folder, deep)
     items: list[_Item] = []
     for row in sheet.rows:
         if row.image:
@@ -152,26 +176,28 @@ def _plan(
                         )
                     )
                     continue
-                items.append(_Item(row.sku, finder.find(part.strip())))
+                items.append(_Item(row.sku, finder.find(part.strip(), row.sku)))
             continue
         if by_owner is None:  # no image column: find files named after the SKU
-            by_owner = _files_by_sku(folder, {r.sku.lower() for r in sheet.rows})
-        found = by_owner.get(row.sku.lower(), [])
+            listed = {_name_key(r.sku) for r in sheet.rows}
+            by_owner = _files_by_sku(folder, listed | {_name_key(k) for k in known})
+        found = by_owner.get(_name_key(row.sku), [])
         if not found:
             problems.append(
                 (f"{sheet.path.name} line {row.line}", f"no image found for SKU {row.sku}")
             )
         items.extend(_Item(row.sku, p) for p in found)
-    return sheet.rows, items, problems
+    return sheet.rows, items, problems, finder.notes
 
 
 def _files_by_sku(folder: Path, listed: set[str]) -> dict[str, list[Path]]:
-    """Pictures named after a listed SKU (lower case): "milk.jpg", "milk_2.jpg". A file
-    belongs to the longest listed SKU its name is, or starts with plus "_": with MILK and
-    MILK_CHOCOLATE listed, "milk_chocolate.jpg" is not MILK's second picture."""
+    """Pictures named after a SKU (keys as ``_name_key``): "milk.jpg", "milk_2.jpg". A file
+    belongs to the longest SKU its name is, or starts with plus "_", among those listed and
+    those the library knows: "milk_chocolate.jpg" is not MILK's second picture, also once
+    MILK_CHOCOLATE has left the sheet."""
     owners: dict[str, list[Path]] = {}
     for path in iter_image_files(folder):
-        stem = path.stem.lower()
+        stem = _name_key(path.stem)
         owner = stem if stem in listed else None
         cut = len(stem)
         while owner is None and (cut := stem.rfind("_", 0, cut)) > 0:
@@ -181,59 +207,64 @@ def _files_by_sku(folder: Path, listed: set[str]) -> dict[str, list[Path]]:
     return owners
 
 
-def _items_by_file_name(folder: Path) -> list[_Item]:
-    """Without a sheet a picture's file name is its SKU; the same name in two sub-folders
-    ("Dairy/1.jpg", "Bakery/1.jpg") is two products, named by their path in the folder,
-    not one product with both pictures."""
-    files = list(iter_image_files(folder))
-    parents: dict[str, set[Path]] = {}
-    for path in files:
-        parents.setdefault(path.stem.lower(), set()).add(path.parent)
-    return [
-        _Item(
-            path.relative_to(folder).with_suffix("").as_posix()
-            if len(parents[path.stem.lower()]) > 1
-            else path.stem,
-            path,
+def _items_by_file_name(folder: Path) -> tuple[list[_Item], list[tuple[str, str]]]:
+    """Without a sheet a picture's file name is its SKU. The same name in two sub-folders
+    ("front/1.jpg", "back/1.jpg": two views; or "Dairy/1.jpg", "Bakery/1.jpg": two products)
+    is one product, as it always was, with a note: only a sheet can tell the two apart."""
+    items = [_Item(path.stem, path) for path in iter_image_files(folder)]
+    places: dict[str, set[str]] = {}
+    for item in items:
+        places.setdefault(item.sku, set()).add(item.path.parent.relative_to(folder).as_posix())
+    notes = [
+        (
+            sku,
+            f"pictures named {sku} in {len(where)} folders ({', '.join(sorted(where)[:3])}) are "
+            "all pictures of product "
+            f"{sku}; if they show different products, rename them or import with a sheet",
         )
-        for path in files
+        for sku, where in places.items()
+        if len(where) > 1
     ]
+    return items, notes
 
 
 class _Finder:
     """A sheet's picture path, found as a person would: relative to the sheet, else to the
     catalog folder, with Windows separators on every system; failing that, the one picture
-    in either folder with that file name, whatever its case or Unicode form (a Mac zip
-    spells "é" as two characters) and wherever the supplier's own path pointed
-    ("C:\\Users\\...\\a.jpg")."""
+    with that file name, whatever its case or Unicode form (a Mac zip spells "é" as two
+    characters) and wherever the supplier's own path pointed ("C:\\Users\\...\\a.jpg"),
+    said in a note. Searched: the catalog folder with its sub-folders when it was given,
+    and the sheet's own folder (which may be Downloads) at its top level only."""
 
-    def __init__(self, base: Path, folder: Path) -> None:
-        self.roots = (base, folder)
+    def __init__(self, base: Path, folder: Path, deep: bool) -> None:
+        self.base, self.folder, self.deep = base, folder, deep
         self._by_name: dict[str, list[Path]] | None = None
+        self.notes: list[tuple[str, str]] = []
 
-    def find(self, text: str) -> Path:
+    def find(self, text: str, sku: str) -> Path:
         names = [text]
         if os.sep == "/" and "\\" in text:
             names.append(text.replace("\\", "/"))
         for name in names:
-            for root in self.roots:
+            for root in (self.base, self.folder):
                 candidate = (root / name).resolve()
                 if candidate.exists():
                     return candidate
-        fallback = (self.roots[0] / names[-1]).resolve()
+        fallback = (self.base / names[-1]).resolve()
         if any(text.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES):
-            known = self._names().get(_name_key(text.replace("\\", "/").rsplit("/", 1)[-1]))
+            name = text.replace("\\", "/").rsplit("/", 1)[-1]
+            known = self._names().get(_name_key(name))
             if known and len(known) == 1:
+                self.notes.append(
+                    (str(known[0]), f"used for SKU {sku}: the sheet says {text}, not found")
+                )
                 return known[0]
         return fallback
 
     def _names(self) -> dict[str, list[Path]]:
         if self._by_name is None:
             self._by_name = {}
-            base, folder = self.roots
-            # The catalog folder with its sub-folders; the sheet's own folder (which may be
-            # Downloads, or the home folder) only at its top level.
-            for root, deep in ((folder, True), (base, False)):
+            for root, deep in ((self.folder, self.deep), (self.base, False)):
                 for path in iter_image_files(root, recursive=deep):
                     found = self._by_name.setdefault(_name_key(path.name), [])
                     if path.resolve() not in found:
@@ -253,10 +284,13 @@ def import_catalog(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     removals: str = "ask",
+    replaces: Path | None = None,
 ) -> ImportReport:
     """Import or update a catalog. ``removals``: pictures this import no longer finds leave
     the catalog ("remove"), stay ("keep", a sheet of new products only), or, when they are
-    most of the folder's, nothing is written and RemovalsNeedConsent is raised ("ask")."""
+    most of the folder's, nothing is written and RemovalsNeedConsent is raised ("ask").
+    ``replaces``: an older catalog folder this one supersedes; its pictures count as this
+    folder's (kept where repeated here, else leaving as this folder's missing files do)."""
     if removals not in REMOVALS:
         raise ValueError(f"removals must be one of {', '.join(REMOVALS)}")
     if folder is None and sheet_path is None:
@@ -271,11 +305,12 @@ def import_catalog(
         raise FileNotFoundError(f"catalog folder not found: {root}")
     if sheet is None:
         require_images(root)
-    rows, items, skipped = _plan(root, sheet)
+    rows, items, skipped, found = _plan(root, sheet, _known_skus(lib), deep=folder is not None)
+    old = _replace(lib, replaces, str(root)) if replaces is not None else None
     if removals == "ask":
-        _check_removals(lib, str(root), items)
+        _check_removals(lib, [str(root)] + ([old] if old else []), items)
     report = ImportReport(
-        skipped=list(skipped), notes=_by_line(sheet, sheet.notes) if sheet else []
+        skipped=list(skipped), notes=(_by_line(sheet, sheet.notes) if sheet else []) + found
     )
     # Keypoints still owed from earlier (an interrupted import): counted once, for the plan.
     owed = local_features.backlog(lib) if progress is not None and lib.local_features else 0
@@ -294,6 +329,14 @@ def import_catalog(
         )
         .last_pk
     )
+
+    if old is not None:
+        with transaction(lib.db):
+            lib.db.execute(
+                "UPDATE catalog_images SET source_root = ? WHERE source_root = ? "
+                "AND origin = 'catalog'",
+                [source, old],
+            )
 
     # 1. Products: upsert every row in one transaction (cheap, no images needed).
     products: dict[str, SheetRow] = {}
@@ -332,9 +375,7 @@ def import_catalog(
     keep_paths: set[str] = set()
     claimed: dict[str, str] = {}  # picture file -> the SKU it went to in this import
     unlisted: set[str] = set()  # SKUs whose pictures this import removes
-    # Same picture, same SKU, still in another catalog folder: a copy of that folder (an
-    # updated catalog unpacked beside the old one) or a few repeats? Decided once all is seen.
-    repeats: dict[str, list[_Repeat]] = {}
+    repeats: dict[str, int] = {}  # other catalog folder -> its pictures repeated here
     planned = {str(item.path) for item in items}
     try:
         for item in items:
@@ -397,17 +438,18 @@ def import_catalog(
                     "WHERE sha256 = ? AND path != ?",
                     [sha, key],
                 ).fetchone()
+                leaves = dup is not None and dup[4] == source and dup[1] not in planned
                 if (
                     row is None
                     and dup is not None
                     and dup[2] == "catalog"
                     and _embedded(lib, dup[0])
-                    and (not Path(dup[1]).exists() or (dup[4] == source and dup[1] not in planned))
+                    and (not Path(dup[1]).exists() or (leaves and dup[3] == sku))
                 ):
                     # The supplier's folder moved (or was renamed), or the sheet now names
-                    # another copy of the picture, the old file left behind: the same
-                    # picture, now here. It keeps its vectors and keypoints instead of being
-                    # "skipped" while the file it repeats leaves the catalog.
+                    # another copy of the picture for the same product, the old file left
+                    # behind: the same picture, now here. It keeps its vectors and keypoints
+                    # instead of being "skipped" while the file it repeats leaves.
                     sku = item.sku if sheet is not None else str(dup[3])
                     claimed[key] = sku
                     lib.db.execute(
@@ -418,20 +460,11 @@ def import_catalog(
                     report.unchanged += 1
                     reporter.step()
                     continue
-                if (
-                    row is None
-                    and dup is not None
-                    and dup[2] == "catalog"
-                    and dup[3] == sku
-                    and dup[4] != source
-                    and _embedded(lib, dup[0])
-                ):
-                    repeats.setdefault(str(dup[4]), []).append(
-                        _Repeat(key, int(dup[0]), Path(dup[1]), st)
-                    )
-                    reporter.step()
-                    continue
-                dup_path = Path(dup[1]) if dup else planned_sha.get(sha)
+                if dup is not None and dup[2] == "catalog" and dup[3] == sku and dup[4] != source:
+                    repeats[str(dup[4])] = repeats.get(str(dup[4]), 0) + 1
+                # A copy of a picture leaving with this import (another product's now) is
+                # new, not a duplicate: skipped, it left that product with no picture.
+                dup_path = Path(dup[1]) if dup and not leaves else planned_sha.get(sha)
                 if dup_path is not None:
                     report.skipped.append((key, f"same picture as {dup_path.name}, skipped"))
                     keep_paths.discard(key)
@@ -440,7 +473,7 @@ def import_catalog(
                     todo.append((_Item(sku, item.path), sha, st, row[0] if row else None))
             reporter.step()
 
-        superseded = _take_over(lib, repeats, source, keep_paths, claimed, report)
+        _note_copies(lib, repeats, report)
 
         # 3. Encode what is new or changed, committing one batch at a time.
         if clock is not None:  # now the work is known: only what is new or changed
@@ -509,7 +542,6 @@ def import_catalog(
             ).fetchall()
             if r[1] not in keep_paths
         ]
-        leaving += _left_behind(lib, superseded, source, set(products), report)
         if removals == "keep":
             leaving = []
         gone = [image_id for image_id, _sku in leaving]
@@ -562,99 +594,42 @@ def import_catalog(
     return report
 
 
-@dataclass(frozen=True)
-class _Repeat:
-    """A picture this import found already in the library, for the same SKU, from another
-    catalog folder that still exists."""
-
-    path: str
-    image_id: int
-    earlier: Path
-    stat: os.stat_result
-
-
-def _take_over(
-    lib: Library,
-    repeats: dict[str, list[_Repeat]],
-    source: str,
-    keep_paths: set[str],
-    claimed: dict[str, str],
-    report: ImportReport,
-) -> list[str]:
-    """Folders this one replaces: it repeats some of their pictures for the same products
-    and pictures at least half of their products (an updated catalog unpacked beside the old
-    one), so the repeated pictures are read from here now and keep their vectors. A few
-    repeats (a new-arrivals folder, another supplier's stock photo) are skipped as before:
-    the other folder keeps them."""
-    pictured = {claimed[path] for path in keep_paths}
-    superseded: list[str] = []
-    for other, hits in sorted(repeats.items()):
-        theirs = {
-            str(sku)
-            for (sku,) in lib.db.execute(
-                "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? "
-                "AND origin = 'catalog'",
-                [other],
-            )
-        }
-        (held,) = lib.db.execute(
-            "SELECT count(*) FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
-            [other],
-        ).fetchone()
-        if 2 * len(theirs & pictured) < len(theirs):
-            for hit in hits:
-                report.skipped.append((hit.path, f"same picture as {hit.earlier.name}, skipped"))
-                keep_paths.discard(hit.path)
+def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) -> None:
+    """Pictures this folder repeats from another catalog folder (same picture, same SKU) are
+    skipped; that folder may be an older copy of this catalog, or another supplier's that
+    shares stock photos: only the user can tell, so the import says so and leaves both."""
+    for other, n in sorted(repeats.items(), key=lambda kv: -kv[1]):
+        if not Path(other).is_dir():
             continue
-        superseded.append(other)
-        with transaction(lib.db):
-            for hit in hits:
-                lib.db.execute(
-                    "UPDATE catalog_images SET path = ?, source_root = ?, size = ?, mtime = ? "
-                    "WHERE id = ?",
-                    [hit.path, source, hit.stat.st_size, hit.stat.st_mtime, hit.image_id],
-                )
-        report.unchanged += len(hits)
+        if report.copy_of is None:
+            report.copy_of = other
         report.notes.append(
             (
                 other,
-                f"replaced by this folder: {count(len(hits), 'picture')} of its "
-                f"{held} are read from here now",
+                f"{count(n, 'picture')} of this catalog {are(n)} also imported from there, "
+                f"for the same products, and {'stays' if n == 1 else 'stay'} there; if this "
+                "folder is a newer copy of "
+                f"that catalog, import it again with --replaces {other}",
             )
         )
-    return superseded
 
 
-def _left_behind(
-    lib: Library, superseded: list[str], source: str, listed: set[str], report: ImportReport
-) -> list[tuple[int, str]]:
-    """Pictures of a replaced folder that this import did not take over: those of products
-    it no longer lists (without a sheet: has no picture for) or pictures anew leave with
-    the old catalog; a product it lists but has no picture for keeps its old one."""
-    pictured = {
-        str(sku)
-        for (sku,) in lib.db.execute(
-            "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
-            [source],
-        )
-    }
-    leaving: list[tuple[int, str]] = []
-    for other in superseded:
-        rows = lib.db.execute(
-            "SELECT id, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
-            [other],
-        ).fetchall()
-        out = [(int(i), str(sku)) for i, sku in rows if sku in pictured or sku not in listed]
-        if out:
-            report.notes.append(
-                (
-                    other,
-                    f"{count(len(out), 'picture')} of the replaced folder removed: their "
-                    "products are not in this catalog or have a new picture in it",
-                )
-            )
-        leaving += out
-    return leaving
+def _replace(lib: Library, old: Path, source: str) -> str:
+    """``--replaces OLD``: OLD's catalog pictures become this folder's, in one transaction,
+    so that this import (and, after a cancel or a crash, the next one) takes them over where
+    it finds the same picture and removes the rest as it removes its own missing files."""
+    folder = str(Path(old).resolve())
+    if folder == source:
+        raise ValueError(f"{old} is the folder being imported; --replaces names an older one")
+    if (
+        lib.db.execute(
+            "SELECT 1 FROM catalog_images WHERE source_root = ? AND origin = 'catalog' LIMIT 1",
+            [folder],
+        ).fetchone()
+        is None
+    ):
+        raise ValueError(f"no catalog pictures were imported from {old}")
+    return folder
 
 
 def _withdraw(lib: Library, unpictured: set[str], now: str) -> list[str]:

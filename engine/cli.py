@@ -157,7 +157,9 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
 
         sheet = read_sheet(Path(args.sheet))  # an unusable sheet (no SKU column) says so here
     with _library(args, create=True) as lib:
-        report = lib.import_catalog(args.folder, sheet, progress=bar, removals=args.removals)
+        report = lib.import_catalog(
+            args.folder, sheet, progress=bar, removals=args.removals, replaces=args.replaces
+        )
     bar.close()
     print(report.summary())
     for where, reason in report.skipped:
@@ -651,6 +653,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet",
         type=Path,
         help="CSV with sku,name,category,supplier,price,image (image paths relative to the sheet)",
+    )
+    p.add_argument(
+        "--replaces",
+        type=Path,
+        metavar="OLD_FOLDER",
+        help="this folder is a newer copy of the catalog imported from OLD_FOLDER: its "
+        "pictures count as this folder's (kept where repeated here, else removed)",
     )
     gone = p.add_mutually_exclusive_group()
     gone.add_argument(

@@ -730,11 +730,18 @@ class Library:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         removals: str = "ask",
+        replaces: Path | None = None,
     ) -> catalog_import.ImportReport:
         """Import or update the catalog; ``sheet`` is a CSV path, or one already read;
-        ``removals``: see :func:`catalog_import.import_catalog`."""
+        ``removals``, ``replaces``: see :func:`catalog_import.import_catalog`."""
         return catalog_import.import_catalog(
-            self, folder, sheet, progress=progress, cancel=cancel, removals=removals
+            self,
+            folder,
+            sheet,
+            progress=progress,
+            cancel=cancel,
+            removals=removals,
+            replaces=replaces,
         )
 
     def products(

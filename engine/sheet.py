@@ -19,6 +19,7 @@ from pathlib import Path
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "sku": (
         "sku",
+        "id",
         "code",
         "productcode",
         "productid",
@@ -44,8 +45,6 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "codicearticolo",
         "ref",
         "reference",
-        # After every article-number alias: an ERP's "ID" column is often a row number.
-        "id",
         "ean",
         "gtin",
         "upc",
@@ -272,11 +271,25 @@ _MOSTLY_UTF8 = "utf-8-sig+cp1252"  # marker: UTF-8, its few invalid bytes read a
 def _mostly_utf8(raw: bytes) -> bool:
     """A UTF-8 sheet with a few Windows-1252 bytes (a row pasted from an old file): more
     valid multi-byte sequences than stray high bytes. Reading all of it as cp1252 turned
-    every accent into two letters ("CrÃ¨me")."""
-    valid = len(_UTF8_SEQUENCE.findall(raw))
+    every accent into two letters ("CrÃ¨me"). Only sequences that spell letters a product
+    sheet uses count (Latin, Greek, Cyrillic, Vietnamese, punctuation, currency): genuine
+    Windows-1252 text forms others by chance ("É®" is UTF-8 for the IPA letter "ɮ")."""
+    sequences = _UTF8_SEQUENCE.findall(raw)
+    letters = sum(1 for m in sequences if _plausible(m.decode("utf-8")))
     high = sum(1 for b in raw if b >= 0x80)
-    stray = high - sum(len(m) for m in _UTF8_SEQUENCE.findall(raw))
-    return valid > 0 and valid > stray
+    stray = high - sum(len(m) for m in sequences)
+    return letters > 0 and letters > stray
+
+
+def _plausible(char: str) -> bool:
+    code = ord(char)
+    return (
+        0xA0 <= code <= 0x24F  # Latin-1 Supplement, Latin Extended-A/B
+        or 0x370 <= code <= 0x4FF  # Greek, Cyrillic
+        or 0x1E00 <= code <= 0x1EFF  # Latin Extended Additional (Vietnamese)
+        or 0x2000 <= code <= 0x20CF  # punctuation, currency signs (€)
+        or 0x2100 <= code <= 0x215F  # letterlike symbols (™, ℓ), fractions
+    )
 
 
 def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
@@ -302,12 +315,13 @@ def decode_text(raw: bytes, name: str) -> str:
     candidates = [enc for bom, enc in boms if raw.startswith(bom)][:1]
     guess = _utf16_without_bom(raw)
     candidates += [guess] if guess else []
-    candidates += ["utf-8-sig"] + ([_MOSTLY_UTF8] if _mostly_utf8(raw) else [])
-    candidates += ["cp1252"]
+    candidates += ["utf-8-sig", _MOSTLY_UTF8, "cp1252"]
     text = None
     for encoding in candidates:
         try:
-            if encoding == _MOSTLY_UTF8:
+            if encoding == _MOSTLY_UTF8:  # only once strict UTF-8 failed: it costs a scan
+                if not _mostly_utf8(raw):
+                    continue
                 text = raw.decode("utf-8-sig", errors="shopmatch-cp1252")
             else:
                 text = raw.decode(encoding)
@@ -347,7 +361,8 @@ def read_sheet(path: Path) -> Sheet:
         raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
     if not text.strip():
         raise SheetError(f"sheet {path.name} is empty")
-    if "\r" in text and "\n" not in text:  # "CSV (Macintosh)": lines end in a lone CR
+    if "\r\n" not in text and text.count("\r") > text.count("\n"):
+        # "CSV (Macintosh)": lines end in a lone CR (a line break typed in a cell is a LF).
         text = text.replace("\r", "\n")
     try:
         return _parse_below_title(path, text)
@@ -383,10 +398,23 @@ def _parse_below_title(path: Path, text: str) -> Sheet:
     return sheet
 
 
+def _decimal_comma(cells: list[str], price_at: int, width: int) -> list[str] | None:
+    """A comma-separated row one cell too long because its price has a decimal comma
+    ("A,1,29,Apple" under "sku,price,name"): the price and the 1-2 digits after it joined
+    again; None when the row does not look like that (the extra cells are then ignored)."""
+    if price_at < 0 or len(cells) != width + 1:
+        return None
+    whole, cents = cells[price_at].strip(), cells[price_at + 1].strip()
+    if not (re.fullmatch(r"[^\d,]*\d[\d .']*", whole) and re.fullmatch(r"\d{1,2}\D{0,4}", cents)):
+        return None
+    return [*cells[:price_at], f"{whole},{cents}", *cells[price_at + 2 :]]
+
+
 def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -> Sheet:
     """``offset``: lines of the file above ``text`` (line numbers in messages are the file's)."""
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    headers = [h for h in (reader.fieldnames or []) if h is not None]
+    reader = csv.reader(io.StringIO(text), dialect=dialect)
+    fieldnames = next(reader, [])
+    headers = list(fieldnames)
     mapping = map_columns(headers)
     if "sku" not in mapping:
         raise SheetError(
@@ -404,11 +432,20 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
     seen_without_image: set[str] = set()
     first: dict[str, SheetRow] = {}  # a SKU's first row: later rows add pictures to it
     overfull: list[int] = []  # lines with more cells than headers
-    for record in reader:
+    joined: list[int] = []  # lines whose decimal-comma price was split and joined again
+    price_at = fieldnames.index(mapping["price"]) if "price" in mapping else -1
+    for cells in reader:
         line = reader.line_num + offset
-        if any((v or "").strip() for v in record.get(None) or []):  # type: ignore[call-overload]
-            overfull.append(line)
-        values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+        if not cells:
+            continue
+        if len(cells) > len(fieldnames) and any(c.strip() for c in cells[len(fieldnames) :]):
+            mended = _decimal_comma(cells, price_at, len(fieldnames))
+            if mended is None:
+                overfull.append(line)
+            else:
+                cells = mended
+                joined.append(line)
+        values = {k: v.strip() for k, v in zip(fieldnames, cells, strict=False)}
         sku = values.get(mapping["sku"], "")
         if not sku:
             if any(values.values()):
@@ -448,13 +485,15 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
         if not image:
             seen_without_image.add(sku)
         rows.append(row)
-    if overfull:
-        more = f" and {len(overfull) - 3} more" if len(overfull) > 3 else ""
-        where = ", ".join(str(n) for n in overfull[:3])
+    if joined:
         notes.append(
-            f"line{'s' if len(overfull) > 1 else ''} {where}{more}: more cells than column "
-            "headers; the extra cells are ignored (a decimal comma in a comma-separated "
-            'sheet? write such prices in quotes, "1,29")'
+            f"{_lines(joined)}: a price's decimal comma split the row; read as one price "
+            '(write such prices in quotes, "1,29")'
+        )
+    if overfull:
+        notes.append(
+            f"{_lines(overfull)}: more cells than column headers; the extra cells are ignored "
+            '(a decimal comma in a comma-separated sheet? write such prices in quotes, "1,29")'
         )
     return Sheet(
         path=path,
@@ -464,3 +503,9 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
         notes=notes,
         delimiter=dialect.delimiter,
     )
+
+
+def _lines(numbers: list[int]) -> str:
+    """'line 4', 'lines 2, 4', 'lines 2, 4, 9 and 3 more'."""
+    more = f" and {len(numbers) - 3} more" if len(numbers) > 3 else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers[:3]))}{more}"

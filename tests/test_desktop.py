@@ -12,6 +12,7 @@ import functools
 import inspect
 import itertools
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -229,6 +230,28 @@ def library_db(path: Path) -> Any:
 
 
 # -- the whole journey ----------------------------------------------------------------------
+def test_a_newer_copy_of_a_catalog_asks_whether_it_replaces_the_old_one(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
+) -> None:
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 4)
+    new = tmp_path / "supplier-2026"
+    shutil.copytree(tmp_path / "supplier", new)
+    (new / "images" / "SKU-003.jpg").unlink()
+    lines = (new / "sheet.csv").read_text(encoding="utf-8").splitlines()
+    (new / "sheet.csv").write_text(
+        "\n".join(x for x in lines if not x.startswith("SKU-003,")) + "\n", encoding="utf-8"
+    )
+    import_catalog(qtbot, w, new, new / "sheet.csv")  # asked; the test answers Yes
+    (box,) = boxes
+    assert box["text"] == "Does this catalog replace the one imported from supplier?"
+    with library_db(lib_path) as db:
+        roots = {r[0] for r in db.execute("SELECT source_root FROM catalog_images")}
+        assert roots == {str(new)}
+        (gone,) = db.execute("SELECT withdrawn_at FROM products WHERE sku = 'SKU-003'").fetchone()
+        assert gone
+
+
 def test_a_long_thin_picture_still_has_a_preview(tmp_path: Path) -> None:
     """10000 x 3 pixels scaled to 0 pixels high, and Qt then read no preview at all."""
     from PIL import Image

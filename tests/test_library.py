@@ -16,6 +16,7 @@ from engine.catalog_import import RemovalsNeedConsent
 from engine.decisions import DecisionError
 from engine.index import VectorIndex
 from engine.library import Library, LibraryLockedError
+from engine.progress import CancelToken
 from engine.training.data import collect
 
 
@@ -156,24 +157,36 @@ def test_a_moved_catalog_folder_is_followed_not_skipped(tmp_path: Path) -> None:
         assert lib.import_catalog(new, new / "sheet.csv").removed == 1
 
 
-def test_an_updated_catalog_unpacked_beside_the_old_one_replaces_it(tmp_path: Path) -> None:
-    """The new catalog in a new folder, the old one still on disk: every picture was
-    'skipped, same picture as' its old copy, and nothing the new sheet dropped or pictured
-    anew left the library (a dropped product went on being suggested)."""
-    old, new, extra = tmp_path / "cat-2025", tmp_path / "cat-2026", tmp_path / "arrivals"
+def test_an_updated_catalog_unpacked_beside_the_old_one_replaces_it_when_told(
+    tmp_path: Path,
+) -> None:
+    """The new catalog in a new folder, the old one still on disk: the import cannot tell
+    an older copy of this catalog from another supplier sharing stock photos, so it leaves
+    both and says so; told with ``replaces``, what the new sheet dropped or pictured anew
+    leaves (before: a dropped product went on being suggested), and a cancelled or killed
+    run is finished by the next one."""
+    old, new, other = tmp_path / "cat-2025", tmp_path / "cat-2026", tmp_path / "wholesaler"
     write_catalog(old, 6)
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(old, old / "sheet.csv")
         vectors = lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
-        # A few repeats from another folder (new arrivals) take nothing over.
-        write_catalog(extra, 1, start=7)
-        shutil.copy(old / "images" / "SKU-001.jpg", extra / "images" / "SKU-001.jpg")
-        with open(extra / "sheet.csv", "a", encoding="utf-8") as fh:
+        # Another supplier with one stock photo in common: nothing of the first one changes.
+        write_catalog(other, 1, start=7)
+        shutil.copy(old / "images" / "SKU-001.jpg", other / "images" / "SKU-001.jpg")
+        with open(other / "sheet.csv", "a", encoding="utf-8") as fh:
             fh.write("SKU-001,Product 1,Dairy,Acme,1.50,images/SKU-001.jpg,c1\n")
-        rep = lib.import_catalog(extra, extra / "sheet.csv")
-        assert (rep.added, rep.removed, rep.notes) == (1, 0, [])
+        rep = lib.import_catalog(other, other / "sheet.csv")
+        assert (rep.added, rep.removed, rep.copy_of) == (1, 0, str(old))
         assert rep.skipped == [
-            (str(extra / "images" / "SKU-001.jpg"), "same picture as SKU-001.jpg, skipped")
+            (str(other / "images" / "SKU-001.jpg"), "same picture as SKU-001.jpg, skipped")
+        ]
+        assert rep.notes == [
+            (
+                str(old),
+                "1 picture of this catalog is also imported from there, for the same "
+                "products, and stays there; if this folder is a newer copy of that catalog, "
+                f"import it again with --replaces {old}",
+            )
         ]
         # The update: SKU-004 dropped, SKU-002 pictured anew, SKU-005 listed without its file.
         shutil.copytree(old, new)
@@ -184,11 +197,17 @@ def test_an_updated_catalog_unpacked_beside_the_old_one_replaces_it(tmp_path: Pa
         (new / "sheet.csv").write_text(
             "\n".join(x for x in lines if not x.startswith("SKU-004,")) + "\n", encoding="utf-8"
         )
+        plain = lib.import_catalog(new, new / "sheet.csv")  # not told: both stay
+        assert (plain.added, plain.removed, plain.copy_of) == (1, 0, str(old))
+        assert not lib.product("SKU-004")["withdrawn_at"]  # type: ignore[index]
+        with pytest.raises(ValueError, match="no catalog pictures were imported from"):
+            lib.import_catalog(new, new / "sheet.csv", replaces=tmp_path / "nowhere")
+        token = CancelToken()
+        token.cancel()  # cancelled at once: the next run must still finish the replacement
+        assert lib.import_catalog(new, new / "sheet.csv", replaces=old, cancel=token).cancelled
         rep = lib.import_catalog(new, new / "sheet.csv")
-        assert (rep.added, rep.updated, rep.unchanged, rep.removed) == (1, 0, 3, 2)
+        assert (rep.added, rep.unchanged, rep.removed) == (0, 4, 3)
         assert [r for _f, r in rep.skipped] == ["file not found (a picture of SKU-005)"]
-        taken = "replaced by this folder: 3 pictures of its 6 are read from here now"
-        assert (str(old), taken) in rep.notes
         rows = lib.db.execute(
             "SELECT sku, source_root FROM catalog_images WHERE origin = 'catalog' ORDER BY sku"
         ).fetchall()
@@ -197,14 +216,13 @@ def test_an_updated_catalog_unpacked_beside_the_old_one_replaces_it(tmp_path: Pa
             ("SKU-001", str(new)),
             ("SKU-002", str(new)),
             ("SKU-003", str(new)),
-            ("SKU-005", str(old)),  # listed, no new picture: the old one is better than none
-            ("SKU-007", str(extra)),
+            ("SKU-007", str(other)),
         ]
         assert lib.product("SKU-004")["withdrawn_at"]  # type: ignore[index]
-        assert lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == vectors
-        assert len(lib.index) == 6
+        assert lib.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == vectors - 1
+        assert len(lib.index) == 5
         again = lib.import_catalog(new, new / "sheet.csv")
-        assert (again.added, again.unchanged, again.removed, again.notes) == (0, 4, 0, [])
+        assert (again.added, again.unchanged, again.removed, again.copy_of) == (0, 4, 0, None)
 
 
 def test_pictures_are_found_as_a_person_would_find_them(tmp_path: Path) -> None:
@@ -249,8 +267,15 @@ def test_pictures_are_found_as_a_person_would_find_them(tmp_path: Path) -> None:
         (shelves / name).parent.mkdir(parents=True, exist_ok=True)
         product_image(i).save(shelves / name)
     with Library(tmp_path / "lib2") as lib:
-        lib.import_catalog(shelves)
-        assert sorted(str(p["sku"]) for p in lib.products()) == ["2", "Bakery/1", "Dairy/1"]
+        rep = lib.import_catalog(shelves)
+        assert sorted(str(p["sku"]) for p in lib.products()) == ["1", "2"]  # as always
+        assert rep.notes == [
+            (
+                "1",
+                "pictures named 1 in 2 folders (Bakery, Dairy) are all pictures of product 1; "
+                "if they show different products, rename them or import with a sheet",
+            )
+        ]
 
 
 def test_an_import_that_would_empty_most_of_a_folder_asks_first(
@@ -283,6 +308,16 @@ def test_an_import_that_would_empty_most_of_a_folder_asks_first(
         for name in ("SKU-003.jpg", "SKU-004.jpg"):
             (catalog_dir / "images" / name).unlink()
         assert lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv").removed == 2
+        # Pictures moved to a renamed sub-folder are followed, not counted as leaving...
+        (catalog_dir / "images").rename(catalog_dir / "Bilder")
+        text = (catalog_dir / "sheet.csv").read_text(encoding="utf-8")
+        (catalog_dir / "sheet.csv").write_text(text.replace("images/", "Bilder/"), "utf-8")
+        assert lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv").removed == 0
+        # ... while empty files (an unzip cut short) are.
+        for picture in sorted((catalog_dir / "Bilder").glob("*.jpg"))[:8]:
+            picture.write_bytes(b"")
+        with pytest.raises(RemovalsNeedConsent):
+            lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
         # Exports follow the supplier's separator: a semicolon sheet means decimal commas.
         assert lib.setting("export_separator", "") == "comma"
         semi = catalog_dir / "semi.csv"
@@ -307,6 +342,22 @@ def test_a_picture_renamed_in_the_sheet_keeps_its_product(tmp_path: Path) -> Non
         assert (rep.added, rep.unchanged, rep.removed, rep.skipped) == (0, 2, 0, [])
         (path,) = lib.db.execute("SELECT path FROM catalog_images WHERE sku = 'A'").fetchone()
         assert Path(path).name == "SKU-000-v2.jpg" and len(lib.index) == 2
+        # A dropped product's picture, its file left, copied for a new product: the new one
+        # gets a picture of its own and the dropped one leaves (it was handed over instead).
+        shutil.copy(folder / "images" / "SKU-001.jpg", folder / "images" / "new-1.jpg")
+        sheet.write_text("sku,image\nA,images/SKU-000-v2.jpg\nN,images/new-1.jpg\n")
+        rep = lib.import_catalog(folder, sheet)
+        assert (rep.added, rep.removed, rep.skipped) == (1, 1, [])
+        assert lib.product("B")["withdrawn_at"]  # type: ignore[index]
+        # Without an image column: MILK_CHOCOLATE dropped, its file left, is not MILK's.
+        for i, name in enumerate(["milk.jpg", "milk_chocolate.jpg"]):
+            product_image(20 + i).save(folder / "images" / name)
+        sheet.write_text("sku\nMILK\nMILK_CHOCOLATE\n")
+        lib.import_catalog(folder, sheet, removals="remove")
+        sheet.write_text("sku\nMILK\n")
+        lib.import_catalog(folder, sheet)
+        pictures = lib.db.execute("SELECT sku FROM catalog_images ORDER BY sku").fetchall()
+        assert pictures == [("MILK",)]
 
 
 def test_reimport_is_incremental(tmp_path: Path, catalog_dir: Path) -> None:

@@ -192,22 +192,28 @@ def test_eval_csvs_are_checked_before_any_work(tmp_path: Path) -> None:
 
 
 def test_sheets_as_other_systems_and_hands_write_them(tmp_path: Path) -> None:
-    """Each of these read wrong or not at all: an ERP's row-number "ID" column taken as the
-    SKU; a decimal comma in a comma-separated sheet cut the price without a word; one
-    Windows-1252 byte in a UTF-8 sheet turned every accent into two letters; a Mac "CSV
-    (Macintosh)" sheet (lone CR line ends) was refused with Python's own message."""
+    """Each of these read wrong or not at all: a decimal comma in a comma-separated sheet
+    cut the price (or shifted the row) without a word; one Windows-1252 byte in a UTF-8
+    sheet turned every accent into two letters; a Mac "CSV (Macintosh)" sheet (lone CR line
+    ends, a LF inside a cell) was refused with Python's own message."""
     erp = tmp_path / "erp.csv"
-    erp.write_text("ID;Artikelnummer;Bezeichnung\n1;4711-A;Apfel\n2;4712-B;Birne\n")
-    assert [r.sku for r in read_sheet(erp).rows] == ["4711-A", "4712-B"]
+    erp.write_text("Artikelnummer;Bezeichnung\n4711-A;Apfel\n")
     assert read_sheet(erp).delimiter == ";"
 
     comma = tmp_path / "comma.csv"
-    comma.write_text("sku,name,price\nA,Apple,1,29\nB,Banana,0.99\nC,Cherry,2,50\n")
+    comma.write_text("sku,price,name\nA,1,29,Apple\nB,0.99,Banana\nC,2,50 €,Cherry\nD,3,5,Date,x\n")
     sheet = read_sheet(comma)
-    assert [r.sku for r in sheet.rows] == ["A", "B", "C"]
+    assert [(r.sku, r.price, r.name) for r in sheet.rows] == [
+        ("A", 1.29, "Apple"),
+        ("B", 0.99, "Banana"),
+        ("C", 2.5, "Cherry"),
+        ("D", 3.0, "5"),
+    ]
     assert sheet.notes == [
-        "lines 2, 4: more cells than column headers; the extra cells are ignored (a decimal "
-        'comma in a comma-separated sheet? write such prices in quotes, "1,29")'
+        "lines 2, 4: a price's decimal comma split the row; read as one price (write such "
+        'prices in quotes, "1,29")',
+        "line 5: more cells than column headers; the extra cells are ignored (a decimal "
+        'comma in a comma-separated sheet? write such prices in quotes, "1,29")',
     ]
 
     twice = tmp_path / "twice.csv"
@@ -219,13 +225,13 @@ def test_sheets_as_other_systems_and_hands_write_them(tmp_path: Path) -> None:
     mixed = tmp_path / "mixed.csv"
     mixed.write_bytes(b"sku,name\nA,Cr\xc3\xa8me fra\xc3\xaeche\nB,Caf\xe9\n")
     assert [r.name for r in read_sheet(mixed).rows] == ["Crème fraîche", "Café"]
-    old = tmp_path / "old.csv"  # all Windows-1252 still reads as such
-    old.write_bytes(b"sku,name\nB,Caf\xe9 cr\xe8me\n")
-    assert [r.name for r in read_sheet(old).rows] == ["Café crème"]
+    old = tmp_path / "old.csv"  # all Windows-1252 still reads as such, even where its
+    old.write_bytes(b"sku,name\nB,Caf\xe9 cr\xe8me\nN,NESCAF\xc9\xae Gold\n")  # bytes are UTF-8
+    assert [r.name for r in read_sheet(old).rows] == ["Café crème", "NESCAFÉ® Gold"]
 
     mac = tmp_path / "mac.csv"
-    mac.write_bytes(b"sku,name\rA,Apple\rB,Banana\r")
+    mac.write_bytes(b'sku,name\rA,Apple\rB,"Banana\nbio"\r')
     assert [(r.sku, r.name, r.line) for r in read_sheet(mac).rows] == [
         ("A", "Apple", 2),
-        ("B", "Banana", 3),
+        ("B", "Banana\nbio", 4),
     ]
