@@ -22,7 +22,7 @@ from desktop_app.previews import PreviewLoader, cached_pixmap
 from desktop_app.queue_view import QueueItem, QueueModel
 from desktop_app.review import ReviewPage
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
-from engine import overview
+from engine import decisions, overview
 from engine.matching import PhotoMatch, Suggestion, expand_paths
 from engine.progress import CancelToken
 from engine.wording import are, count, were
@@ -77,11 +77,15 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
         return MatchedPhoto(m.path, None, error=m.error or "unknown problem", status="error")
     st = _state(lib, m.photo_id)
     rec = overview.photo_records(lib, [m.photo_id]).get(m.photo_id)
-    thumbs = overview.image_thumbs(lib, [s.image_id for s in m.suggestions if s.image_id])
+    # A product staff rejected for this photo (on the command line: the window has no
+    # reject key) is not offered again: Enter confirmed it.
+    rejected = decisions.rejected_skus(lib, m.photo_id)
+    suggestions = [s for s in m.suggestions if s.sku not in rejected]
+    thumbs = overview.image_thumbs(lib, [s.image_id for s in suggestions if s.image_id])
     return MatchedPhoto(
         path=m.path,
         photo_id=m.photo_id,
-        suggestions=list(m.suggestions),
+        suggestions=suggestions,
         duplicate_of=m.duplicate_of,
         status=st.status,
         decided_sku=st.decided_sku,
@@ -494,7 +498,9 @@ class ReviewSession(QObject):
 
         def run(ctx: TaskContext) -> StateUpdate:
             if action == "confirm":
-                ctx.lib.confirm(photo_id, sku)
+                warning = ctx.lib.confirm(photo_id, sku).warning
+                if warning:  # a product no longer in the supplier's catalog: recorded, said
+                    self.message.emit(f"{item.path.name}: {warning}")
             else:
                 ctx.lib.no_match(photo_id)
             return _state(ctx.lib, photo_id)

@@ -252,6 +252,24 @@ def test_a_newer_copy_of_a_catalog_asks_whether_it_replaces_the_old_one(
         assert gone
 
 
+def test_a_rejected_suggestion_is_not_offered_again(tmp_path: Path) -> None:
+    """Rejected on the command line, the product was still first in the window, and Enter
+    confirmed it."""
+    from desktop_app.session import describe_match
+    from engine.library import Library
+
+    sheet = write_catalog(tmp_path / "supplier", 6)
+    (photo,) = write_photos(tmp_path / "p", [2])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        (m,) = lib.match([photo])
+        top = m.suggestions[0].sku
+        lib.reject(m.photo_id, top)  # type: ignore[arg-type]
+        shown = describe_match(lib, m)
+        assert top not in [s.sku for s in shown.suggestions]
+        assert len(shown.suggestions) == len(m.suggestions) - 1
+
+
 def test_a_long_thin_picture_still_has_a_preview(tmp_path: Path) -> None:
     """10000 x 3 pixels scaled to 0 pixels high, and Qt then read no preview at all."""
     from PIL import Image
