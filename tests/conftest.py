@@ -120,6 +120,19 @@ def write_photos(folder: Path, skus: list[int]) -> list[Path]:
     return out
 
 
+def cli(lib_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``shopmatch --quiet --library lib_dir ARGS`` in a real process, this checkout's code."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "--quiet", "--library", str(lib_dir), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def kill_cli_midway(lib_dir: Path, args: list[str], count_sql: str, at: int = 32) -> int:
     """Run ``shopmatch --library lib_dir ARGS`` in a real process and SIGKILL it as soon as
     ``count_sql`` (run on the library database) reaches ``at``; returns the last count seen."""

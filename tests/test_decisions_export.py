@@ -5,29 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, product_image, write_catalog
+from conftest import cli, product_image, write_catalog
 from engine.decisions import DecisionError
 from engine.export_csv import PHOTO_COLUMNS, inventory_csv, safe_cell
 from engine.library import Library
-
-
-def cli(lib: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "engine", "--quiet", "--library", str(lib), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def pictures(folder: Path, names: list[str]) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, write_catalog, write_photos
+from conftest import REPO, cli, write_catalog, write_photos
 from engine import atomic, scratch
 from engine.check import check_library
 from engine.db import WrongThreadError
@@ -35,18 +35,6 @@ from engine.manifest import ModelManifest, file_sha256
 from engine.resources import bundled_model_dir
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def cli(lib_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "engine", "--quiet", "--library", str(lib_dir), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def one_clear_line(proc: subprocess.CompletedProcess[str]) -> str:
