@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,11 +251,20 @@ class _Finder:
                 candidate = (root / name).resolve()
                 if candidate.exists():
                     return candidate
-        fallback = (self.base / names[-1]).resolve()
+        # Reported as written when not found ("C:\\...", not "catalog/C:/...").
+        windows = re.match(r"[A-Za-z]:[\\/]", text) is not None
+        fallback = Path(text) if windows else (self.base / names[-1]).resolve()
         if any(text.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES):
-            name = text.replace("\\", "/").rsplit("/", 1)[-1]
-            known = self._names().get(_name_key(name))
-            if known and len(known) == 1:
+            parts = [_name_key(x) for x in text.replace("\\", "/").split("/") if x]
+            known = self._names().get(parts[-1], [])
+            # Several pictures of that name: the folders named before it pick one out
+            # ("...\\Dairy\\1.jpg" against Dairy/1.jpg and Bakery/1.jpg).
+            depth = 1
+            while len(known) > 1 and depth < len(parts):
+                depth += 1
+                tail = parts[-depth:]
+                known = [k for k in known if [_name_key(x) for x in k.parts[-depth:]] == tail]
+            if len(known) == 1:
                 self.notes.append(
                     (str(known[0]), f"used for SKU {sku}: the sheet says {text}, not found")
                 )

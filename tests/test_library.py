@@ -276,6 +276,19 @@ def test_pictures_are_found_as_a_person_would_find_them(tmp_path: Path) -> None:
                 "if they show different products, rename them or import with a sheet",
             )
         ]
+    # The supplier's own paths to those two: the folders named before "1.jpg" pick each out.
+    (shelves / "sheet.csv").write_text(
+        "sku,image\nM,C:\\Lieferant\\Dairy\\1.jpg\nB,C:\\Lieferant\\Bakery\\1.jpg\n"
+        "X,C:\\Lieferant\\Frozen\\1.jpg\n"
+    )
+    with Library(tmp_path / "lib3") as lib:
+        rep = lib.import_catalog(shelves, shelves / "sheet.csv")
+        found = dict(lib.db.execute("SELECT sku, path FROM catalog_images").fetchall())
+        assert found == {
+            "M": str(shelves / "Dairy" / "1.jpg"),
+            "B": str(shelves / "Bakery" / "1.jpg"),
+        }
+        assert rep.skipped == [("C:\\Lieferant\\Frozen\\1.jpg", "file not found (a picture of X)")]
 
 
 def test_an_import_that_would_empty_most_of_a_folder_asks_first(
