@@ -562,13 +562,17 @@ class ReviewSession(QObject):
                         self._match([item])  # matched under another model: match it again
                     else:
                         self._apply_match(again)
+            elif action == "reject":  # listed: the product it rejected is offered again
+                self._apply_match(again)
             self._reconcile(st)
             row = self.model.row_of_photo(st.photo_id)
             if row >= 0:
                 self.select_row(row)
-            what = {"confirm": f"confirmation of {sku}", "no_match": "'no match'"}.get(
-                action, action
-            )
+            what = {
+                "confirm": f"confirmation of {sku}",
+                "reject": f"rejection of {sku}",
+                "no_match": "'no match'",
+            }.get(action, action)
             self.message.emit(f"Undone: {what}")
 
         self.worker.submit(run, what="undo", priority=Priority.INTERACTIVE, on_result=done)

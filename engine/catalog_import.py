@@ -587,9 +587,12 @@ def import_catalog(
         withdrawn = _withdraw(lib, unlisted - set(products), now)
         if sheet is not None:
             _note_bare_products(lib, sheet, list(products), withdrawn, report)
-            # Exports follow the supplier's convention: a semicolon sheet comes from a
-            # decimal-comma locale, whose Excel reads only semicolons and "1,29".
-            lib.set_setting(EXPORT_SEPARATOR, "semicolon" if sheet.delimiter == ";" else "comma")
+            # Exports follow the first supplier sheet's convention: a semicolon sheet comes
+            # from a decimal-comma locale, whose Excel reads only semicolons and "1,29". The
+            # first only: the shop's Excel does not change with the next supplier's sheet.
+            if not lib.setting(EXPORT_SEPARATOR, ""):
+                separator = "semicolon" if sheet.delimiter == ";" else "comma"
+                lib.set_setting(EXPORT_SEPARATOR, separator)
     if returning:  # their remembered photos serve as references again
         _remember_again(lib, returning)
     if report.added or report.updated or report.removed:

@@ -229,6 +229,9 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE products ADD COLUMN withdrawn_at TEXT")
 
 
+# A suggestion's product is still in the supplier's catalog (stored suggestions outlive it).
+CURRENT_SKUS = "sku NOT IN (SELECT sku FROM products WHERE withdrawn_at IS NOT NULL)"
+
 FOLD = "shopmatch_fold"  # the SQL name of ``fold``, registered on every connection open_db makes
 
 
@@ -243,7 +246,15 @@ def fold(text: str | None) -> str | None:
     if text.isascii():
         return text.lower()
     plain = unicodedata.normalize("NFD", text)
-    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+    bare = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+    return bare.translate(_LETTERS)
+
+
+# Letters that are not a base letter plus an accent, written as one by people without them:
+# 'smorrebrod' finds 'Smørrebrød', 'boeuf' finds 'Bœuf'.
+_LETTERS = str.maketrans(
+    {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -261,9 +272,12 @@ def _v6(db: sqlite_utils.Database) -> None:
     # Pages list current products, then withdrawn ones: each walks its own index in order.
     db.executescript(
         """
-        CREATE INDEX products_current_name ON products(name, sku) WHERE withdrawn_at IS NULL;
-        CREATE INDEX products_current_sku ON products(sku) WHERE withdrawn_at IS NULL;
-        CREATE INDEX products_withdrawn ON products(name, sku) WHERE withdrawn_at IS NOT NULL;
+        CREATE INDEX products_current_name ON products(name COLLATE NOCASE, sku COLLATE NOCASE)
+            WHERE withdrawn_at IS NULL;
+        CREATE INDEX products_current_sku ON products(sku COLLATE NOCASE)
+            WHERE withdrawn_at IS NULL;
+        CREATE INDEX products_withdrawn ON products(name COLLATE NOCASE, sku COLLATE NOCASE)
+            WHERE withdrawn_at IS NOT NULL;
         """
     )
     if not has_products_fts(db):

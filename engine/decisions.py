@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.db import transaction, utcnow
+from engine.db import CURRENT_SKUS, transaction, utcnow
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -172,7 +172,7 @@ def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:
             str(r[0])
             for r in lib.db.execute(
                 "SELECT sku FROM suggestions WHERE photo_id = ? AND model_version = ? "
-                "ORDER BY rank",
+                f"AND {CURRENT_SKUS} ORDER BY rank",
                 [photo_id, lib.model_version],
             ).fetchall()
         ]

@@ -803,7 +803,12 @@ class Library:
             else:
                 offset -= 1
         direction = " DESC" if descending else ""
-        sort = ", ".join(f"{column}{direction}" for column in PRODUCT_ORDERS[order])
+        # Text in the order people read it ('Alpro', 'apple juice', 'ARLA': capitals no longer
+        # first); the partial indexes carry the same collation, so a page still walks one.
+        sort = ", ".join(
+            f"{column}{'' if column == 'price' else ' COLLATE NOCASE'}{direction}"
+            for column in PRODUCT_ORDERS[order]
+        )
 
         def page(withdrawn: bool, limit: int, offset: int) -> list[dict[str, object]]:
             state = "withdrawn_at IS NOT NULL" if withdrawn else "withdrawn_at IS NULL"

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from engine import local_features
-from engine.db import select_in, transaction, utcnow
+from engine.db import CURRENT_SKUS, select_in, transaction, utcnow
 from engine.images import ImageLoadError, check_file, iter_image_files
 from engine.index import NO_KEY
 from engine.manifest import file_sha256
@@ -344,9 +344,11 @@ def match_paths(
 
 
 def stored_suggestions(lib: Library, photo_id: int) -> list[Suggestion]:
+    """The suggestions stored when the photo was matched, less products that have left the
+    catalog since (they stayed first at 100%, and "Accept confident" confirmed them)."""
     rows = lib.db.execute(
         "SELECT rank, sku, similarity, score, image_id, inliers FROM suggestions "
-        "WHERE photo_id = ? AND model_version = ? ORDER BY rank",
+        f"WHERE photo_id = ? AND model_version = ? AND {CURRENT_SKUS} ORDER BY rank",
         [photo_id, lib.model_version],
     ).fetchall()
     return _with_products(

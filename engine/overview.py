@@ -171,7 +171,8 @@ def newest_confirmed_photos(
 ) -> tuple[list[PhotoRecord], int]:
     """The newest ``limit`` photos confirmed to ``sku`` and how many there are in all: a list
     capped at 60 must not be read as the product's total (it was, at 400)."""
-    states = effective_states(lib).items()
+    # By the decision now in force (ids grow with time): a photo confirmed again today is new.
+    states = sorted(effective_states(lib).items(), key=lambda item: item[1].id)
     ids = [pid for pid, d in states if d.action == "confirm" and d.sku == sku]
     newest = ids[-limit:] if limit > 0 else []
     records = photo_records(lib, newest)

@@ -256,7 +256,6 @@ def test_a_rejected_suggestion_is_not_offered_again(tmp_path: Path) -> None:
     """Rejected on the command line, the product was still first in the window, and Enter
     confirmed it."""
     from desktop_app.session import describe_match
-    from engine.library import Library
 
     sheet = write_catalog(tmp_path / "supplier", 6)
     (photo,) = write_photos(tmp_path / "p", [2])
@@ -268,6 +267,29 @@ def test_a_rejected_suggestion_is_not_offered_again(tmp_path: Path) -> None:
         shown = describe_match(lib, m)
         assert top not in [s.sku for s in shown.suggestions]
         assert len(shown.suggestions) == len(m.suggestions) - 1
+
+
+def test_undoing_a_rejection_offers_the_product_again(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Rejected on the command line, then Ctrl+Z in the window: the product stayed hidden
+    and Enter confirmed the second suggestion (found by review 17)."""
+    sheet = write_catalog(tmp_path / "supplier", 4)
+    (photo,) = write_photos(tmp_path / "p", [1])
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        (m,) = lib.match([photo])
+        top = m.suggestions[0].sku
+        lib.reject(m.photo_id, top)  # type: ignore[arg-type]
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1 and not w.worker.busy, timeout=WAIT_MS)
+    assert top not in [s.sku for s in w.model.item(0).suggestions]
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: [s.sku for s in w.model.item(0).suggestions][:1] == [top], timeout=WAIT_MS
+    )
 
 
 def test_a_long_thin_picture_still_has_a_preview(tmp_path: Path) -> None:

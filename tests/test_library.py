@@ -331,11 +331,16 @@ def test_an_import_that_would_empty_most_of_a_folder_asks_first(
             picture.write_bytes(b"")
         with pytest.raises(RemovalsNeedConsent):
             lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
-        # Exports follow the supplier's separator: a semicolon sheet means decimal commas.
+        # Exports follow the first supplier sheet's separator (a semicolon sheet means
+        # decimal commas); a later supplier's sheet does not change the shop's Excel.
         assert lib.setting("export_separator", "") == "comma"
         semi = catalog_dir / "semi.csv"
         semi.write_text(additions.read_text(encoding="utf-8").replace(",", ";"), "utf-8")
         lib.import_catalog(catalog_dir, semi, removals="keep")
+        assert lib.setting("export_separator", "") == "comma"
+    with Library(tmp_path / "lib-semi") as lib:
+        lib.import_catalog(catalog_dir, semi)
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv", removals="keep")
         assert lib.setting("export_separator", "") == "semicolon"
 
 
@@ -503,6 +508,44 @@ def test_a_product_the_sheet_drops_is_no_longer_suggested_even_from_memory(
         lib.import_catalog(catalog_dir, sheet)
         assert next(iter(lib.match([photo]))).suggestions[0].sku == "SKU-007"
         assert [x.sku for x in collect(lib).photos] == ["SKU-007"]
+
+
+def test_a_withdrawn_product_is_not_offered_from_suggestions_stored_before(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    """Photos matched before an import withdrew a product kept it first at 100%: a default
+    confirm, 'Accept confident' and export --all picked it."""
+    sheet = catalog_dir / "sheet.csv"
+    lines = sheet.read_text(encoding="utf-8").splitlines()
+    (photo,) = write_photos(tmp_path / "p", [7])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, sheet)
+        (m,) = lib.match([photo])
+        assert lib.suggestions(m.photo_id)[0].sku == "SKU-007"
+        sheet.write_text("\n".join(x for x in lines if "SKU-007" not in x) + "\n", "utf-8")
+        (catalog_dir / "images" / "SKU-007.jpg").unlink()
+        lib.import_catalog(catalog_dir, sheet)
+        stored = [x.sku for x in lib.suggestions(m.photo_id)]
+        assert "SKU-007" not in stored and stored
+        assert lib.confirm(m.photo_id).sku == stored[0]
+
+
+def test_a_products_newest_confirmed_photo_is_the_one_confirmed_last(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    """The Catalog tab's 60 'newest' went by each photo's first decision: a photo confirmed
+    again today counted as the oldest and was cut."""
+    from engine.overview import newest_confirmed_photos
+
+    photos = write_photos(tmp_path / "p", [3, 4])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        first, second = (m.photo_id for m in lib.match(photos))
+        for photo_id, sku in ((first, "SKU-003"), (second, "SKU-003"), (first, "SKU-005")):
+            lib.confirm(photo_id, sku)  # type: ignore[arg-type]
+        lib.confirm(first, "SKU-003")  # type: ignore[arg-type]
+        (newest,), total = newest_confirmed_photos(lib, "SKU-003", limit=1)
+        assert (newest.id, total) == (first, 2)
 
 
 def test_import_without_sheet_uses_file_stems(tmp_path: Path) -> None:
