@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from PIL import Image
 
 from engine import local_features
 from engine.db import transaction, utcnow
+from engine.export_csv import SEPARATOR_SETTING
 from engine.images import IMAGE_SUFFIXES, iter_image_files
 from engine.manifest import file_sha256
 from engine.progress import (
@@ -95,7 +97,6 @@ def require_images(folder: Path) -> None:
 
 
 REMOVALS = ("ask", "remove", "keep")
-EXPORT_SEPARATOR = "export_separator"  # library setting the export reads: comma or semicolon
 ASK_ABOVE = 3  # pictures: fewer leaving is everyday upkeep, never asked about
 
 
@@ -123,12 +124,12 @@ def _check_removals(lib: Library, roots: list[str], items: list[_Item]) -> None:
     moved: set[tuple[str, int]] = set()
     for item in items:
         try:
-            size = item.path.stat().st_size
+            st = item.path.stat()
         except OSError:
             continue
-        if size and item.path.is_file():
+        if st.st_size and stat.S_ISREG(st.st_mode):
             present.add(str(item.path))
-            moved.add((item.sku, size))
+            moved.add((item.sku, st.st_size))
     marks = ", ".join("?" * len(roots))
     rows = lib.db.execute(
         f"SELECT path, sku, size FROM catalog_images WHERE source_root IN ({marks}) "
@@ -142,16 +143,12 @@ def _check_removals(lib: Library, roots: list[str], items: list[_Item]) -> None:
         raise RemovalsNeedConsent(Path(roots[0]), len(leaving), len(rows), sorted(set(leaving)))
 
 
-def _known_skus(lib: Library) -> set[str]:
-    return {str(sku) for (sku,) in lib.db.execute("SELECT sku FROM products")}
-
-
 def _plan(
-    folder: Path, sheet: Sheet | None, known: set[str], deep: bool = True
+    lib: Library, folder: Path, sheet: Sheet | None, deep: bool = True
 ) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]], list[tuple[str, str]]]:
     """Decide which product rows and which (sku, image file) pairs the import covers;
-    returns them with the rows or files left out and notes. ``known``: the library's SKUs;
-    ``deep``: the catalog folder was given (not just the sheet's own folder)."""
+    returns them with the rows or files left out and notes. ``deep``: the catalog folder
+    was given (not just the sheet's own folder)."""
     problems = _by_line(sheet, sheet.problems) if sheet else []
     if sheet is None:
         items, notes = _items_by_file_name(folder)
@@ -181,7 +178,8 @@ def _plan(
             continue
         if by_owner is None:  # no image column: find files named after the SKU
             listed = {_name_key(r.sku) for r in sheet.rows}
-            by_owner = _files_by_sku(folder, listed | {_name_key(k) for k in known})
+            known = {_name_key(str(k)) for (k,) in lib.db.execute("SELECT sku FROM products")}
+            by_owner = _files_by_sku(folder, listed | known)
         found = by_owner.get(_name_key(row.sku), [])
         if not found:
             problems.append(
@@ -315,7 +313,7 @@ def import_catalog(
         raise FileNotFoundError(f"catalog folder not found: {root}")
     if sheet is None:
         require_images(root)
-    rows, items, skipped, found = _plan(root, sheet, _known_skus(lib), deep=folder is not None)
+    rows, items, skipped, found = _plan(lib, root, sheet, deep=folder is not None)
     old = _replace(lib, replaces, str(root)) if replaces is not None else None
     if removals == "ask":
         _check_removals(lib, [str(root)] + ([old] if old else []), items)
@@ -590,9 +588,9 @@ def import_catalog(
             # Exports follow the first supplier sheet's convention: a semicolon sheet comes
             # from a decimal-comma locale, whose Excel reads only semicolons and "1,29". The
             # first only: the shop's Excel does not change with the next supplier's sheet.
-            if not lib.setting(EXPORT_SEPARATOR, ""):
+            if not lib.setting(SEPARATOR_SETTING, ""):
                 separator = "semicolon" if sheet.delimiter == ";" else "comma"
-                lib.set_setting(EXPORT_SEPARATOR, separator)
+                lib.set_setting(SEPARATOR_SETTING, separator)
     if returning:  # their remembered photos serve as references again
         _remember_again(lib, returning)
     if report.added or report.updated or report.removed:

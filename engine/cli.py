@@ -312,7 +312,7 @@ def _done(action: str, sku: str | None) -> str:
 
 
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
-    from engine.export_csv import export_inventory, inventory_csv
+    from engine.export_csv import inventory_csv
 
     to_stdout = args.output == "-"  # as typed: './-' is a file
     with _library(args) as lib:
@@ -325,8 +325,7 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            n = export_inventory(
-                lib,
+            n = lib.export_csv(
                 Path(args.output),
                 per=args.per,
                 include_undecided=args.all,

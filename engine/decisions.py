@@ -115,12 +115,10 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
 def withdrawn_warning(lib: Library, sku: str | None) -> str:
     """A sentence when ``sku`` was withdrawn (the supplier's sheet dropped it), else "": it
     can still be confirmed (goods delivered before it left), but never without a word."""
-    if not sku:
+    gone = (lib.product(sku) or {}).get("withdrawn_at") if sku else None
+    if not gone:
         return ""
-    row = lib.db.execute("SELECT withdrawn_at FROM products WHERE sku = ?", [sku]).fetchone()
-    if row is None or row[0] is None:
-        return ""
-    return f"{sku} is no longer in the supplier's catalog (withdrawn {str(row[0])[:10]})"
+    return f"{sku} is no longer in the supplier's catalog (withdrawn {str(gone)[:10]})"
 
 
 def rejected_skus(lib: Library, photo_id: int) -> set[str]:

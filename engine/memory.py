@@ -27,7 +27,7 @@ def sync_photo(lib: Library, photo_id: int) -> None:
     """Make the photo's reference image (if any) agree with its live decision and the setting."""
     state = lib.photo_state(photo_id)
     want = state.decision.sku if enabled(lib) and state.status == "confirmed" else None
-    if want is not None and _withdrawn(lib, want):
+    if want is not None and (lib.product(want) or {}).get("withdrawn_at"):
         want = None  # the product left the catalog: not suggested, not even from memory
     row = lib.db.execute(
         "SELECT id, sku FROM catalog_images WHERE photo_id = ? AND origin = 'confirmed'",
@@ -83,11 +83,6 @@ def sync_photo(lib: Library, photo_id: int) -> None:
             {"image_id": image_id, "model_version": version, "vector": blob[0]}
         )
     lib.index_add(image_id, np.frombuffer(blob[0], dtype=np.float32))
-
-
-def _withdrawn(lib: Library, sku: str) -> bool:
-    row = lib.db.execute("SELECT withdrawn_at FROM products WHERE sku = ?", [sku]).fetchone()
-    return row is not None and row[0] is not None
 
 
 def set_enabled(lib: Library, on: bool) -> None:

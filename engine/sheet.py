@@ -217,14 +217,13 @@ def parse_price(text: str) -> float | None:
 
     Currency signs and words around the number go; words inside it make it text: gluing
     the digits of '2 for 3.00' read 23.0, and '12 x 0.99' 120.99."""
-    core = re.sub(r"^(?:[^\d\-.,]|[.,](?!\d))+|[^\d.,]+$", "", text.strip())
-    if re.search(r"[^\d.,\-]", re.sub(_GROUP, "", core)):
+    cleaned = re.sub(r"^(?:[^\d\-.,]|[.,](?!\d))+|[^\d.,]+$", "", text.strip())
+    if re.search(r"[^\d.,\-]", re.sub(_GROUP, "", cleaned)):
         return None
-    if re.search(_GROUP, core):
-        if not re.fullmatch(rf"-?\d{{1,3}}(?:{_GROUP}\d{{3}})+(?:[.,]\d+)?", core):
+    if re.search(_GROUP, cleaned):
+        if not re.fullmatch(rf"-?\d{{1,3}}(?:{_GROUP}\d{{3}})+(?:[.,]\d+)?", cleaned):
             return None
-        core = re.sub(_GROUP, "", core)
-    cleaned = core
+        cleaned = re.sub(_GROUP, "", cleaned)
     if not cleaned:
         return None
     if "," in cleaned and "." in cleaned:
@@ -413,8 +412,7 @@ def _decimal_comma(cells: list[str], price_at: int, width: int) -> list[str] | N
 def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -> Sheet:
     """``offset``: lines of the file above ``text`` (line numbers in messages are the file's)."""
     reader = csv.reader(io.StringIO(text), dialect=dialect)
-    fieldnames = next(reader, [])
-    headers = list(fieldnames)
+    headers = next(reader, [])
     mapping = map_columns(headers)
     if "sku" not in mapping:
         raise SheetError(
@@ -433,19 +431,19 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
     first: dict[str, SheetRow] = {}  # a SKU's first row: later rows add pictures to it
     overfull: list[int] = []  # lines with more cells than headers
     joined: list[int] = []  # lines whose decimal-comma price was split and joined again
-    price_at = fieldnames.index(mapping["price"]) if "price" in mapping else -1
+    price_at = headers.index(mapping["price"]) if "price" in mapping else -1
     for cells in reader:
         line = reader.line_num + offset
         if not cells:
             continue
-        if len(cells) > len(fieldnames) and any(c.strip() for c in cells[len(fieldnames) :]):
-            mended = _decimal_comma(cells, price_at, len(fieldnames))
+        if len(cells) > len(headers) and any(c.strip() for c in cells[len(headers) :]):
+            mended = _decimal_comma(cells, price_at, len(headers))
             if mended is None:
                 overfull.append(line)
             else:
                 cells = mended
                 joined.append(line)
-        values = {k: v.strip() for k, v in zip(fieldnames, cells, strict=False)}
+        values = {k: v.strip() for k, v in zip(headers, cells, strict=False)}
         sku = values.get(mapping["sku"], "")
         if not sku:
             if any(values.values()):
