@@ -38,6 +38,7 @@ from PySide6.QtGui import (
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -52,6 +53,7 @@ from desktop_app import settings as keys
 from desktop_app.catalog_browser import CatalogBrowser
 from desktop_app.dialogs import AboutDialog, ModelInfo, ask, show_error
 from desktop_app.empty_state import WelcomePage
+from desktop_app.export_dialog import ExportDialog
 from desktop_app.icons import app_icon, icon
 from desktop_app.import_dialog import (
     ImportSetupDialog,
@@ -72,8 +74,10 @@ from engine.backups import FOLDER as BACKUPS
 from engine.catalog_import import ImportReport, RemovalsNeedConsent
 from engine.db import DB_NAME
 from engine.errors import database_damaged
+from engine.export_csv import SEPARATOR_SETTING, SPREADSHEET_SUFFIXES, separator_name
 from engine.images import IMAGE_SUFFIXES
 from engine.library import DamagedDatabaseError, LibraryStatus, default_library_path
+from engine.photo_scope import PhotoFolder, PhotoScope
 from engine.progress import Cancelled, CancelToken, Progress, format_eta
 from engine.resources import demo_dir
 from engine.wording import count
@@ -86,13 +90,6 @@ if TYPE_CHECKING:
 DEFAULT_SIZE = QSize(1280, 720)
 MINIMUM_SIZE = QSize(960, 600)
 TITLE_BAR_PX = 40  # room for a window manager's title bar and border, which Qt cannot know yet
-
-
-EXPORT_FILTERS = {
-    "Inventory, one row per photo (*.csv)": ("photo", False),
-    "Inventory, one row per SKU with quantity (*.csv)": ("sku", False),
-    "All photos, including those not yet decided (*.csv)": ("photo", True),
-}
 
 
 def demo_library_path() -> Path:
@@ -1035,47 +1032,94 @@ class MainWindow(QMainWindow):
 
     # -- export ------------------------------------------------------------------------------
     def choose_export(self) -> None:
+        """Ask which photos and how (the library's folders are read first, off the GUI
+        thread), then the file name; the export itself runs on the engine thread."""
         if self.library_path is None:
             return
+
+        def run(ctx: TaskContext) -> tuple[list[PhotoFolder], str]:
+            lib = ctx.lib
+            return lib.photo_folders(), separator_name(lib.setting(SEPARATOR_SETTING, "comma"))
+
+        self.worker.submit(
+            run,
+            what="read the library's photo folders",
+            priority=Priority.INTERACTIVE,
+            on_result=lambda found: self._ask_export(*found),
+        )
+
+    def _ask_export(self, folders: list[PhotoFolder], separator: str) -> None:
+        dialog = ExportDialog(
+            self,
+            folders,
+            sum(f.photos for f in folders),
+            separator,
+            per=str(self.settings.value(keys.EXPORT_PER) or "photo"),
+            include_undecided=str(self.settings.value(keys.EXPORT_UNDECIDED)) == "true",
+        )
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        choice = dialog.choice()
+        self.settings.setValue(keys.EXPORT_PER, choice.per)
+        self.settings.setValue(keys.EXPORT_UNDECIDED, "true" if choice.include_undecided else "")
         start = self.settings.value(keys.EXPORT_DIR) or QStandardPaths.writableLocation(
             QStandardPaths.StandardLocation.DocumentsLocation
         )
-        name = f"inventory-{dt.date.today().isoformat()}.csv"
-        filters = list(EXPORT_FILTERS)
-        path, chosen = QFileDialog.getSaveFileName(
+        path, _chosen = QFileDialog.getSaveFileName(
             self,
             "Export inventory CSV",
-            str(Path(str(start)) / name),
-            ";;".join(filters),
-            filters[0],
+            str(Path(str(start)) / f"inventory-{choice.name_hint}.csv"),
+            "CSV files (*.csv)",
         )
         if not path:
             return
         target = Path(path)
         if target.suffix.lower() != ".csv":
-            target = target.with_name(target.name + ".csv")
+            # 'stock.xlsx' becomes 'stock.csv' (a CSV Excel opens), 'stock' 'stock.csv'.
+            spreadsheet = target.suffix.lower() in SPREADSHEET_SUFFIXES
+            target = (
+                target.with_suffix(".csv")
+                if spreadsheet
+                else target.with_name(target.name + ".csv")
+            )
             # The dialog asked about replacing the name as typed, not this one.
             if target.exists() and not ask(
                 self,
                 "Replace the file?",
                 f"{target.name} already exists in {target.parent}. Replace it?",
-                "The inventory was to be saved as a CSV file, so .csv was added to the name "
-                "you typed. Choose No to keep the file as it is.",
+                "The inventory is saved as a CSV file (Excel and LibreOffice open it), so the "
+                "name you typed was changed to end in .csv. Choose No to keep the file as it is.",
             ):
                 return
-        per, undecided = EXPORT_FILTERS.get(chosen, ("photo", False))
         self.settings.setValue(keys.EXPORT_DIR, str(target.parent))
-        self.export_inventory(target, per, undecided)
+        self.export_inventory(
+            target, choice.per, choice.include_undecided, choice.separator, choice.scope
+        )
 
     def export_inventory(
-        self, target: Path, per: str = "photo", include_undecided: bool = False
+        self,
+        target: Path,
+        per: str = "photo",
+        include_undecided: bool = False,
+        separator: str | None = None,
+        scope: PhotoScope | None = None,
     ) -> None:
         def run(ctx: TaskContext) -> int:
-            return ctx.lib.export_csv(target, per=per, include_undecided=include_undecided)
+            return ctx.lib.export_csv(
+                target,
+                per=per,
+                include_undecided=include_undecided,
+                separator=separator,
+                scope=scope,
+            )
 
         def done(rows: int) -> None:
             self.last_export = (target, rows)
-            self.statusBar().showMessage(f"Exported {count(rows, 'row')} to {target}", 10000)
+            which = ""
+            if scope is not None and not scope.everything:
+                said = scope.describe(folder_by_name=True)
+                which = f" ({said})" if rows else f" (none of the {said})"
+            self.statusBar().showMessage(f"Exported {count(rows, 'row')}{which} to {target}", 10000)
 
         self.worker.submit(
             run, what="export the inventory", priority=Priority.INTERACTIVE, on_result=done

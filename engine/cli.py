@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import __version__
+from engine.photo_scope import PhotoScope, parse_when
 from engine.progress import Progress, format_eta
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
 from engine.wording import count
@@ -311,14 +312,38 @@ def _done(action: str, sku: str | None) -> str:
     return said.get(action, action) + (f" {_flat(sku)}" if sku else "")
 
 
+def _export_scope(args: argparse.Namespace) -> PhotoScope:
+    """The photos ``export`` covers, from --on, --since, --before and --folder."""
+    if args.on is not None and (args.since is not None or args.before is not None):
+        raise ValueError("--on names a whole day: give it alone, or --since/--before instead")
+    folder = None
+    if args.folder is not None:
+        folder = Path(args.folder).expanduser()
+        if not folder.is_dir():
+            raise ValueError(f"--folder: folder not found: {args.folder}")
+    if args.on is not None:
+        return PhotoScope.day(parse_when(args.on).date(), folder)
+    return PhotoScope(
+        since=None if args.since is None else parse_when(args.since),
+        until=None if args.before is None else parse_when(args.before),
+        folder=folder,
+    )
+
+
 def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
     from engine.export_csv import inventory_csv
 
     to_stdout = args.output == "-"  # as typed: './-' is a file
+    scope = _export_scope(args)
     with _library(args) as lib:
         if to_stdout:  # to standard output, for a pipe: the summary goes to stderr
             data, n = inventory_csv(
-                lib, per=args.per, include_undecided=args.all, bom=False, separator=args.separator
+                lib,
+                per=args.per,
+                include_undecided=args.all,
+                bom=False,
+                separator=args.separator,
+                scope=scope,
             )
             # 'export - | head' (the reader had enough): main() ends it quietly.
             sys.stdout.flush()
@@ -330,6 +355,7 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
                 per=args.per,
                 include_undecided=args.all,
                 separator=args.separator,
+                scope=scope,
             )
     hint = (
         ""
@@ -338,6 +364,8 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
         if args.per == "sku"
         else " (no photo is decided yet; --all lists every photo)"
     )
+    if not scope.everything:  # say which photos, and never blame an empty day on decisions
+        hint = f" ({scope.describe()})" if n or args.all else f" (none of the {scope.describe()})"
     where = "standard output" if to_stdout else args.output
     print(
         f"wrote {count(n, 'row')} to {where}{hint}",
@@ -722,6 +750,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="between columns (default: the library's export_separator setting, else comma); "
         "semicolon also writes decimal commas, as Excel reads in German or French",
     )
+    when = "today, yesterday, YYYY-MM-DD or 'YYYY-MM-DD HH:MM', local time"
+    p.add_argument("--on", metavar="DAY", help=f"only photos added that day ({when})")
+    p.add_argument("--since", metavar="WHEN", help=f"only photos added since then ({when})")
+    p.add_argument("--before", metavar="WHEN", help=f"only photos added before then ({when})")
+    p.add_argument("--folder", metavar="DIR", help="only photos from this folder (at any depth)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("status", help="what the library holds")

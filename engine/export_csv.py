@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from engine.atomic import atomic_write_bytes
 from engine.decisions import effective_states, rejected_by_photo
+from engine.photo_scope import PhotoScope, photo_ids
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -83,11 +84,16 @@ def _product_cells(lib: Library, sku: str) -> dict[str, object]:
     return {"sku": sku, **{k: product.get(k) for k in ("name", "category", "supplier", "price")}}
 
 
-def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, object]]:
+def _rows_per_photo(
+    lib: Library, include_undecided: bool, scope: PhotoScope
+) -> list[dict[str, object]]:
     states = effective_states(lib)
     rejected = rejected_by_photo(lib) if include_undecided else {}
+    wanted = None if scope.everything else set(photo_ids(lib.db.conn, scope))
     rows: list[dict[str, object]] = []
     for photo_id, path in lib.db.execute("SELECT id, path FROM photos ORDER BY id"):
+        if wanted is not None and photo_id not in wanted:
+            continue
         d = states.get(photo_id)
         if d is not None and d.action == "confirm" and d.sku:
             score = None if d.score is None else round(d.score, 4)
@@ -131,9 +137,12 @@ def _rows_per_photo(lib: Library, include_undecided: bool) -> list[dict[str, obj
     return rows
 
 
-def _rows_per_sku(lib: Library) -> list[dict[str, object]]:
+def _rows_per_sku(lib: Library, scope: PhotoScope) -> list[dict[str, object]]:
     counts: dict[str, int] = {}
-    for d in effective_states(lib).values():
+    wanted = None if scope.everything else set(photo_ids(lib.db.conn, scope))
+    for photo_id, d in effective_states(lib).items():
+        if wanted is not None and photo_id not in wanted:
+            continue
         if d.action == "confirm" and d.sku:
             counts[d.sku] = counts.get(d.sku, 0) + 1
     return [{**_product_cells(lib, sku), "quantity": counts[sku]} for sku in sorted(counts)]
@@ -167,24 +176,27 @@ def inventory_csv(
     include_undecided: bool = False,
     bom: bool = True,
     separator: str | None = None,
+    scope: PhotoScope | None = None,
 ) -> tuple[bytes, int]:
     """The inventory as CSV bytes and its row count; ``bom`` for a file Excel opens (a pipe
     into another program wants none); ``separator``: 'comma', 'semicolon' (decimal commas)
-    or 'tab', by default the library's ``export_separator`` setting (absent: comma)."""
+    or 'tab', by default the library's ``export_separator`` setting (absent: comma);
+    ``scope``: which photos (one delivery), by default all."""
+    scope = scope or PhotoScope()
     if separator is None:
         separator = separator_name(lib.setting(SEPARATOR_SETTING, "comma"))
     elif separator not in SEPARATORS:
         raise ValueError(f"separator must be one of {', '.join(SEPARATORS)}, not {separator!r}")
     number = _decimal_comma if separator == "semicolon" else _as_is
     if per == "photo":
-        columns, rows = PHOTO_COLUMNS, _rows_per_photo(lib, include_undecided)
+        columns, rows = PHOTO_COLUMNS, _rows_per_photo(lib, include_undecided, scope)
     elif per == "sku":
         if include_undecided:  # a product row counts confirmed photos: nothing to add
             raise ValueError(
                 "one row per product counts confirmed photos only; undecided photos are "
                 "listed one row per photo"
             )
-        columns, rows = SKU_COLUMNS, _rows_per_sku(lib)
+        columns, rows = SKU_COLUMNS, _rows_per_sku(lib, scope)
     else:
         raise ValueError("per must be 'photo' or 'sku'")
     buf = io.StringIO(newline="")
@@ -254,6 +266,7 @@ def export_inventory(
     per: str = "photo",
     include_undecided: bool = False,
     separator: str | None = None,
+    scope: PhotoScope | None = None,
 ) -> int:
     """Write the inventory CSV atomically into an existing folder; returns its row count."""
     target = Path(target)
@@ -268,7 +281,9 @@ def export_inventory(
     if not target.parent.is_dir():  # a typo ('Documnets') must not become a new folder
         raise ValueError(f"folder not found: {target.parent}")
     _check_not_clobbering(lib, target)
-    data, n = inventory_csv(lib, per=per, include_undecided=include_undecided, separator=separator)
+    data, n = inventory_csv(
+        lib, per=per, include_undecided=include_undecided, separator=separator, scope=scope
+    )
     try:
         atomic_write_bytes(target, data)
     except OSError as exc:  # about the export's folder, not the library's

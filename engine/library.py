@@ -30,6 +30,7 @@ from engine import (
     export_csv,
     matching,
     memory,
+    photo_scope,
     reembed,
     salvage,
     scratch,
@@ -49,6 +50,7 @@ from engine.encoder import Encoder
 from engine.errors import describe, describe_storage
 from engine.index import VectorIndex, key_digest, sidecar
 from engine.manifest import MANIFEST_NAME, ModelManifest, model_folder_problem
+from engine.photo_scope import PhotoFolder, PhotoScope
 from engine.progress import CancelToken, ProgressCallback
 from engine.resources import bundled_model_dir
 from engine.sheet import Sheet
@@ -923,12 +925,23 @@ class Library:
         per: str = "photo",
         include_undecided: bool = False,
         separator: str | None = None,
+        scope: PhotoScope | None = None,
     ) -> int:
         """Write the inventory CSV atomically; returns the number of data rows.
-        ``separator``: comma, semicolon or tab; None follows the supplier sheet's."""
+        ``separator``: comma, semicolon or tab; None follows the supplier sheet's.
+        ``scope``: which photos (one delivery's); None is every photo."""
         return export_csv.export_inventory(
-            self, target, per=per, include_undecided=include_undecided, separator=separator
+            self,
+            target,
+            per=per,
+            include_undecided=include_undecided,
+            separator=separator,
+            scope=scope,
         )
+
+    def photo_folders(self) -> list[PhotoFolder]:
+        """The folders photos were added from, newest first: an export's deliveries."""
+        return photo_scope.photo_folders(self.db.conn)
 
     # -- overview ----------------------------------------------------------------------------
     def status(self) -> LibraryStatus:

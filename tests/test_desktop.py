@@ -31,12 +31,13 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
 
 from conftest import write_catalog, write_photos
 from desktop_app import app as desktop_app_main
 from desktop_app import main_window as main_window_module
-from desktop_app.main_window import EXPORT_FILTERS, MainWindow
+from desktop_app.export_dialog import ExportDialog
+from desktop_app.main_window import MainWindow
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.decisions import effective_states
 from engine.library import Library
@@ -229,7 +230,28 @@ def library_db(path: Path) -> Any:
     return sqlite_utils.Database(path / "shopmatch.db")
 
 
+def answer_export(
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str = "all",
+    per: str = "photo",
+    folder: Path | None = None,
+    seen: list[ExportDialog] | None = None,
+) -> None:
+    """The export dialog answered as a user would: which photos, which rows, then Export."""
+
+    def fake_exec(dialog: ExportDialog) -> int:
+        dialog.choose(kind, folder)
+        dialog.rows.setCurrentIndex(dialog.rows.findData(per))
+        if seen is not None:
+            seen.append(dialog)
+        return int(QDialog.DialogCode.Accepted)
+
+    monkeypatch.setattr(ExportDialog, "exec", fake_exec)
+
+
 # -- the whole journey ----------------------------------------------------------------------
+
+
 def test_a_newer_copy_of_a_catalog_asks_whether_it_replaces_the_old_one(
     qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
 ) -> None:
@@ -458,8 +480,8 @@ def test_import_drop_review_undo_export(
     # Export per SKU through the save dialog, and per photo.
     target = tmp_path / "out" / "inventory"
     target.parent.mkdir()
-    per_sku = next(f for f, (per, _u) in EXPORT_FILTERS.items() if per == "sku")
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), per_sku))
+    answer_export(monkeypatch, per="sku")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     w.act_export.trigger()
     qtbot.waitUntil(lambda: w.last_export is not None, timeout=WAIT_MS)
     csv_path, rows = w.last_export
@@ -1737,9 +1759,9 @@ def test_export_asks_before_replacing_the_name_with_csv_added(
     w = window
     open_library(qtbot, w, tmp_path / "lib")
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
-    first = next(iter(EXPORT_FILTERS))
+    answer_export(monkeypatch)
     monkeypatch.setattr(
-        QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "inventory"), first)
+        QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "inventory"), "")
     )
     with monkeypatch.context() as m:
         m.setattr(QMessageBox, "exec", lambda box: int(QMessageBox.StandardButton.No))
@@ -1752,6 +1774,89 @@ def test_export_asks_before_replacing_the_name_with_csv_added(
     qtbot.waitUntil(lambda: w.last_export is not None, timeout=WAIT_MS)
     assert w.last_export[0] == kept and "counts" not in kept.read_text()
     assert "inventory.csv already exists" in boxes[-1]["text"]
+
+
+def test_export_dialog_reads_back_what_was_chosen(qtbot: Any) -> None:
+    """Each 'Photos' entry gives its scope; Enter exports (Cancel was the default button)."""
+    from datetime import date
+
+    from engine.photo_scope import PhotoFolder, PhotoScope
+
+    dialog = ExportDialog(None, [PhotoFolder(Path("/shop/in/del-1"), 3, None)], 3, "tab")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.export_button.isDefault()
+    first = dialog.choice()
+    assert first.scope is None and first.separator == "tab" and first.per == "photo"
+    dialog.choose("day", day=date(2026, 11, 2))
+    assert dialog.day.isEnabled()
+    assert dialog.choice().scope == PhotoScope.day(date(2026, 11, 2))
+    assert dialog.choice().name_hint == "2026-11-02"
+    dialog.choose("folder", Path("/shop/in/del-1"))
+    assert not dialog.day.isEnabled()
+    assert dialog.choice().scope == PhotoScope(folder=Path("/shop/in/del-1"))
+    dialog.undecided.setChecked(True)
+    dialog.rows.setCurrentIndex(dialog.rows.findData("sku"))
+    assert not dialog.undecided.isEnabled() and not dialog.choice().include_undecided
+    QTest.keyClick(dialog, Qt.Key.Key_Return)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_export_one_delivery_from_the_dialog(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shop books in one delivery at a time: the dialog offers each photo folder (newest
+    first) and a day, keeps the library's separator, and a name typed as 'stock.xlsx' is
+    saved as 'stock.csv' (it became 'stock.xlsx.csv')."""
+    sheet = write_catalog(tmp_path / "sup", 4)
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "sup", sheet)
+        lib.set_setting("export_separator", "semicolon")
+        for day, skus in (("monday", [0, 1]), ("tuesday", [2, 3])):
+            for m, i in zip(lib.match(write_photos(tmp_path / day, skus)), skus, strict=True):
+                lib.confirm(m.photo_id, f"SKU-{i:03d}")
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    seen: list[ExportDialog] = []
+    tuesday = (tmp_path / "tuesday").resolve()
+    answer_export(monkeypatch, kind="folder", per="sku", folder=tuesday, seen=seen)
+    asked: list[str] = []
+
+    def save_as(_parent: object, _title: str, suggested: str, _filter: str) -> tuple[str, str]:
+        asked.append(suggested)
+        return str(tmp_path / "stock.xlsx"), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
+    w.last_export = None
+    w.act_export.trigger()
+    qtbot.waitUntil(lambda: w.last_export is not None, timeout=WAIT_MS)
+    dialog = seen[0]
+    offered = [dialog.photos.itemData(i) for i in range(dialog.photos.count())]
+    assert [f for kind, f in offered if kind == "folder"] == [tuesday, tuesday.parent / "monday"]
+    assert dialog.separator.currentData() == "semicolon"
+    assert Path(asked[0]).name.startswith("inventory-tuesday-")
+    assert w.last_export == (tmp_path / "stock.csv", 2)
+    assert not (tmp_path / "stock.xlsx.csv").exists()
+    table = list(
+        csv.DictReader((tmp_path / "stock.csv").read_text("utf-8-sig").splitlines(), delimiter=";")
+    )
+    assert {r["sku"]: r["quantity"] for r in table} == {"SKU-002": "1", "SKU-003": "1"}
+    assert "Exported 2 rows (photos in tuesday) to" in w.statusBar().full_message
+
+    # Yesterday's delivery: none; the status bar says so rather than '0 rows' alone.
+    answer_export(monkeypatch, kind="yesterday")
+    w.last_export = None
+    w.act_export.trigger()
+    qtbot.waitUntil(lambda: w.last_export is not None, timeout=WAIT_MS)
+    assert w.last_export[1] == 0
+    assert "(none of the photos added on" in w.statusBar().full_message
+    assert not [b for b in boxes if "Could not" in b["text"]]
 
 
 def test_catalog_detail_counts_every_confirmed_photo_and_decodes_off_the_gui_thread(
