@@ -292,6 +292,56 @@ def test_undoing_a_rejection_offers_the_product_again(
     )
 
 
+def test_a_photo_with_every_suggestion_rejected_is_not_matched_again(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """All five suggestions rejected on the command line: each time the library opened the
+    window matched the photo again (finding the same five) and then said the catalog was
+    empty. It is listed as it stands: nothing left to suggest, search or no match instead."""
+    sheet = write_catalog(tmp_path / "supplier", 6)
+    (photo,) = write_photos(tmp_path / "p", [1])
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        (m,) = lib.match([photo], top_k=5)
+        for s in m.suggestions:
+            lib.reject(m.photo_id, s.sku)  # type: ignore[arg-type]
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(
+        lambda: (
+            w.model.rowCount() == 1 and w.model.item(0).status != "pending" and not w.worker.busy
+        ),
+        timeout=WAIT_MS,
+    )
+    assert "match" not in {name for name, _ in engine_calls.calls}
+    shown = w.model.item(0)
+    assert (shown.status, shown.suggestions, shown.all_rejected) == ("suggested", [], True)
+    assert shown.status_text() == "Every suggestion rejected"
+    w.session.select_row(0)
+    assert "nothing left to suggest" in w.review.cards_message.text()
+    key(w, Qt.Key.Key_N)  # staff can still say it is none of the catalog's products
+    qtbot.waitUntil(lambda: w.model.item(0).status == "no_match", timeout=WAIT_MS)
+
+
+def test_a_photo_matched_with_more_offers_those_not_rejected(tmp_path: Path) -> None:
+    """Matched with --top 10 and its first five rejected: the window cut the stored ten to
+    five before leaving out the rejected ones, and offered nothing."""
+    from desktop_app.session import TOP_K, stored_match
+    from engine.overview import photo_records
+
+    sheet = write_catalog(tmp_path / "supplier", 12)
+    (photo,) = write_photos(tmp_path / "p", [3])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        (m,) = lib.match([photo], top_k=10)
+        assert m.photo_id is not None and len(m.suggestions) == 10
+        for s in m.suggestions[:TOP_K]:
+            lib.reject(m.photo_id, s.sku)
+        shown = stored_match(lib, photo_records(lib, [m.photo_id])[m.photo_id])
+        assert [s.sku for s in shown.suggestions] == [s.sku for s in m.suggestions[TOP_K:]]
+        assert not shown.all_rejected and not shown.needs_matching
+
+
 def test_a_long_thin_picture_still_has_a_preview(tmp_path: Path) -> None:
     """10000 x 3 pixels scaled to 0 pixels high, and Qt then read no preview at all."""
     from PIL import Image
