@@ -370,6 +370,69 @@ def test_an_import_that_would_empty_most_of_the_catalog_asks_first(
         assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 1
 
 
+def _answer_removals(
+    monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton
+) -> list[str]:
+    """Answer every message box with ``button``; returns the texts of those shown."""
+    asked: list[str] = []
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.text())
+        return int(button)
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    return asked
+
+
+def _sheet_of_new_products_only(tmp_path: Path) -> Path:
+    """A sheet listing one product held and one new one: five of six pictures would leave."""
+    write_catalog(tmp_path / "supplier", 1, start=6, sheet=False)
+    few = tmp_path / "supplier" / "new.csv"
+    few.write_text(
+        "sku,image\nSKU-000,images/SKU-000.jpg\nSKU-006,images/SKU-006.jpg\n", encoding="utf-8"
+    )
+    return few
+
+
+def test_keep_them_adds_the_sheet_and_keeps_the_other_products(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'Keep them' (a sheet of new products only): its products are added, the five the
+    sheet leaves out stay suggested, nothing is withdrawn."""
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    asked = _answer_removals(monkeypatch, QMessageBox.StandardButton.No)  # "Keep them"
+    import_catalog(qtbot, w, tmp_path / "supplier", _sheet_of_new_products_only(tmp_path))
+    assert asked == [
+        "This import would take 5 of the 6 pictures imported from supplier out of the catalog."
+    ]
+    with library_db(lib_path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 7
+        rows = db.execute("SELECT sku, withdrawn_at FROM products ORDER BY sku").fetchall()
+    assert rows == [(f"SKU-{i:03d}", None) for i in range(7)]
+
+
+def test_cancel_at_the_removals_question_changes_nothing(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    with library_db(lib_path) as db:
+        imports = db.execute("SELECT count(*) FROM imports").fetchone()[0]
+    asked = _answer_removals(monkeypatch, QMessageBox.StandardButton.Cancel)
+    w.import_summary = None
+    w.import_catalog(tmp_path / "supplier", _sheet_of_new_products_only(tmp_path))
+    qtbot.waitUntil(lambda: bool(asked) and not w.worker.busy, timeout=WAIT_MS)
+    # An import started by the answer would have kept the worker busy until its summary.
+    assert len(asked) == 1
+    assert w.import_summary is None and w.import_progress is None
+    with library_db(lib_path) as db:
+        assert db.execute("SELECT count(*) FROM imports").fetchone()[0] == imports
+        assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 6
+        rows = db.execute("SELECT sku, withdrawn_at FROM products ORDER BY sku").fetchall()
+    assert rows == [(f"SKU-{i:03d}", None) for i in range(6)]
+
+
 def test_import_drop_review_undo_export(
     qtbot: Any,
     window: MainWindow,
