@@ -342,6 +342,45 @@ def test_a_photo_matched_with_more_offers_those_not_rejected(tmp_path: Path) -> 
         assert not shown.all_rejected and not shown.needs_matching
 
 
+def test_confirming_a_withdrawn_product_by_hand_says_so(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A product the supplier's sheet dropped can still be confirmed from the search (goods
+    delivered before it left), but the window says it is no longer in the catalog."""
+    sheet = write_catalog(tmp_path / "supplier", 4)
+    assert sheet is not None
+    (photo,) = write_photos(tmp_path / "p", [1])
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        lines = sheet.read_text(encoding="utf-8").splitlines()
+        sheet.write_text(
+            "\n".join(x for x in lines if not x.startswith("SKU-003,")) + "\n", encoding="utf-8"
+        )
+        (tmp_path / "supplier" / "images" / "SKU-003.jpg").unlink()
+        lib.import_catalog(tmp_path / "supplier", sheet)  # SKU-003 leaves the catalog
+        assert lib.product("SKU-003")["withdrawn_at"]  # type: ignore[index]
+        lib.match([photo]).__next__()
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1 and not w.worker.busy, timeout=WAIT_MS)
+    w.session.select_row(0)
+    said: list[str] = []
+    w.session.message.connect(said.append)
+    w.review.search.setText("SKU-003")
+    results = w.review.results
+    qtbot.waitUntil(lambda: results.count() == 1, timeout=WAIT_MS)
+    assert "(no longer in the catalog)" in results.item(0).text()
+    QTest.keyClick(w.review.search, Qt.Key.Key_Return)  # confirm the search result
+    warning = f"{photo.name}: SKU-003 is no longer in the supplier's catalog (withdrawn "
+    qtbot.waitUntil(lambda: any(m.startswith(warning) for m in said), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    shown = w.model.item(0)
+    assert (shown.status, shown.decided_sku) == ("confirmed", "SKU-003")
+    assert w.statusBar().full_message.startswith(warning), said  # the last word, not hidden
+    with engine_calls.by_test(), Library(tmp_path / "lib", lock=False) as lib:
+        assert lib.photo_state(1).decision.sku == "SKU-003"  # type: ignore[union-attr]
+
+
 def test_a_long_thin_picture_still_has_a_preview(tmp_path: Path) -> None:
     """10000 x 3 pixels scaled to 0 pixels high, and Qt then read no preview at all."""
     from PIL import Image
