@@ -54,6 +54,7 @@ class QueueItem:
     photo_id: int | None = None
     suggestions: list[Suggestion] = field(default_factory=list)
     suggestion_thumbs: dict[int, Path] = field(default_factory=dict)
+    all_rejected: bool = False  # staff rejected every suggestion: nothing left to offer
     decided_sku: str | None = None
     decided_name: str = ""
     error: str | None = None
@@ -84,6 +85,8 @@ class QueueItem:
             label = self.decided_name or ""
             return f"Confirmed: {self.decided_sku}" + (f" · {label}" if label else "")
         top = self.top
+        if top is None and self.all_rejected:
+            return "Every suggestion rejected"
         if top is None:
             return "No suggestions (empty catalog?)"
         return f"{top.score:.0%} · {top.name or top.sku}"

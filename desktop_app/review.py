@@ -524,6 +524,11 @@ class ReviewPage(QWidget):
             message = item.note or "Matching this photo…"
         elif item.status == "error":
             message = f"This file could not be used: {item.error}"
+        elif not item.suggestions and item.all_rejected:
+            message = (
+                "Every suggestion for this photo was rejected: nothing left to suggest. "
+                "Find the product by SKU or name (Ctrl+F), or mark it no match (N)."
+            )
         elif not item.suggestions:
             message = "No suggestions: the catalog is empty. Import a catalog first."
         chosen = item.decided_sku if item.status == "confirmed" else None

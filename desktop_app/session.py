@@ -49,6 +49,15 @@ class MatchedPhoto:
     decided_name: str = ""
     thumb: Path | None = None
     suggestion_thumbs: dict[int, Path] = field(default_factory=dict)
+    # Matched with this model, but staff rejected every suggestion: nothing left to offer,
+    # and matching again would only find the same products.
+    all_rejected: bool = False
+
+    @property
+    def needs_matching(self) -> bool:
+        """Undecided without suggestions of the model in use (matched under another model,
+        or its products withdrawn since): only matching again gives it suggestions."""
+        return self.status == "suggested" and not self.suggestions and not self.all_rejected
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
 
 def stored_match(lib, rec: overview.PhotoRecord) -> MatchedPhoto:  # type: ignore[no-untyped-def]
     """Engine thread: a photo matched before, with its stored suggestions (nothing encoded)."""
-    return describe_match(lib, PhotoMatch(rec.path, rec.id, lib.suggestions(rec.id)[:TOP_K]))
+    return describe_match(lib, PhotoMatch(rec.path, rec.id, lib.suggestions(rec.id)))
 
 
 def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyped-def]
@@ -78,9 +87,10 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
     st = _state(lib, m.photo_id)
     rec = overview.photo_records(lib, [m.photo_id]).get(m.photo_id)
     # A product staff rejected for this photo (on the command line: the window has no
-    # reject key) is not offered again: Enter confirmed it.
+    # reject key) is not offered again: Enter confirmed it. Cut to TOP_K after that, so a
+    # photo matched with more keeps offering the ones not rejected.
     rejected = decisions.rejected_skus(lib, m.photo_id)
-    suggestions = [s for s in m.suggestions if s.sku not in rejected]
+    suggestions = [s for s in m.suggestions if s.sku not in rejected][:TOP_K]
     thumbs = overview.image_thumbs(lib, [s.image_id for s in suggestions if s.image_id])
     return MatchedPhoto(
         path=m.path,
@@ -92,6 +102,7 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
         decided_name=st.decided_name,
         thumb=rec.thumb if rec else None,
         suggestion_thumbs=thumbs,
+        all_rejected=bool(m.suggestions) and not suggestions,
     )
 
 
@@ -274,6 +285,7 @@ class ReviewSession(QObject):
         item.photo_id = mp.photo_id
         item.suggestions = mp.suggestions
         item.suggestion_thumbs = mp.suggestion_thumbs
+        item.all_rejected = mp.all_rejected
         item.status = mp.status
         item.error = mp.error
         item.decided_sku = mp.decided_sku
@@ -310,8 +322,8 @@ class ReviewSession(QObject):
                 item = fresh.get(mp.path)
                 if item is None:
                     continue
-                if mp.status == "suggested" and not mp.suggestions:
-                    rematch.append(item)  # matched under another model version: match again
+                if mp.needs_matching:
+                    rematch.append(item)
                 else:
                     self._apply_match(mp)
             queued = self._list(again)
@@ -558,8 +570,8 @@ class ReviewSession(QObject):
             action, sku, st, again = result
             if self.model.row_of_photo(st.photo_id) < 0:
                 for item in self._list([again.path]):
-                    if again.status == "suggested" and not again.suggestions:
-                        self._match([item])  # matched under another model: match it again
+                    if again.needs_matching:
+                        self._match([item])
                     else:
                         self._apply_match(again)
             elif action == "reject":  # listed: the product it rejected is offered again

@@ -170,15 +170,23 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     return 0
 
 
-def _flat(value: object) -> str:
+def _flat(value: object, *, squeeze: bool = True) -> str:
     """Sheet text as one printable line: line breaks and tabs become spaces, and control
-    characters (an ANSI escape in a cell recolours or clears the terminal) are dropped."""
+    characters (an ANSI escape in a cell recolours or clears the terminal) are dropped.
+
+    ``squeeze=False`` keeps runs of spaces: a SKU is printed to be copied into ``confirm``,
+    which takes it as the sheet spells it ('AB  12' is not 'AB 12'); names are only read."""
     text = "".join(
         " " if ch.isspace() else ch
         for ch in str(value or "")
         if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
     )
-    return " ".join(text.split())
+    return " ".join(text.split()) if squeeze else text.strip()
+
+
+def _sku(sku: object) -> str:
+    """A SKU on one printable line, spelled as ``confirm`` accepts it (spaces kept)."""
+    return _flat(sku, squeeze=False)
 
 
 def _print_matches(  # type: ignore[no-untyped-def]
@@ -212,7 +220,7 @@ def _print_matches(  # type: ignore[no-untyped-def]
         if r.photo_id in decided:  # matched again: say it is not waiting for a decision
             note += f" ({decided[r.photo_id]})"
         print(f"[{r.photo_id}] {r.path}{note}")
-        skus = [_flat(s.sku) for s in r.suggestions]
+        skus = [_sku(s.sku) for s in r.suggestions]
         width = min(40, max(map(len, skus), default=0))
         # Matching points (geometrically verified keypoints) can rank a product above one
         # with a higher sim: shown, so the order explains itself.
@@ -237,7 +245,7 @@ def _decided(lib, results) -> dict[int, str]:  # type: ignore[no-untyped-def]
 
     states = effective_states(lib)  # one query, not one per photo
     return {
-        r.photo_id: f"confirmed as {_flat(d.sku)}" if d.action == "confirm" else "marked no match"
+        r.photo_id: f"confirmed as {_sku(d.sku)}" if d.action == "confirm" else "marked no match"
         for r in results
         if (d := states.get(r.photo_id)) is not None
     }
@@ -279,7 +287,7 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
                 "nothing to undo"
                 if d is None
                 else f"undid {d.action.replace('_', ' ')} of photo {d.photo_id}"
-                + (f" ({_flat(d.sku)})" if d.sku else "")
+                + (f" ({_sku(d.sku)})" if d.sku else "")
             )
             return 0
         photo = lib.photo_id(args.photo)
@@ -292,7 +300,7 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
         else:
             d = lib.no_match(photo)
     if d.warning:  # e.g. a withdrawn SKU: recorded, but said
-        print(f"shopmatch: warning: {_flat(d.warning)}", file=sys.stderr)
+        print(f"shopmatch: warning: {_flat(d.warning, squeeze=False)}", file=sys.stderr)
     what = _done(d.action, d.sku)
     if (before is not None and d.id == before.id) or d.id <= last_id:
         print(f"photo {d.photo_id}: already {what}; nothing recorded")
@@ -309,7 +317,7 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
 def _done(action: str, sku: str | None) -> str:
     """'confirmed SKU-1', 'rejected SKU-2', 'marked no match': a decision as a past event."""
     said = {"confirm": "confirmed", "reject": "rejected", "no_match": "marked no match"}
-    return said.get(action, action) + (f" {_flat(sku)}" if sku else "")
+    return said.get(action, action) + (f" {_sku(sku)}" if sku else "")
 
 
 def _export_scope(args: argparse.Namespace) -> PhotoScope:
@@ -444,9 +452,8 @@ def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
         for p in found:
             price = "" if p["price"] is None else f"{p['price']:.2f}"
             # One line per product, whatever line breaks or escapes a sheet's cells held.
-            sku, name, category, supplier = (
-                _flat(p[k]) for k in ("sku", "name", "category", "supplier")
-            )
+            sku = _sku(p["sku"])
+            name, category, supplier = (_flat(p[k]) for k in ("name", "category", "supplier"))
             gone = "  (no longer in the catalog)" if p.get("withdrawn_at") else ""
             print(f"{sku:<24} {name:<32} {category:<16} {supplier:<16} {price}{gone}")
     if not found:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,27 @@ def test_cli_prints_sheet_text_on_one_line_and_says_withdrawn(tmp_path: Path) ->
     assert again.returncode == 0 and again.stderr == "", again
     piped = cli(lib_dir, "export", "-", "--per", "sku", "--separator", "semicolon")
     assert piped.stdout.splitlines() == ["sku;name;category;supplier;price;quantity", "A;Milk;;;;1"]
+
+
+def test_cli_prints_a_sku_as_confirm_takes_it(tmp_path: Path) -> None:
+    """'match' squeezed 'AB  12' to 'AB 12', and that copied into 'confirm' was an unknown
+    SKU: SKUs print with their spaces (names may still be squeezed)."""
+    sup = tmp_path / "sup"
+    pictures(sup, ["a.jpg", "b.jpg"])
+    (sup / "sheet.csv").write_text("sku,name,image\nAB  12,Milk  1 l,a.jpg\nCD  34,Bread,b.jpg\n")
+    photo = tmp_path / "p.jpg"
+    product_image(0).save(photo)
+    lib_dir = tmp_path / "lib"
+    with Library(lib_dir) as lib:
+        lib.import_catalog(sup, sup / "sheet.csv")
+    out = cli(lib_dir, "match", str(photo), "--top", "2").stdout
+    shown = re.search(r"^ +1\. (.+?) +\d+\.\d%", out, re.MULTILINE)
+    assert shown is not None and shown[1] == "AB  12", out
+    done = cli(lib_dir, "confirm", "1", shown[1])  # copied from the screen
+    assert done.returncode == 0, done
+    assert done.stdout.startswith("photo 1: confirmed AB  12, was suggestion #1"), done
+    listed = cli(lib_dir, "products").stdout.splitlines()
+    milk = next(line for line in listed if "Milk" in line)  # listed by name
+    assert milk.startswith("AB  12 ") and "Milk 1 l " in milk, listed  # a name is only read
+    undone = cli(lib_dir, "undo")
+    assert undone.stdout == "undid confirm of photo 1 (AB  12)\n", undone

@@ -314,6 +314,95 @@ def test_undoing_a_rejection_offers_the_product_again(
     )
 
 
+def test_a_photo_with_every_suggestion_rejected_is_not_matched_again(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """All five suggestions rejected on the command line: each time the library opened the
+    window matched the photo again (finding the same five) and then said the catalog was
+    empty. It is listed as it stands: nothing left to suggest, search or no match instead."""
+    sheet = write_catalog(tmp_path / "supplier", 6)
+    (photo,) = write_photos(tmp_path / "p", [1])
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        (m,) = lib.match([photo], top_k=5)
+        for s in m.suggestions:
+            lib.reject(m.photo_id, s.sku)  # type: ignore[arg-type]
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(
+        lambda: (
+            w.model.rowCount() == 1 and w.model.item(0).status != "pending" and not w.worker.busy
+        ),
+        timeout=WAIT_MS,
+    )
+    assert "match" not in {name for name, _ in engine_calls.calls}
+    shown = w.model.item(0)
+    assert (shown.status, shown.suggestions, shown.all_rejected) == ("suggested", [], True)
+    assert shown.status_text() == "Every suggestion rejected"
+    w.session.select_row(0)
+    assert "nothing left to suggest" in w.review.cards_message.text()
+    key(w, Qt.Key.Key_N)  # staff can still say it is none of the catalog's products
+    qtbot.waitUntil(lambda: w.model.item(0).status == "no_match", timeout=WAIT_MS)
+
+
+def test_a_photo_matched_with_more_offers_those_not_rejected(tmp_path: Path) -> None:
+    """Matched with --top 10 and its first five rejected: the window cut the stored ten to
+    five before leaving out the rejected ones, and offered nothing."""
+    from desktop_app.session import TOP_K, stored_match
+    from engine.overview import photo_records
+
+    sheet = write_catalog(tmp_path / "supplier", 12)
+    (photo,) = write_photos(tmp_path / "p", [3])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        (m,) = lib.match([photo], top_k=10)
+        assert m.photo_id is not None and len(m.suggestions) == 10
+        for s in m.suggestions[:TOP_K]:
+            lib.reject(m.photo_id, s.sku)
+        shown = stored_match(lib, photo_records(lib, [m.photo_id])[m.photo_id])
+        assert [s.sku for s in shown.suggestions] == [s.sku for s in m.suggestions[TOP_K:]]
+        assert not shown.all_rejected and not shown.needs_matching
+
+
+def test_confirming_a_withdrawn_product_by_hand_says_so(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A product the supplier's sheet dropped can still be confirmed from the search (goods
+    delivered before it left), but the window says it is no longer in the catalog."""
+    sheet = write_catalog(tmp_path / "supplier", 4)
+    assert sheet is not None
+    (photo,) = write_photos(tmp_path / "p", [1])
+    with engine_calls.by_test(), Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        lines = sheet.read_text(encoding="utf-8").splitlines()
+        sheet.write_text(
+            "\n".join(x for x in lines if not x.startswith("SKU-003,")) + "\n", encoding="utf-8"
+        )
+        (tmp_path / "supplier" / "images" / "SKU-003.jpg").unlink()
+        lib.import_catalog(tmp_path / "supplier", sheet)  # SKU-003 leaves the catalog
+        assert lib.product("SKU-003")["withdrawn_at"]  # type: ignore[index]
+        lib.match([photo]).__next__()
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1 and not w.worker.busy, timeout=WAIT_MS)
+    w.session.select_row(0)
+    said: list[str] = []
+    w.session.message.connect(said.append)
+    w.review.search.setText("SKU-003")
+    results = w.review.results
+    qtbot.waitUntil(lambda: results.count() == 1, timeout=WAIT_MS)
+    assert "(no longer in the catalog)" in results.item(0).text()
+    QTest.keyClick(w.review.search, Qt.Key.Key_Return)  # confirm the search result
+    warning = f"{photo.name}: SKU-003 is no longer in the supplier's catalog (withdrawn "
+    qtbot.waitUntil(lambda: any(m.startswith(warning) for m in said), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    shown = w.model.item(0)
+    assert (shown.status, shown.decided_sku) == ("confirmed", "SKU-003")
+    assert w.statusBar().full_message.startswith(warning), said  # the last word, not hidden
+    with engine_calls.by_test(), Library(tmp_path / "lib", lock=False) as lib:
+        assert lib.photo_state(1).decision.sku == "SKU-003"  # type: ignore[union-attr]
+
+
 def test_a_long_thin_picture_still_has_a_preview(tmp_path: Path) -> None:
     """10000 x 3 pixels scaled to 0 pixels high, and Qt then read no preview at all."""
     from PIL import Image
@@ -340,6 +429,69 @@ def test_an_import_that_would_empty_most_of_the_catalog_asks_first(
     assert "Nothing has been changed yet" in box["informative"]
     with library_db(lib_path) as db:
         assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 1
+
+
+def _answer_removals(
+    monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton
+) -> list[str]:
+    """Answer every message box with ``button``; returns the texts of those shown."""
+    asked: list[str] = []
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.text())
+        return int(button)
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    return asked
+
+
+def _sheet_of_new_products_only(tmp_path: Path) -> Path:
+    """A sheet listing one product held and one new one: five of six pictures would leave."""
+    write_catalog(tmp_path / "supplier", 1, start=6, sheet=False)
+    few = tmp_path / "supplier" / "new.csv"
+    few.write_text(
+        "sku,image\nSKU-000,images/SKU-000.jpg\nSKU-006,images/SKU-006.jpg\n", encoding="utf-8"
+    )
+    return few
+
+
+def test_keep_them_adds_the_sheet_and_keeps_the_other_products(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'Keep them' (a sheet of new products only): its products are added, the five the
+    sheet leaves out stay suggested, nothing is withdrawn."""
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    asked = _answer_removals(monkeypatch, QMessageBox.StandardButton.No)  # "Keep them"
+    import_catalog(qtbot, w, tmp_path / "supplier", _sheet_of_new_products_only(tmp_path))
+    assert asked == [
+        "This import would take 5 of the 6 pictures imported from supplier out of the catalog."
+    ]
+    with library_db(lib_path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 7
+        rows = db.execute("SELECT sku, withdrawn_at FROM products ORDER BY sku").fetchall()
+    assert rows == [(f"SKU-{i:03d}", None) for i in range(7)]
+
+
+def test_cancel_at_the_removals_question_changes_nothing(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    with library_db(lib_path) as db:
+        imports = db.execute("SELECT count(*) FROM imports").fetchone()[0]
+    asked = _answer_removals(monkeypatch, QMessageBox.StandardButton.Cancel)
+    w.import_summary = None
+    w.import_catalog(tmp_path / "supplier", _sheet_of_new_products_only(tmp_path))
+    qtbot.waitUntil(lambda: bool(asked) and not w.worker.busy, timeout=WAIT_MS)
+    # An import started by the answer would have kept the worker busy until its summary.
+    assert len(asked) == 1
+    assert w.import_summary is None and w.import_progress is None
+    with library_db(lib_path) as db:
+        assert db.execute("SELECT count(*) FROM imports").fetchone()[0] == imports
+        assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 6
+        rows = db.execute("SELECT sku, withdrawn_at FROM products ORDER BY sku").fetchall()
+    assert rows == [(f"SKU-{i:03d}", None) for i in range(6)]
 
 
 def test_import_drop_review_undo_export(
