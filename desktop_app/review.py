@@ -524,6 +524,12 @@ class ReviewPage(QWidget):
             message = item.note or "Matching this photo…"
         elif item.status == "error":
             message = f"This file could not be used: {item.error}"
+        elif not item.suggestions and item.status != "suggested":
+            message = (  # decided (by search, or no match) after every suggestion was rejected
+                f"{label}. No suggestion is left to show: every one was rejected."
+                if item.all_rejected
+                else f"{label}. No suggestion is stored for this photo."
+            )
         elif not item.suggestions and item.all_rejected:
             message = (
                 "Every suggestion for this photo was rejected: nothing left to suggest. "

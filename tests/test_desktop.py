@@ -343,6 +343,9 @@ def test_a_photo_with_every_suggestion_rejected_is_not_matched_again(
     assert "nothing left to suggest" in w.review.cards_message.text()
     key(w, Qt.Key.Key_N)  # staff can still say it is none of the catalog's products
     qtbot.waitUntil(lambda: w.model.item(0).status == "no_match", timeout=WAIT_MS)
+    w.session.select_row(0)  # decided now: no longer told to search or mark it no match
+    assert "No suggestion is left to show" in w.review.cards_message.text()
+    assert "mark it no match" not in w.review.cards_message.text()
 
 
 def test_a_photo_matched_with_more_offers_those_not_rejected(tmp_path: Path) -> None:
