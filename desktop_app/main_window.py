@@ -795,6 +795,8 @@ class MainWindow(QMainWindow):
             self.catalog.loaded = False
             if self.tabs.currentWidget() is self.catalog:
                 self.catalog.reload()
+            if report.added or report.updated or report.removed:
+                self.session.refresh_suggestions()  # not the catalog they were matched with
             self.refresh_status(then=(lambda: then(report)) if then else None)
 
         def failed(err: TaskError) -> None:
@@ -804,6 +806,10 @@ class MainWindow(QMainWindow):
                 choice = ask_removals(self, err.exc)
                 if choice is not None:
                     self.import_catalog(folder, sheet, then, removals=choice, replaces=replaces)
+                else:  # the progress dialog just vanished: say that nothing happened
+                    self.statusBar().showMessage(
+                        "Import cancelled: nothing was imported, the catalog is as it was", 10000
+                    )
                 return
             self.show_task_error("import the catalog", err)
 
@@ -975,11 +981,16 @@ class MainWindow(QMainWindow):
         paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
         if not paths and mime.hasText():
             for line in mime.text().splitlines():
-                line = line.strip()
+                line = line.strip().strip('"')  # Windows' "Copy as path" adds quotes
                 url = QUrl(line)
                 candidate = Path(url.toLocalFile()) if url.isLocalFile() else Path(line)
-                if line and candidate.exists():
+                candidate = candidate.expanduser()
+                # Only a whole path: a word copied from an e-mail ('photos') named a folder of
+                # the app's working folder, which was then matched into the library whole.
+                if line and candidate.is_absolute() and candidate.exists():
                     paths.append(candidate)
+        # A whole disk is never meant ('/' or 'C:\' pasted or dropped by mistake).
+        paths = [p for p in paths if p.parent != p]
         if not paths and mime.hasImage():
             saved = self._save_pasted_image(mime.imageData())
             if saved is not None:

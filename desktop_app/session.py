@@ -300,6 +300,15 @@ class ReviewSession(QObject):
         else:
             self.page.update_counts()
 
+    def refresh_suggestions(self) -> int:
+        """The catalog changed (an import added, changed or withdrew pictures): photos still
+        to decide are searched again, so they offer new products and drop withdrawn ones.
+        Their stored vectors are reused (no encoding); they keep showing their current
+        suggestions until the new ones arrive. Returns how many are searched again."""
+        items = [i for i in self.model.items if i.status == "suggested" and i.photo_id]
+        self._match(items)
+        return len(items)
+
     def unmatched_paths(self) -> list[Path]:
         """Queued photos the library does not hold yet (dropped, not matched yet): a model
         switch, another library or quitting would otherwise forget them."""
@@ -616,17 +625,23 @@ class ReviewSession(QObject):
         self._decided += len(plan)
         self._advance(self.current_row())
 
-        def run(ctx: TaskContext) -> list[StateUpdate]:
-            out = []
-            for _item, pid, sku, _name in plan:
-                ctx.lib.confirm(pid, sku)
+        def run(ctx: TaskContext) -> tuple[list[StateUpdate], list[str]]:
+            out, warnings = [], []
+            for item, pid, sku, _name in plan:
+                warning = ctx.lib.confirm(pid, sku).warning
+                if warning:  # withdrawn since it was suggested: recorded, and said
+                    warnings.append(f"{item.path.name}: {warning}")
                 out.append(_state(ctx.lib, pid))
-            return out
+            return out, warnings
 
-        def done(states: list[StateUpdate]) -> None:
+        def done(result: tuple[list[StateUpdate], list[str]]) -> None:
+            states, warnings = result
             for st in states:
                 self._reconcile(st)
-            self.message.emit(f"Confirmed {count(len(states), 'confident photo')}")
+            said = f"Confirmed {count(len(states), 'confident photo')}"
+            if warnings:  # one confirm says so; a batch must not say less
+                said += f"; {count(len(warnings), 'warning')}: " + "; ".join(warnings[:3])
+            self.message.emit(said)
 
         def failed(err: TaskError) -> None:
             self.resync([pid for _i, pid, _s, _n in plan if pid is not None])

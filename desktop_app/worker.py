@@ -102,6 +102,7 @@ class _Task:
     on_done: Callable[[], None] | None = None
     lifecycle: bool = False  # opens/closes the library, so never stale itself
     detached: bool = False  # runs on the pool, without the library
+    priority: int = Priority.QUERY
 
 
 class TaskHandle:
@@ -204,6 +205,7 @@ class EngineWorker(QObject):
             on_done=on_done,
             lifecycle=_lifecycle,
             detached=_detached,
+            priority=int(priority),
         )
         if self._stopped:  # e.g. a timer firing while the window closes: nothing to do
             task.token.cancel()
@@ -328,12 +330,19 @@ class EngineWorker(QObject):
         return bool(self._tasks)
 
     def shutdown(self, timeout_ms: int = 15000) -> bool:
-        """Cancel work, close the library on its own thread and stop; True if it stopped."""
+        """Cancel background work, finish what the user already did, close the library on
+        its own thread and stop; True if it stopped. A decision (or undo) queued behind a
+        chunk of matching was shown as done on screen: it is written before the library
+        closes, not cancelled with the matching (closing the window right after Enter lost
+        it)."""
         if self._stopped:
             return True
-        self.cancel_all()
+        for task in list(self._tasks.values()):
+            if task.detached or task.priority > Priority.INTERACTIVE:
+                task.token.cancel()
         self._stopped = True
-        self._queue.put((-1, next(self._seq), None))
+        # After the queued decisions (same priority, later in order), before everything else.
+        self._queue.put((int(Priority.INTERACTIVE), next(self._seq), None))
         stopped = self._thread.wait(timeout_ms)
         pool_stopped = self._pool.waitForDone(timeout_ms)
         self._tasks.clear()

@@ -2144,3 +2144,187 @@ def test_withdrawn_products_are_marked_and_searched_last(
     w.catalog.show_sku("A")
     qtbot.waitUntil(lambda: w.catalog.shown_sku == "A", timeout=WAIT_MS)
     assert "No longer in the supplier's catalog" in w.catalog.title.text()
+
+
+# -- review 18 (real window): findings fixed ------------------------------------------------
+def drop_product(folder: Path, sku: str) -> None:
+    """The supplier's updated sheet no longer lists ``sku``, and its picture is gone."""
+    (folder / "images" / f"{sku}.jpg").unlink()
+    lines = (folder / "sheet.csv").read_text(encoding="utf-8").splitlines()
+    (folder / "sheet.csv").write_text(
+        "\n".join(x for x in lines if not x.startswith(f"{sku},")) + "\n", encoding="utf-8"
+    )
+
+
+def test_queue_stops_offering_a_product_the_reimport_withdrew(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
+) -> None:
+    """Photos matched, then the supplier's updated sheet drops a product: the queue kept
+    offering it first (Enter confirmed a product no longer in the catalog)."""
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    write_photos(tmp_path / "photos", [2])
+    w.add_paths([tmp_path / "photos" / "photo-of-002.jpg"])
+    wait_matched(qtbot, w, 1)
+    assert w.model.item(0).suggestions[0].sku == "SKU-002"
+    drop_product(tmp_path / "supplier", "SKU-002")
+    import_catalog(qtbot, w, tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+    with library_db(lib_path) as db:
+        (gone,) = db.execute("SELECT withdrawn_at FROM products WHERE sku='SKU-002'").fetchone()
+        assert gone
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(500)
+    offered = [s.sku for s in w.model.item(0).suggestions]
+    assert "SKU-002" not in offered, offered
+
+
+def test_queue_offers_a_product_the_import_adds_and_keeps_decisions(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
+) -> None:
+    """A photo of a product the catalog did not have yet, matched, then the supplier's next
+    sheet adds it: the photo offered only the old catalog's products until it was dropped
+    again. Undecided photos are searched again (no re-encoding); decided ones stay as decided."""
+    w = window
+    write_catalog(tmp_path / "supplier", 6)
+    lib_path = tmp_path / "lib"
+    open_library(qtbot, w, lib_path)
+    import_catalog(qtbot, w, tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+    w.add_paths(write_photos(tmp_path / "photos", [7, 1]))
+    wait_matched(qtbot, w, 2)
+    assert all(s.sku != "SKU-007" for s in w.model.item(0).suggestions)
+    w.session.select_row(1)
+    key(w, Qt.Key.Key_Return)  # photo-of-001: confirmed before the new sheet comes
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    confirmed = w.model.item(1).decided_sku
+    write_catalog(tmp_path / "supplier", 8)  # the same six pictures, and two new products
+    import_catalog(qtbot, w, tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+    qtbot.waitUntil(
+        lambda: (
+            bool(w.model.item(0).suggestions) and w.model.item(0).suggestions[0].sku == "SKU-007"
+        ),
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert (w.model.item(1).status, w.model.item(1).decided_sku) == ("confirmed", confirmed)
+    with library_db(lib_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+
+
+def test_pasting_a_word_does_not_queue_a_folder_of_the_working_directory(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl+V with plain text on the clipboard (a word copied from an e-mail, say 'photos'):
+    the text is taken as a path relative to the app's working folder (the user's home when
+    started from the menu), and a folder of that name there is queued whole: every picture
+    in it is matched and stored in the library, and undecided photos come back at every
+    start."""
+    from PySide6.QtCore import QMimeData
+
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 3)
+    home = tmp_path / "home"
+    write_photos(home / "photos", [0, 1, 2])
+    monkeypatch.chdir(home)
+    mime = QMimeData()
+    mime.setText("photos")
+    assert w.add_from_mime(mime) == 0
+    mime.setText("/")  # a whole disk: never meant
+    assert w.add_from_mime(mime) == 0
+    qtbot.wait(500)
+    assert w.model.rowCount() == 0, [i.path for i in w.model.items]
+    assert "Nothing to add" in w.statusBar().full_message
+    mime.setText(f'"{home / "photos"}"')  # a whole path, quoted as Windows copies it
+    assert w.add_from_mime(mime) == 1
+    qtbot.waitUntil(lambda: w.model.rowCount() == 3, timeout=WAIT_MS)
+
+
+def test_cancelling_the_removal_question_says_nothing_was_imported(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """'This import would take 5 of the 6 pictures ... out': Cancel (the default button,
+    and Escape). The progress dialog vanishes and nothing at all says that the import did
+    not happen: no summary, no status-bar message; the products of the new sheet are
+    silently not imported."""
+    from PySide6.QtWidgets import QMessageBox
+
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    few = tmp_path / "supplier" / "new.csv"
+    few.write_text("sku,image\nSKU-000,images/SKU-000.jpg\nNEW-1,\n", encoding="utf-8")
+    asked: list[str] = []
+
+    def cancel(box: QMessageBox) -> int:
+        asked.append(box.text())
+        return int(QMessageBox.StandardButton.Cancel)
+
+    monkeypatch.setattr(QMessageBox, "exec", cancel)
+    w.statusBar().clearMessage()
+    w.import_catalog(tmp_path / "supplier", few)
+    qtbot.waitUntil(lambda: bool(asked) and not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+    said = w.statusBar().full_message
+    assert said.startswith("Import cancelled: nothing was imported"), said
+    assert w.import_summary is None or not w.import_summary.isVisible()
+
+
+def test_a_decision_made_while_matching_runs_survives_closing_the_window(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: Any
+) -> None:
+    """40 photos dropped; the first ones are matched and confirmed with Enter while the rest
+    are still matching; the window is closed at once (end of the shift). The decision waits
+    in the engine queue behind the running chunk of matching, and closing cancels every
+    queued task: the confirmation shown on screen is never recorded."""
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 8)
+    from conftest import photo_of, product_image
+
+    photos = write_photos(tmp_path / "photos", list(range(8)))
+    for n in range(8, 40):  # more photos: copies under other names would be duplicates
+        p = tmp_path / "photos" / f"extra-{n:03d}.jpg"
+        photo_of(product_image(n % 8), 1000 + n).save(p, quality=88)
+        photos.append(p)
+    w.add_paths([tmp_path / "photos"])
+    qtbot.waitUntil(
+        lambda: w.model.rowCount() == 40 and any(i.status == "suggested" for i in w.model.items),
+        timeout=WAIT_MS,
+    )
+    first = next(i for i in w.model.items if i.status == "suggested")
+    assert any(i.status == "pending" for i in w.model.items)  # matching still runs
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_Return)
+    assert first.status == "confirmed"  # shown at once
+    w.close()
+    with engine_calls.by_test(), Library(lib_path) as lib:
+        assert lib.photo_state(first.photo_id).status == "confirmed"
+
+
+def test_accept_confident_does_not_silently_confirm_a_withdrawn_product(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
+) -> None:
+    """Same stale queue as above, then Accept All Confident: the photo is confirmed as the
+    withdrawn product and, unlike a single confirm, no warning is given (accept_confident
+    drops Decision.warning)."""
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    write_photos(tmp_path / "photos", [2])
+    w.add_paths([tmp_path / "photos" / "photo-of-002.jpg"])
+    wait_matched(qtbot, w, 1)
+    drop_product(tmp_path / "supplier", "SKU-002")
+    import_catalog(qtbot, w, tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    said: list[str] = []
+    w.session.message.connect(said.append)
+    w.review.threshold.setValue(1)
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+    with library_db(lib_path) as db:
+        confirmed = [r[0] for r in db.execute("SELECT sku FROM decisions WHERE action = 'confirm'")]
+    assert "SKU-002" not in confirmed or any("no longer" in m for m in said), (confirmed, said)
