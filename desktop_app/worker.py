@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 class Priority(IntEnum):
     """Lower runs first; equal priorities run in submission order."""
 
-    LIFECYCLE = 0  # open / close the library
-    INTERACTIVE = 1  # decisions, undo: the user is waiting on a keypress
+    # Decisions and undo (the user is waiting on a keypress), and opening or closing a
+    # library: one level, in order, so a decision made just before another library opens
+    # (or the window closes) is written to its own library first, never dropped.
+    INTERACTIVE = 1
     QUERY = 2  # searches, panels, previews
     BACKGROUND = 3  # import, matching chunks
 
@@ -257,9 +259,10 @@ class EngineWorker(QObject):
         on_error: Callable[[TaskError], None] | None = None,
         restore_damaged: bool = False,
     ) -> TaskHandle:
-        """Close the current library (cancelling its pending work) and open ``path``
-        (``restore_damaged``: put back the newest backup of a database too damaged to open)."""
-        self.cancel_all()
+        """Close the current library (cancelling its background work; decisions already
+        made are written first) and open ``path`` (``restore_damaged``: put back the newest
+        backup of a database too damaged to open)."""
+        self._cancel_background()
         self._generation += 1
         path = Path(path)
 
@@ -292,14 +295,14 @@ class EngineWorker(QObject):
         return self.submit(
             run,
             what="open the library",
-            priority=Priority.LIFECYCLE,
+            priority=Priority.INTERACTIVE,
             on_result=opened,
             on_error=failed,
             _lifecycle=True,
         )
 
     def close_library(self, on_done: Callable[[], None] | None = None) -> TaskHandle:
-        self.cancel_all()
+        self._cancel_background()
         self._generation += 1
 
         def run(ctx: TaskContext) -> None:
@@ -315,15 +318,17 @@ class EngineWorker(QObject):
         return self.submit(
             run,
             what="close the library",
-            priority=Priority.LIFECYCLE,
+            priority=Priority.INTERACTIVE,
             on_result=closed,
             _lifecycle=True,
         )
 
-    def cancel_all(self) -> None:
-        """Cancel every queued or running task (each stops at its next safe point)."""
+    def _cancel_background(self) -> None:
+        """Cancel all but what the user already did: a decision or undo queued behind a
+        chunk of matching was shown as done on screen, so it must still be written."""
         for task in list(self._tasks.values()):
-            task.token.cancel()
+            if task.detached or task.priority > Priority.INTERACTIVE:
+                task.token.cancel()
 
     @property
     def busy(self) -> bool:
@@ -337,9 +342,7 @@ class EngineWorker(QObject):
         it)."""
         if self._stopped:
             return True
-        for task in list(self._tasks.values()):
-            if task.detached or task.priority > Priority.INTERACTIVE:
-                task.token.cancel()
+        self._cancel_background()
         self._stopped = True
         # After the queued decisions (same priority, later in order), before everything else.
         self._queue.put((int(Priority.INTERACTIVE), next(self._seq), None))

@@ -2273,22 +2273,17 @@ def test_cancelling_the_removal_question_says_nothing_was_imported(
     assert w.import_summary is None or not w.import_summary.isVisible()
 
 
-def test_a_decision_made_while_matching_runs_survives_closing_the_window(
-    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: Any
-) -> None:
-    """40 photos dropped; the first ones are matched and confirmed with Enter while the rest
-    are still matching; the window is closed at once (end of the shift). The decision waits
-    in the engine queue behind the running chunk of matching, and closing cancels every
-    queued task: the confirmation shown on screen is never recorded."""
-    w = window
-    lib_path = library_with_catalog(qtbot, w, tmp_path, 8)
+def _confirm_while_matching(qtbot: Any, w: MainWindow, tmp_path: Path) -> tuple[Path, int]:
+    """40 photos dropped; a matched one is confirmed with Enter while the rest still match
+    (the decision waits in the engine queue behind the running chunk of matching)."""
     from conftest import photo_of, product_image
 
-    photos = write_photos(tmp_path / "photos", list(range(8)))
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 8)
+    write_photos(tmp_path / "photos", list(range(8)))
     for n in range(8, 40):  # more photos: copies under other names would be duplicates
-        p = tmp_path / "photos" / f"extra-{n:03d}.jpg"
-        photo_of(product_image(n % 8), 1000 + n).save(p, quality=88)
-        photos.append(p)
+        photo_of(product_image(n % 8), 1000 + n).save(
+            tmp_path / "photos" / f"extra-{n:03d}.jpg", quality=88
+        )
     w.add_paths([tmp_path / "photos"])
     qtbot.waitUntil(
         lambda: w.model.rowCount() == 40 and any(i.status == "suggested" for i in w.model.items),
@@ -2298,10 +2293,32 @@ def test_a_decision_made_while_matching_runs_survives_closing_the_window(
     assert any(i.status == "pending" for i in w.model.items)  # matching still runs
     w.session.select_row(w.model.row_of(first.key))
     key(w, Qt.Key.Key_Return)
-    assert first.status == "confirmed"  # shown at once
-    w.close()
+    assert first.status == "confirmed" and first.photo_id is not None  # shown at once
+    return lib_path, first.photo_id
+
+
+def test_a_decision_made_while_matching_runs_survives_closing_the_window(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: Any
+) -> None:
+    """The window closed at once after Enter (end of the shift): closing cancelled every
+    queued task, and the confirmation shown on screen was never recorded."""
+    lib_path, photo_id = _confirm_while_matching(qtbot, window, tmp_path)
+    window.close()
     with engine_calls.by_test(), Library(lib_path) as lib:
-        assert lib.photo_state(first.photo_id).status == "confirmed"
+        assert lib.photo_state(photo_id).status == "confirmed"
+
+
+def test_a_decision_made_while_matching_runs_survives_opening_another_library(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: Any
+) -> None:
+    """The same, but another library opened at once: the open ran first (it was queued
+    ahead of everything) and the decision, now for a closed library, was dropped."""
+    lib_path, photo_id = _confirm_while_matching(qtbot, window, tmp_path)
+    open_library(qtbot, window, tmp_path / "other")
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
+    window.close()
+    with engine_calls.by_test(), Library(lib_path) as lib:
+        assert lib.photo_state(photo_id).status == "confirmed"
 
 
 def test_accept_confident_does_not_silently_confirm_a_withdrawn_product(
