@@ -56,6 +56,9 @@ class SheetPreview:
     problems: list[str]
     images_in_folder: int | None
     error: str | None = None
+    # A folder was named and is not one: the import would stop at "catalog folder not found",
+    # so the preview says so and Import stays disabled (a sheet beside it hid the typo).
+    folder_missing: bool = False
 
     @property
     def empty(self) -> bool:
@@ -72,12 +75,15 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
     images = None
     if folder is not None and folder.is_dir():
         images = sum(1 for _ in iter_image_files(folder))
+    missing = folder is not None and images is None
     if sheet is None:
-        return SheetPreview({}, [], 0, [], images)
+        return SheetPreview({}, [], 0, [], images, folder_missing=missing)
     try:
         parsed = read_sheet(sheet)
     except Exception as exc:  # a bad sheet is shown in the preview, not as a crash
-        return SheetPreview({}, [], 0, [], images, error=error_sentence(exc))
+        return SheetPreview(
+            {}, [], 0, [], images, error=error_sentence(exc), folder_missing=missing
+        )
     rows = []
     for r in parsed.rows[:PREVIEW_ROWS]:
         rows.append(
@@ -91,7 +97,9 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
                 "other": ", ".join(f"{k}: {v}" for k, v in r.attributes.items()),
             }
         )
-    return SheetPreview(parsed.mapping, rows, len(parsed.rows), parsed.problems, images)
+    return SheetPreview(
+        parsed.mapping, rows, len(parsed.rows), parsed.problems, images, folder_missing=missing
+    )
 
 
 class ImportSetupDialog(QDialog):
@@ -185,7 +193,7 @@ class ImportSetupDialog(QDialog):
         ok = (
             (self.folder is not None or self.sheet is not None)
             and self.preview is not None
-            and not (self.preview.error or self.preview.empty)
+            and not (self.preview.error or self.preview.empty or self.preview.folder_missing)
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
@@ -242,7 +250,7 @@ class ImportSetupDialog(QDialog):
         self.preview = preview
         folder = self.folder
         parts = []
-        if folder is not None and preview.images_in_folder is None and self.sheet is None:
+        if folder is not None and preview.folder_missing:
             parts.append(f"<span style='color:#c62828'>Folder not found: {folder}</span>")
         elif preview.empty and not preview.error:
             parts.append(

@@ -1,0 +1,91 @@
+"""File > Import catalog's setup dialog, driven like a user would: real window, real library,
+real generated catalogs (review 18's findings on the dialog)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+import test_desktop
+from test_desktop import WAIT_MS, library_with_catalog, open_library
+
+from conftest import write_catalog
+from desktop_app import settings as keys
+from desktop_app.import_dialog import ImportSetupDialog
+from desktop_app.main_window import MainWindow
+
+# The real window and its guards, as tests/test_desktop.py sets them up (pytest finds
+# fixtures among a module's names).
+boxes = test_desktop.boxes
+engine_calls = test_desktop.engine_calls
+make_window = test_desktop.make_window
+window = test_desktop.window
+
+
+def import_button_enabled(dlg: ImportSetupDialog) -> bool:
+    return dlg.buttons.button(dlg.buttons.StandardButton.Ok).isEnabled()
+
+
+def reopened_with_last_import(qtbot: Any, w: MainWindow, folder: Path) -> ImportSetupDialog:
+    """Ctrl+I after an import of ``folder`` and its sheet.csv: both filled in, preview read."""
+    w.settings.setValue(keys.IMPORT_FOLDER, str(folder))
+    w.settings.setValue(keys.IMPORT_SHEET, str(folder / "sheet.csv"))
+    w.choose_import()
+    dlg = w.import_setup
+    assert isinstance(dlg, ImportSetupDialog)
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    return dlg
+
+
+# -- (8) a mistyped images folder beside a good sheet ----------------------------------------
+def test_import_dialog_says_a_typed_folder_does_not_exist_when_a_sheet_is_given(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """A mistyped images folder beside a good sheet: the preview said nothing about the
+    folder and Import was enabled; only a click brought 'Catalog folder not found'."""
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    sheet = write_catalog(tmp_path / "supplier", 3)
+    w.choose_import()
+    dlg = w.import_setup
+    missing = tmp_path / "supplier" / "no-such-folder"
+    dlg.folder_edit.setText(str(missing))
+    dlg.sheet_edit.setText(str(sheet))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert f"Folder not found: {missing}" in dlg.summary.text(), dlg.summary.text()
+    assert "3 product rows" in dlg.summary.text()  # the sheet is still previewed
+    assert not import_button_enabled(dlg)
+    dlg.folder_edit.setText(str(tmp_path / "supplier"))  # corrected: it can go ahead
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert "not found" not in dlg.summary.text() and import_button_enabled(dlg)
+    dlg.reject()
+
+
+def test_a_folder_that_did_not_import_is_not_offered_again(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
+) -> None:
+    """The folder was saved to the settings before the import ran, so a folder the import
+    refused came back at the next Ctrl+I instead of the last one that imported."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 3)
+    good = tmp_path / "supplier"
+    dlg = reopened_with_last_import(qtbot, w, good)
+    gone = tmp_path / "supplier-2026"
+    shutil.copytree(good, gone)
+    dlg.folder_edit.setText(str(gone))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None and import_button_enabled(dlg), timeout=WAIT_MS)
+    shutil.rmtree(gone)  # taken away (a USB stick pulled) between the preview and Import
+    dlg.accept()
+    qtbot.waitUntil(lambda: bool(boxes) and w.import_progress is None, timeout=WAIT_MS)
+    assert "not found" in boxes[-1]["text"] + boxes[-1]["informative"], boxes[-1]
+    assert w.settings.value(keys.IMPORT_FOLDER) == str(good)
+    assert w.settings.value(keys.IMPORT_SHEET) == str(good / "sheet.csv")
