@@ -164,10 +164,11 @@ class ImportSetupDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self.folder_edit.editingFinished.connect(self.refresh_preview)
-        self.sheet_edit.editingFinished.connect(self.refresh_preview)
+        self.folder_edit.editingFinished.connect(self._fields_edited)
+        self.sheet_edit.editingFinished.connect(self._fields_edited)
         self.preview: SheetPreview | None = None
         self._request = 0
+        self._read = ("", "")  # the folder and sheet texts the preview was last asked for
         if folder:
             self.folder_edit.setText(str(folder))
         if sheet:
@@ -186,6 +187,25 @@ class ImportSetupDialog(QDialog):
     def sheet(self) -> Path | None:
         text = self.sheet_edit.text().strip()
         return Path(text).expanduser() if text else None
+
+    def _texts(self) -> tuple[str, str]:
+        return self.folder_edit.text().strip(), self.sheet_edit.text().strip()
+
+    def _fields_edited(self) -> None:
+        """Enter in a path field, or the focus leaving it (as for a click on Import): read
+        again only if a path changed. Re-reading the same paths disabled Import just before
+        Enter or the click reached it, so neither ever imported."""
+        if self._texts() != self._read:
+            self.refresh_preview()
+
+    def accept(self) -> None:
+        """Import only what the preview shows: paths typed since are read first (Enter or a
+        click then shows their preview, and the next one imports)."""
+        if self._texts() != self._read:
+            self.refresh_preview()
+            return
+        if self.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled():
+            super().accept()
 
     def _update_ok(self) -> None:
         # Only once the preview has read what was chosen: Enter in a typed path used to
@@ -221,9 +241,11 @@ class ImportSetupDialog(QDialog):
         folder, sheet = self.folder, self.sheet
         self._request += 1
         request = self._request
+        self._read = self._texts()
         self.preview = None
         self._update_ok()
         if folder is None and sheet is None:
+            self.summary.setText("Choose a folder or a sheet to see a preview.")
             return
         self.summary.setText("Reading…")
 

@@ -13,6 +13,8 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 import test_desktop
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from test_desktop import WAIT_MS, library_with_catalog, open_library
 
 from conftest import write_catalog
@@ -89,3 +91,59 @@ def test_a_folder_that_did_not_import_is_not_offered_again(
     assert "not found" in boxes[-1]["text"] + boxes[-1]["informative"], boxes[-1]
     assert w.settings.value(keys.IMPORT_FOLDER) == str(good)
     assert w.settings.value(keys.IMPORT_SHEET) == str(good / "sheet.csv")
+
+
+# -- (5) Enter and one click import ----------------------------------------------------------
+def focus_folder_field(qtbot: Any, dlg: ImportSetupDialog) -> None:
+    """The cursor in the folder field of the active dialog, as after Ctrl+I."""
+    dlg.activateWindow()
+    assert QTest.qWaitForWindowActive(dlg, 5000)
+    dlg.folder_edit.setFocus()
+    qtbot.waitUntil(dlg.folder_edit.hasFocus, timeout=5000)
+
+
+def test_enter_in_the_import_dialog_starts_the_import(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Ctrl+I comes back with last time's folder and sheet, the preview is read, the cursor
+    is in the folder field and Import is the default button: Enter only read the preview
+    again (editingFinished disabled Import first), every time; keyboard users had to Tab to
+    the button. A path changed since the preview is still read (and shown) before Enter
+    imports it: the guarantee that Enter in a typed path waits for its preview."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 3)
+    dlg = reopened_with_last_import(qtbot, w, tmp_path / "supplier")
+    focus_folder_field(qtbot, dlg)
+    other = write_catalog(tmp_path / "supplier-2026", 2, start=10)
+    dlg.folder_edit.setText(str(tmp_path / "supplier-2026"))
+    dlg.sheet_edit.setText(str(other))
+    w.import_summary = None
+    QTest.keyClick(dlg.folder_edit, Qt.Key.Key_Return)
+    assert dlg.preview is None and not import_button_enabled(dlg)  # reading the new paths
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert "2 product rows" in dlg.summary.text()
+    assert dlg.isVisible() and w.import_progress is None  # shown, not imported yet
+    QTest.keyClick(dlg.folder_edit, Qt.Key.Key_Return)
+    assert dlg.result() == dlg.DialogCode.Accepted
+    qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
+    assert w.last_import is not None and w.last_import.added == 2
+
+
+def test_clicking_import_once_starts_the_import(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Ctrl+I comes back with last time's folder and sheet and reads their preview; the
+    cursor is in the folder field. One click on Import: the field lost the focus,
+    editingFinished re-read the preview and disabled Import under the mouse, so the click
+    did nothing (the focus jumped to Cancel) and a second click was needed."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 3)
+    dlg = reopened_with_last_import(qtbot, w, tmp_path / "supplier")
+    focus_folder_field(qtbot, dlg)
+    w.import_summary = None
+    ok = dlg.buttons.button(dlg.buttons.StandardButton.Ok)
+    assert ok.isEnabled()
+    QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert dlg.result() == dlg.DialogCode.Accepted
+    qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
+    assert w.last_import is not None and w.last_import.unchanged == 3
