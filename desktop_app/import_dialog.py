@@ -4,6 +4,7 @@ read the summary. The import itself runs on the engine thread (see MainWindow)."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -102,6 +103,24 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
     )
 
 
+def sheet_for_folder(old: Path, new: Path, sheet: Path) -> Path:
+    """The sheet to import with ``new`` when the images folder changes from ``old``: the
+    sheet of the old folder (in it, or beside it) names the same file in the new one, or the
+    import would read the old catalog's rows and pictures; any other sheet stays."""
+    if new in sheet.parents:
+        return sheet  # already in the new folder
+    beside_old = sheet.parent == old.parent
+    if beside_old and sheet.stem == old.name:  # catalog/ with catalog.csv beside it
+        return new.parent / f"{new.name}{sheet.suffix}"
+    if sheet.parent in new.parents:
+        return sheet  # beside or above the new folder too (one sheet for sub-folders)
+    if old in sheet.parents:
+        return new / sheet.relative_to(old)
+    if beside_old:
+        return new.parent / sheet.name
+    return sheet  # chosen from elsewhere
+
+
 class ImportSetupDialog(QDialog):
     """Folder + optional sheet, and a preview of how the sheet's columns will be read."""
 
@@ -169,6 +188,7 @@ class ImportSetupDialog(QDialog):
         self.preview: SheetPreview | None = None
         self._request = 0
         self._read = ("", "")  # the folder and sheet texts the preview was last asked for
+        self._sheet_note = ""  # what the last change of folder did to the sheet
         if folder:
             self.folder_edit.setText(str(folder))
         if sheet:
@@ -195,14 +215,42 @@ class ImportSetupDialog(QDialog):
         """Enter in a path field, or the focus leaving it (as for a click on Import): read
         again only if a path changed. Re-reading the same paths disabled Import just before
         Enter or the click reached it, so neither ever imported."""
-        if self._texts() != self._read:
-            self.refresh_preview()
+        folder, sheet = self._texts()
+        if (folder, sheet) == self._read:
+            return
+        if sheet != self._read[1]:
+            self._sheet_note = ""  # the user's own choice of sheet
+        elif folder != self._read[0]:
+            self._follow_folder()
+        self.refresh_preview()
+
+    def _follow_folder(self) -> None:
+        """The folder changed and the sheet did not: a sheet of the old folder follows to the
+        new one, or is cleared with a note. Kept, last time's old/sheet.csv was imported with
+        the updated catalog's folder: old rows and pictures, 'unchanged', new prices lost."""
+        self._sheet_note = ""
+        old, new, sheet = self._read[0], self.folder, self.sheet
+        if not old or new is None or sheet is None:
+            return
+        follows = sheet_for_folder(Path(old).expanduser(), new, sheet)
+        if follows == sheet:
+            return
+        if follows.is_file():
+            self.sheet_edit.setText(str(follows))
+            self._sheet_note = f"The sheet follows the folder: {escape(str(follows))}."
+        else:
+            self.sheet_edit.clear()
+            self._sheet_note = (
+                f"<span style='color:#e65100'><b>Sheet cleared:</b> {escape(str(sheet))} "
+                f"is the previous folder's, and this folder has no {escape(follows.name)}. "
+                "Choose this folder's sheet, or import without one.</span>"
+            )
 
     def accept(self) -> None:
         """Import only what the preview shows: paths typed since are read first (Enter or a
         click then shows their preview, and the next one imports)."""
         if self._texts() != self._read:
-            self.refresh_preview()
+            self._fields_edited()
             return
         if self.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled():
             super().accept()
@@ -223,7 +271,10 @@ class ImportSetupDialog(QDialog):
         )
         if path:
             self.folder_edit.setText(path)
-            self.refresh_preview()
+            if self._texts() != self._read:
+                self._fields_edited()  # as typed: the old folder's sheet follows
+            else:
+                self.refresh_preview()  # the same folder, read again
 
     def _browse_sheet(self) -> None:
         start = self.sheet_edit.text() or self.folder_edit.text()
@@ -232,6 +283,7 @@ class ImportSetupDialog(QDialog):
         )
         if path:
             self.sheet_edit.setText(path)
+            self._sheet_note = ""
             if not self.folder_edit.text():
                 self.folder_edit.setText(str(Path(path).parent))
             self.refresh_preview()
@@ -271,7 +323,7 @@ class ImportSetupDialog(QDialog):
     def show_preview(self, preview: SheetPreview) -> None:
         self.preview = preview
         folder = self.folder
-        parts = []
+        parts = [self._sheet_note] if self._sheet_note else []
         if folder is not None and preview.folder_missing:
             parts.append(f"<span style='color:#c62828'>Folder not found: {folder}</span>")
         elif preview.empty and not preview.error:

@@ -15,6 +15,7 @@ pytest.importorskip("pytestqt")
 import test_desktop
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QFileDialog
 from test_desktop import WAIT_MS, library_with_catalog, open_library
 
 from conftest import write_catalog
@@ -147,3 +148,89 @@ def test_clicking_import_once_starts_the_import(
     assert dlg.result() == dlg.DialogCode.Accepted
     qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
     assert w.last_import is not None and w.last_import.unchanged == 3
+
+
+# -- (3) the sheet follows the folder it belonged to -----------------------------------------
+def test_browsing_to_an_updated_catalog_folder_does_not_keep_the_old_folders_sheet(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """File > Import catalog comes back with last time's folder and sheet. The supplier's
+    update is unpacked beside the old one; Browse… picked the new folder, but the sheet field
+    still named old/sheet.csv: the import read the old sheet (its images relative to it),
+    ignored the new sheet's products and prices, and reported everything 'unchanged'."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 4)
+    old = tmp_path / "supplier"
+    new = tmp_path / "supplier-2026"
+    write_catalog(new, 5)  # the update: one product more
+    dlg = reopened_with_last_import(qtbot, w, old)
+    assert dlg.sheet == old / "sheet.csv"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(new))
+    dlg._browse_folder()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert dlg.folder == new and dlg.sheet == new / "sheet.csv"
+    assert "5 product rows" in dlg.summary.text()  # the new sheet's, not the old one's 4
+    assert "follows the folder" in dlg.summary.text()
+    dlg.reject()
+
+
+def test_a_typed_folder_takes_its_own_sheet_or_clears_the_old_folders(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Same rule for a typed folder, with the sheet beside its folder (catalog/ and
+    catalog.csv): the next folder's catalog-2026.csv is taken; a folder without its own sheet
+    gets none, and the preview says why instead of silently reading the old one. A sheet
+    chosen from elsewhere stays with any folder."""
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    for name in ("catalog", "catalog-2026", "catalog-2027"):
+        sheet = write_catalog(tmp_path / name, 3)
+        assert sheet is not None
+        if name != "catalog-2027":
+            sheet.rename(tmp_path / f"{name}.csv")
+    w.settings.setValue(keys.IMPORT_FOLDER, str(tmp_path / "catalog"))
+    w.settings.setValue(keys.IMPORT_SHEET, str(tmp_path / "catalog.csv"))
+    w.choose_import()
+    dlg = w.import_setup
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+
+    def type_folder(name: str) -> None:
+        dlg.folder_edit.setText(str(tmp_path / name))
+        QTest.keyClick(dlg.folder_edit, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+
+    type_folder("catalog-2026")
+    assert dlg.sheet == tmp_path / "catalog-2026.csv"
+    type_folder("catalog-2027")  # its sheet is inside it, under another name: not guessed
+    assert dlg.sheet is None
+    assert "Sheet cleared" in dlg.summary.text() and "catalog-2026.csv" in dlg.summary.text()
+    assert dlg.isVisible()  # Enter read the new folder; it did not import it
+    prices = tmp_path / "office" / "prices.csv"  # a sheet from elsewhere stays
+    prices.parent.mkdir()
+    shutil.copy(tmp_path / "catalog.csv", prices)
+    dlg.sheet_edit.setText(str(prices))
+    QTest.keyClick(dlg.sheet_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    type_folder("catalog")
+    assert dlg.sheet == prices and "Sheet" not in dlg.summary.text()
+    dlg.reject()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "sheet", "expected"),
+    [
+        ("s/old", "s/new", "s/old/sheet.csv", "s/new/sheet.csv"),  # in the folder
+        ("s/old", "s/new", "s/old/docs/list.csv", "s/new/docs/list.csv"),
+        ("s/cat", "s/cat-2", "s/cat.csv", "s/cat-2.csv"),  # named after it, beside it
+        ("a/images", "b/images", "a/sheet.csv", "b/sheet.csv"),  # beside it
+        ("a/images", "a/photos", "a/sheet.csv", "a/sheet.csv"),  # beside the new one too
+        ("s/old", "s/old/images", "s/old/sheet.csv", "s/old/sheet.csv"),  # a sub-folder
+        ("s/old/images", "s/old", "s/old/images/x.csv", "s/old/images/x.csv"),  # in new
+        ("s/old", "s/new", "office/prices.csv", "office/prices.csv"),  # from elsewhere
+    ],
+)
+def test_which_sheet_goes_with_a_new_folder(old: str, new: str, sheet: str, expected: str) -> None:
+    from desktop_app.import_dialog import sheet_for_folder
+
+    root = Path("/catalogs")
+    assert sheet_for_folder(root / old, root / new, root / sheet) == root / expected
