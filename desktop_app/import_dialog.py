@@ -4,6 +4,7 @@ read the summary. The import itself runs on the engine thread (see MainWindow)."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -56,6 +57,9 @@ class SheetPreview:
     problems: list[str]
     images_in_folder: int | None
     error: str | None = None
+    # A folder was named and is not one: the import would stop at "catalog folder not found",
+    # so the preview says so and Import stays disabled (a sheet beside it hid the typo).
+    folder_missing: bool = False
 
     @property
     def empty(self) -> bool:
@@ -72,12 +76,15 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
     images = None
     if folder is not None and folder.is_dir():
         images = sum(1 for _ in iter_image_files(folder))
+    missing = folder is not None and images is None
     if sheet is None:
-        return SheetPreview({}, [], 0, [], images)
+        return SheetPreview({}, [], 0, [], images, folder_missing=missing)
     try:
         parsed = read_sheet(sheet)
     except Exception as exc:  # a bad sheet is shown in the preview, not as a crash
-        return SheetPreview({}, [], 0, [], images, error=error_sentence(exc))
+        return SheetPreview(
+            {}, [], 0, [], images, error=error_sentence(exc), folder_missing=missing
+        )
     rows = []
     for r in parsed.rows[:PREVIEW_ROWS]:
         rows.append(
@@ -91,7 +98,27 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
                 "other": ", ".join(f"{k}: {v}" for k, v in r.attributes.items()),
             }
         )
-    return SheetPreview(parsed.mapping, rows, len(parsed.rows), parsed.problems, images)
+    return SheetPreview(
+        parsed.mapping, rows, len(parsed.rows), parsed.problems, images, folder_missing=missing
+    )
+
+
+def sheet_for_folder(old: Path, new: Path, sheet: Path) -> Path:
+    """The sheet to import with ``new`` when the images folder changes from ``old``: the
+    sheet of the old folder (in it, or beside it) names the same file in the new one, or the
+    import would read the old catalog's rows and pictures; any other sheet stays."""
+    if new in sheet.parents:
+        return sheet  # already in the new folder
+    beside_old = sheet.parent == old.parent
+    if beside_old and sheet.stem == old.name:  # catalog/ with catalog.csv beside it
+        return new.parent / f"{new.name}{sheet.suffix}"
+    if sheet.parent in new.parents:
+        return sheet  # beside or above the new folder too (one sheet for sub-folders)
+    if old in sheet.parents:
+        return new / sheet.relative_to(old)
+    if beside_old:
+        return new.parent / sheet.name
+    return sheet  # chosen from elsewhere
 
 
 class ImportSetupDialog(QDialog):
@@ -156,10 +183,12 @@ class ImportSetupDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self.folder_edit.editingFinished.connect(self.refresh_preview)
-        self.sheet_edit.editingFinished.connect(self.refresh_preview)
+        self.folder_edit.editingFinished.connect(self._fields_edited)
+        self.sheet_edit.editingFinished.connect(self._fields_edited)
         self.preview: SheetPreview | None = None
         self._request = 0
+        self._read = ("", "")  # the folder and sheet texts the preview was last asked for
+        self._sheet_note = ""  # what the last change of folder did to the sheet
         if folder:
             self.folder_edit.setText(str(folder))
         if sheet:
@@ -179,13 +208,60 @@ class ImportSetupDialog(QDialog):
         text = self.sheet_edit.text().strip()
         return Path(text).expanduser() if text else None
 
+    def _texts(self) -> tuple[str, str]:
+        return self.folder_edit.text().strip(), self.sheet_edit.text().strip()
+
+    def _fields_edited(self) -> None:
+        """Enter in a path field, or the focus leaving it (as for a click on Import): read
+        again only if a path changed. Re-reading the same paths disabled Import just before
+        Enter or the click reached it, so neither ever imported."""
+        folder, sheet = self._texts()
+        if (folder, sheet) == self._read:
+            return
+        if sheet != self._read[1]:
+            self._sheet_note = ""  # the user's own choice of sheet
+        elif folder != self._read[0]:
+            self._follow_folder()
+        self.refresh_preview()
+
+    def _follow_folder(self) -> None:
+        """The folder changed and the sheet did not: a sheet of the old folder follows to the
+        new one, or is cleared with a note. Kept, last time's old/sheet.csv was imported with
+        the updated catalog's folder: old rows and pictures, 'unchanged', new prices lost."""
+        self._sheet_note = ""
+        old, new, sheet = self._read[0], self.folder, self.sheet
+        if not old or new is None or sheet is None:
+            return
+        follows = sheet_for_folder(Path(old).expanduser(), new, sheet)
+        if follows == sheet:
+            return
+        if follows.is_file():
+            self.sheet_edit.setText(str(follows))
+            self._sheet_note = f"The sheet follows the folder: {escape(str(follows))}."
+        else:
+            self.sheet_edit.clear()
+            self._sheet_note = (
+                f"<span style='color:#e65100'><b>Sheet cleared:</b> {escape(str(sheet))} "
+                f"is the previous folder's, and this folder has no {escape(follows.name)}. "
+                "Choose this folder's sheet, or import without one.</span>"
+            )
+
+    def accept(self) -> None:
+        """Import only what the preview shows: paths typed since are read first (Enter or a
+        click then shows their preview, and the next one imports)."""
+        if self._texts() != self._read:
+            self._fields_edited()
+            return
+        if self.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled():
+            super().accept()
+
     def _update_ok(self) -> None:
         # Only once the preview has read what was chosen: Enter in a typed path used to
         # start the import before the check for "nothing to import" had run.
         ok = (
             (self.folder is not None or self.sheet is not None)
             and self.preview is not None
-            and not (self.preview.error or self.preview.empty)
+            and not (self.preview.error or self.preview.empty or self.preview.folder_missing)
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
@@ -195,7 +271,10 @@ class ImportSetupDialog(QDialog):
         )
         if path:
             self.folder_edit.setText(path)
-            self.refresh_preview()
+            if self._texts() != self._read:
+                self._fields_edited()  # as typed: the old folder's sheet follows
+            else:
+                self.refresh_preview()  # the same folder, read again
 
     def _browse_sheet(self) -> None:
         start = self.sheet_edit.text() or self.folder_edit.text()
@@ -204,6 +283,7 @@ class ImportSetupDialog(QDialog):
         )
         if path:
             self.sheet_edit.setText(path)
+            self._sheet_note = ""
             if not self.folder_edit.text():
                 self.folder_edit.setText(str(Path(path).parent))
             self.refresh_preview()
@@ -213,9 +293,11 @@ class ImportSetupDialog(QDialog):
         folder, sheet = self.folder, self.sheet
         self._request += 1
         request = self._request
+        self._read = self._texts()
         self.preview = None
         self._update_ok()
         if folder is None and sheet is None:
+            self.summary.setText("Choose a folder or a sheet to see a preview.")
             return
         self.summary.setText("Reading…")
 
@@ -241,8 +323,8 @@ class ImportSetupDialog(QDialog):
     def show_preview(self, preview: SheetPreview) -> None:
         self.preview = preview
         folder = self.folder
-        parts = []
-        if folder is not None and preview.images_in_folder is None and self.sheet is None:
+        parts = [self._sheet_note] if self._sheet_note else []
+        if folder is not None and preview.folder_missing:
             parts.append(f"<span style='color:#c62828'>Folder not found: {folder}</span>")
         elif preview.empty and not preview.error:
             parts.append(

@@ -738,10 +738,16 @@ class MainWindow(QMainWindow):
         self.import_setup = dlg
 
     def _start_import_from(self, dlg: ImportSetupDialog) -> None:
-        if dlg.folder is not None:
-            self.settings.setValue(keys.IMPORT_FOLDER, str(dlg.folder))
-            self.settings.setValue(keys.IMPORT_SHEET, str(dlg.sheet) if dlg.sheet else "")
-        self.import_catalog(dlg.folder, dlg.sheet)
+        folder, sheet = dlg.folder, dlg.sheet
+
+        def remember(_report: ImportReport) -> None:
+            # Once it imported: a mistyped folder saved before the import came back at the
+            # next Ctrl+I. A cancelled import counts (importing it again finishes it).
+            if folder is not None:
+                self.settings.setValue(keys.IMPORT_FOLDER, str(folder))
+                self.settings.setValue(keys.IMPORT_SHEET, str(sheet) if sheet else "")
+
+        self.import_catalog(folder, sheet, then=remember)
 
     def import_catalog(
         self,
