@@ -87,7 +87,8 @@ def _thumb_list(side: int) -> QListWidget:
     w.setMovement(QListView.Movement.Static)
     w.setWordWrap(True)
     w.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    # Every cell is the grid's size: laying out 120 word-wrapped names at once took ~40 ms.
+    # Every cell is the grid's size (each item says so, see _add_thumb): laying out 120
+    # word-wrapped names at once took ~40 ms.
     w.setUniformItemSizes(True)
     w.setLayoutMode(QListView.LayoutMode.Batched)
     w.setBatchSize(30)
@@ -420,7 +421,14 @@ class CatalogBrowser(QWidget):
             self._add_thumb(self.photos, it, rec.thumb, PHOTO_SIDE)
 
     def _add_thumb(self, view: QListWidget, item: QListWidgetItem, thumb: Path, side: int) -> None:
-        """Add ``item`` with its thumbnail from the cache, or ask the loader for it."""
+        """Add ``item`` with its thumbnail from the cache, or ask the loader for it.
+
+        The item is given the grid cell's size from the start: the view's uniform size is
+        the first item's, measured before its thumbnail arrived (a name alone, ~14 px high),
+        and every picture was cut to that strip. Its name sits at the cell's foot, where it
+        stays when the picture comes."""
+        item.setSizeHint(view.gridSize())
+        item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom)
         pix = QPixmap()
         if QPixmapCache.find(_cache_key(thumb, side), pix):
             item.setIcon(QIcon(pix))

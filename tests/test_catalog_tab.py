@@ -1,5 +1,6 @@
-"""Catalog tab: products sort as people read their names (accents folded, schema v7), in
-the real engine."""
+"""Catalog tab: its detail shows whole pictures and photos confirmed since it was opened, and
+products sort as people read their names (accents folded, schema v7), in the real window
+(offscreen) and the real engine."""
 
 from __future__ import annotations
 
@@ -11,9 +12,33 @@ from typing import Any
 import pytest
 import sqlite_utils
 
+from conftest import write_photos
 from engine import backups
 from engine.db import DB_NAME, MIGRATIONS, SCHEMA_VERSION, register_functions
 from engine.library import Library
+
+try:  # the window's tests need Qt; the library's (sort order, upgrade) run without it
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QListWidget
+    from test_desktop import (  # noqa: F401  (fixtures)
+        WAIT_MS,
+        boxes,
+        engine_calls,
+        key,
+        library_with_catalog,
+        make_window,
+        wait_matched,
+        window,
+    )
+
+    from desktop_app.catalog_browser import IMAGE_SIDE, PHOTO_SIDE, CatalogBrowser
+    from desktop_app.main_window import MainWindow
+except (ImportError, pytest.skip.Exception):  # test_desktop skips itself without them
+    HAS_QT = False
+else:
+    HAS_QT = True
+needs_qt = pytest.mark.skipif(not HAS_QT, reason="needs PySide6 and pytest-qt")
 
 NAMES = {  # as a supplier's sheet spells them; in reading order: apple, Brot, Éclair, ...
     "P1": "Zucchini",
@@ -27,6 +52,67 @@ READ_ORDER = ["apple", "Brot", "Éclair", "Œufs frais", "Zucchini"]
 
 def names(lib: Library, text: str = "", **kw: Any) -> list[str]:
     return [str(p["name"]) for p in lib.products(text, **kw)]
+
+
+def shows_a_picture(view: QListWidget, row: int, side: int) -> bool:
+    """Whether the item's icon is a loaded thumbnail (opaque at its centre), not nothing."""
+    item = view.item(row)
+    if item is None or item.icon().isNull():
+        return False
+    img = item.icon().pixmap(side, side).toImage()
+    return not img.isNull() and img.pixelColor(img.width() // 2, img.height() // 2).alpha() > 0
+
+
+# -- (9) whole pictures -------------------------------------------------------------------------
+
+
+@needs_qt
+def test_catalog_detail_shows_the_whole_reference_image(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Catalog tab, a product clicked: its reference image and the photo confirmed to it were
+    cut to a strip ~14 px high (the list's uniform item size was the first cell's, measured
+    before its thumbnail arrived). Seen on every product of the demo in the real window; here
+    the thumbnails arrive a little later (as from a slow disk), so the lists are always laid
+    out first."""
+    original = CatalogBrowser._on_thumb
+
+    def late(self: CatalogBrowser, k: object, img: QImage) -> None:
+        QTimer.singleShot(300, lambda: original(self, k, img))
+
+    monkeypatch.setattr(CatalogBrowser, "_on_thumb", late)
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 3)
+    write_photos(tmp_path / "photos", [1])
+    w.add_paths([tmp_path / "photos" / "photo-of-001.jpg"])
+    wait_matched(qtbot, w, 1)
+    assert w.model.item(0).suggestions[0].sku == "SKU-001"
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: w.model.item(0).status == "confirmed" and not w.worker.busy, timeout=WAIT_MS
+    )
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    w.catalog.show_sku("SKU-001")
+    qtbot.waitUntil(lambda: w.catalog.shown_sku == "SKU-001", timeout=WAIT_MS)
+    images, photos = w.catalog.images, w.catalog.photos
+    qtbot.waitUntil(
+        lambda: (
+            images.count() == 2
+            and photos.count() == 1
+            and all(shows_a_picture(images, r, IMAGE_SIDE) for r in range(2))
+            and shows_a_picture(photos, 0, PHOTO_SIDE)
+        ),
+        timeout=WAIT_MS,
+    )
+    qtbot.wait(300)
+    for view, side in ((images, IMAGE_SIDE), (photos, PHOTO_SIDE)):
+        for r in range(view.count()):
+            rect = view.visualItemRect(view.item(r))
+            assert rect.height() >= side and rect.width() >= side, (view, r, rect)
 
 
 # -- (10) reading order -------------------------------------------------------------------------
