@@ -115,6 +115,44 @@ def test_catalog_detail_shows_the_whole_reference_image(
             assert rect.height() >= side and rect.width() >= side, (view, r, rect)
 
 
+# -- (6) photos confirmed since the tab was opened ----------------------------------------------
+
+
+@needs_qt
+def test_catalog_detail_shows_a_photo_confirmed_since_it_was_opened(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+) -> None:
+    """Catalog tab open on a product ('Photos confirmed to this product — none yet'); back
+    to Review, a photo confirmed as that product; back to the Catalog tab: it still said
+    'none yet' (the tab reloaded only after an import or another library)."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 4)
+    write_photos(tmp_path / "photos", [0])
+    w.add_paths([tmp_path / "photos" / "photo-of-000.jpg"])
+    wait_matched(qtbot, w, 1)
+    assert w.model.item(0).suggestions[0].sku == "SKU-000"
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # Catalog tab
+    qtbot.waitUntil(lambda: w.catalog.shown_sku == "SKU-000" and not w.worker.busy, timeout=WAIT_MS)
+    assert "none yet" in w.catalog.photos_label.text()
+    assert "(1)" in w.catalog.images_label.text()
+    key(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # Review
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: w.model.item(0).status == "confirmed" and not w.worker.busy, timeout=WAIT_MS
+    )
+    key(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    label = w.catalog.photos_label
+    qtbot.waitUntil(lambda: "none yet" not in label.text(), timeout=WAIT_MS)
+    assert w.catalog.shown_sku == "SKU-000"
+    assert "(1)" in label.text(), label.text()
+    assert w.catalog.photos.item(0).text() == "photo-of-000.jpg"
+    # The photo became a reference image too (instant memory): counted there as well.
+    assert "(2) — 1 of them your confirmed photos" in w.catalog.images_label.text()
+
+
 # -- (10) reading order -------------------------------------------------------------------------
 
 
