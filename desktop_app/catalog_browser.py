@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QIcon, QImage, QPixmap, QPixmapCache
+from PySide6.QtGui import QIcon, QImage, QPixmap, QPixmapCache, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -87,7 +87,8 @@ def _thumb_list(side: int) -> QListWidget:
     w.setMovement(QListView.Movement.Static)
     w.setWordWrap(True)
     w.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    # Every cell is the grid's size: laying out 120 word-wrapped names at once took ~40 ms.
+    # Every cell is the grid's size (each item says so, see _add_thumb): laying out 120
+    # word-wrapped names at once took ~40 ms.
     w.setUniformItemSizes(True)
     w.setLayoutMode(QListView.LayoutMode.Batched)
     w.setBatchSize(30)
@@ -186,8 +187,37 @@ class CatalogBrowser(QWidget):
         self._apply_timer.setInterval(0)
         self._apply_timer.timeout.connect(self._apply_thumbs)
         self._detail_generation = 0  # thumbnails of a product no longer shown are dropped
+        # Decisions recorded since the detail was read (see decisions_changed); re-read once
+        # for a burst of them (Accept All Confident records one per photo).
+        self._detail_stale = False
+        self._stale_timer = QTimer(self)
+        self._stale_timer.setSingleShot(True)
+        self._stale_timer.setInterval(100)
+        self._stale_timer.timeout.connect(self._refresh_stale_detail)
 
     # -- loading -----------------------------------------------------------------------------
+    def decisions_changed(self) -> None:
+        """Photos were confirmed or decisions undone (in the Review tab): the product shown
+        may have gained or lost confirmed photos and remembered images, and its detail kept
+        saying 'none yet'. It is read again (on the worker) now if the tab is on screen, else
+        when it is shown next."""
+        self._detail_stale = True
+        if self.isVisible():
+            self._stale_timer.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._detail_stale:
+            self._stale_timer.start()
+
+    def _refresh_stale_detail(self) -> None:
+        if not self._detail_stale or not self.isVisible():
+            return  # hidden meanwhile: showEvent comes back to it
+        self._detail_stale = False
+        # Before the first load (or after another library was opened) reload() reads it.
+        if self.loaded and self.selected_sku is not None:
+            self.show_sku(self.selected_sku)
+
     def reload(self) -> None:
         """Refresh the filter choices and the list (after an import or opening a library)."""
 
@@ -420,7 +450,14 @@ class CatalogBrowser(QWidget):
             self._add_thumb(self.photos, it, rec.thumb, PHOTO_SIDE)
 
     def _add_thumb(self, view: QListWidget, item: QListWidgetItem, thumb: Path, side: int) -> None:
-        """Add ``item`` with its thumbnail from the cache, or ask the loader for it."""
+        """Add ``item`` with its thumbnail from the cache, or ask the loader for it.
+
+        The item is given the grid cell's size from the start: the view's uniform size is
+        the first item's, measured before its thumbnail arrived (a name alone, ~14 px high),
+        and every picture was cut to that strip. Its name sits at the cell's foot, where it
+        stays when the picture comes."""
+        item.setSizeHint(view.gridSize())
+        item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom)
         pix = QPixmap()
         if QPixmapCache.find(_cache_key(thumb, side), pix):
             item.setIcon(QIcon(pix))

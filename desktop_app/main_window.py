@@ -690,6 +690,7 @@ class MainWindow(QMainWindow):
 
     def _decisions_changed(self) -> None:
         self._status_timer.start()
+        self.catalog.decisions_changed()  # its detail may show the product just confirmed
         if self.tabs.currentWidget() is self.learning:
             self.learning.refresh()
 

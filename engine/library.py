@@ -38,7 +38,6 @@ from engine import (
 from engine import local_features as local_stage
 from engine.db import (
     DB_NAME,
-    FOLD,
     PRODUCTS_FTS,
     fold,
     has_products_fts,
@@ -142,23 +141,19 @@ def read_status(path: Path) -> LibraryStatus:
         conn.close()
 
 
-# How Library.products may order a page (the first two walk an index: no sort).
+# How Library.products may order a page (the first two walk an index: no sort). Text is
+# sorted by its stored ``fold`` (schema v7: 'Éclair' among the E's, 'apple' beside 'Apple');
+# the unique raw SKU last makes the order total, so pages never overlap.
 PRODUCT_ORDERS: dict[str, tuple[str, ...]] = {
-    "name": ("name", "sku"),
-    "sku": ("sku",),
-    "category": ("category", "name", "sku"),
-    "supplier": ("supplier", "name", "sku"),
-    "price": ("price", "name", "sku"),
+    "name": ("name_key", "sku_key", "sku"),
+    "sku": ("sku_key", "sku"),
+    "category": ("category_key", "name_key", "sku_key", "sku"),
+    "supplier": ("supplier_key", "name_key", "sku_key", "sku"),
+    "price": ("price", "name_key", "sku_key", "sku"),
 }
-# A row contains the folded text :f. LIKE decides for ASCII rows, where it agrees with fold
-# (ASCII case folded) and runs in C; only a row with another character (more bytes than
-# characters: cheaper than a GLOB for one) costs a call of fold, which drops accents and folds
-# case in every script.
-_FOLDED_CONTAINS = (
-    "(sku LIKE :t ESCAPE '\\' OR name LIKE :t ESCAPE '\\' "
-    "OR ((length(CAST(sku AS BLOB)) != length(sku) OR length(CAST(name AS BLOB)) != length(name)) "
-    f"AND (instr({FOLD}(sku), :f) > 0 OR instr({FOLD}(name), :f) > 0)))"
-)
+# A row contains the folded text :f: compared with the folded SKU and name stored beside them
+# (schema v7), in C, where calling ``fold`` on each row with an accent took 0.56 s at 100k.
+_FOLDED_CONTAINS = "(instr(sku_key, :f) > 0 OR instr(name_key, :f) > 0)"
 
 
 def _fts_phrase(text: str) -> str:
@@ -784,8 +779,7 @@ class Library:
                 params["q"] = _fts_phrase(folded)
             else:
                 where.append(_FOLDED_CONTAINS)
-                pattern = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                params.update(t=f"%{pattern}%", f=folded)
+                params["f"] = folded
         if category:
             where.append("category = :category")
             params["category"] = category
@@ -805,12 +799,9 @@ class Library:
             else:
                 offset -= 1
         direction = " DESC" if descending else ""
-        # Text in the order people read it ('Alpro', 'apple juice', 'ARLA': capitals no longer
-        # first); the partial indexes carry the same collation, so a page still walks one.
-        sort = ", ".join(
-            f"{column}{'' if column == 'price' else ' COLLATE NOCASE'}{direction}"
-            for column in PRODUCT_ORDERS[order]
-        )
+        # Text in the order people read it ('Alpro', 'apple juice', 'ARLA', 'Éclair'): by the
+        # folded keys the partial indexes hold, so a page still walks one.
+        sort = ", ".join(f"{column}{direction}" for column in PRODUCT_ORDERS[order])
 
         def page(withdrawn: bool, limit: int, offset: int) -> list[dict[str, object]]:
             state = "withdrawn_at IS NOT NULL" if withdrawn else "withdrawn_at IS NULL"
