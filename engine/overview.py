@@ -180,12 +180,15 @@ def newest_confirmed_photos(
 
 
 def distinct_values(lib: Library, column: str) -> list[str]:
+    """A filter's values as people read them: 'Épicerie' among the E's, 'bakery' beside
+    'Bakery' (the stored folded key orders them, the value itself breaks ties)."""
     if column not in ("category", "supplier"):
         raise ValueError(f"not a filter column: {column}")
     return [
         r[0]
         for r in lib.db.execute(
-            f"SELECT DISTINCT {column} FROM products WHERE {column} != '' ORDER BY {column}"
+            f"SELECT {column} FROM products WHERE {column} != '' "
+            f"GROUP BY {column} ORDER BY MIN({column}_key), {column}"
         )
     ]
 

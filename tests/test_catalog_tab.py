@@ -195,6 +195,11 @@ def test_categories_and_suppliers_sort_as_read_too(tmp_path: Path) -> None:
         lib.import_catalog(sup, sup / "sheet.csv")
         assert [p["sku"] for p in lib.products("", order="category")] == ["C", "B", "D", "A"]
         assert [p["sku"] for p in lib.products("", order="supplier")] == ["D", "B", "A", "C"]
+        # The filter lists too (they sorted by bytes: 'Épicerie' and 'Ölmühle' last).
+        from engine.overview import distinct_values
+
+        assert distinct_values(lib, "category") == ["Boissons", "Épicerie", "Frais", "Zeste"]
+        assert distinct_values(lib, "supplier") == ["Alpro", "Bäckerei", "Ölmühle", "Zott"]
 
 
 def test_products_with_equal_folded_names_page_without_repeats(tmp_path: Path) -> None:
