@@ -285,6 +285,23 @@ def main() -> int:
     else:
         print("no demo photo has verified matching points: 12-matching-points not taken")
 
+    # 5d. Export: one delivery's photos (the demo's photo folder), shot, then cancelled.
+    from desktop_app.export_dialog import ExportDialog
+
+    shot: list[bool] = []
+
+    def shoot_export(dialog: ExportDialog) -> int:
+        dialog.show()
+        dialog.photos.setCurrentIndex(dialog.photos.count() - 1)  # the newest folder
+        centre(dialog)
+        shoot("13-export", dialog)
+        shot.append(True)
+        return 0  # Cancel: nothing is written
+
+    ExportDialog.exec = shoot_export  # type: ignore[method-assign]
+    window.choose_export()
+    wait(lambda: bool(shot) and not window.worker.busy)
+
     # 6. About.
     window.show_about()
     wait(lambda: getattr(window, "about", None) is not None)
