@@ -4,6 +4,7 @@ dialog, so the choices here stay few and the dialog small."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -73,10 +74,16 @@ class ExportDialog(QDialog):
         self.photos.addItem("Photos added today", (TODAY, None))
         self.photos.addItem("Photos added yesterday", (YESTERDAY, None))
         self.photos.addItem("Photos added on a day…", (ON_DAY, None))
-        for f in folders[:FOLDERS_SHOWN]:
+        shown = folders[:FOLDERS_SHOWN]
+        names = Counter(f.folder.name for f in shown)
+        for f in shown:
+            # Two deliveries in folders of one name (metro/2026-11-24, lidl/2026-11-24, or
+            # two phones' 'Camera'): the parent folder tells them apart.
+            name = f.folder.name or str(f.folder)
+            if names[f.folder.name] > 1:
+                name = f"{f.folder.parent.name}/{name}"
             self.photos.addItem(
-                f"From folder {f.folder.name or f.folder} ({count(f.photos, 'photo')}"
-                f"{_when(f.last_added)})",
+                f"From folder {name} ({count(f.photos, 'photo')}{_when(f.last_added)})",
                 ("folder", f.folder),
             )
             self.photos.setItemData(

@@ -1079,7 +1079,9 @@ class MainWindow(QMainWindow):
             return
         choice = dialog.choice()
         self.settings.setValue(keys.EXPORT_PER, choice.per)
-        self.settings.setValue(keys.EXPORT_UNDECIDED, "true" if choice.include_undecided else "")
+        # The box itself: a per-product export greys it out but keeps it ticked for the next.
+        ticked = dialog.undecided.isChecked()
+        self.settings.setValue(keys.EXPORT_UNDECIDED, "true" if ticked else "")
         start = self.settings.value(keys.EXPORT_DIR) or QStandardPaths.writableLocation(
             QStandardPaths.StandardLocation.DocumentsLocation
         )
@@ -1122,21 +1124,29 @@ class MainWindow(QMainWindow):
         separator: str | None = None,
         scope: PhotoScope | None = None,
     ) -> None:
-        def run(ctx: TaskContext) -> int:
-            return ctx.lib.export_csv(
+        def run(ctx: TaskContext) -> tuple[int, int]:
+            rows = ctx.lib.export_csv(
                 target,
                 per=per,
                 include_undecided=include_undecided,
                 separator=separator,
                 scope=scope,
             )
+            everything = scope is None or scope.everything
+            return rows, 0 if everything else ctx.lib.photos_in(scope)  # type: ignore[arg-type]
 
-        def done(rows: int) -> None:
+        def done(result: tuple[int, int]) -> None:
+            rows, in_scope = result
             self.last_export = (target, rows)
             which = ""
             if scope is not None and not scope.everything:
                 said = scope.describe(folder_by_name=True)
-                which = f" ({said})" if rows else f" (none of the {said})"
+                which = f" ({said})"
+                if not rows and not in_scope:
+                    which = f" (none of the {said})"
+                elif not rows:  # added then or there, but not decided: not 'none added'
+                    which = f" ({count(in_scope, 'photo')} {said[len('photos ') :]}, none "
+                    which += "decided yet)" if per == "photo" else "confirmed yet)"
             self.statusBar().showMessage(f"Exported {count(rows, 'row')}{which} to {target}", 10000)
 
         self.worker.submit(

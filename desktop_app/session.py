@@ -22,7 +22,7 @@ from desktop_app.previews import PreviewLoader, cached_pixmap
 from desktop_app.queue_view import QueueItem, QueueModel
 from desktop_app.review import ReviewPage
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
-from engine import decisions, overview
+from engine import decisions, matching, overview
 from engine.matching import PhotoMatch, Suggestion, expand_paths
 from engine.progress import CancelToken
 from engine.wording import are, count, were
@@ -102,7 +102,11 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
         decided_name=st.decided_name,
         thumb=rec.thumb if rec else None,
         suggestion_thumbs=thumbs,
-        all_rejected=bool(m.suggestions) and not suggestions,
+        # Every one rejected, and none withdrawn since: a withdrawn one leaves room that
+        # matching again fills with current products.
+        all_rejected=bool(m.suggestions)
+        and not suggestions
+        and not matching.has_withdrawn_suggestions(lib, m.photo_id),
     )
 
 

@@ -9,15 +9,14 @@ import json
 import os
 import signal
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import __version__
-from engine.photo_scope import PhotoScope, parse_when
+from engine.photo_scope import PhotoScope, parse_when, photo_ids
 from engine.progress import Progress, format_eta
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
-from engine.wording import count
+from engine.wording import count, one_line
 
 EXIT_ERROR = 1
 EXIT_PROBLEMS = 2  # ``check`` found damage it could not repair
@@ -171,17 +170,8 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def _flat(value: object, *, squeeze: bool = True) -> str:
-    """Sheet text as one printable line: line breaks and tabs become spaces, and control
-    characters (an ANSI escape in a cell recolours or clears the terminal) are dropped.
-
-    ``squeeze=False`` keeps runs of spaces: a SKU is printed to be copied into ``confirm``,
-    which takes it as the sheet spells it ('AB  12' is not 'AB 12'); names are only read."""
-    text = "".join(
-        " " if ch.isspace() else ch
-        for ch in str(value or "")
-        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
-    )
-    return " ".join(text.split()) if squeeze else text.strip()
+    """Sheet text as one printable line (``wording.one_line``)."""
+    return one_line(value, squeeze=squeeze)
 
 
 def _sku(sku: object) -> str:
@@ -324,11 +314,7 @@ def _export_scope(args: argparse.Namespace) -> PhotoScope:
     """The photos ``export`` covers, from --on, --since, --before and --folder."""
     if args.on is not None and (args.since is not None or args.before is not None):
         raise ValueError("--on names a whole day: give it alone, or --since/--before instead")
-    folder = None
-    if args.folder is not None:
-        folder = Path(args.folder).expanduser()
-        if not folder.is_dir():
-            raise ValueError(f"--folder: folder not found: {args.folder}")
+    folder = None if args.folder is None else Path(args.folder).expanduser()
     if args.on is not None:
         return PhotoScope.day(parse_when(args.on).date(), folder)
     return PhotoScope(
@@ -344,6 +330,19 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
     to_stdout = args.output == "-"  # as typed: './-' is a file
     scope = _export_scope(args)
     with _library(args) as lib:
+        in_scope = None if scope.everything else lib.photos_in(scope)
+        # A folder moved or deleted since is still a delivery the library knows (the app
+        # lists it); only a folder with no photo recorded under it is a typo.
+        folder = scope.folder
+        unknown = (
+            folder is not None
+            and not folder.is_dir()
+            and not photo_ids(lib.db.conn, PhotoScope(folder=folder))
+        )
+        if unknown:
+            raise ValueError(
+                f"--folder: folder not found, and no photo was added from it: {args.folder}"
+            )
         if to_stdout:  # to standard output, for a pipe: the summary goes to stderr
             data, n = inventory_csv(
                 lib,
@@ -372,8 +371,13 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
         if args.per == "sku"
         else " (no photo is decided yet; --all lists every photo)"
     )
-    if not scope.everything:  # say which photos, and never blame an empty day on decisions
-        hint = f" ({scope.describe()})" if n or args.all else f" (none of the {scope.describe()})"
+    if in_scope is not None:  # say which photos, and whether any were added then or there
+        hint = f" ({scope.describe()})"
+        if not n and not in_scope:
+            hint = f" (none of the {scope.describe()})"
+        elif not n:
+            hint = f" ({count(in_scope, 'photo')} {scope.describe()[len('photos ') :]}, none "
+            hint += "decided yet; --all lists them)" if args.per == "photo" else "confirmed yet)"
     where = "standard output" if to_stdout else args.output
     print(
         f"wrote {count(n, 'row')} to {where}{hint}",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.db import CURRENT_SKUS, transaction, utcnow
+from engine.wording import one_line
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -157,9 +158,17 @@ def _catalog_sku(lib: Library, sku: str) -> str:
     if len(same) == 1:
         return same[0]
     every = [str(r[0]) for r in lib.db.execute("SELECT sku FROM products").fetchall()]
+    # As printed: a SKU with a no-break space, a tab or a zero-width character in the sheet
+    # is shown on one plain line, and copied from there.
+    shown = one_line(sku, squeeze=False)
+    printed = [s for s in every if one_line(s, squeeze=False) == shown]
+    if len(printed) == 1:
+        return printed[0]
     close = difflib.get_close_matches(sku, every, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(close)}?" if close else ""
-    raise DecisionError(f"unknown SKU {sku!r}: it is not in the catalog{hint}")
+    hint = f"; did you mean {' or '.join(one_line(c, squeeze=False) for c in close)}?"
+    raise DecisionError(
+        f"unknown SKU {one_line(sku)!r}: it is not in the catalog{hint if close else ''}"
+    )
 
 
 def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:

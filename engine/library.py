@@ -930,6 +930,10 @@ class Library:
             scope=scope,
         )
 
+    def photos_in(self, scope: PhotoScope) -> int:
+        """How many photos ``scope`` covers, decided or not."""
+        return len(photo_scope.photo_ids(self.db.conn, scope))
+
     def photo_folders(self) -> list[PhotoFolder]:
         """The folders photos were added from, newest first: an export's deliveries."""
         return photo_scope.photo_folders(self.db.conn)

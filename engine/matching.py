@@ -272,6 +272,11 @@ def match_paths(
         dup = seen.get(sha)
         if row and row[2] is not None:
             earlier = row[1] if row[1] != str(path) else None
+            if earlier is not None and not Path(earlier).exists():
+                # Moved (a delivery's folder renamed): the photo is where it is now, so its
+                # folder's export finds it. A copy elsewhere keeps the first path.
+                with transaction(lib.db):
+                    lib.db.execute("UPDATE photos SET path = ? WHERE id = ?", [str(path), row[0]])
             known.append((path, sha, row[0], np.frombuffer(row[2], np.float32), earlier))
         elif dup is not None:
             known.append((path, sha, -1, np.zeros(0, np.float32), str(dup)))
@@ -354,6 +359,17 @@ def stored_suggestions(lib: Library, photo_id: int) -> list[Suggestion]:
     return _with_products(
         lib, [Suggestion(r[0], r[1], r[2], r[3], r[4], inliers=r[5]) for r in rows]
     )
+
+
+def has_withdrawn_suggestions(lib: Library, photo_id: int) -> bool:
+    """Whether products that left the catalog were among the photo's stored suggestions:
+    matching it again offers the catalog's current products in their place."""
+    row = lib.db.execute(
+        "SELECT 1 FROM suggestions WHERE photo_id = ? AND model_version = ? "
+        f"AND NOT ({CURRENT_SKUS}) LIMIT 1",
+        [photo_id, lib.model_version],
+    ).fetchone()
+    return row is not None
 
 
 def resolve_photo(lib: Library, ref: str | int | Path) -> int:

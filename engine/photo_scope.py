@@ -8,6 +8,9 @@ over those two facts and needs nothing new in the database.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -18,21 +21,28 @@ DAY_WORDS = {"today": 0, "yesterday": 1}
 
 
 def _local(moment: datetime) -> datetime:
-    """An aware time; a naive one is this computer's local time, as staff type it."""
-    return moment if moment.tzinfo is not None else moment.astimezone()
+    """An aware time; a naive one is this computer's local time, as staff type it. A local
+    time the clocks skip (summer time starting at midnight in Egypt or Chile) is read as
+    the moment after the jump, not the hour before it (Python's default)."""
+    if moment.tzinfo is not None:
+        return moment
+    aware = moment.astimezone()
+    if aware.replace(tzinfo=None) != moment:  # in the gap: fold=1 gives the later offset
+        aware = moment.replace(fold=1).astimezone()
+    return aware
 
 
 def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time()).astimezone()
+    return _local(datetime.combine(day, time()))
 
 
 def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     """'today', 'yesterday', '2026-11-24' (the day's start) or '2026-11-24 14:30', in this
     computer's local time, as an aware time; ValueError says what is understood."""
-    said = text.strip().lower()
+    said = text.strip()
     today = (now or datetime.now().astimezone()).astimezone().date()
-    if said in DAY_WORDS:
-        return _day_start(today - timedelta(days=DAY_WORDS[said]))
+    if said.lower() in DAY_WORDS:
+        return _day_start(today - timedelta(days=DAY_WORDS[said.lower()]))
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", said):
         try:
             return _day_start(date.fromisoformat(said))
@@ -77,15 +87,26 @@ class PhotoScope:
         return self.since is None and self.until is None and self.folder is None
 
     def __post_init__(self) -> None:
+        # Naive times are local ones (as typed); compared with stored UTC stamps they must
+        # be aware. Frozen: set through object.__setattr__, once, here.
+        for name in ("since", "until"):
+            moment = getattr(self, name)
+            if moment is not None:
+                object.__setattr__(self, name, _local(moment))
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise ValueError(
                 f"nothing can be added from {_shown(self.since)} until {_shown(self.until)}: "
                 "the end comes first"
             )
 
+    @functools.cached_property
+    def _folder_roots(self) -> tuple[str, ...]:
+        """Resolved once per scope: every photo of an export is tested against it."""
+        return _roots(self.folder) if self.folder is not None else ()
+
     def covers(self, path: str, added_at: str) -> bool:
         """Whether a photo recorded at ``path``, added at the stored ``added_at``, is in."""
-        if self.folder is not None and not _inside(Path(path), self.folder):
+        if self.folder is not None and not _inside(path, self._folder_roots):
             return False
         if self.since is None and self.until is None:
             return True
@@ -103,10 +124,10 @@ class PhotoScope:
             return "all photos"
         parts = ["photos"]
         start, end = self.since, self.until
-        if start is not None and end is not None and end - start == timedelta(days=1):
-            local = start.astimezone()
-            if local.time() == time():
-                parts.append(f"added on {local.date().isoformat()}")
+        if start is not None and end is not None:
+            day = start.astimezone().date()  # a whole local day (23 or 25 hours at a change)
+            if start == _day_start(day) and end == _day_start(day + timedelta(days=1)):
+                parts.append(f"added on {day.isoformat()}")
                 start = end = None
         if start is not None:
             parts.append(f"added since {_shown(start)}")
@@ -121,16 +142,20 @@ def _shown(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    """``path`` lies in ``folder`` at any depth; both as recorded (resolved) and as the
-    folder resolves now (a link to the folder, a relative folder typed on the command line)."""
+def _roots(folder: Path) -> tuple[str, ...]:
+    """``folder`` as typed and as it resolves now (a link to it, a relative folder typed on
+    the command line), as strings to compare with every photo's recorded path."""
     folder = folder.expanduser()
-    if path.is_relative_to(folder):
-        return True
-    try:
-        return path.is_relative_to(folder.resolve())
-    except OSError:
-        return False
+    roots = {str(folder)}
+    with contextlib.suppress(OSError):
+        roots.add(str(folder.resolve()))
+    return tuple(r.rstrip(os.sep) or os.sep for r in roots)
+
+
+def _inside(path: str, roots: tuple[str, ...]) -> bool:
+    """``path`` lies in one of ``roots`` at any depth (a string test: tens of thousands of
+    photos are checked per export, and a Path per photo cost seconds)."""
+    return any(path.startswith(r if r.endswith(os.sep) else r + os.sep) for r in roots)
 
 
 def photo_ids(conn: sqlite3.Connection, scope: PhotoScope) -> list[int]:
@@ -152,18 +177,22 @@ class PhotoFolder:
 
 
 def photo_folders(conn: sqlite3.Connection) -> list[PhotoFolder]:
-    """Every folder that holds photos of the library, newest addition first."""
-    seen: dict[Path, tuple[int, datetime | None]] = {}
+    """Every folder that holds photos of the library, newest addition first; a folder's
+    count and newest addition include its sub-folders, as exporting it does."""
+    own: dict[str, tuple[int, str]] = {}
     for path, added_at in conn.execute("SELECT path, added_at FROM photos"):
-        folder = Path(str(path)).parent
-        n, last = seen.get(folder, (0, None))
-        moment = _stamp(str(added_at))
-        if moment is not None and (last is None or moment > last):
-            last = moment
-        seen[folder] = (n + 1, last)
+        folder = os.path.dirname(str(path))  # strings: a Path per photo cost a second at 50k
+        n, last = own.get(folder, (0, ""))
+        own[folder] = (n + 1, max(last, str(added_at)))
+    counts = {f: n for f, (n, _last) in own.items()}
+    lasts = {f: last for f, (_n, last) in own.items()}
+    for start, (n, last) in own.items():  # each folder's photos count in its ancestors too
+        child, parent = start, os.path.dirname(start)
+        while parent != child:
+            if parent in counts:
+                counts[parent] += n
+                lasts[parent] = max(lasts[parent], last)
+            child, parent = parent, os.path.dirname(parent)
+    folders = [PhotoFolder(Path(f), counts[f], _stamp(lasts[f])) for f in counts]
     oldest = datetime.min.replace(tzinfo=UTC)
-    return sorted(
-        (PhotoFolder(f, n, last) for f, (n, last) in seen.items()),
-        key=lambda f: (f.last_added or oldest, str(f.folder)),
-        reverse=True,
-    )
+    return sorted(folders, key=lambda f: (f.last_added or oldest, str(f.folder)), reverse=True)

@@ -92,7 +92,7 @@ def test_the_folders_of_the_photos_come_newest_first(two_deliveries: Path) -> No
     # The sub-folder's photo was added last (or in the same second: then by name).
     assert [(f.folder, f.photos) for f in folders] == [
         ((root / "tuesday" / "sub").resolve(), 1),
-        ((root / "tuesday").resolve(), 2),
+        ((root / "tuesday").resolve(), 3),  # its sub-folder's photo too, as its export
         ((root / "monday").resolve(), 3),
     ]
 
