@@ -109,6 +109,8 @@ def sheet_for_folder(old: Path, new: Path, sheet: Path) -> Path:
     import would read the old catalog's rows and pictures; any other sheet stays."""
     if new in sheet.parents:
         return sheet  # already in the new folder
+    if sheet.parent in new.parents and (old in new.parents or new in old.parents):
+        return sheet  # one folder narrowed or widened: its sheet above still applies
     beside_old = sheet.parent == old.parent
     if beside_old and sheet.stem == old.name:  # catalog/ with catalog.csv beside it
         return new.parent / f"{new.name}{sheet.suffix}"

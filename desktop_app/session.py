@@ -227,14 +227,20 @@ class ReviewSession(QObject):
                     n += 1
                 return n
 
+            delivered: list[MatchedPhoto] = []  # what this chunk matched before it stopped
+
+            def matched(mp: MatchedPhoto, delivered: list[MatchedPhoto] = delivered) -> None:
+                delivered.append(mp)
+                self._on_matched(mp)
+
             self.worker.submit(
                 run,
                 what="match the photos",
                 priority=Priority.BACKGROUND,
                 token=token,
-                on_partial=self._on_matched,
-                on_cancelled=lambda chunk=chunk: self._chunk_cancelled(chunk),
-                on_error=lambda err, chunk=chunk: self._chunk_failed(chunk, err),
+                on_partial=matched,
+                on_cancelled=lambda chunk=chunk, d=delivered: self._chunk_cancelled(chunk, d),
+                on_error=lambda err, chunk=chunk, d=delivered: self._chunk_failed(chunk, err, d),
             )
 
     def cancel_matching(self) -> None:
@@ -249,21 +255,25 @@ class ReviewSession(QObject):
             self._tokens.clear()
         self.matching_progress.emit(self._done, self._total)
 
-    def _chunk_cancelled(self, chunk: list[QueueItem]) -> None:
+    def _chunk_cancelled(self, chunk: list[QueueItem], delivered: list[MatchedPhoto]) -> None:
         left = [i for i in chunk if i.status == "pending" and self.model.row_of(i.key) >= 0]
         for item in left:
             item.note = "Not matched (cancelled): add the photo again to match it"
             self.model.changed(item.key)
-        self._step(len(left))
+        # Every photo of the chunk not matched counts as done: photos searched again after
+        # an import are not pending, and the progress waited for them for ever.
+        self._step(len(chunk) - len(delivered))
         self.refresh()
 
-    def _chunk_failed(self, chunk: list[QueueItem], err: TaskError) -> None:
+    def _chunk_failed(
+        self, chunk: list[QueueItem], err: TaskError, delivered: list[MatchedPhoto]
+    ) -> None:
         left = [i for i in chunk if i.status == "pending" and self.model.row_of(i.key) >= 0]
         for item in left:
             item.status = "error"
             item.error = "matching failed (see the error message)"
             self.model.changed(item.key)
-        self._step(len(left))
+        self._step(len(chunk) - len(delivered))
         self.on_error("match the photos", err)
         self.refresh()
 
@@ -275,6 +285,10 @@ class ReviewSession(QObject):
         row = next((r for r, i in enumerate(self.model.items) if i.path == mp.path), -1)
         item = self.model.item(row)
         if item is None:
+            return
+        if mp.photo_id is None and item.photo_id is not None and item.status != "pending":
+            # Searched again (after an import) but its file has moved or gone: what the
+            # library holds for it stands; it is not turned into an unreadable photo.
             return
         if mp.photo_id is not None:
             twin = self.model.row_of_photo(mp.photo_id)

@@ -397,6 +397,16 @@ class EngineWorker(QObject):
             if not self._tasks:
                 self.idle_changed.emit(True)
             return
+        if (
+            kind in ("partial", "result")
+            and not task.lifecycle
+            and task.generation != self._generation
+        ):
+            # Done on the library it was for (a decision queued before another library was
+            # opened is still written there), but the window shows another library now: its
+            # results must not reach that library's queue (an old photo id, a dropped folder
+            # matched into the new library).
+            return
         if kind == "progress" and task.on_progress is not None:
             task.on_progress(payload)  # type: ignore[arg-type]
         elif kind == "partial" and task.on_partial is not None:

@@ -149,21 +149,18 @@ def _catalog_sku(lib: Library, sku: str) -> str:
         raise DecisionError("a SKU is needed")
     if lib.product(sku) is not None:
         return sku
-    same = [
-        str(r[0])
-        for r in lib.db.execute(
-            "SELECT sku FROM products WHERE sku = ? COLLATE NOCASE LIMIT 2", [sku]
-        ).fetchall()
-    ]
-    if len(same) == 1:
-        return same[0]
     every = [str(r[0]) for r in lib.db.execute("SELECT sku FROM products").fetchall()]
-    # As printed: a SKU with a no-break space, a tab or a zero-width character in the sheet
-    # is shown on one plain line, and copied from there.
-    shown = one_line(sku, squeeze=False)
-    printed = [s for s in every if one_line(s, squeeze=False) == shown]
-    if len(printed) == 1:
-        return printed[0]
+    # Case forgiven, or as printed (a SKU with a no-break space, a tab or a zero-width
+    # character in the sheet is shown on one plain line, and copied from there): taken only
+    # when one product answers to it either way, never a guess between two.
+    shown = one_line(sku, squeeze=False).casefold()
+    same = {s for s in every if s.casefold() == sku.casefold()}
+    same |= {s for s in every if one_line(s, squeeze=False).casefold() == shown}
+    if len(same) == 1:
+        return same.pop()
+    if len(same) > 1:
+        named = " or ".join(sorted(one_line(s, squeeze=False) for s in same))
+        raise DecisionError(f"{one_line(sku)!r} could be {named}: give the SKU exactly")
     close = difflib.get_close_matches(sku, every, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(one_line(c, squeeze=False) for c in close)}?"
     raise DecisionError(

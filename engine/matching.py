@@ -277,6 +277,7 @@ def match_paths(
                 # folder's export finds it. A copy elsewhere keeps the first path.
                 with transaction(lib.db):
                     lib.db.execute("UPDATE photos SET path = ? WHERE id = ?", [str(path), row[0]])
+                earlier = None  # moved, not a copy of itself
             known.append((path, sha, row[0], np.frombuffer(row[2], np.float32), earlier))
         elif dup is not None:
             known.append((path, sha, -1, np.zeros(0, np.float32), str(dup)))

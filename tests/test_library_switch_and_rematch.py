@@ -1,0 +1,231 @@
+"""Work that outlives its library (a decision or a drop just before another library opens),
+photos searched again after an import (moved files, Stop), and SKUs that print alike: found
+by a second hostile look at the day's fixes. Real window (offscreen), real engine."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import write_catalog, write_photos
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+import test_desktop
+from test_desktop import (
+    WAIT_MS,
+    import_catalog,
+    library_db,
+    library_with_catalog,
+    open_library,
+    wait_matched,
+)
+
+from desktop_app.main_window import MainWindow
+from desktop_app.worker import Priority, TaskContext
+
+# The real window and its guards, as tests/test_desktop.py sets them up.
+boxes = test_desktop.boxes
+engine_calls = test_desktop.engine_calls
+make_window = test_desktop.make_window
+window = test_desktop.window
+
+
+def _hold_engine(w: MainWindow) -> threading.Event:
+    """Keep the engine thread busy (as a long chunk of matching or an import would) until
+    the returned event is set, so that what is queued meanwhile is seen in its order."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(ctx: TaskContext) -> None:
+        started.set()
+        release.wait(20)
+
+    w.worker.submit(hold, what="hold", priority=Priority.INTERACTIVE)
+    assert started.wait(10)
+    return release
+
+
+def test_stopping_the_rematch_after_an_import_leaves_matching_shown_forever(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """An import that changes pictures searches the undecided photos again
+    (refresh_suggestions adds them to the matching total). Stop Matching before that chunk
+    ran: _chunk_cancelled only counts photos still 'pending', and these are 'suggested', so
+    the total never comes down: the progress bar and Stop button stay, 'All photos reviewed'
+    never comes, and a model switch / close think matching still runs."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "photos", [1, 2, 3]))
+    wait_matched(qtbot, w, 3)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    release = _hold_engine(w)
+    assert w.session.refresh_suggestions() == 3  # what import done() calls
+    w.act_stop.trigger()  # the user stops matching
+    release.set()
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+    assert not w.session.matching, (w.session._done, w.session._total)
+
+
+def test_an_undo_queued_just_before_opening_another_library_lists_the_old_photo_there(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any, engine_calls: Any
+) -> None:
+    """Ctrl+Z while the engine is busy (a chunk of matching), then another library opened
+    at once (File > recent). The undo is no longer cancelled by open_library (it runs on the
+    old library first, as intended), but its done() runs after session.reset(): the photo is
+    'not listed', so the old library's photo is put in the NEW library's queue with the OLD
+    library's photo_id. Enter on it confirms whatever photo has that id in the new library
+    (a photo of another product) as the old photo's product."""
+
+    w = window
+    write_catalog(tmp_path / "supplier", 6)
+    sheet = tmp_path / "supplier" / "sheet.csv"
+    lib_b = tmp_path / "libB"
+    open_library(qtbot, w, lib_b)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    w.add_paths(write_photos(tmp_path / "photosB", [3, 4]))
+    wait_matched(qtbot, w, 2)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    lib_a = tmp_path / "libA"
+    open_library(qtbot, w, lib_a)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    w.add_paths(write_photos(tmp_path / "photosA", [1]))
+    wait_matched(qtbot, w, 1)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    w.session.select_row(0)
+    w.session.confirm_index(0)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    with library_db(lib_a) as db:
+        assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+    release = _hold_engine(w)  # e.g. a chunk of matching still running
+    w.session.undo()  # Ctrl+Z
+    w.open_library(lib_b)  # then another library, at once
+    release.set()
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.path == lib_b,
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+    listed = [(i.path, i.photo_id) for i in w.model.items]
+    stray = [i for i in w.model.items if "photosA" in str(i.path)]
+    for it in stray:  # the user goes on deciding in library B
+        w.session.select_row(w.model.row_of(it.key))
+        w.session.confirm_index(0)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    with library_db(lib_b) as db:
+        decided = db.execute(
+            "SELECT d.photo_id, p.path, d.sku FROM decisions d JOIN photos p ON p.id = d.photo_id"
+        ).fetchall()
+    assert not decided, (decided, listed)
+
+
+def test_photos_dropped_just_before_opening_another_library_go_into_that_library(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """Photos dropped on library A (the folder is read by an INTERACTIVE task), then another
+    library opened at once. open_library no longer cancels that task: it runs before the
+    open, and its done() (after session.reset()) queues and matches the photos in the NEW
+    library B: B gains A's delivery, A never gets it (not remembered as unmatched either)."""
+    w = window
+    write_catalog(tmp_path / "supplier", 6)
+    sheet = tmp_path / "supplier" / "sheet.csv"
+    lib_b = tmp_path / "libB"
+    open_library(qtbot, w, lib_b)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    lib_a = tmp_path / "libA"
+    open_library(qtbot, w, lib_a)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    photos = write_photos(tmp_path / "deliveryA", [1, 2])
+    release = _hold_engine(w)  # e.g. a chunk of matching still running
+    w.add_paths([tmp_path / "deliveryA"])  # dropped on library A
+    w.open_library(lib_b)
+    release.set()
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.path == lib_b,
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+    with library_db(lib_b) as db:
+        in_b = [r[0] for r in db.execute("SELECT path FROM photos")]
+    assert not in_b, (in_b, [str(p) for p in photos])
+
+
+def test_a_moved_photo_is_not_called_a_copy_of_itself(tmp_path: Path) -> None:
+    """A delivery folder renamed after matching, matched again: the photo now takes its new
+    path (fix of review 19), but the CLI still says '(same picture as photo-of-001.jpg)',
+    naming the very file it now is, as if it were a second copy."""
+    from conftest import cli
+
+    write_catalog(tmp_path / "cat", 4)
+    write_photos(tmp_path / "deliv-1", [1])
+    lib = tmp_path / "lib"
+    sheet = str(tmp_path / "cat" / "sheet.csv")
+    assert cli(lib, "import", str(tmp_path / "cat"), "--sheet", sheet).returncode == 0
+    assert cli(lib, "match", str(tmp_path / "deliv-1")).returncode == 0
+    (tmp_path / "deliv-1").rename(tmp_path / "deliv-2")
+    out = cli(lib, "match", str(tmp_path / "deliv-2"))
+    assert out.returncode == 0, out.stderr
+    assert "same picture as" not in out.stdout, out.stdout
+
+
+def test_a_sheet_above_the_new_folder_is_cleared_when_it_is_named_after_the_old_one() -> None:
+    """catalog.csv beside catalog/ (its sheet), then the images folder changed to
+    catalog/images (the pictures' sub-folder). sheet_for_folder's own rule says a sheet
+    beside or above the new folder stays (one sheet for sub-folders), but the 'named after
+    the old folder' rule runs first and sends it to catalog/images.csv, which does not
+    exist: the dialog clears the sheet, and importing then reads no names nor prices."""
+    from desktop_app.import_dialog import sheet_for_folder
+
+    old, sheet = Path("/data/catalog"), Path("/data/catalog.csv")
+    assert sheet_for_folder(old, Path("/data/catalog/images"), sheet) == sheet
+
+
+def test_confirm_by_a_printed_sku_picks_the_other_product_that_differs_in_case(
+    library: Any,
+) -> None:
+    """Two products: 'X\u200b1' (a zero-width space from the sheet, printed 'X1') and 'x1'.
+    The user copies 'X1' as printed for the first. The case-forgiving lookup runs before
+    the 'as printed' one and silently confirms 'x1', another product; two candidates should
+    be refused as ambiguous (as two alike-printed SKUs are)."""
+    from engine import decisions
+
+    lib = library
+    now = "2026-01-01T00:00:00+00:00"
+    for sku in ("X\u200b1", "x1"):
+        lib.db["products"].insert({"sku": sku, "name": sku, "created_at": now, "updated_at": now})
+    with pytest.raises(decisions.DecisionError):
+        got = decisions._catalog_sku(lib, "X1")
+        raise AssertionError(f"picked {got!r} of two products printed or typed as 'X1'")
+
+
+def test_photos_to_decide_whose_files_moved_become_unreadable_after_an_import(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """Photos matched (their vectors and suggestions are in the library), then the delivery
+    folder is renamed (or the phone's card taken out), then the supplier's updated sheet
+    is imported. refresh_suggestions 'reuses stored vectors', but match_paths hashes the
+    file first: 'file not found', and _apply_match sets photo_id None and status 'error'.
+    The photos can no longer be decided ('This photo could not be read'), though the
+    library holds them and they were decidable a moment before."""
+    import shutil
+
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "delivery", [1, 2]))
+    wait_matched(qtbot, w, 2)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    shutil.move(tmp_path / "delivery", tmp_path / "delivery-done")
+    write_catalog(tmp_path / "supplier", 8)  # two new products
+    import_catalog(qtbot, w, tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+    states = [(i.path.name, i.status, i.photo_id, i.error) for i in w.model.items]
+    assert all(s[1] == "suggested" and s[2] is not None for s in states), states
