@@ -72,6 +72,18 @@ def test_stopping_the_rematch_after_an_import_leaves_matching_shown_forever(
     assert not w.session.matching, (w.session._done, w.session._total)
 
 
+def _switch_at_once(qtbot: Any, w: MainWindow, lib: Path, release: threading.Event) -> None:
+    """Open ``lib`` right away, then let the held engine go on, and wait until it is open."""
+    w.open_library(lib)
+    release.set()
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.path == lib,
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+
+
 def test_an_undo_queued_just_before_opening_another_library_lists_the_old_photo_there(
     qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any, engine_calls: Any
 ) -> None:
@@ -104,14 +116,7 @@ def test_an_undo_queued_just_before_opening_another_library_lists_the_old_photo_
         assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
     release = _hold_engine(w)  # e.g. a chunk of matching still running
     w.session.undo()  # Ctrl+Z
-    w.open_library(lib_b)  # then another library, at once
-    release.set()
-    qtbot.waitUntil(
-        lambda: w.library_status is not None and w.library_status.path == lib_b,
-        timeout=WAIT_MS,
-    )
-    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
-    qtbot.wait(300)
+    _switch_at_once(qtbot, w, lib_b, release)
     listed = [(i.path, i.photo_id) for i in w.model.items]
     stray = [i for i in w.model.items if "photosA" in str(i.path)]
     for it in stray:  # the user goes on deciding in library B
@@ -145,14 +150,7 @@ def test_photos_dropped_just_before_opening_another_library_go_into_that_library
     photos = write_photos(tmp_path / "deliveryA", [1, 2])
     release = _hold_engine(w)  # e.g. a chunk of matching still running
     w.add_paths([tmp_path / "deliveryA"])  # dropped on library A
-    w.open_library(lib_b)
-    release.set()
-    qtbot.waitUntil(
-        lambda: w.library_status is not None and w.library_status.path == lib_b,
-        timeout=WAIT_MS,
-    )
-    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
-    qtbot.wait(300)
+    _switch_at_once(qtbot, w, lib_b, release)
     with library_db(lib_b) as db:
         in_b = [r[0] for r in db.execute("SELECT path FROM photos")]
     assert not in_b, (in_b, [str(p) for p in photos])
