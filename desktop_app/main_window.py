@@ -77,7 +77,7 @@ from engine.errors import database_damaged
 from engine.export_csv import SEPARATOR_SETTING, SPREADSHEET_SUFFIXES, separator_name
 from engine.images import IMAGE_SUFFIXES
 from engine.library import DamagedDatabaseError, LibraryStatus, default_library_path
-from engine.photo_scope import PhotoFolder, PhotoScope
+from engine.photo_scope import PhotoFolder, PhotoScope, export_summary
 from engine.progress import Cancelled, CancelToken, Progress, format_eta
 from engine.resources import demo_dir
 from engine.wording import count
@@ -1124,7 +1124,7 @@ class MainWindow(QMainWindow):
         separator: str | None = None,
         scope: PhotoScope | None = None,
     ) -> None:
-        def run(ctx: TaskContext) -> tuple[int, int]:
+        def run(ctx: TaskContext) -> tuple[int, int | None]:
             rows = ctx.lib.export_csv(
                 target,
                 per=per,
@@ -1132,21 +1132,16 @@ class MainWindow(QMainWindow):
                 separator=separator,
                 scope=scope,
             )
-            everything = scope is None or scope.everything
-            return rows, 0 if everything else ctx.lib.photos_in(scope)  # type: ignore[arg-type]
+            if rows or scope is None or scope.everything:
+                return rows, None
+            return rows, ctx.lib.photos_in(scope)  # only an empty export needs the count
 
-        def done(result: tuple[int, int]) -> None:
+        def done(result: tuple[int, int | None]) -> None:
             rows, in_scope = result
             self.last_export = (target, rows)
             which = ""
-            if scope is not None and not scope.everything:
-                said = scope.describe(folder_by_name=True)
-                which = f" ({said})"
-                if not rows and not in_scope:
-                    which = f" (none of the {said})"
-                elif not rows:  # added then or there, but not decided: not 'none added'
-                    which = f" ({count(in_scope, 'photo')} {said[len('photos ') :]}, none "
-                    which += "decided yet)" if per == "photo" else "confirmed yet)"
+            if scope is not None:
+                which = export_summary(scope, rows, in_scope, per=per, folder_by_name=True)
             self.statusBar().showMessage(f"Exported {count(rows, 'row')}{which} to {target}", 10000)
 
         self.worker.submit(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import __version__
-from engine.photo_scope import PhotoScope, parse_when, photo_ids
+from engine.photo_scope import PhotoScope, export_summary, parse_when, photo_ids
 from engine.progress import Progress, format_eta
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
 from engine.wording import count, one_line
@@ -169,14 +169,9 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     return 0
 
 
-def _flat(value: object, *, squeeze: bool = True) -> str:
-    """Sheet text as one printable line (``wording.one_line``)."""
-    return one_line(value, squeeze=squeeze)
-
-
 def _sku(sku: object) -> str:
     """A SKU on one printable line, spelled as ``confirm`` accepts it (spaces kept)."""
-    return _flat(sku, squeeze=False)
+    return one_line(sku, squeeze=False)
 
 
 def _print_matches(  # type: ignore[no-untyped-def]
@@ -224,7 +219,7 @@ def _print_matches(  # type: ignore[no-untyped-def]
             mark = "  (rejected)" if s.sku in wrong else ""
             print(
                 f"    {s.rank}. {sku:<{width}} {s.score:6.1%}  sim {s.similarity:.3f}"
-                f"{said:<{room}}  {_flat(s.name)}{mark}"
+                f"{said:<{room}}  {one_line(s.name)}{mark}"
             )
     return failures
 
@@ -290,7 +285,7 @@ def cmd_decide(args: argparse.Namespace, bar: _Bar) -> int:
         else:
             d = lib.no_match(photo)
     if d.warning:  # e.g. a withdrawn SKU: recorded, but said
-        print(f"shopmatch: warning: {_flat(d.warning, squeeze=False)}", file=sys.stderr)
+        print(f"shopmatch: warning: {one_line(d.warning, squeeze=False)}", file=sys.stderr)
     what = _done(d.action, d.sku)
     if (before is not None and d.id == before.id) or d.id <= last_id:
         print(f"photo {d.photo_id}: already {what}; nothing recorded")
@@ -330,7 +325,6 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
     to_stdout = args.output == "-"  # as typed: './-' is a file
     scope = _export_scope(args)
     with _library(args) as lib:
-        in_scope = None if scope.everything else lib.photos_in(scope)
         # A folder moved or deleted since is still a delivery the library knows (the app
         # lists it); only a folder with no photo recorded under it is a typo.
         folder = scope.folder
@@ -364,6 +358,8 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
                 separator=args.separator,
                 scope=scope,
             )
+        # Only an empty export needs the scope's count: 'none added' or 'none decided yet'.
+        in_scope = None if n or scope.everything else lib.photos_in(scope)
     hint = (
         ""
         if n or args.all
@@ -371,13 +367,8 @@ def cmd_export(args: argparse.Namespace, bar: _Bar) -> int:
         if args.per == "sku"
         else " (no photo is decided yet; --all lists every photo)"
     )
-    if in_scope is not None:  # say which photos, and whether any were added then or there
-        hint = f" ({scope.describe()})"
-        if not n and not in_scope:
-            hint = f" (none of the {scope.describe()})"
-        elif not n:
-            hint = f" ({count(in_scope, 'photo')} {scope.describe()[len('photos ') :]}, none "
-            hint += "decided yet; --all lists them)" if args.per == "photo" else "confirmed yet)"
+    if not scope.everything:  # say which photos, and whether any were added then or there
+        hint = export_summary(scope, n, in_scope, per=args.per, undecided_hint="; --all lists them")
     where = "standard output" if to_stdout else args.output
     print(
         f"wrote {count(n, 'row')} to {where}{hint}",
@@ -457,7 +448,7 @@ def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
             price = "" if p["price"] is None else f"{p['price']:.2f}"
             # One line per product, whatever line breaks or escapes a sheet's cells held.
             sku = _sku(p["sku"])
-            name, category, supplier = (_flat(p[k]) for k in ("name", "category", "supplier"))
+            name, category, supplier = (one_line(p[k]) for k in ("name", "category", "supplier"))
             gone = "  (no longer in the catalog)" if p.get("withdrawn_at") else ""
             print(f"{sku:<24} {name:<32} {category:<16} {supplier:<16} {price}{gone}")
     if not found:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from engine.wording import count
+
 DAY_WORDS = {"today": 0, "yesterday": 1}
 
 
@@ -136,6 +138,32 @@ class PhotoScope:
         if self.folder is not None:
             parts.append(f"in {self.folder.name if folder_by_name else self.folder}")
         return " ".join(parts)
+
+
+def export_summary(
+    scope: PhotoScope,
+    rows: int,
+    in_scope: int | None,
+    *,
+    per: str = "photo",
+    folder_by_name: bool = False,
+    undecided_hint: str = "",
+) -> str:
+    """' (photos added on 2026-11-24)': what a scoped export's summary adds after its row
+    count. With no row written it tells 'none added then or there' from 'added but none
+    decided yet', so ``in_scope`` (the scope's photo count) is only needed when ``rows`` is
+    0; ``undecided_hint`` follows 'none decided yet' (the command line's '; --all ...')."""
+    if scope.everything:
+        return ""
+    said = scope.describe(folder_by_name=folder_by_name)
+    if rows:
+        return f" ({said})"
+    if not in_scope:
+        return f" (none of the {said})"
+    which = f"{count(in_scope, 'photo')} {said[len('photos ') :]}"
+    if per == "sku":
+        return f" ({which}, none confirmed yet)"
+    return f" ({which}, none decided yet{undecided_hint})"
 
 
 def _shown(moment: datetime) -> str:

@@ -141,3 +141,26 @@ def test_cli_export_of_one_delivery(two_deliveries: Path) -> None:
         bad = cli(two_deliveries, "export", str(root / "x.csv"), *args)
         assert bad.returncode != 0 and said in bad.stderr, (args, bad.stderr)
         assert not (root / "x.csv").exists()
+
+
+def test_export_summary_tells_none_added_from_none_decided() -> None:
+    """The one wording the command line and the window share: an empty scoped export says
+    whether nothing was added then or there, or photos were added but none decided."""
+    from engine.photo_scope import export_summary
+
+    day = PhotoScope.day(date(2026, 11, 24), folder=Path("/shop/deliveries/tuesday"))
+    said = day.describe()
+    assert export_summary(PhotoScope(), 0, None) == ""
+    assert export_summary(day, 3, None) == f" ({said})"
+    assert export_summary(day, 0, 0) == f" (none of the {said})"
+    assert export_summary(day, 0, 2) == (
+        " (2 photos added on 2026-11-24 in /shop/deliveries/tuesday, none decided yet)"
+    )
+    assert export_summary(day, 0, 1, undecided_hint="; --all lists them").endswith(
+        "1 photo added on 2026-11-24 in /shop/deliveries/tuesday, none decided yet; "
+        "--all lists them)"
+    )
+    assert export_summary(day, 0, 2, per="sku").endswith(", none confirmed yet)")
+    assert export_summary(day, 0, 2, folder_by_name=True).startswith(
+        " (2 photos added on 2026-11-24 in tuesday,"
+    )
