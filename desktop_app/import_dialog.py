@@ -34,6 +34,7 @@ from desktop_app.icons import icon
 from desktop_app.progress_bar import show_progress
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport, RemovalsNeedConsent
+from engine.errors import folder_problem
 from engine.progress import Progress
 from engine.wording import count
 
@@ -327,7 +328,8 @@ class ImportSetupDialog(QDialog):
         folder = self.folder
         parts = [self._sheet_note] if self._sheet_note else []
         if folder is not None and preview.folder_missing:
-            parts.append(f"<span style='color:#c62828'>Folder not found: {folder}</span>")
+            said = folder_problem(folder, "folder") or f"folder not found: {folder}"
+            parts.append(f"<span style='color:#c62828'>{escape(said[0].upper() + said[1:])}</span>")
         elif preview.empty and not preview.error:
             parts.append(
                 "<span style='color:#c62828'><b>Nothing to import:</b> the folder has no image "

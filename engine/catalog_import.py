@@ -20,6 +20,7 @@ from PIL import Image
 
 from engine import local_features
 from engine.db import transaction, utcnow
+from engine.errors import folder_problem
 from engine.export_csv import SEPARATOR_SETTING
 from engine.images import IMAGE_SUFFIXES, iter_image_files
 from engine.manifest import file_sha256
@@ -309,8 +310,8 @@ def import_catalog(
         else read_sheet(Path(sheet_path))
     )
     root = Path(folder if folder is not None else sheet.path.parent).resolve()  # type: ignore[union-attr]
-    if not root.is_dir():
-        raise FileNotFoundError(f"catalog folder not found: {root}")
+    if (problem := folder_problem(root)) is not None:
+        raise FileNotFoundError(problem)
     if sheet is None:
         require_images(root)
     rows, items, skipped, found = _plan(lib, root, sheet, deep=folder is not None)

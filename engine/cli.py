@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import __version__
+from engine.errors import folder_problem
 from engine.photo_scope import PhotoScope, export_summary, parse_when, photo_ids
 from engine.progress import Progress, format_eta
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
@@ -140,8 +141,9 @@ def _library(  # type: ignore[no-untyped-def]
 def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
     sheet = None
     # A mistyped folder or sheet must not leave a new, empty library behind: checked first.
-    if args.folder is not None and not Path(args.folder).is_dir():
-        raise FileNotFoundError(f"catalog folder not found: {args.folder}")
+    if args.folder is not None and (problem := folder_problem(Path(args.folder))) is not None:
+        hint = " (a sheet goes after --sheet)" if Path(args.folder).is_file() else ""
+        raise FileNotFoundError(problem + hint)
     if args.sheet is None:
         if args.folder is None:
             raise ValueError("give a folder of catalog images, a --sheet, or both")

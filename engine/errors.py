@@ -16,6 +16,17 @@ def _where(exc: OSError) -> str:
     return f" ({exc.filename})" if exc.filename else ""
 
 
+def folder_problem(path: Path, what: str = "catalog folder") -> str | None:
+    """Why ``path`` cannot be used as a folder, or None: a file named where a folder belongs
+    (a sheet dragged into the folder field) is not 'not found', and saying so sent staff
+    looking for a file they could see."""
+    if path.is_dir():
+        return None
+    if path.exists():
+        return f"{path} is a file, not a {what}"
+    return f"{what} not found: {path}"
+
+
 def database_damaged(exc: BaseException) -> bool:
     """Whether SQLite found the database itself damaged (not full, locked or read-only)."""
     text = str(exc).lower()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, write_photos
+from conftest import REPO, write_catalog, write_photos
 
 COMMANDS = [
     "import",
@@ -57,6 +57,12 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
         f"shopmatch: error: catalog folder not found: {tmp_path / 'nowhere'}"
     ]
     assert not (tmp_path / "lib").exists()  # a mistyped folder leaves no empty library
+    sheet = write_catalog(tmp_path / "supplier", 2)  # the sheet typed where the folder goes
+    proc = run("--library", str(tmp_path / "lib"), "import", str(sheet), check=False)
+    assert proc.stderr.strip().splitlines() == [
+        f"shopmatch: error: {sheet} is a file, not a catalog folder (a sheet goes after --sheet)"
+    ]
+    assert not (tmp_path / "lib").exists()
     (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
     proc = run(
         "--library",

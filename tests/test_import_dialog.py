@@ -234,3 +234,22 @@ def test_which_sheet_goes_with_a_new_folder(old: str, new: str, sheet: str, expe
 
     root = Path("/catalogs")
     assert sheet_for_folder(root / old, root / new, root / sheet) == root / expected
+
+
+def test_import_dialog_says_a_file_is_not_a_folder(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """The sheet itself typed into the folder field: it exists, so 'Folder not found' sent
+    staff looking for a file they could see; the preview says it is a file."""
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    sheet = write_catalog(tmp_path / "supplier", 3)
+    w.choose_import()
+    dlg = w.import_setup
+    dlg.folder_edit.setText(str(sheet))
+    dlg.sheet_edit.setText(str(sheet))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert f"{sheet} is a file, not a folder" in dlg.summary.text(), dlg.summary.text()
+    assert "not found" not in dlg.summary.text()
+    assert not import_button_enabled(dlg)
