@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.import_summary: ImportSummaryDialog | None = None
         self.last_import: ImportReport | None = None
         self.last_export: tuple[Path, int] | None = None
+        self._said_while_opening: list[str] = []
         self._paste_counter = itertools.count(1)
         self._importing = False
 
@@ -498,9 +499,15 @@ class MainWindow(QMainWindow):
         self.session.reset()
         self.welcome.set_state(self.library_path, busy=True)
         self.statusBar().showMessage(f"Opening {path}…")
+        # What the old library's last work said while this one opened (an export's 'written
+        # to …') would be wiped by 'Opened …' at once: it is said with it.
+        self._said_while_opening = []
 
         def opened(_p: Path) -> None:
-            self.statusBar().showMessage(f"Opened {path}", 4000)
+            said = self._said_while_opening
+            self.statusBar().showMessage(
+                "; ".join([f"Opened {path}", *said]), 12000 if said else 4000
+            )
             self.settings.setValue(keys.LAST_LIBRARY, str(path))
             self.refresh_status(then=then)
             self.session.resume(self._take_unmatched(path))
@@ -1142,10 +1149,16 @@ class MainWindow(QMainWindow):
             which = ""
             if scope is not None:
                 which = export_summary(scope, rows, in_scope, per=per, folder_by_name=True)
-            self.statusBar().showMessage(f"Exported {count(rows, 'row')}{which} to {target}", 10000)
+            said = f"Exported {count(rows, 'row')}{which} to {target}"
+            self.statusBar().showMessage(said, 10000)
+            self._said_while_opening.append(said)
 
         self.worker.submit(
-            run, what="export the inventory", priority=Priority.INTERACTIVE, on_result=done
+            run,
+            what="export the inventory",
+            priority=Priority.INTERACTIVE,
+            on_result=done,
+            any_library=True,  # the file is written: say so even if another library opened
         )
 
     # -- misc --------------------------------------------------------------------------------

@@ -104,6 +104,9 @@ class _Task:
     on_done: Callable[[], None] | None = None
     lifecycle: bool = False  # opens/closes the library, so never stale itself
     detached: bool = False  # runs on the pool, without the library
+    # Its result names what it did by itself (a file written), so it is said even after
+    # another library was opened; other results belong to the library's own queue.
+    any_library: bool = False
     priority: int = Priority.QUERY
 
 
@@ -188,11 +191,14 @@ class EngineWorker(QObject):
         on_cancelled: Callable[[], None] | None = None,
         on_done: Callable[[], None] | None = None,
         token: CancelToken | None = None,
+        any_library: bool = False,
         _lifecycle: bool = False,
         _detached: bool = False,
     ) -> TaskHandle:
         """Queue ``fn(ctx)`` on the engine thread. ``what`` names it in error dialogs
-        ("import the catalog"), so every failure reaches the user in plain words."""
+        ("import the catalog"), so every failure reaches the user in plain words.
+        ``any_library``: its result is still delivered after another library was opened
+        (it says what it did, e.g. the file an export wrote)."""
         task = _Task(
             id=next(self._ids),
             fn=fn,
@@ -207,6 +213,7 @@ class EngineWorker(QObject):
             on_done=on_done,
             lifecycle=_lifecycle,
             detached=_detached,
+            any_library=any_library,
             priority=int(priority),
         )
         if self._stopped:  # e.g. a timer firing while the window closes: nothing to do
@@ -399,7 +406,7 @@ class EngineWorker(QObject):
             return
         if (
             kind in ("partial", "result")
-            and not task.lifecycle
+            and not (task.lifecycle or task.any_library)
             and task.generation != self._generation
         ):
             # Done on the library it was for (a decision queued before another library was

@@ -227,3 +227,30 @@ def test_photos_to_decide_whose_files_moved_become_unreadable_after_an_import(
     qtbot.wait(300)
     states = [(i.path.name, i.status, i.photo_id, i.error) for i in w.model.items]
     assert all(s[1] == "suggested" and s[2] is not None for s in states), states
+
+
+def test_an_export_finished_after_opening_another_library_still_says_it_was_written(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """Ctrl+E's export queued behind a busy engine, then another library opened at once:
+    the file was written, but its 'Exported N rows to …' was dropped with the old library's
+    results (and 'Opened …' would have wiped it at once), so staff could not tell whether
+    the export had happened."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 4)
+    w.add_paths(write_photos(tmp_path / "photos", [1, 2]))
+    wait_matched(qtbot, w, 2)
+    w.session.select_row(0)
+    w.session.confirm_index(0)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    target = tmp_path / "out" / "stock.csv"
+    target.parent.mkdir()
+    release = _hold_engine(w)
+    w.export_inventory(target)
+    _switch_at_once(qtbot, w, tmp_path / "other-lib", release)
+    assert target.is_file()
+    assert w.last_export == (target, 1)
+    said = w.statusBar().full_message
+    assert said.startswith(f"Opened {tmp_path / 'other-lib'}") and said.endswith(
+        f"Exported 1 row to {target}"
+    ), said
