@@ -31,6 +31,7 @@ from desktop_app.previews import PreviewLoader
 from desktop_app.review import format_price
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview
+from engine.sheet import product_price
 from engine.wording import count
 
 PAGE = 500  # products per query; the next page loads when the list is scrolled to its end
@@ -311,7 +312,7 @@ class CatalogBrowser(QWidget):
             p = withdrawn_note(p)
             values = [p.get("sku"), p.get("name"), p.get("category"), p.get("supplier")]
             items = [QTableWidgetItem(str(v or "")) for v in values]
-            items.append(QTableWidgetItem(format_price(p.get("price"))))
+            items.append(QTableWidgetItem(format_price(product_price(p))))
             items[PRICE_COLUMN].setTextAlignment(
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
             )
@@ -402,7 +403,7 @@ class CatalogBrowser(QWidget):
         p = d.product
         meta = " · ".join(
             str(x)
-            for x in (p.get("category"), p.get("supplier"), format_price(p.get("price")))
+            for x in (p.get("category"), p.get("supplier"), format_price(product_price(p)))
             if x
         )
         try:

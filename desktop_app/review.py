@@ -33,6 +33,7 @@ from desktop_app.icons import icon
 from desktop_app.previews import cached_pixmap
 from desktop_app.queue_view import STATUS_LABELS, QueueItem, QueueModel, QueueView
 from engine.matching import Suggestion
+from engine.sheet import product_price
 
 MAX_CARDS = 9
 # Each hint stays on one line (non-breaking spaces); a narrow window wraps between them.
@@ -52,7 +53,10 @@ RESULTS_MAX_PX = 170  # the product search's result list, at most about five row
 
 
 def format_price(price: object) -> str:
-    return f"{price:.2f}" if isinstance(price, int | float) else ""
+    """A number with two decimals; a sheet's worded price ('2 for 3.00') as it was written."""
+    if isinstance(price, int | float):
+        return f"{price:.2f}"
+    return price if isinstance(price, str) else ""
 
 
 class PhotoTitle(QLabel):
@@ -601,7 +605,7 @@ class ReviewPage(QWidget):
         self.results.clear()
         for p in products:
             sku = str(p["sku"])
-            price = format_price(p.get("price"))
+            price = format_price(product_price(p))
             meta = " · ".join(str(x) for x in (p.get("supplier"), p.get("category"), price) if x)
             label = f"{p.get('name') or sku}  ·  {sku}" + (f"  ·  {meta}" if meta else "")
             it = QListWidgetItem(label)

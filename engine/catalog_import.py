@@ -22,7 +22,7 @@ from engine import local_features
 from engine.db import transaction, utcnow
 from engine.errors import folder_problem
 from engine.export_csv import SEPARATOR_SETTING
-from engine.images import IMAGE_SUFFIXES, iter_image_files
+from engine.images import IMAGE_SUFFIXES, PICTURE_KINDS, iter_image_files
 from engine.manifest import file_sha256
 from engine.progress import (
     Cancelled,
@@ -91,8 +91,8 @@ def require_images(folder: Path) -> None:
     there before (a mistyped or emptied folder, not a wish to empty the catalog)."""
     if next(iter_image_files(folder), None) is None:
         raise ValueError(
-            f"no pictures found in {folder} (JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF files, in "
-            "it or its sub-folders); choose the folder that holds the supplier's pictures, or "
+            f"no pictures found in {folder} ({PICTURE_KINDS} files, in it or its sub-folders); "
+            "choose the folder that holds the supplier's pictures, or "
             "give the product sheet"
         )
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 COUNTED: dict[str, tuple[str, ...]] = {
     "products": ("product",),
     "catalog_images": ("catalog image",),
+    "remembered": ("remembered photo",),
     "photos": ("photo",),
     "decisions": ("decision",),
     "models": ("model",),
@@ -203,10 +204,16 @@ def _database(lib: Library, report: CheckReport, repair: bool) -> bool:
                 report.findings[-1] = replace(report.findings[-1], repaired=True)
     for table in ("products", "catalog_images", "photos", "decisions"):
         report.counts[table] = int(lib.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    # Confirmed photos kept as reference images are counted apart, as 'status' shows them.
+    remembered = "SELECT count(*) FROM catalog_images WHERE origin = 'confirmed'"
+    report.counts["remembered"] = int(lib.db.execute(remembered).fetchone()[0])
+    report.counts["catalog_images"] -= report.counts["remembered"]
     return True
 
 
 def _imports(lib: Library, report: CheckReport, repair: bool) -> None:
+    from engine.export_csv import local_time  # as every time ShopMatch prints: local
+
     # We hold the library lock, so an import still marked 'running' was killed.
     rows = lib.db.execute(
         "SELECT id, source_root, started_at FROM imports WHERE status = 'running'"
@@ -217,7 +224,8 @@ def _imports(lib: Library, report: CheckReport, repair: bool) -> None:
         report.add(
             "imports",
             "note",
-            f"the import of {root} started {started} was interrupted; what it stored is kept, "
+            f"the import of {root} started {local_time(started)[:16]} was interrupted; what it "
+            "stored is kept, "
             "run it again to finish",
             repaired=repair,
         )
@@ -543,11 +551,14 @@ def _exports(lib: Library, report: CheckReport, repair: bool) -> None:
         return
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     if digest != last.get("sha256"):
+        from engine.export_csv import local_time  # as every time ShopMatch prints: local
+
+        wrote = local_time(str(last.get("at")))[:16]
         report.add(
             "exports",
             "note",
-            f"{target} differs from what ShopMatch wrote at {last.get('at')} (edited, or "
-            "incomplete): export again to be sure",
+            f"{target} differs from what ShopMatch wrote at {wrote} (edited, or incomplete): "
+            "export again to be sure",
         )
 
 

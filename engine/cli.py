@@ -257,9 +257,12 @@ def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
             results, args.json, _decided(lib, results), rejected_by_photo(lib)
         )
     if not results:
+        from engine.images import PICTURE_KINDS
+
         names = ", ".join(str(p) for p in args.photos[:3])
-        print(f"shopmatch: no photos found in {names}", file=sys.stderr)
-        return 1
+        raise ValueError(
+            f"no photos found in {names} (looked for {PICTURE_KINDS} files, in sub-folders too)"
+        )
     if failures:
         print(f"{count(failures, 'file')} could not be used", file=sys.stderr)
     return 1 if failures == len(results) else 0  # scripts learn that nothing was matched
@@ -443,16 +446,29 @@ def cmd_backups(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
+    from engine.sheet import product_price
+
     with _library(args) as lib:
         _filters(lib, args)
-        found = lib.products(args.text, category=args.category, supplier=args.supplier)
-        for p in found:
-            price = "" if p["price"] is None else f"{p['price']:.2f}"
+        # Every match is fetched so the ones not printed can be counted, never dropped unsaid.
+        found = lib.products(
+            args.text, category=args.category, supplier=args.supplier, limit=sys.maxsize
+        )
+        shown = found[: args.limit] if args.limit else found
+        for p in shown:
+            price = product_price(p)
+            price = f"{price:.2f}" if isinstance(price, int | float) else one_line(price or "")
             # One line per product, whatever line breaks or escapes a sheet's cells held.
             sku = _sku(p["sku"])
             name, category, supplier = (one_line(p[k]) for k in ("name", "category", "supplier"))
             gone = "  (no longer in the catalog)" if p.get("withdrawn_at") else ""
             print(f"{sku:<24} {name:<32} {category:<16} {supplier:<16} {price}{gone}")
+    if len(shown) < len(found):
+        print(
+            f"… and {count(len(found) - len(shown), 'more product')}: --limit 0 lists every "
+            "one, or narrow the search",
+            file=sys.stderr,
+        )
     if not found:
         what = f"match {args.text!r}" if args.text else "are in this selection"
         print(f"shopmatch: no products {what}", file=sys.stderr)
@@ -683,7 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sheet",
         type=Path,
-        help="CSV with sku,name,category,supplier,price,image (image paths relative to the sheet)",
+        help="CSV with sku,name,category,supplier,price,image (image paths relative to the "
+        "sheet or the catalog folder; a picture they miss is looked for by file name)",
     )
     p.add_argument(
         "--replaces",
@@ -755,7 +772,9 @@ def build_parser() -> argparse.ArgumentParser:
         "semicolon also writes decimal commas, as Excel reads in German or French",
     )
     when = "today, yesterday, YYYY-MM-DD or 'YYYY-MM-DD HH:MM', local time"
-    p.add_argument("--on", metavar="DAY", help=f"only photos added that day ({when})")
+    p.add_argument(
+        "--on", metavar="DAY", help="only photos added that day (today, yesterday or YYYY-MM-DD)"
+    )
     p.add_argument("--since", metavar="WHEN", help=f"only photos added since then ({when})")
     p.add_argument("--before", metavar="WHEN", help=f"only photos added before then ({when})")
     p.add_argument("--folder", metavar="DIR", help="only photos from this folder (at any depth)")
@@ -791,6 +810,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?", default="")
     p.add_argument("--category")
     p.add_argument("--supplier")
+    p.add_argument(
+        "--limit",
+        type=_whole(0, 10_000_000),
+        default=200,
+        metavar="N",
+        help="list at most N products, and count the rest (default 200; 0 lists every one)",
+    )
     p.set_defaults(func=cmd_products)
 
     p = sub.add_parser("models", help="list, install, activate or remove encoder model versions")

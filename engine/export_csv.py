@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from engine.atomic import atomic_write_bytes
 from engine.decisions import effective_states, rejected_by_photo
 from engine.photo_scope import PhotoScope, photo_ids
+from engine.sheet import product_price
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -81,7 +82,8 @@ def safe_cell(value: object) -> object:
 
 def _product_cells(lib: Library, sku: str) -> dict[str, object]:
     product = lib.product(sku) or {}
-    return {"sku": sku, **{k: product.get(k) for k in ("name", "category", "supplier", "price")}}
+    cells = {k: product.get(k) for k in ("name", "category", "supplier")}
+    return {"sku": sku, **cells, "price": product_price(product)}
 
 
 def _rows_per_photo(

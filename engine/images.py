@@ -30,6 +30,7 @@ from engine.db import DB_NAME
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
+    "PICTURE_KINDS",
     "ImageLoadError",
     "check_file",
     "iter_image_files",
@@ -42,6 +43,9 @@ __all__ = [
 
 MAX_PIXELS: int = 250_000_000
 """Decompression-bomb limit, in pixels of the file as stored (read at call time)."""
+
+PICTURE_KINDS = "JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF"
+"""The picture files looked for, as a message names them."""
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {

@@ -96,7 +96,8 @@ def prepare(lib: Library, holdout: float = HOLDOUT_SHARE) -> TrainingSet:
     data = collect(lib, holdout=holdout)
     if len(data.skus) < 2 or not (data.catalog or data.photos):
         raise LearningError(
-            "nothing to learn from yet: import a catalog with at least two products first"
+            "nothing to learn from yet: learning needs at least two products with a picture "
+            "(import the supplier's pictures, or confirm photos of two products)"
         )
     return data
 

@@ -23,6 +23,7 @@ from engine.images import ImageLoadError, check_file, iter_image_files
 from engine.index import NO_KEY
 from engine.manifest import file_sha256
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
+from engine.sheet import product_price
 from engine.thumbnails import save_thumbnail
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Suggestion:
     name: str = ""
     category: str = ""
     supplier: str = ""
-    price: float | None = None
+    price: float | str | None = None  # a number, or the sheet's words ('2 for 3.00')
     inliers: int = 0  # verified matching keypoints with image_id (local-feature stage)
 
 
@@ -158,7 +159,7 @@ def _with_products(lib: Library, suggestions: list[Suggestion]) -> list[Suggesti
                 str(p.get("name") or ""),
                 str(p.get("category") or ""),
                 str(p.get("supplier") or ""),
-                p.get("price"),  # type: ignore[arg-type]
+                product_price(p),
                 s.inliers,
             )
         )

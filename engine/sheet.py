@@ -11,8 +11,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,6 +212,22 @@ def map_columns(headers: list[str]) -> dict[str, str]:
 
 
 _GROUP = "[ \u00a0\u202f']"  # thousands separators: space, no-break spaces, Swiss apostrophe
+
+
+def product_price(product: Mapping[str, object]) -> float | str | None:
+    """A product row's price as the shop reads it: the number, or the sheet's own words
+    ('2 for 3.00') that no number could hold, kept in its attributes at import."""
+    price = product.get("price")
+    if isinstance(price, int | float):
+        return price
+    attributes = product.get("attributes") or {}
+    if isinstance(attributes, str):
+        try:
+            attributes = json.loads(attributes)
+        except ValueError:
+            return None
+    text = attributes.get("price_text") if isinstance(attributes, dict) else None
+    return text if isinstance(text, str) and text else None
 
 
 def parse_price(text: str) -> float | None:
