@@ -350,7 +350,7 @@ def finish(
         data={
             "skus": len(data.skus),
             "catalog": len(data.catalog),
-            "photos": len(data.photos) if learnt else 0,
+            "photos": result.n_photos,  # after the view budget's cut, as trained
             "heldout": len(data.heldout),
             "views": result.n_views,
             "unreadable": len(data.missing),

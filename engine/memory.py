@@ -50,8 +50,12 @@ def sync_photo(lib: Library, photo_id: int) -> None:
         "SELECT vector FROM photo_embeddings WHERE photo_id = ? AND model_version = ?",
         [photo_id, version],
     ).fetchone()
-    if photo is None or blob is None:
-        return  # never embedded (e.g. matched under another model): nothing to remember yet
+    if photo is None:
+        return
+    if blob is None:  # matched under another model (confirmed from the queue after a switch)
+        blob = _embed_now(lib, photo_id, photo[0], photo[1])
+        if blob is None:
+            return  # its file and thumbnail are both gone: nothing to remember it by
     same = lib.db.execute(
         "SELECT 1 FROM catalog_images WHERE sha256 = ? AND origin = 'catalog'", [photo[1]]
     ).fetchone()
@@ -83,6 +87,29 @@ def sync_photo(lib: Library, photo_id: int) -> None:
             {"image_id": image_id, "model_version": version, "vector": blob[0]}
         )
     lib.index_add(image_id, np.frombuffer(blob[0], dtype=np.float32))
+
+
+def _embed_now(lib: Library, photo_id: int, path: str, sha256: str) -> tuple[bytes] | None:
+    """The photo's vector with the active model, made and stored now (one photo: a few tens
+    of ms), read from the original or its thumbnail; None if neither can be read."""
+    from engine.images import ImageLoadError
+    from engine.thumbnails import readable_source
+
+    source = readable_source(lib.thumbs_dir, path, sha256)
+    if source is None:
+        return None
+    encoder = lib.encoder
+    try:
+        vector = encoder.encode_images([encoder.load(source)])[0]
+    except ImageLoadError:
+        return None
+    blob = vector.astype("<f4").tobytes()
+    with transaction(lib.db):
+        lib.db["photo_embeddings"].upsert(
+            {"photo_id": photo_id, "model_version": encoder.version, "vector": blob},
+            pk=("photo_id", "model_version"),
+        )
+    return (blob,)
 
 
 def set_enabled(lib: Library, on: bool) -> None:

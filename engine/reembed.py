@@ -91,16 +91,16 @@ def plan(lib: Library, version: str, skip: Collection[int] = ()) -> EmbedPlan:
     """Every reference image without a ``version`` embedding (all of them for a model not
     installed yet) and not in ``skip``, with the file to read for each."""
     rows = lib.db.execute(
-        "SELECT id, path, sha256 FROM catalog_images WHERE id NOT IN "
+        "SELECT id, path, sha256, size, mtime FROM catalog_images WHERE id NOT IN "
         "(SELECT image_id FROM embeddings WHERE model_version = ?) ORDER BY id",
         [version],
     ).fetchall()
     refs: list[Ref] = []
     failed: list[tuple[int, str]] = []
-    for image_id, path, sha in rows:
+    for image_id, path, sha, size, mtime in rows:
         if image_id in skip:
             continue
-        source = readable_source(lib.thumbs_dir, path, sha)
+        source = readable_source(lib.thumbs_dir, path, sha, size, mtime)
         if source is None:
             failed.append((image_id, "original and thumbnail both missing"))
         else:

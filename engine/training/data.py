@@ -84,10 +84,11 @@ def collect(lib: Library, holdout: float = HOLDOUT_SHARE) -> TrainingSet:
 
     missing: list[str] = []
     catalog: list[Sample] = []
-    for image_id, sku, path, sha in lib.db.execute(
-        "SELECT id, sku, path, sha256 FROM catalog_images WHERE origin = 'catalog' ORDER BY id"
+    for image_id, sku, path, sha, size, mtime in lib.db.execute(
+        "SELECT id, sku, path, sha256, size, mtime FROM catalog_images "
+        "WHERE origin = 'catalog' ORDER BY id"
     ):
-        src = readable_source(lib.thumbs_dir, path, sha)
+        src = readable_source(lib.thumbs_dir, path, sha, size, mtime)
         if src is None:
             missing.append(path)
         else:

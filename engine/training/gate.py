@@ -11,7 +11,7 @@ recognisable?). The comparison is returned as plain data to store with the model
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +22,7 @@ from engine.images import ImageLoadError
 from engine.matching import SCORE_POOL
 from engine.progress import CancelToken, ProgressCallback, ProgressReporter
 from engine.reembed import embed_missing
+from engine.thumbnails import readable_source
 from engine.training.augment import phone_photo
 from engine.training.data import Sample
 from engine.training.options import CATALOG_CHECK_MAX, MIN_HELDOUT, STAGE_COMPARE
@@ -132,6 +133,19 @@ def _photo_vectors(lib: Library, version: str, photos: Sequence[Sample]) -> np.n
             imgs = [encoder.load(photos[i].source) for i in chunk]
             out[chunk] = encoder.encode_images(imgs)
     return out
+
+
+def still_readable(lib: Library, photos: Sequence[Sample]) -> list[Sample]:
+    """The held-out photos as they can be read now, from their original or its thumbnail;
+    one readable neither way is left out of both models' scores. Staff may tidy a delivery
+    folder while the model trains: that must not fail the run after all the training."""
+    kept = []
+    for s in photos:
+        row = lib.db.execute("SELECT path, sha256 FROM photos WHERE id = ?", [s.ref_id]).fetchone()
+        source = None if row is None else readable_source(lib.thumbs_dir, row[0], row[1])
+        if source is not None:
+            kept.append(replace(s, source=source))
+    return kept
 
 
 def per_sku_similarities(
@@ -260,6 +274,7 @@ def compare(
     try here would hold up matching (a hung network share) for nothing.
     """
     active = active or lib.model_version
+    heldout = still_readable(lib, heldout)
     embed_missing(lib, candidate, progress=progress, cancel=cancel, skip=skip)
     embed_missing(lib, active, progress=progress, cancel=cancel)
     reporter = ProgressReporter(STAGE_COMPARE, 2, progress, cancel)

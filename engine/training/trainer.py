@@ -145,8 +145,9 @@ class TrainResult:
     cache_s: float
     train_s: float
     n_views: int
-    n_samples: int
+    n_samples: int  # images read and trained on
     member_losses: list[list[float]] = field(default_factory=list)  # every member's epochs
+    n_photos: int = 0  # of n_samples, the confirmed photos (a view budget may cut some)
 
 
 def _views(sample: Sample, cfg: TrainConfig, index: int) -> list[Image.Image]:
@@ -442,8 +443,18 @@ def train(
     finally:
         torch.set_num_threads(previous)
     n_read = len(samples) - len(cache.failed)
+    unread = {path for path, _ in cache.failed}
+    n_photos = sum(1 for s in samples if s.kind == "photo" and s.source not in unread)
     return TrainResult(
-        result, cfg, losses[0], cache_s, train_s, len(cache.labels), n_read, member_losses=losses
+        result,
+        cfg,
+        losses[0],
+        cache_s,
+        train_s,
+        len(cache.labels),
+        n_read,
+        member_losses=losses,
+        n_photos=n_photos,
     )
 
 
