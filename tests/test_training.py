@@ -103,6 +103,21 @@ def test_held_out_share_shrinks_for_big_libraries() -> None:
     assert {s.sku for s in held} == {"S0", "S1", "S2"}
 
 
+def test_many_products_with_a_few_photos_each_still_hold_some_out() -> None:
+    """300 products confirmed 3 times each (a shop's first weeks): no SKU had enough photos
+    for a share of its own, nothing was held out, and the gate refused every model for want
+    of held-out photos. The newest photos of the most recently confirmed SKUs make it up."""
+    photos = [Sample(Path(f"{i}.jpg"), f"S{i % 300}", "photo", i) for i in range(900)]
+    photos += [Sample(Path("x.jpg"), "lonely", "photo", 5000)]
+    train_part, held = stratified_split(photos, 0.15)
+    assert len(held) == 135 and len(train_part) == 766
+    assert len({s.sku for s in held}) == 135  # one each: every SKU keeps two to train on
+    assert "lonely" not in {s.sku for s in held}  # a single photo is never held out
+    newest = {f"S{i % 300}" for i in range(899, 899 - 135, -1)}
+    assert {s.sku for s in held} == newest
+    assert all(s.ref_id >= 600 for s in held)  # each SKU's newest photo
+
+
 def test_view_budget_gives_way_with_the_catalogs_simulated_views_first() -> None:
     from engine.training.budget import (
         MIN_CATALOG_VIEWS,

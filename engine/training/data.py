@@ -56,7 +56,9 @@ def stratified_split(
 ) -> tuple[list[Sample], list[Sample]]:
     """(train, held-out): the most recent ``fraction`` of each SKU's photos held out, at
     least one kept for training, none held out from a SKU with a single photo; with
-    ``max_total``, the fraction shrinks so that about that many are held out in all.
+    ``max_total``, the fraction shrinks so that about that many are held out in all. SKUs
+    too small for a share of their own give their newest photo until ``fraction`` of all
+    photos is held out.
 
     Most recent rather than random: staff shoot a delivery in bursts, so a random pick puts
     near-duplicates of held-out photos in training and every model looks perfect (on the
@@ -70,11 +72,22 @@ def stratified_split(
         by_sku[s.sku].append(s)
     train: list[Sample] = []
     held: list[Sample] = []
+    spare: list[Sample] = []  # the newest photo of a SKU with 2 or 3, which held none
     for sku in sorted(by_sku):
         group = sorted(by_sku[sku], key=lambda s: s.ref_id)  # ids grow with time
         k = min(int(len(group) * fraction + 0.5), len(group) - 1) if len(group) > 1 else 0
+        if k == 0 and len(group) > 1:
+            spare.append(group[-1])
         train.extend(group[: len(group) - k])
         held.extend(group[len(group) - k :])
+    # Many products with two or three photos each (a shop's usual start) held out nothing
+    # per SKU, and the gate refused every model for want of held-out photos: their newest
+    # photos, most recent first, make up the share.
+    want = int(len(photos) * fraction + 0.5)
+    if len(held) < want and spare:
+        topped = {id(s) for s in sorted(spare, key=lambda s: -s.ref_id)[: want - len(held)]}
+        held.extend(s for s in spare if id(s) in topped)
+        train = [s for s in train if id(s) not in topped]
     return train, held
 
 
