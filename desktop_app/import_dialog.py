@@ -464,7 +464,11 @@ class ProgressDialog(QDialog):
 class ImportSummaryDialog(QDialog):
     """What the import did, and each skipped file with its reason."""
 
-    def __init__(self, report: ImportReport, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, report: ImportReport, parent: QWidget | None = None, next_step: str | None = None
+    ) -> None:
+        """``next_step``: what the user does now, when the app already does the usual one
+        (the demo adds its photos itself)."""
         super().__init__(parent)
         self.report = report
         self.setWindowTitle("Import cancelled" if report.cancelled else "Catalog imported")
@@ -476,8 +480,13 @@ class ImportSummaryDialog(QDialog):
             "<h3>Import cancelled</h3><p>Everything imported so far is kept. Import the same "
             "folder again to finish; finished images are not processed twice.</p>"
             if report.cancelled
-            else "<h3>Catalog imported</h3><p>Next: drop photos of the delivered goods on the "
-            "window, or use File ▸ Add photos.</p>"
+            else "<h3>Catalog imported</h3><p>"
+            + escape(
+                next_step
+                or "Next: drop photos of the delivered goods on the window, or use File ▸ Add "
+                "photos."
+            )
+            + "</p>"
         )
         title.setWordWrap(True)
         layout.addWidget(title)

@@ -717,6 +717,12 @@ class MainWindow(QMainWindow):
                     demo / "catalog",
                     demo / "catalog.csv",
                     then=(lambda _r: self.add_paths([demo / "photos"])) if queue_photos else None,
+                    next_step=(
+                        "Next: the demo's delivery photos are matched now. Pick a photo on the "
+                        "left and press Enter to confirm its top suggestion, or 1–9 for another."
+                    )
+                    if queue_photos
+                    else None,
                 )
             elif queue_photos:
                 self.add_paths([demo / "photos"])
@@ -764,6 +770,7 @@ class MainWindow(QMainWindow):
         then: Callable[[ImportReport], None] | None = None,
         removals: str = "ask",
         replaces: Path | None = None,
+        next_step: str | None = None,
     ) -> CancelToken:
         """Run the import in the background behind a progress dialog; show the summary. An
         import that would take most of a folder's pictures out asks first, then runs again
@@ -800,10 +807,12 @@ class MainWindow(QMainWindow):
                 else None
             )
             if older is not None and self._replaces(folder or sheet, older):
-                self.import_catalog(folder, sheet, then, removals=removals, replaces=older)
+                self.import_catalog(
+                    folder, sheet, then, removals=removals, replaces=older, next_step=next_step
+                )
                 return
             self.last_import = report
-            summary = ImportSummaryDialog(report, self)
+            summary = ImportSummaryDialog(report, self, next_step)
             summary.open()
             self.import_summary = summary
             self.catalog.loaded = False
@@ -819,7 +828,9 @@ class MainWindow(QMainWindow):
             if isinstance(err.exc, RemovalsNeedConsent):
                 choice = ask_removals(self, err.exc)
                 if choice is not None:
-                    self.import_catalog(folder, sheet, then, removals=choice, replaces=replaces)
+                    self.import_catalog(
+                        folder, sheet, then, removals=choice, replaces=replaces, next_step=next_step
+                    )
                 else:  # the progress dialog just vanished: say that nothing happened
                     self.statusBar().showMessage(
                         "Import cancelled: nothing was imported, the catalog is as it was", 10000

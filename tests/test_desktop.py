@@ -31,7 +31,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QMessageBox
 
 from conftest import write_catalog, write_photos
 from desktop_app import app as desktop_app_main
@@ -1205,6 +1205,9 @@ def test_demo_imports_catalog_and_queues_photos(
     monkeypatch.setattr(main_window_module, "demo_dir", lambda: demo)
     window.open_demo(tmp_path / "demo-lib")
     qtbot.waitUntil(lambda: window.import_summary is not None, timeout=WAIT_MS)
+    said = window.import_summary.findChildren(QLabel)[0].text()
+    # The demo adds its photos itself: not 'Next: drop photos … on the window'.
+    assert "photos are matched now" in said and "drop photos" not in said, said
     window.import_summary.accept()
     wait_matched(qtbot, window, 2)
     assert window.library_status is not None
