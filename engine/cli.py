@@ -565,6 +565,8 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
 
     if args.no_train and args.train is None:
         raise ValueError("--no-train needs --train TRAIN.csv")
+    if args.no_train and args.adapt:
+        raise ValueError("--adapt trains a model and --no-train asks for none: drop one of them")
     report = evaluate_dataset(
         args.dataset,
         square_mode=args.square,
@@ -607,6 +609,8 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
         print(f"{'sku':<28} {'n':>3} {'top-1':>6} {'top-5':>6} {'MRR':>6} {'mAP@5':>6}")
         for sku, s in report.per_sku.items():
             print(f"{sku:<28} {s.n:>3} {s.top1:>6.2f} {s.top5:>6.2f} {s.mrr:>6.2f} {s.map5:>6.2f}")
+    for where, reason in report.catalog_skipped:  # as 'import' lists them
+        print(f"  skipped {where}: {reason}")
     for path, reason in report.unreadable:
         print(f"  unreadable {path}: {reason}")
     return 0

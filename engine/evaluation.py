@@ -60,6 +60,9 @@ class EvalReport:
     per_sku: dict[str, Metrics]
     images_per_s: float
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    # Catalog files the import left out (where, reason): their products may never be
+    # suggested, so every photo of them counts as a miss.
+    catalog_skipped: list[tuple[str, str]] = field(default_factory=list)
     square_mode: str = "letterbox"
     model_version: str = ""
     # Set when a train CSV was given: the confirmations and the learning run before evaluation.
@@ -73,6 +76,7 @@ class EvalReport:
             square_mode=self.square_mode,
             model_version=self.model_version,
             unreadable=len(self.unreadable),
+            catalog_skipped=[{"where": w, "reason": r} for w, r in self.catalog_skipped],
         )
         if self.memory is not None:
             out.update(self.memory)
@@ -92,12 +96,13 @@ def read_truth(path: Path) -> list[tuple[Path, str]]:
 
     Refused with the CSV's name and line, before any work: a photo that is not there, one
     listed twice with two SKUs, or no rows at all. Each would otherwise change the figures
-    without a word (rows dropped, the last SKU winning, a training run on nothing)."""
+    without a word (rows dropped, the last SKU winning, a training run on nothing).
+    Delimiter and encoding are read as the catalog sheet's are: the same Excel saves both."""
     path = Path(path)
-    from engine.sheet import decode_text  # (its SheetError is a ValueError, said as is)
+    from engine.sheet import _dialect, decode_text  # (SheetError is a ValueError, said as is)
 
     text = decode_text(path.read_bytes(), path.name)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=_dialect(text))
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     if not {"photo", "sku"} <= set(fields):
         raise ValueError(f"{path.name} needs the columns photo,sku")
@@ -128,6 +133,39 @@ def read_truth(path: Path) -> list[tuple[Path, str]]:
     if not rows:
         raise ValueError(f"{path.name} has no photo,sku rows")
     return [(file, sku) for file, (sku, _line) in rows.items()]
+
+
+def _copies(
+    truth: list[tuple[Path, str]], train: list[tuple[Path, str]]
+) -> list[tuple[Path, Path]]:
+    """(truth photo, train photo) pairs with the same bytes: the library keys photos by
+    content, so instant memory would answer such a truth photo with itself. Files that
+    cannot be read are left to matching, which reports them."""
+    from engine.manifest import file_sha256
+
+    def sha(path: Path) -> str | None:
+        try:
+            return file_sha256(path)
+        except OSError:
+            return None
+
+    trained: dict[str, Path] = {}
+    for path, _sku in train:
+        if (digest := sha(path)) is not None:
+            trained.setdefault(digest, path)
+    return [
+        (path, trained[digest])
+        for path, _sku in truth
+        if (digest := sha(path)) is not None and digest in trained
+    ]
+
+
+def _shown(path: Path, folder: Path) -> str:
+    """A photo as the CSVs name it: relative to the dataset folder where it lies inside."""
+    try:
+        return path.relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _check_skus(csv_path: Path, rows: list[tuple[Path, str]], catalog: set[str]) -> None:
@@ -238,11 +276,14 @@ def evaluate_dataset(
 
     ``train_csv``: confirm those photos first (instant memory) and, unless ``learn`` is
     False, train and gate a model on them. ``adapt``: train on the catalog alone when there
-    is no train CSV (catalog-only adaptation). ``online``: match truth.csv in file order and
-    confirm each photo right after (:func:`rank_online`), instead of never seeing them.
+    is no train CSV (catalog-only adaptation); refused with ``learn`` False, which asks for no
+    model. ``online``: match truth.csv in file order and confirm each photo right after
+    (:func:`rank_online`), instead of never seeing them.
     """
     from engine.library import Library
 
+    if adapt and not learn:
+        raise ValueError("adapt trains a model and learn=False asks for none: pass one of them")
     dataset = Path(dataset)
     catalog, truth_csv = dataset / "catalog.csv", dataset / "truth.csv"
     for f in (catalog, truth_csv):
@@ -268,11 +309,22 @@ def evaluate_dataset(
                 f"{train_path.name} (e.g. {next(iter(seen)).name}): the gain would be "
                 "measured on photos it learnt from"
             )
+        if copies := _copies(truth, train_rows):
+            copy, original = copies[0]
+            train_photos = (
+                f"a {train_path.name} photo" if len(copies) == 1 else f"{train_path.name} photos"
+            )
+            raise ValueError(
+                f"truth.csv lists {count(len(copies), 'photo')} that "
+                f"{'is a copy' if len(copies) == 1 else 'are copies'} of {train_photos} "
+                f"({_shown(copy, dataset)} is {_shown(original, dataset)}): the gain "
+                "would be measured on photos it learnt from"
+            )
     with (
         tempfile.TemporaryDirectory(prefix="shopmatch-eval-") as tmp,
         Library(Path(tmp), square_mode=square_mode, model_dir=model_dir) as lib,
     ):
-        lib.import_catalog(dataset, catalog, progress=progress, cancel=cancel)
+        imported = lib.import_catalog(dataset, catalog, progress=progress, cancel=cancel)
         memory = learning = None
         if train_rows is not None:
             memory = confirm_photos(lib, train_rows, progress=progress, cancel=cancel)
@@ -307,6 +359,7 @@ def evaluate_dataset(
             per_sku={k: ranking_metrics(v) for k, v in sorted(per_sku_ranks.items())},
             images_per_s=len(truth) / elapsed if elapsed > 0 else 0.0,
             unreadable=unreadable,
+            catalog_skipped=list(imported.skipped),
             square_mode=square_mode,
             model_version=lib.model_version,
             memory=memory,
