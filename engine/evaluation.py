@@ -99,10 +99,10 @@ def read_truth(path: Path) -> list[tuple[Path, str]]:
     without a word (rows dropped, the last SKU winning, a training run on nothing).
     Delimiter and encoding are read as the catalog sheet's are: the same Excel saves both."""
     path = Path(path)
-    from engine.sheet import _dialect, decode_text  # (SheetError is a ValueError, said as is)
+    from engine.sheet import decode_text, mac_line_ends, sniff_dialect  # SheetError: ValueError
 
-    text = decode_text(path.read_bytes(), path.name)
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=_dialect(text))
+    text = mac_line_ends(decode_text(path.read_bytes(), path.name))
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=sniff_dialect(text))
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     if not {"photo", "sku"} <= set(fields):
         raise ValueError(f"{path.name} needs the columns photo,sku")

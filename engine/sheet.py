@@ -356,7 +356,15 @@ class _Sheet(csv.excel):
     """Excel's CSV rules (double-quote quoting, doubled quotes) with the sheet's delimiter."""
 
 
-def _dialect(text: str) -> type[csv.Dialect]:
+def mac_line_ends(text: str) -> str:
+    """'CSV (Macintosh)' text, whose lines end in a lone CR, with LF line ends (a line break
+    typed in a cell is a LF, so only a text with more CRs than LFs is changed)."""
+    if "\r\n" not in text and text.count("\r") > text.count("\n"):
+        return text.replace("\r", "\n")
+    return text
+
+
+def sniff_dialect(text: str) -> type[csv.Dialect]:
     """The delimiter is the candidate the header line uses most (outside quotes).
 
     Not csv.Sniffer: it also guesses the quote character from the data, and a cell holding
@@ -378,9 +386,7 @@ def read_sheet(path: Path) -> Sheet:
         raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
     if not text.strip():
         raise SheetError(f"sheet {path.name} is empty")
-    if "\r\n" not in text and text.count("\r") > text.count("\n"):
-        # "CSV (Macintosh)": lines end in a lone CR (a line break typed in a cell is a LF).
-        text = text.replace("\r", "\n")
+    text = mac_line_ends(text)
     try:
         return _parse_below_title(path, text)
     except csv.Error as exc:  # e.g. a field over MAX_FIELD: the sheet is not usable as is
@@ -401,14 +407,14 @@ def _parse_below_title(path: Path, text: str) -> Sheet:
     starts = [i for i, line in enumerate(lines) if line.strip()][: TITLE_LINES + 1]
     best, best_score = starts[0], -1
     for start in starts:
-        dialect = _dialect(lines[start])
+        dialect = sniff_dialect(lines[start])
         headers = next(csv.reader([lines[start]], dialect=dialect), [])
         mapping = map_columns([h for h in headers if h])
         score = len(mapping) if "sku" in mapping else -1
         if score > best_score:
             best, best_score = start, score
     body = "".join(lines[best:])
-    sheet = _parse(path, body, _dialect(body), offset=best)  # raises: no SKU column
+    sheet = _parse(path, body, sniff_dialect(body), offset=best)  # raises: no SKU column
     if best and any(lines[i].strip() for i in range(best)):
         where = "line 1" if best == 1 else f"lines 1-{best}"
         sheet.notes.insert(0, f"{where}: above the column headers (a title): not products")
