@@ -126,7 +126,9 @@ def sync(
                 results = list(pool.map(lambda t: _extract(readable_source(thumbs, *t[1:])), batch))
                 added: list[tuple[int, int, LocalFeatures]] = []
                 with transaction(lib.db):
-                    for (image_id, _path, sha), res in zip(batch, results, strict=True):
+                    for (image_id, _path, sha, _size, _mtime), res in zip(
+                        batch, results, strict=True
+                    ):
                         if isinstance(res, str):
                             store.save(lib.db, image_id, sha, LocalFeatures.empty(), error=res)
                             report.failed.append((image_id, res))

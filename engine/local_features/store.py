@@ -129,17 +129,20 @@ def load(db: sqlite_utils.Database, image_ids: Iterable[int]) -> dict[int, Store
     return out
 
 
-def pending(db: sqlite_utils.Database, retry_failed: bool) -> list[tuple[int, str, str]]:
-    """(image id, path, sha256) of supplier images lacking current features.
+def pending(
+    db: sqlite_utils.Database, retry_failed: bool
+) -> list[tuple[int, str, str, int, float]]:
+    """(image id, path, sha256, size, mtime) of supplier images lacking current features
+    (size and mtime as imported: an unchanged original is read without hashing it again).
 
     Confirmed shop photos get none on purpose: their background (the same table, the same
     shelf) would verify against the next photo taken there, whatever the product.
     """
     failed = "OR lf.error IS NOT NULL" if retry_failed else ""
     return [
-        (int(r[0]), str(r[1]), str(r[2]))
+        (int(r[0]), str(r[1]), str(r[2]), int(r[3]), float(r[4]))
         for r in db.execute(
-            "SELECT ci.id, ci.path, ci.sha256 FROM catalog_images ci "
+            "SELECT ci.id, ci.path, ci.sha256, ci.size, ci.mtime FROM catalog_images ci "
             "LEFT JOIN local_features lf ON lf.image_id = ci.id "
             "WHERE ci.origin = 'catalog' AND (lf.id IS NULL OR lf.version != ? "
             f"OR lf.sha256 != ci.sha256 {failed}) ORDER BY ci.id",
