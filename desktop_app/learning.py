@@ -10,6 +10,7 @@ every step and leaves the active model as it was.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -380,9 +381,13 @@ class LearningPanel(QWidget):
             "Improve model",
             f"Fine-tune the image model on your catalog and {count(n, 'confirmed photo')}?",
             f"This takes {self._expected_duration()}; you can keep matching meanwhile, and "
-            "cancel at any time. The new model is compared with the current one on confirmed "
-            "photos it never saw, and used only if it is better. The current model stays "
-            "available under Model versions.",
+            "cancel at any time. "
+            + (
+                self._too_few_to_prove()
+                or "The new model is compared with the current one on confirmed photos it "
+                "never saw, and used only if it is better."
+            )
+            + " The current model stays available under Model versions.",
         ):
             return
         token = CancelToken()
@@ -510,7 +515,26 @@ class LearningPanel(QWidget):
             self.train_stage.setText("Cancelling")
 
     def _hint(self) -> str:
-        return f"Fine-tuning takes {self._expected_duration()}; you can keep matching meanwhile."
+        said = f"Fine-tuning takes {self._expected_duration()}; you can keep matching meanwhile."
+        short = self._too_few_to_prove()
+        return f"{said} {short}" if short else said
+
+    def _too_few_to_prove(self) -> str:
+        """What is missing before a run could be adopted, or "": the gate refuses a model it
+        cannot test on MIN_HELDOUT unseen confirmed photos, and a new user waited minutes
+        for a certain 'kept the active model'."""
+        from engine.training.options import HOLDOUT_SHARE, MIN_HELDOUT
+
+        s = self.stats
+        if s is None or s.heldout >= MIN_HELDOUT:
+            return ""
+        about = math.ceil(MIN_HELDOUT / HOLDOUT_SHARE)
+        return (
+            f"A new model can be adopted once at least {MIN_HELDOUT} confirmed photos can be "
+            f"kept aside to test it: about {about} confirmations, two or more of each product "
+            f"(now {count(s.confirmed, 'confirmation')}, {s.heldout} to test with). Until then "
+            "a run is kept as a version to try by hand."
+        )
 
     def _progress(self, p: Progress) -> None:
         if self.clock is not None:

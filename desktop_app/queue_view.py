@@ -59,6 +59,9 @@ class QueueItem:
     decided_name: str = ""
     error: str | None = None
     note: str = ""  # e.g. "matching was cancelled"
+    # Matching was stopped before this photo: nothing matches it until it is added again
+    # (it is not 'still matching', so it can be taken off the list).
+    stopped: bool = False
     engine_thumb: Path | None = None
     preview: QPixmap | None = None
 
@@ -178,9 +181,12 @@ class QueueModel(QAbstractListModel):
             self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
 
     def counts(self) -> dict[str, int]:
+        """Photos per status, and 'stopped': the pending ones matching was stopped before."""
         out = dict.fromkeys(STATUSES, 0)
+        out["stopped"] = 0
         for i in self._items:
             out[i.status] += 1
+            out["stopped"] += i.stopped and i.status == "pending"
         return out
 
     def confident(self) -> list[QueueItem]:

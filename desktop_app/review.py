@@ -6,6 +6,7 @@ engine work. Keys are QActions owned by the main window so they show in the menu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
@@ -179,12 +180,7 @@ class SuggestionCard(QFrame):
             w.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
         text.addWidget(self.name)
         text.addWidget(self.sku)
-        # The matching-points link shares the category's line: in the score column it took
-        # the width of the name, the line that tells similar products apart.
-        meta_row = QHBoxLayout()
-        meta_row.setSpacing(6)
-        meta_row.addWidget(self.meta, 1)
-        text.addLayout(meta_row)
+        text.addWidget(self.meta)
         row.addLayout(text, 1)
         score_col = QVBoxLayout()
         score_col.setSpacing(2)
@@ -211,8 +207,11 @@ class SuggestionCard(QFrame):
         score_col.addWidget(self.score)
         score_col.addWidget(self.bar, 0, Qt.AlignmentFlag.AlignRight)
         score_col.addWidget(self.badge)
+        # In the score column, as short as the bar is wide: on the category's line it cut
+        # the price and category of the very card Enter confirms (a 1024-px laptop); as
+        # 'N matching points' it widened the column into the name.
+        score_col.addWidget(self.points, 0, Qt.AlignmentFlag.AlignRight)
         score_col.addStretch(1)
-        meta_row.addWidget(self.points)
         row.addLayout(score_col)
         self.suggestion: Suggestion | None = None
 
@@ -227,7 +226,7 @@ class SuggestionCard(QFrame):
         self.score.setText(f"{s.score:.0%}")
         self.bar.setValue(round(s.score * 100))
         self.badge.setVisible(confident)
-        self.points.setText(f"{s.inliers} matching points")
+        self.points.setText(f"{s.inliers} points")
         self.points.setVisible(s.inliers > 0)
         pix = cached_pixmap(thumb, 128) if thumb is not None and thumb.exists() else QPixmap()
         if not pix.isNull():
@@ -298,6 +297,49 @@ class SearchBox(QLineEdit):
             self.escaped.emit()
         else:
             super().keyPressEvent(e)
+
+
+class SearchResults(QListWidget):
+    """Product search results whose names keep their end in view. Supplier names often share
+    a long start ('Organic Extra Virgin Olive Oil … 500 ml' / '… 1 l'): cut on the right,
+    every row read alike and the SKU never showed. The name is cut in its middle to leave
+    room for the SKU, and again whenever the list changes width."""
+
+    PARTS = Qt.ItemDataRole.UserRole + 1  # (name, sku, meta) of a product row
+
+    def add_product(self, name: str, sku: str, meta: str) -> QListWidgetItem:
+        it = QListWidgetItem()
+        it.setData(self.PARTS, (name, sku, meta))
+        it.setToolTip(f"{name}  ·  {sku}" + (f"  ·  {meta}" if meta else ""))
+        self.addItem(it)
+        self._fit(it)
+        return it
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.refit()
+
+    def refit(self) -> None:
+        """Cut every row's name for the list's width now (shown, or resized)."""
+        for row in range(self.count()):
+            self._fit(self.item(row))
+
+    def _fit(self, it: QListWidgetItem) -> None:
+        parts = it.data(self.PARTS)
+        if not parts:
+            return
+        name, sku, meta = parts
+        # A closing '(500 ml)' or '(no longer in the catalog)' is what tells rows apart or
+        # warns: it stays whole, and the name is cut before it.
+        note = re.search(r"\s\([^()]{1,40}\)$", name)
+        name, kept = (name[: note.start()], note.group()) if note else (name, "")
+        fm = self.fontMetrics()
+        room = self.viewport().width() - self.iconSize().width() - 16
+        tail = kept + f"  ·  {sku}" + (f"  ·  {meta}" if meta else "")
+        if room - fm.horizontalAdvance(tail) < fm.horizontalAdvance("M" * 10):
+            tail = kept + f"  ·  {sku}"  # narrow: price and category go first (in the tooltip)
+        left = max(room - fm.horizontalAdvance(tail), fm.horizontalAdvance("M" * 4))
+        it.setText(fm.elidedText(name, Qt.TextElideMode.ElideMiddle, left) + tail)
 
 
 class ThresholdSpin(QDoubleSpinBox):
@@ -420,7 +462,7 @@ class ReviewPage(QWidget):
         self.search.setAcceptDrops(False)
         self.search.setAccessibleName("Product search")
         rv.addWidget(self.search)
-        self.results = QListWidget()
+        self.results = SearchResults()
         self.results.setIconSize(QSize(32, 32))
         self.results.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -486,11 +528,13 @@ class ReviewPage(QWidget):
     # -- display ----------------------------------------------------------------------------
     def update_counts(self) -> None:
         c = self.model.counts()
+        stopped = c.pop("stopped")
         total = sum(c.values())
-        todo = c["suggested"] + c["pending"]
+        todo = c["suggested"] + c["pending"] - stopped
         self.queue_title.setText(
             f"<b>Photos</b> ({total})<br><span style='color:#546e7a'>{todo} to review · "
             f"{c['confirmed']} confirmed · {c['no_match']} no match"
+            + (f" · {stopped} not matched" if stopped else "")  # stopped: not to review yet
             + (f" · {c['error']} unreadable" if c["error"] else "")  # so the counts add up
             + "</span>"
             if total
@@ -607,9 +651,7 @@ class ReviewPage(QWidget):
             sku = str(p["sku"])
             price = format_price(product_price(p))
             meta = " · ".join(str(x) for x in (p.get("supplier"), p.get("category"), price) if x)
-            label = f"{p.get('name') or sku}  ·  {sku}" + (f"  ·  {meta}" if meta else "")
-            it = QListWidgetItem(label)
-            it.setToolTip(label)
+            it = self.results.add_product(str(p.get("name") or sku), sku, meta)
             it.setData(Qt.ItemDataRole.UserRole, sku)
             thumb = thumbs.get(sku)
             if thumb is not None and thumb.exists():
@@ -628,6 +670,7 @@ class ReviewPage(QWidget):
         frame = 2 * self.results.frameWidth()
         self.results.setFixedHeight(min(RESULTS_MAX_PX, rows * row_px + frame + 2))
         self.results.show()
+        self.results.refit()
 
     def _move_result(self, step: int) -> None:
         n = self.results.count()

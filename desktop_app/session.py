@@ -195,12 +195,19 @@ class ReviewSession(QObject):
             self.message.emit(f"No photos found in {names}")
             return
         fresh = self._list(files)
-        skipped = len(files) - len(fresh)
+        # Photos listed but stopped before matching ('add the photo again to match it'): they
+        # are matched now rather than counted as already queued.
+        wanted = set(files)
+        again = [i for i in self.model.items if i.stopped and i.path in wanted]
+        for item in again:
+            item.stopped, item.note = False, ""
+            self.model.changed(item.key)
+        skipped = len(files) - len(fresh) - len(again)
         if skipped:
             self.message.emit(f"{count(skipped, 'photo')} {were(skipped)} already in the queue")
         if self.current_row() < 0 and fresh:
             self.select_row(self.model.row_of(fresh[0].key))
-        self._match(fresh)
+        self._match(again + fresh)
 
     def _list(self, paths: list[Path]) -> list[QueueItem]:
         """Add photos to the queue (those not listed yet) and ask for their thumbnails."""
@@ -258,7 +265,11 @@ class ReviewSession(QObject):
     def _chunk_cancelled(self, chunk: list[QueueItem], delivered: list[MatchedPhoto]) -> None:
         left = [i for i in chunk if i.status == "pending" and self.model.row_of(i.key) >= 0]
         for item in left:
-            item.note = "Not matched (cancelled): add the photo again to match it"
+            item.stopped = True
+            item.note = (
+                "Not matched (stopped): add the photo again to match it, or press Delete to "
+                "take it off the list"
+            )
             self.model.changed(item.key)
         # Every photo of the chunk not matched counts as done: photos searched again after
         # an import are not pending, and the progress waited for them for ever.
@@ -394,7 +405,7 @@ class ReviewSession(QObject):
         item = self.model.item(row)
         if item is None:
             return
-        if item.status == "pending":
+        if item.status == "pending" and not item.stopped:
             self._notice("Still matching this photo: remove it once it is matched")
             return
         self.model.remove(item.key)
@@ -411,7 +422,13 @@ class ReviewSession(QObject):
             self.select_row(nxt)
         else:
             self.refresh()
-            if not self.matching:
+            stopped = self.model.counts()["stopped"]
+            if stopped and not self.matching:  # not 'all reviewed': these were never matched
+                self.message.emit(
+                    f"All matched photos reviewed; {count(stopped, 'photo')} {were(stopped)} not "
+                    "matched (stopped): add them again to match them"
+                )
+            elif not self.matching:
                 self.message.emit("All photos reviewed. Export the inventory with Ctrl+E.")
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
@@ -458,7 +475,11 @@ class ReviewSession(QObject):
             return False
         if item.photo_id is None:
             self._notice(
-                "This photo could not be read" if item.status == "error" else "Still matching…"
+                "This photo could not be read"
+                if item.status == "error"
+                else "Not matched: matching was stopped; add the photo again to match it"
+                if item.stopped
+                else "Still matching…"
             )
             return False
         return True

@@ -6,6 +6,7 @@ the schema stays the engine's business.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from engine.training.options import MIN_HELDOUT
 from engine.wording import count
 
 if TYPE_CHECKING:
+    from engine.decisions import Decision
     from engine.library import Library
 
 
@@ -113,6 +115,9 @@ class LearningStats:
     instant_memory: bool
     model_version: str
     versions: list[ModelVersion]
+    # Confirmed photos the next run would hold out to prove its model (the gate needs
+    # MIN_HELDOUT): known before a run, so the app can say a run cannot be adopted yet.
+    heldout: int = 0
 
     @property
     def new_confirmations(self) -> int:
@@ -226,4 +231,16 @@ def learning_stats(lib: Library) -> LearningStats:
         instant_memory=lib.instant_memory,
         model_version=lib.model_version,
         versions=model_versions(lib),
+        heldout=_heldout(lib, confirms),
     )
+
+
+def _heldout(lib: Library, confirms: list[Decision]) -> int:
+    """What training.data.collect would hold out, from the decisions alone (no file read)."""
+    from engine.training.data import heldout_count
+
+    withdrawn = {
+        sku for (sku,) in lib.db.execute("SELECT sku FROM products WHERE withdrawn_at IS NOT NULL")
+    }
+    per_sku = Counter(d.sku for d in confirms if d.sku and d.sku not in withdrawn)
+    return heldout_count(per_sku.values())

@@ -1693,7 +1693,7 @@ def test_matching_points_are_drawn_between_photo_and_suggestion(
     top, second = w.model.items[0].suggestions[:2]
     assert top.sku == "SKU-003" and top.inliers >= 10 and second.inliers == 0
     card0, card1 = w.review.cards[:2]
-    assert card0.points.isVisible() and card0.points.text() == f"{top.inliers} matching points"
+    assert card0.points.isVisible() and card0.points.text() == f"{top.inliers} points"
     assert not card1.points.isVisible()  # nothing verified: no link to an empty drawing
     card0.points.click()
     dialog = w.session.points_dialog

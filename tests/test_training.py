@@ -118,6 +118,22 @@ def test_many_products_with_a_few_photos_each_still_hold_some_out() -> None:
     assert all(s.ref_id >= 600 for s in held)  # each SKU's newest photo
 
 
+def test_heldout_count_is_what_the_split_holds_out_without_reading_photos() -> None:
+    """The Learning page says beforehand whether a run could prove its model: its count must
+    be the split's, for libraries of every shape."""
+    from engine.training.data import heldout_count
+
+    shapes = [[1] * 50, [2] * 40, [3] * 300, [20] * 81, [1, 2, 3, 4, 5, 40], [60] * 300, []]
+    for sizes in shapes:
+        photos = [
+            Sample(Path("p.jpg"), f"S{k}", "photo", 1000 * k + j)
+            for k, n in enumerate(sizes)
+            for j in range(n)
+        ]
+        held = stratified_split(photos, 0.15, max_total=200)[1]
+        assert heldout_count(sizes, 0.15, 200) == len(held), sizes
+
+
 def test_view_budget_gives_way_with_the_catalogs_simulated_views_first() -> None:
     from engine.training.budget import (
         MIN_CATALOG_VIEWS,

@@ -8,6 +8,7 @@ A stratified share of the confirmed photos is held out for the gate and never tr
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +52,25 @@ class TrainingSet:
         return {s: i for i, s in enumerate(self.skus)}
 
 
+def _own_share(n: int, fraction: float) -> int:
+    """How many of a SKU's ``n`` photos are held out on its own: at least one stays."""
+    return min(int(n * fraction + 0.5), n - 1) if n > 1 else 0
+
+
+def heldout_count(
+    sizes: Iterable[int], fraction: float = HOLDOUT_SHARE, max_total: int | None = HOLDOUT_MAX
+) -> int:
+    """How many photos :func:`stratified_split` holds out of SKUs with ``sizes`` photos each,
+    without reading them: the app says beforehand whether a run could prove a model."""
+    sizes = list(sizes)
+    total = sum(sizes)
+    if max_total is not None:
+        fraction = min(fraction, max_total / max(1, total))
+    held = sum(_own_share(n, fraction) for n in sizes)
+    spare = sum(1 for n in sizes if n > 1 and _own_share(n, fraction) == 0)
+    return held + max(0, min(spare, int(total * fraction + 0.5) - held))
+
+
 def stratified_split(
     photos: list[Sample], fraction: float, max_total: int | None = None
 ) -> tuple[list[Sample], list[Sample]]:
@@ -75,7 +95,7 @@ def stratified_split(
     spare: list[Sample] = []  # the newest photo of a SKU with 2 or 3, which held none
     for sku in sorted(by_sku):
         group = sorted(by_sku[sku], key=lambda s: s.ref_id)  # ids grow with time
-        k = min(int(len(group) * fraction + 0.5), len(group) - 1) if len(group) > 1 else 0
+        k = _own_share(len(group), fraction)
         if k == 0 and len(group) > 1:
             spare.append(group[-1])
         train.extend(group[: len(group) - k])
