@@ -334,12 +334,22 @@ class SearchResults(QListWidget):
         note = re.search(r"\s\([^()]{1,40}\)$", name)
         name, kept = (name[: note.start()], note.group()) if note else (name, "")
         fm = self.fontMetrics()
+        width = fm.horizontalAdvance
         room = self.viewport().width() - self.iconSize().width() - 16
-        tail = kept + f"  ·  {sku}" + (f"  ·  {meta}" if meta else "")
-        if room - fm.horizontalAdvance(tail) < fm.horizontalAdvance("M" * 10):
-            tail = kept + f"  ·  {sku}"  # narrow: price and category go first (in the tooltip)
-        left = max(room - fm.horizontalAdvance(tail), fm.horizontalAdvance("M" * 4))
-        it.setText(fm.elidedText(name, Qt.TextElideMode.ElideMiddle, left) + tail)
+        sep = "  ·  "
+        whole = f"{name}{kept}{sep}{sku}"
+        for text in (f"{whole}{sep}{meta}" if meta else "", whole):
+            if text and width(text) <= room:  # whole; price and category go first
+                it.setText(text)
+                return
+        # The name is what staff read: it keeps most of the row, cut in its middle; a long
+        # SKU (some suppliers spell the name again) is cut in its middle in what is left.
+        sku_part = f"{kept}{sep}{sku}"
+        name_room = min(width(name), max(room - width(sku_part), int(room * 0.6)))
+        short = fm.elidedText(name, Qt.TextElideMode.ElideMiddle, name_room)
+        sku_room = max(room - width(f"{short}{kept}{sep}"), width("M" * 4))
+        short_sku = fm.elidedText(sku, Qt.TextElideMode.ElideMiddle, sku_room)
+        it.setText(f"{short}{kept}{sep}{short_sku}")
 
 
 class ThresholdSpin(QDoubleSpinBox):
