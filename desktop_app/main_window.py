@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
         self.match_stop = QToolButton()
         self.match_stop.setText("Stop")
         self.match_stop.setToolTip("Stop matching; photos already matched stay")
-        self.match_stop.clicked.connect(self.session.cancel_matching)
+        self.match_stop.clicked.connect(self.session.stop_matching)
         for w in (self.match_label, self.match_bar, self.match_stop):
             bar.addPermanentWidget(w)
             w.hide()
@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
             "accept-all",
             "Confirm the top suggestion of every photo scoring at or above the threshold",
         )
-        self.act_stop = self._action("S&top Matching", s.cancel_matching)
+        self.act_stop = self._action("S&top Matching", s.stop_matching)
         self.act_tab = [
             self._action(name, lambda i=i: self._show_tab(i), f"Ctrl+{i + 1}", ic)
             for i, (name, ic) in enumerate(
@@ -1261,9 +1261,9 @@ class MainWindow(QMainWindow):
     def _rematch(self) -> None:
         """Another model matches now: the queue is made anew from the library, with the
         photos still waiting to be matched the first time."""
-        unmatched = self.session.unmatched_paths()
+        unmatched, stopped = self.session.unmatched_paths(), self.session.stopped_paths()
         self.session.reset()
-        self.session.resume(unmatched)
+        self.session.resume(unmatched, stopped)
 
     def _remember_unmatched(self) -> None:
         """Photos dropped but not matched yet are known only to the queue: kept in the

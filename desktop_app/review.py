@@ -344,8 +344,10 @@ class SearchResults(QListWidget):
                 return
         # The name is what staff read: it keeps most of the row, cut in its middle; a long
         # SKU (some suppliers spell the name again) is cut in its middle in what is left.
+        # The name with its closing '(…)' keeps at least 60%; the name gives way first.
         sku_part = f"{kept}{sep}{sku}"
-        name_room = min(width(name), max(room - width(sku_part), int(room * 0.6)))
+        floor = max(int(room * 0.6) - width(kept), width("M" * 4))
+        name_room = min(width(name), max(room - width(sku_part), floor))
         short = fm.elidedText(name, Qt.TextElideMode.ElideMiddle, name_room)
         sku_room = max(room - width(f"{short}{kept}{sep}"), width("M" * 4))
         short_sku = fm.elidedText(sku, Qt.TextElideMode.ElideMiddle, sku_room)

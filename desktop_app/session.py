@@ -31,6 +31,10 @@ TOP_K = 5
 CHUNK = 8  # photos per matching task: bounds how long a keypress can wait
 PREVIEW_SIDE = 112
 PHOTO_SIDE = 1600
+STOPPED_NOTE = (
+    "Not matched (stopped): add the photo again to match it, or press Delete to take it off "
+    "the list"
+)
 
 ErrorHandler = Callable[[str, TaskError], None]
 
@@ -134,6 +138,7 @@ class ReviewSession(QObject):
         self.loader = loader
         self.on_error = on_error
         self._tokens: list[CancelToken] = []
+        self._matched_by: dict[int, CancelToken] = {}  # queue key -> its latest matching
         self._photo_notice = ""  # the photo message on show, if any
         self.points_dialog: QWidget | None = None  # the latest 'matching points' window
         self._total = 0
@@ -171,6 +176,7 @@ class ReviewSession(QObject):
         self.loader.clear()
         self.model.clear()
         self._removed.clear()
+        self._matched_by.clear()
         self._decided = 0
 
     def add_paths(self, paths: list[Path]) -> None:
@@ -221,6 +227,8 @@ class ReviewSession(QObject):
             return
         token = CancelToken()
         self._tokens.append(token)
+        for item in items:  # the latest matching of each photo (added again after a Stop)
+            self._matched_by[item.key] = token
         self._total += len(items)
         self.matching_progress.emit(self._done, self._total)
         for start in range(0, len(items), CHUNK):
@@ -246,14 +254,30 @@ class ReviewSession(QObject):
                 priority=Priority.BACKGROUND,
                 token=token,
                 on_partial=matched,
-                on_cancelled=lambda chunk=chunk, d=delivered: self._chunk_cancelled(chunk, d),
+                on_cancelled=lambda chunk=chunk, d=delivered: self._chunk_cancelled(
+                    chunk, d, token
+                ),
                 on_error=lambda err, chunk=chunk, d=delivered: self._chunk_failed(chunk, err, d),
             )
+
+    def stop_matching(self) -> None:
+        """The user's Stop: the photos not matched yet say so at once (not when their chunk
+        reports back), so adding them again right away matches them."""
+        for item in self.model.items:
+            if item.status == "pending" and not item.stopped:
+                self._mark_stopped(item)
+        self.cancel_matching()
+        self.refresh()
 
     def cancel_matching(self) -> None:
         for t in self._tokens:
             t.cancel()
         self._tokens.clear()
+
+    def _mark_stopped(self, item: QueueItem) -> None:
+        item.stopped = True
+        item.note = STOPPED_NOTE
+        self.model.changed(item.key)
 
     def _step(self, n: int) -> None:
         self._done += n
@@ -262,15 +286,19 @@ class ReviewSession(QObject):
             self._tokens.clear()
         self.matching_progress.emit(self._done, self._total)
 
-    def _chunk_cancelled(self, chunk: list[QueueItem], delivered: list[MatchedPhoto]) -> None:
-        left = [i for i in chunk if i.status == "pending" and self.model.row_of(i.key) >= 0]
+    def _chunk_cancelled(
+        self, chunk: list[QueueItem], delivered: list[MatchedPhoto], token: CancelToken
+    ) -> None:
+        left = [
+            i
+            for i in chunk
+            if i.status == "pending"
+            and self.model.row_of(i.key) >= 0
+            and self._matched_by.get(i.key) is token  # not added again since
+        ]
         for item in left:
-            item.stopped = True
-            item.note = (
-                "Not matched (stopped): add the photo again to match it, or press Delete to "
-                "take it off the list"
-            )
-            self.model.changed(item.key)
+            if not item.stopped:
+                self._mark_stopped(item)
         # Every photo of the chunk not matched counts as done: photos searched again after
         # an import are not pending, and the progress waited for them for ever.
         self._step(len(chunk) - len(delivered))
@@ -321,6 +349,7 @@ class ReviewSession(QObject):
         item.decided_name = mp.decided_name
         item.engine_thumb = mp.thumb
         item.note = ""
+        item.stopped = False  # matched before the Stop reached its chunk
         if (item.preview is None or item.preview.isNull()) and mp.thumb and mp.thumb.exists():
             item.preview = cached_pixmap(mp.thumb, PREVIEW_SIDE)
         self.model.changed(item.key)
@@ -341,11 +370,21 @@ class ReviewSession(QObject):
     def unmatched_paths(self) -> list[Path]:
         """Queued photos the library does not hold yet (dropped, not matched yet): a model
         switch, another library or quitting would otherwise forget them."""
-        return [i.path for i in self.model.items if i.photo_id is None and i.status == "pending"]
+        return [
+            i.path
+            for i in self.model.items
+            if i.photo_id is None and i.status == "pending" and not i.stopped
+        ]
 
-    def resume(self, unmatched: Sequence[Path] = ()) -> None:
+    def stopped_paths(self) -> list[Path]:
+        """Photos whose matching the user stopped: listed again as such after a model
+        switch, never matched unasked (nor remembered for the next start)."""
+        return [i.path for i in self.model.items if i.stopped and i.status == "pending"]
+
+    def resume(self, unmatched: Sequence[Path] = (), stopped: Sequence[Path] = ()) -> None:
         """Queue the library's undecided photos, so work left last time is not lost, and
-        match ``unmatched`` (photos queued before but never matched) again."""
+        match ``unmatched`` (photos queued before but never matched) again; ``stopped`` are
+        listed as stopped, not matched."""
 
         def run(ctx: TaskContext) -> tuple[list[MatchedPhoto], list[Path]]:
             lib = ctx.lib
@@ -365,6 +404,8 @@ class ReviewSession(QObject):
                 else:
                     self._apply_match(mp)
             queued = self._list(again)
+            for item in self._list([p for p in stopped if p not in set(again)]):
+                self._mark_stopped(item)
             self._match(rematch + queued)
             if photos:
                 n = len(photos)

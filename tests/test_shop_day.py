@@ -24,6 +24,7 @@ from test_desktop import (
     WAIT_MS,
     import_catalog,
     key,
+    library_db,
     library_with_catalog,
     open_library,
     wait_matched,
@@ -189,3 +190,128 @@ def test_improve_model_tells_a_new_user_it_cannot_be_adopted_yet(
     assert not w.learning.improve.isEnabled() or (
         "confirmations" in said and ("needed" in said or "at least" in said)
     ), f"nothing says more confirmations are needed first: {said!r}"
+
+
+# -- a second look at the fixes above (review 24) --------------------------------------------
+def test_photos_stopped_by_stop_stay_unmatched_after_the_library_is_opened_again(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """Stopped photos say 'add the photo again to match it, or press Delete to take it off
+    the list' (a wrong folder dropped, Stop pressed). Opening another library and coming back
+    (or quitting and starting again) matches every one of them into the library at once."""
+    w = window
+    stopped = _stop_matching_early(qtbot, w, tmp_path)
+    lib_path = w.library_path
+    assert lib_path is not None
+    before = library_db(lib_path).execute("SELECT count(*) FROM photos").fetchone()[0]
+    open_library(qtbot, w, tmp_path / "other")
+    open_library(qtbot, w, lib_path)
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    after = library_db(lib_path).execute("SELECT count(*) FROM photos").fetchone()[0]
+    names = {i.path.name: i for i in w.model.items}
+    matched = [
+        p.path.name
+        for p in stopped
+        if p.path.name in names and names[p.path.name].status != "pending"
+    ]
+    assert after == before and not matched, (
+        f"{after - before} stopped photos were matched into the library on reopening "
+        f"({len(matched)} of {len(stopped)} now listed as matched)"
+    )
+
+
+def test_ctrl_f_rows_whose_names_end_in_brackets_read_alike_on_a_1024_laptop(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Six oils named '… Family Size (glass bottle, pack of N)'. SearchResults._fit keeps
+    the closing '(…)' whole and gives the name at least 60 % of the row, so name + bracket
+    overflow the row: Qt cuts the end, and in a 1024x600 window all six rows read 'Organic
+    Extra …nd Family Size (glass bottle, pack of …' (pack size and SKU both gone)."""
+    import csv
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from test_desktop import import_catalog, key, wait_matched
+
+    w = window
+    w.resize(1024, 600)
+    open_library(qtbot, w, tmp_path / "lib")
+    folder = tmp_path / "supplier"
+    sheet = write_catalog(folder, 6)
+    assert sheet is not None
+    rows = list(csv.DictReader(sheet.open(encoding="utf-8")))
+    for n, r in enumerate(rows):
+        r["Product name"] = (
+            "Organic Extra Virgin Cold Pressed Olive Oil Mediterranean Blend Family Size "
+            f"(glass bottle, pack of {n + 2})"
+        )
+    with sheet.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    import_catalog(qtbot, w, folder, sheet)
+    w.add_paths(write_photos(tmp_path / "p", [1]))
+    wait_matched(qtbot, w, 1)
+    w.review.queue.setFocus()
+    key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(w.review.search, "olive")
+    results = w.review.results
+    qtbot.waitUntil(lambda: results.isVisible() and results.count() == 6, timeout=WAIT_MS)
+    qtbot.wait(100)
+    fm = results.fontMetrics()
+    room = results.viewport().width() - results.iconSize().width() - 8
+    shown = [
+        fm.elidedText(results.item(r).text(), Qt.TextElideMode.ElideRight, room)
+        for r in range(results.count())
+    ]
+    assert len(set(shown)) == len(shown), f"the rows read alike in {room} px: {shown}"
+
+
+def test_photos_added_again_right_after_stop_are_matched(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """Stop pressed by mistake, the same folder dropped again at once. The drop's folder
+    expansion (INTERACTIVE) runs before the cancelled matching chunks (BACKGROUND) report
+    back, so _queue_files sees the photos as still matching, not stopped: 'N photos were
+    already in the queue', nothing is matched, and a moment later every one turns 'Not
+    matched (stopped)'."""
+    from test_desktop import library_with_catalog
+
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 8)
+    folder = tmp_path / "delivery"
+    folder.mkdir()
+    for n in range(32):
+        photo_of(product_image(n % 8), 100 + n).save(folder / f"IMG_{n:04d}.jpg", quality=85)
+    w.add_paths([folder])
+    qtbot.waitUntil(lambda: w.model.rowCount() >= 8 and w.match_stop.isVisible(), timeout=WAIT_MS)
+    w.match_stop.click()
+    w.add_paths([folder])  # at once: 'oops, go on'
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    qtbot.wait(200)
+    left = [i.path.name for i in w.model.items if i.status == "pending"]
+    assert not left, (
+        f"{len(left)} photos left 'Not matched (stopped)' though added again; status bar: "
+        f"{w.statusBar().currentMessage()!r}"
+    )
+
+
+def test_stopped_photos_stay_listed_as_stopped_after_a_model_switch(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """A model switch makes the queue anew (MainWindow._rematch, as after 'Use selected
+    version' or an adopted fine-tuning): stopped photos are listed again as stopped, neither
+    matched unasked nor dropped from the list."""
+    w = window
+    stopped = _stop_matching_early(qtbot, w, tmp_path)
+    lib_path = w.library_path
+    assert lib_path is not None
+    before = library_db(lib_path).execute("SELECT count(*) FROM photos").fetchone()[0]
+    w._rematch()  # what a model switch ends with
+    qtbot.waitUntil(lambda: w.model.rowCount() >= len(stopped), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    listed = {i.path: i for i in w.model.items}
+    assert all(listed[p.path].stopped for p in stopped)
+    assert library_db(lib_path).execute("SELECT count(*) FROM photos").fetchone()[0] == before
