@@ -18,6 +18,7 @@ from desktop_app import settings as keys
 from desktop_app.dialogs import show_error
 from desktop_app.icons import app_icon
 from desktop_app.main_window import MainWindow
+from desktop_app.theme import keep_light
 from engine import __version__
 from engine.db import DB_NAME
 
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("shopmatch-desktop")
     app.setWindowIcon(app_icon())
+    keep_light(app)
 
     window = create_window(args)
     app.aboutToQuit.connect(window.close)  # stops the engine thread cleanly on any quit

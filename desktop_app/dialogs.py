@@ -7,7 +7,8 @@ import sys
 from dataclasses import dataclass
 
 import PySide6
-from PySide6.QtCore import Qt, qVersion
+from PySide6.QtCore import QSize, Qt, qVersion
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -26,6 +27,16 @@ _BUG_TYPES = (KeyError, AttributeError, TypeError, IndexError, AssertionError, N
 BUG_SENTENCE = (
     "Something went wrong inside ShopMatch. Your library is safe; the details below help to fix it"
 )
+
+
+def fit_screen(widget: QWidget, size: QSize) -> None:
+    """Resize ``widget`` to ``size``, or to what its screen has room for: fixed sizes ran off
+    a 1024x600 netbook at 125% (820x480 usable), title bar and buttons with them."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    area = screen.availableGeometry()
+    widget.resize(
+        min(size.width(), int(area.width() * 0.95)), min(size.height(), int(area.height() * 0.9))
+    )
 
 
 def error_sentence(exc: BaseException) -> str:

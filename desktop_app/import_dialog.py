@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.dialogs import error_sentence
+from desktop_app.dialogs import error_sentence, fit_screen
 from desktop_app.icons import icon
 from desktop_app.progress_bar import show_progress
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
@@ -138,7 +138,7 @@ class ImportSetupDialog(QDialog):
         self.worker = worker
         self.setWindowTitle("Import a supplier catalog")
         self.setWindowIcon(icon("import"))
-        self.resize(860, 560)
+        fit_screen(self, QSize(860, 560))
         layout = QVBoxLayout(self)
         intro = QLabel(
             "Choose the folder with the supplier's product images and, if you have one, the "
@@ -474,7 +474,7 @@ class ImportSummaryDialog(QDialog):
         self.setWindowTitle("Import cancelled" if report.cancelled else "Catalog imported")
         # Skipped files first, then notes (imported, but worth a look), in one table.
         entries = list(report.skipped) + [(w, f"Note: {r}") for w, r in report.notes]
-        self.resize(720, min(480, 260 + 30 * len(entries)) if entries else 240)
+        fit_screen(self, QSize(720, min(480, 260 + 30 * len(entries)) if entries else 240))
         layout = QVBoxLayout(self)
         title = QLabel(
             "<h3>Import cancelled</h3><p>Everything imported so far is kept. Import the same "

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -108,7 +109,18 @@ class LearningPanel(QWidget):
     def __init__(self, worker: EngineWorker, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.worker = worker
-        layout = QVBoxLayout(self)
+        # In a scroll area: with large text or on a 150% laptop the notes were sliced mid-line
+        # and the explanation cut off at the bottom; now the page scrolls instead.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(scroll)
+        page = QWidget()
+        scroll.setWidget(page)
+        layout = QVBoxLayout(page)
         layout.setContentsMargins(16, 12, 16, 12)
         intro = QLabel(
             "<h3 style='margin:0'>Learning from your confirmations</h3>"

@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+from desktop_app.dialogs import fit_screen
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.match_view import MatchView, match_view
 
@@ -139,7 +140,7 @@ class MatchPointsDialog(QDialog):
         layout.addWidget(self.caption)
         layout.addWidget(legend)
         layout.addWidget(buttons)
-        self.resize(self.canvas.sizeHint() + QSize(24, 110))
+        fit_screen(self, self.canvas.sizeHint() + QSize(24, 110))
         self.view: MatchView | None = None
 
         def run(ctx: TaskContext) -> MatchView:

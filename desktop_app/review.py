@@ -108,7 +108,7 @@ class PhotoView(QLabel):
         super().__init__(parent)
         self._pixmap = QPixmap()
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(240, 200)
+        self.setMinimumSize(200, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setStyleSheet("background: #263238; color: #cfd8dc; border-radius: 6px;")
 
@@ -442,7 +442,9 @@ class ReviewPage(QWidget):
         self.accept_button = QPushButton(icon("accept-all"), "Accept confident…")
         self.accept_button.setToolTip("Confirm the top suggestion of every confident photo (A)")
         lv.addWidget(self.accept_button)
-        left.setMinimumWidth(230)
+        # The three columns' minimums fit a 1024x600 screen at 125% (820 px): at 230 + 240
+        # + 390 the window ran off its right edge, Skip and the scores with it.
+        left.setMinimumWidth(190)
         self.splitter.addWidget(left)
 
         # -- photo column
@@ -512,7 +514,7 @@ class ReviewPage(QWidget):
         buttons.addWidget(self.no_match_button)
         buttons.addWidget(self.skip_button)
         rv.addLayout(buttons)
-        right.setMinimumWidth(390)  # a card with its matching-points link, uncut
+        right.setMinimumWidth(320)  # a card's name, SKU and score, and the two buttons
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 2)  # a wider window widens the cards too, not only
