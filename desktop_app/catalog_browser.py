@@ -459,6 +459,9 @@ class CatalogBrowser(QWidget):
         stays when the picture comes."""
         item.setSizeHint(view.gridSize())
         item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom)
+        # Read at the screen's pixel density: at 200% a 128-px picture was blown up to 256
+        # device pixels and looked soft, though the library keeps 256-px thumbnails.
+        side = round(side * view.devicePixelRatioF())
         pix = QPixmap()
         if QPixmapCache.find(_cache_key(thumb, side), pix):
             item.setIcon(QIcon(pix))
@@ -471,9 +474,11 @@ class CatalogBrowser(QWidget):
         generation, is_photo, row, thumb, side = key  # type: ignore[misc]
         if generation != self._detail_generation or image.isNull():
             return
+        view = self.photos if is_photo else self.images
         pix = QPixmap.fromImage(image)
+        pix.setDevicePixelRatio(view.devicePixelRatioF())
         QPixmapCache.insert(_cache_key(thumb, side), pix)
-        item = (self.photos if is_photo else self.images).item(row)
+        item = view.item(row)
         if item is not None:
             self._arrived.append((item, pix))
             self._apply_timer.start()
