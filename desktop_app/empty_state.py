@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.icons import app_icon, icon
+from desktop_app.theme import font_size
 
 
 class WelcomePage(QWidget):
@@ -39,7 +40,7 @@ class WelcomePage(QWidget):
         self.subtitle = QLabel()
         self.subtitle.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.subtitle.setWordWrap(True)
-        self.subtitle.setStyleSheet("color: #455a64; font-size: 14px;")
+        self.subtitle.setStyleSheet(f"color: #455a64; font-size: {font_size(1.17)};")
         self.subtitle.setMaximumWidth(640)
         col.addWidget(self.subtitle)
         col.addSpacing(14)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from desktop_app.dialogs import error_sentence, fit_screen
 from desktop_app.icons import icon
 from desktop_app.progress_bar import show_progress
+from desktop_app.theme import font_size
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport, RemovalsNeedConsent
 from engine.errors import folder_problem
@@ -500,7 +501,9 @@ class ImportSummaryDialog(QDialog):
             ("Skipped", len(report.skipped)),
         )
         for i, (label, value) in enumerate(figures):
-            number = QLabel(f"<span style='font-size:20px; font-weight:bold'>{value}</span>")
+            number = QLabel(
+                f"<span style='font-size:{font_size(1.67)}; font-weight:bold'>{value}</span>"
+            )
             number.setAlignment(Qt.AlignmentFlag.AlignHCenter)
             if label == "Skipped" and value:
                 number.setStyleSheet("color: #e65100;")

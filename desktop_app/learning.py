@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from desktop_app.dialogs import ask
 from desktop_app.icons import icon
 from desktop_app.progress_bar import show_progress
+from desktop_app.theme import font_size
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview, scratch
 from engine.progress import CancelToken, Progress, RunClock
@@ -66,7 +67,7 @@ def _figure(title: str) -> tuple[QFrame, QLabel, QLabel]:
     )
     lay = QVBoxLayout(frame)
     value = QLabel("–")
-    value.setStyleSheet("font-size: 26px; font-weight: bold; color: #00796b;")
+    value.setStyleSheet(f"font-size: {font_size(2.17)}; font-weight: bold; color: #00796b;")
     caption = QLabel(title)
     caption.setStyleSheet("font-weight: bold;")
     note = QLabel(" ")
@@ -135,13 +136,16 @@ class LearningPanel(QWidget):
         f2, self.top1, self.top1_note = _figure("First suggestion was right")
         f3, self.top5, self.top5_note = _figure("Right product among the top 5")
         f4, self.model, self.model_note = _figure("Active model")
-        self.model.setStyleSheet("font-size: 15px; font-weight: bold; color: #00796b;")
+        self.model.setStyleSheet(
+            f"font-size: {font_size(1.25)}; font-weight: bold; color: #00796b;"
+        )
         self.model.setWordWrap(True)
         # A fine-tuned version's name takes two lines on a laptop screen; the grid does not
         # grow a row for a wrapped label (Qt's height-for-width stops at the frame), so the
         # second line is reserved up front instead of being cut off.
         name_font = QFont(self.model.font())
-        name_font.setPixelSize(15)  # as the style sheet sets it (applied only when polished)
+        # As the style sheet sets it (applied only when the label is polished).
+        name_font.setPointSizeF(float(font_size(1.25)[:-2]))
         name_font.setBold(True)
         self.model.setMinimumHeight(2 * QFontMetrics(name_font).lineSpacing() + 4)
         for i, f in enumerate((f1, f2, f3, f4)):

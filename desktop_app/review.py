@@ -33,6 +33,7 @@ from desktop_app.elided import ElidedLabel
 from desktop_app.icons import icon
 from desktop_app.previews import cached_pixmap
 from desktop_app.queue_view import STATUS_LABELS, QueueItem, QueueModel, QueueView
+from desktop_app.theme import font_size
 from engine.matching import Suggestion
 from engine.sheet import product_price
 
@@ -186,7 +187,7 @@ class SuggestionCard(QFrame):
         score_col.setSpacing(2)
         self.score = QLabel()
         self.score.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.score.setStyleSheet("font-size: 15px; font-weight: bold;")
+        self.score.setStyleSheet(f"font-size: {font_size(1.25)}; font-weight: bold;")
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
         self.bar.setTextVisible(False)
@@ -375,7 +376,7 @@ class DropHint(QLabel):
         self.setWordWrap(True)
         self.setText(
             f"<p><img src='{_icon_file('drop')}' width='96' height='96'></p>"
-            "<p style='font-size:17px'><b>Drop photos or folders here</b></p>"
+            f"<p style='font-size:{font_size(1.42)}'><b>Drop photos or folders here</b></p>"
             "<p>or use <b>File ▸ Add photos…</b> (Ctrl+Shift+O), "
             "or paste a picture with <b>Ctrl+V</b>.</p>"
             "<p style='color:#607d8b'>Each photo is matched to your catalog on this computer; "

@@ -15,6 +15,13 @@ from PySide6.QtWidgets import QApplication
 _watching = False  # the scheme-change handler is connected once per process
 
 
+def font_size(factor: float) -> str:
+    """A style sheet font size ``factor`` times the window's text: fixed pixel sizes stayed
+    small when staff set larger text, and fixed points differ per platform (macOS: 72 dpi)."""
+    base = QApplication.font().pointSizeF()
+    return f"{(base if base > 0 else 9.0) * factor:.1f}pt"
+
+
 def is_dark(palette: QPalette) -> bool:
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
 

@@ -175,3 +175,13 @@ def test_a_dark_system_scheme_keeps_the_window_light(window: MainWindow) -> None
     finally:
         app.setStyle(style)
         app.setPalette(before)
+
+
+def test_large_text_enlarges_the_figures_and_scores_too(large_font: Any) -> None:
+    """Scores, Learning figures and the welcome subtitle had pixel sizes: with text at 150%
+    the active model's name ended up smaller than the body text around it."""
+    from desktop_app.theme import font_size
+
+    body = QApplication.font().pointSizeF()
+    assert float(font_size(1.25)[:-2]) == pytest.approx(body * 1.25, abs=0.05)
+    assert float(font_size(1.25)[:-2]) > body
