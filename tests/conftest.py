@@ -120,9 +120,12 @@ def write_photos(folder: Path, skus: list[int]) -> list[Path]:
     return out
 
 
-def cli(lib_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``shopmatch --quiet --library lib_dir ARGS`` in a real process, this checkout's code."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def cli(
+    lib_dir: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``shopmatch --quiet --library lib_dir ARGS`` in a real process, this checkout's code;
+    ``env``: variables to set beside the usual ones (a time zone)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "engine", "--quiet", "--library", str(lib_dir), *args],
         cwd=REPO,
@@ -169,3 +172,16 @@ def library(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     with Library(tmp_path / "lib") as lib:
         yield lib
+
+
+def eval_dataset(ds: Path, n: int) -> Path:
+    """A dataset folder in the eval format: ``n`` catalog products in catalog.csv (pictures
+    under images/) and an empty p/ for the photos a test writes."""
+    write_catalog(ds, n, sheet=False)
+    (ds / "p").mkdir()
+    with open(ds / "catalog.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sku", "name", "category", "image"])
+        for i in range(n):
+            w.writerow([f"SKU-{i:03d}", f"P{i}", "C", f"images/SKU-{i:03d}.jpg"])
+    return ds

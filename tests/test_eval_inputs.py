@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, photo_of, product_image, write_catalog
+from conftest import REPO, eval_dataset, photo_of, product_image
 
 N_SKUS = 6
 
@@ -30,18 +30,6 @@ def _shopmatch(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
     )
-
-
-def _eval_dataset(ds: Path) -> Path:
-    """An eval dataset folder: N_SKUS catalog products in catalog.csv and an empty p/."""
-    write_catalog(ds, N_SKUS, sheet=False)
-    (ds / "p").mkdir()
-    with open(ds / "catalog.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["sku", "name", "category", "image"])
-        for i in range(N_SKUS):
-            w.writerow([f"SKU-{i:03d}", f"P{i}", "C", f"images/SKU-{i:03d}.jpg"])
-    return ds
 
 
 def _write_truth(ds: Path, name: str, seeds: range, delimiter: str = ",") -> Path:
@@ -66,7 +54,7 @@ def test_eval_refuses_truth_photos_that_are_copies_of_train_photos(tmp_path: Pat
     to a perfect 1.000 that measures nothing, without a word."""
     from engine.evaluation import evaluate_dataset
 
-    ds = _eval_dataset(tmp_path / "ds")
+    ds = eval_dataset(tmp_path / "ds", N_SKUS)
     for name in ("train", "truth"):
         with open(ds / f"{name}.csv", "w", newline="") as fh:
             w = csv.writer(fh)
@@ -90,7 +78,7 @@ def test_eval_says_which_catalog_pictures_it_could_not_import(tmp_path: Path) ->
     the two products can never be suggested, so every photo of them counts as a miss, and
     the figure reads as the model's quality. `import` lists such files with a reason; eval
     should too (or refuse)."""
-    ds = _eval_dataset(tmp_path / "ds")
+    ds = eval_dataset(tmp_path / "ds", N_SKUS)
     (ds / "images" / "SKU-002.jpg").write_bytes(b"")
     (ds / "images" / "SKU-003.jpg").unlink()
     _write_truth(ds, "truth.csv", range(1))
@@ -109,7 +97,7 @@ def test_eval_reads_a_semicolon_truth_csv_as_it_reads_a_semicolon_catalog(tmp_pa
     columns. It should be read (or the message should name the separator)."""
     from engine.evaluation import read_truth
 
-    ds = _eval_dataset(tmp_path / "ds")
+    ds = eval_dataset(tmp_path / "ds", N_SKUS)
     path = _write_truth(ds, "truth.csv", range(1), delimiter=";")
     assert len(read_truth(path)) == N_SKUS
     # Excel's 'CSV (Macintosh)': lone CR line ends, as the catalog sheet reader takes them.
@@ -126,7 +114,7 @@ def test_eval_no_train_is_not_overruled_by_adapt(tmp_path: Path) -> None:
     figures printed are then a trained model's. Contradictory options should be refused, as
     --no-train without --train is."""
     pytest.importorskip("torch")
-    ds = _eval_dataset(tmp_path / "ds")
+    ds = eval_dataset(tmp_path / "ds", N_SKUS)
     _write_truth(ds, "train.csv", range(2))
     _write_truth(ds, "truth.csv", range(10, 11))
     proc = _shopmatch(

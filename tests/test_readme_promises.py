@@ -4,12 +4,10 @@ review 22's findings, each failing on the code it reviewed for the reason in its
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import REPO, cli, product_image, write_catalog, write_photos
+from conftest import cli, product_image, write_catalog, write_photos
 
 
 def _sheet(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -110,17 +108,10 @@ def test_check_names_the_last_export_in_local_time(tmp_path: Path) -> None:
     for a shop in Tokyo."""
     write_catalog(tmp_path / "supplier", 3)
     lib = tmp_path / "lib"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TZ": "Asia/Tokyo"}
+    tokyo = {"TZ": "Asia/Tokyo"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "engine", "--quiet", "--library", str(lib), *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return cli(lib, *args, env=tokyo)
 
     assert run("import", str(tmp_path / "supplier")).returncode == 0
     out = tmp_path / "inventory.csv"

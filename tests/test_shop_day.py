@@ -38,9 +38,9 @@ make_window = test_desktop.make_window
 window = test_desktop.window
 
 
-def _stop_matching_early(qtbot: Any, w: MainWindow, tmp_path: Path) -> list[Any]:
-    """Drop 32 photos (four chunks) and press the status bar's Stop at once, as a worker who
-    dropped the wrong folder would; returns the photos left 'Not matched (cancelled)'."""
+def _drop_and_stop(qtbot: Any, w: MainWindow, tmp_path: Path) -> Path:
+    """Drop a folder of 32 photos (four chunks) and press the status bar's Stop at once, as
+    a worker who dropped the wrong folder would; returns the folder."""
     library_with_catalog(qtbot, w, tmp_path, 8)
     folder = tmp_path / "delivery"
     folder.mkdir()
@@ -49,6 +49,12 @@ def _stop_matching_early(qtbot: Any, w: MainWindow, tmp_path: Path) -> list[Any]
     w.add_paths([folder])
     qtbot.waitUntil(lambda: w.model.rowCount() >= 8 and w.match_stop.isVisible(), timeout=WAIT_MS)
     w.match_stop.click()
+    return folder
+
+
+def _stop_matching_early(qtbot: Any, w: MainWindow, tmp_path: Path) -> list[Any]:
+    """:func:`_drop_and_stop`, then wait: returns the photos left 'Not matched (stopped)'."""
+    _drop_and_stop(qtbot, w, tmp_path)
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
     qtbot.wait(200)
     stopped = [i for i in w.model.items if i.status == "pending"]
@@ -114,6 +120,23 @@ def _long_named_catalog(tmp_path: Path) -> tuple[Path, Path]:
     return folder, sheet
 
 
+def _assert_olive_rows_read_apart(qtbot: Any, w: MainWindow) -> None:
+    """Ctrl+F 'olive' from the queue: the six rows, as the list shows them, all differ."""
+    w.review.queue.setFocus()
+    key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(w.review.search, "olive")
+    results = w.review.results
+    qtbot.waitUntil(lambda: results.isVisible() and results.count() == 6, timeout=WAIT_MS)
+    qtbot.wait(100)
+    fm = results.fontMetrics()
+    room = results.viewport().width() - results.iconSize().width() - 8
+    shown = [
+        fm.elidedText(results.item(r).text(), Qt.TextElideMode.ElideRight, room)
+        for r in range(results.count())
+    ]
+    assert len(set(shown)) == len(shown), f"the rows read alike in {room} px: {shown}"
+
+
 def test_ctrl_f_results_with_long_names_show_which_product_is_which(
     qtbot: Any, window: MainWindow, tmp_path: Path
 ) -> None:
@@ -128,18 +151,7 @@ def test_ctrl_f_results_with_long_names_show_which_product_is_which(
     import_catalog(qtbot, w, folder, sheet)
     w.add_paths(write_photos(tmp_path / "p", [1]))
     wait_matched(qtbot, w, 1)
-    w.review.queue.setFocus()
-    key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(w.review.search, "olive")
-    results = w.review.results
-    qtbot.waitUntil(lambda: results.isVisible() and results.count() == 6, timeout=WAIT_MS)
-    fm = results.fontMetrics()
-    room = results.viewport().width() - results.iconSize().width() - 8
-    shown = [
-        fm.elidedText(results.item(r).text(), Qt.TextElideMode.ElideRight, room)
-        for r in range(results.count())
-    ]
-    assert len(set(shown)) == len(shown), f"the rows read alike in {room} px: {shown}"
+    _assert_olive_rows_read_apart(qtbot, w)
 
 
 def test_top_suggestion_card_keeps_its_price_and_category_on_a_1024_laptop(
@@ -230,9 +242,7 @@ def test_ctrl_f_rows_whose_names_end_in_brackets_read_alike_on_a_1024_laptop(
     Extra …nd Family Size (glass bottle, pack of …' (pack size and SKU both gone)."""
     import csv
 
-    from PySide6.QtCore import Qt
-    from PySide6.QtTest import QTest
-    from test_desktop import import_catalog, key, wait_matched
+    from test_desktop import import_catalog, wait_matched
 
     w = window
     w.resize(1024, 600)
@@ -253,19 +263,7 @@ def test_ctrl_f_rows_whose_names_end_in_brackets_read_alike_on_a_1024_laptop(
     import_catalog(qtbot, w, folder, sheet)
     w.add_paths(write_photos(tmp_path / "p", [1]))
     wait_matched(qtbot, w, 1)
-    w.review.queue.setFocus()
-    key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(w.review.search, "olive")
-    results = w.review.results
-    qtbot.waitUntil(lambda: results.isVisible() and results.count() == 6, timeout=WAIT_MS)
-    qtbot.wait(100)
-    fm = results.fontMetrics()
-    room = results.viewport().width() - results.iconSize().width() - 8
-    shown = [
-        fm.elidedText(results.item(r).text(), Qt.TextElideMode.ElideRight, room)
-        for r in range(results.count())
-    ]
-    assert len(set(shown)) == len(shown), f"the rows read alike in {room} px: {shown}"
+    _assert_olive_rows_read_apart(qtbot, w)
 
 
 def test_photos_added_again_right_after_stop_are_matched(
@@ -276,17 +274,8 @@ def test_photos_added_again_right_after_stop_are_matched(
     back, so _queue_files sees the photos as still matching, not stopped: 'N photos were
     already in the queue', nothing is matched, and a moment later every one turns 'Not
     matched (stopped)'."""
-    from test_desktop import library_with_catalog
-
     w = window
-    library_with_catalog(qtbot, w, tmp_path, 8)
-    folder = tmp_path / "delivery"
-    folder.mkdir()
-    for n in range(32):
-        photo_of(product_image(n % 8), 100 + n).save(folder / f"IMG_{n:04d}.jpg", quality=85)
-    w.add_paths([folder])
-    qtbot.waitUntil(lambda: w.model.rowCount() >= 8 and w.match_stop.isVisible(), timeout=WAIT_MS)
-    w.match_stop.click()
+    folder = _drop_and_stop(qtbot, w, tmp_path)
     w.add_paths([folder])  # at once: 'oops, go on'
     qtbot.wait(300)
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)

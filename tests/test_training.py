@@ -20,7 +20,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from conftest import photo_of, product_image, write_catalog
+from conftest import eval_dataset, photo_of, product_image, write_catalog
 from engine.library import Library
 from engine.manifest import ModelManifest
 from engine.overview import learning_stats
@@ -627,24 +627,12 @@ def test_a_reference_that_failed_beside_the_library_is_not_read_again_on_it(
         assert embedded(plan.version) == live
 
 
-def _eval_dataset(ds: Path) -> Path:
-    """A dataset folder in the eval format with N_SKUS catalog products and an empty p/."""
-    write_catalog(ds, N_SKUS, sheet=False)
-    (ds / "p").mkdir()
-    with open(ds / "catalog.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["sku", "name", "category", "image"])
-        for i in range(N_SKUS):
-            w.writerow([f"SKU-{i:03d}", f"P{i}", "C", f"images/SKU-{i:03d}.jpg"])
-    return ds
-
-
 def test_online_eval_lets_later_photos_match_earlier_confirmed_ones(tmp_path: Path) -> None:
     """`eval --online`: photos of a product the catalog shows otherwise (product 500 sold as
     SKU-003) match it once the first one is confirmed; without --online none can."""
     from engine.evaluation import evaluate_dataset
 
-    ds = _eval_dataset(tmp_path / "ds")
+    ds = eval_dataset(tmp_path / "ds", N_SKUS)
     with open(ds / "truth.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["photo", "sku"])
@@ -662,7 +650,7 @@ def test_eval_with_train_csv_confirms_first(tmp_path: Path) -> None:
     """`eval --train --no-train`: instant memory alone, measured on unseen photos."""
     from engine.evaluation import evaluate_dataset
 
-    ds = _eval_dataset(tmp_path / "ds")
+    ds = eval_dataset(tmp_path / "ds", N_SKUS)
     for name, seeds in (("train.csv", range(2)), ("truth.csv", range(10, 12))):
         with open(ds / name, "w", newline="") as fh:
             w = csv.writer(fh)
