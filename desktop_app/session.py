@@ -139,6 +139,9 @@ class ReviewSession(QObject):
         self.on_error = on_error
         self._tokens: list[CancelToken] = []
         self._matched_by: dict[int, CancelToken] = {}  # queue key -> its latest matching
+        # Bumped by reset(): a chunk of the previous library's matching, cancelled or failed
+        # after another library opened, must not move this one's progress (nor end it).
+        self._epoch = 0
         self._photo_notice = ""  # the photo message on show, if any
         self.points_dialog: QWidget | None = None  # the latest 'matching points' window
         self._total = 0
@@ -177,6 +180,7 @@ class ReviewSession(QObject):
         self.model.clear()
         self._removed.clear()
         self._matched_by.clear()
+        self._epoch += 1
         self._decided = 0
 
     def add_paths(self, paths: list[Path]) -> None:
@@ -254,10 +258,12 @@ class ReviewSession(QObject):
                 priority=Priority.BACKGROUND,
                 token=token,
                 on_partial=matched,
-                on_cancelled=lambda chunk=chunk, d=delivered: self._chunk_cancelled(
-                    chunk, d, token
+                on_cancelled=lambda chunk=chunk, d=delivered, e=self._epoch: self._chunk_cancelled(
+                    chunk, d, token, e
                 ),
-                on_error=lambda err, chunk=chunk, d=delivered: self._chunk_failed(chunk, err, d),
+                on_error=lambda err, chunk=chunk, d=delivered, e=self._epoch: self._chunk_failed(
+                    chunk, err, d, e
+                ),
             )
 
     def stop_matching(self) -> None:
@@ -287,8 +293,14 @@ class ReviewSession(QObject):
         self.matching_progress.emit(self._done, self._total)
 
     def _chunk_cancelled(
-        self, chunk: list[QueueItem], delivered: list[MatchedPhoto], token: CancelToken
+        self,
+        chunk: list[QueueItem],
+        delivered: list[MatchedPhoto],
+        token: CancelToken,
+        epoch: int,
     ) -> None:
+        if epoch != self._epoch:
+            return  # the previous library's: its queue and progress are gone
         left = [
             i
             for i in chunk
@@ -305,8 +317,10 @@ class ReviewSession(QObject):
         self.refresh()
 
     def _chunk_failed(
-        self, chunk: list[QueueItem], err: TaskError, delivered: list[MatchedPhoto]
+        self, chunk: list[QueueItem], err: TaskError, delivered: list[MatchedPhoto], epoch: int
     ) -> None:
+        if epoch != self._epoch:
+            return  # the previous library's: its queue and progress are gone
         left = [i for i in chunk if i.status == "pending" and self.model.row_of(i.key) >= 0]
         for item in left:
             item.status = "error"
@@ -317,8 +331,8 @@ class ReviewSession(QObject):
         self.refresh()
 
     def _on_matched(self, mp: MatchedPhoto) -> None:
+        self._apply_match(mp)  # first: when the progress says 'done', the photo shows it
         self._step(1)
-        self._apply_match(mp)
 
     def _apply_match(self, mp: MatchedPhoto) -> None:
         row = next((r for r, i in enumerate(self.model.items) if i.path == mp.path), -1)

@@ -254,3 +254,40 @@ def test_an_export_finished_after_opening_another_library_still_says_it_was_writ
     assert said.startswith(f"Opened {tmp_path / 'other-lib'}") and said.endswith(
         f"Exported 1 row to {target}"
     ), said
+
+
+def test_the_previous_librarys_cancelled_matching_does_not_end_the_new_ones_progress(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """Another library opened while a big drop was still matching, and photos dropped on it
+    at once: the old library's cancelled chunks reported back after the new matching had
+    started and counted as its progress, so 'matching' ended (and Stop lost its hold on the
+    new chunks) while the new photos were still waiting (review 24)."""
+    w = window
+    write_catalog(tmp_path / "supplier", 6)
+    sheet = tmp_path / "supplier" / "sheet.csv"
+    lib_b = tmp_path / "libB"
+    open_library(qtbot, w, lib_b)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    open_library(qtbot, w, tmp_path / "libA")
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    w.add_paths(write_photos(tmp_path / "deliveryA", list(range(40))))
+    qtbot.waitUntil(lambda: w.session.matching and w.model.rowCount() == 40, timeout=WAIT_MS)
+    release = _hold_engine(w)  # A's later chunks wait in the queue
+    w.open_library(lib_b)
+    w.add_paths(write_photos(tmp_path / "deliveryB", [1, 2, 3]))
+    seen: list[tuple[int, int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        waiting = sum(1 for i in w.model.items if i.status == "pending")
+        seen.append((done, total, waiting))
+
+    w.session.matching_progress.connect(progress)
+    release.set()
+    qtbot.waitUntil(
+        lambda: w.model.rowCount() == 3 and all(i.status != "pending" for i in w.model.items),
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    ended_early = [s for s in seen if s[1] == 0 and s[2] > 0]
+    assert not ended_early, seen
