@@ -142,6 +142,7 @@ class ReviewSession(QObject):
         # Bumped by reset(): a chunk of the previous library's matching, cancelled or failed
         # after another library opened, must not move this one's progress (nor end it).
         self._epoch = 0
+        self._stopping = False  # Stop pressed: say how many were left once chunks report
         self._photo_notice = ""  # the photo message on show, if any
         self.points_dialog: QWidget | None = None  # the latest 'matching points' window
         self._total = 0
@@ -181,6 +182,7 @@ class ReviewSession(QObject):
         self._removed.clear()
         self._matched_by.clear()
         self._epoch += 1
+        self._stopping = False
         self._decided = 0
 
     def add_paths(self, paths: list[Path]) -> None:
@@ -269,11 +271,26 @@ class ReviewSession(QObject):
     def stop_matching(self) -> None:
         """The user's Stop: the photos not matched yet say so at once (not when their chunk
         reports back), so adding them again right away matches them."""
-        for item in self.model.items:
-            if item.status == "pending" and not item.stopped:
-                self._mark_stopped(item)
+        left = [i for i in self.model.items if i.status == "pending" and not i.stopped]
+        for item in left:
+            self._mark_stopped(item)
         self.cancel_matching()
         self.refresh()
+        # Said once the stopped chunks have reported (one still running may finish its
+        # photos), with the count then; each photo also says so.
+        self._stopping = bool(left)
+        if not self.matching:
+            self._say_stopped()
+
+    def _say_stopped(self) -> None:
+        self._stopping = False
+        n = self.model.counts()["stopped"]
+        if n:
+            it = "it" if n == 1 else "them"
+            self.message.emit(
+                f"Matching stopped: {count(n, 'photo')} not matched; add {it} again to match "
+                f"{it}, or press Delete to take {it} off the list"
+            )
 
     def cancel_matching(self) -> None:
         for t in self._tokens:
@@ -291,6 +308,8 @@ class ReviewSession(QObject):
             self._done = self._total = 0
             self._tokens.clear()
         self.matching_progress.emit(self._done, self._total)
+        if self._stopping and not self.matching:
+            self._say_stopped()
 
     def _chunk_cancelled(
         self,

@@ -304,3 +304,34 @@ def test_stopped_photos_stay_listed_as_stopped_after_a_model_switch(
     listed = {i.path: i for i in w.model.items}
     assert all(listed[p.path].stopped for p in stopped)
     assert library_db(lib_path).execute("SELECT count(*) FROM photos").fetchone()[0] == before
+
+
+def test_stop_says_how_many_photos_were_left_unmatched(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """Stop said nothing: only each photo's note told that it would not be matched."""
+    w = window
+    said: list[str] = []
+    w.session.message.connect(said.append)
+    stopped = _stop_matching_early(qtbot, w, tmp_path)
+    (stop,) = [m for m in said if m.startswith("Matching stopped:")]
+    assert stop.startswith(f"Matching stopped: {len(stopped)} photos not matched; add them")
+
+
+def test_the_photo_under_review_stays_in_view_when_the_window_shrinks(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """The selected row went below the queue's edge when the window was made smaller."""
+    w = window
+    w.resize(1280, 720)
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "p", list(range(12))))
+    wait_matched(qtbot, w, 12)
+    w.show()
+    w.session.select_row(8)
+    queue = w.review.queue
+    qtbot.waitUntil(lambda: queue.visualRect(queue.currentIndex()).isValid(), timeout=WAIT_MS)
+    w.resize(1024, 420)
+    qtbot.wait(100)
+    row = queue.visualRect(queue.currentIndex())
+    assert queue.viewport().rect().contains(row), (row, queue.viewport().rect())
