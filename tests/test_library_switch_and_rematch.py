@@ -72,6 +72,18 @@ def test_stopping_the_rematch_after_an_import_leaves_matching_shown_forever(
     assert not w.session.matching, (w.session._done, w.session._total)
 
 
+def _library_with_supplier(qtbot: Any, w: MainWindow, tmp_path: Path, name: str) -> Path:
+    """Open (create) library tmp_path/NAME and import the shared 6-product supplier catalog
+    into it (written once per test)."""
+    sheet = tmp_path / "supplier" / "sheet.csv"
+    if not sheet.exists():
+        write_catalog(tmp_path / "supplier", 6)
+    lib = tmp_path / name
+    open_library(qtbot, w, lib)
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    return lib
+
+
 def _switch_at_once(qtbot: Any, w: MainWindow, lib: Path, release: threading.Event) -> None:
     """Open ``lib`` right away, then let the held engine go on, and wait until it is open."""
     w.open_library(lib)
@@ -95,17 +107,11 @@ def test_an_undo_queued_just_before_opening_another_library_lists_the_old_photo_
     (a photo of another product) as the old photo's product."""
 
     w = window
-    write_catalog(tmp_path / "supplier", 6)
-    sheet = tmp_path / "supplier" / "sheet.csv"
-    lib_b = tmp_path / "libB"
-    open_library(qtbot, w, lib_b)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    lib_b = _library_with_supplier(qtbot, w, tmp_path, "libB")
     w.add_paths(write_photos(tmp_path / "photosB", [3, 4]))
     wait_matched(qtbot, w, 2)
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
-    lib_a = tmp_path / "libA"
-    open_library(qtbot, w, lib_a)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    lib_a = _library_with_supplier(qtbot, w, tmp_path, "libA")
     w.add_paths(write_photos(tmp_path / "photosA", [1]))
     wait_matched(qtbot, w, 1)
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
@@ -138,14 +144,8 @@ def test_photos_dropped_just_before_opening_another_library_go_into_that_library
     open, and its done() (after session.reset()) queues and matches the photos in the NEW
     library B: B gains A's delivery, A never gets it (not remembered as unmatched either)."""
     w = window
-    write_catalog(tmp_path / "supplier", 6)
-    sheet = tmp_path / "supplier" / "sheet.csv"
-    lib_b = tmp_path / "libB"
-    open_library(qtbot, w, lib_b)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
-    lib_a = tmp_path / "libA"
-    open_library(qtbot, w, lib_a)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    lib_b = _library_with_supplier(qtbot, w, tmp_path, "libB")
+    _library_with_supplier(qtbot, w, tmp_path, "libA")
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
     photos = write_photos(tmp_path / "deliveryA", [1, 2])
     release = _hold_engine(w)  # e.g. a chunk of matching still running
@@ -264,13 +264,8 @@ def test_the_previous_librarys_cancelled_matching_does_not_end_the_new_ones_prog
     started and counted as its progress, so 'matching' ended (and Stop lost its hold on the
     new chunks) while the new photos were still waiting (review 24)."""
     w = window
-    write_catalog(tmp_path / "supplier", 6)
-    sheet = tmp_path / "supplier" / "sheet.csv"
-    lib_b = tmp_path / "libB"
-    open_library(qtbot, w, lib_b)
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
-    open_library(qtbot, w, tmp_path / "libA")
-    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    lib_b = _library_with_supplier(qtbot, w, tmp_path, "libB")
+    _library_with_supplier(qtbot, w, tmp_path, "libA")
     w.add_paths(write_photos(tmp_path / "deliveryA", list(range(40))))
     qtbot.waitUntil(lambda: w.session.matching and w.model.rowCount() == 40, timeout=WAIT_MS)
     release = _hold_engine(w)  # A's later chunks wait in the queue
