@@ -42,6 +42,7 @@ from desktop_app.progress_bar import show_progress
 from desktop_app.theme import font_size
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import overview, scratch
+from engine.export_csv import local_minute
 from engine.progress import CancelToken, Progress, RunClock
 from engine.wording import count
 
@@ -294,7 +295,7 @@ class LearningPanel(QWidget):
                 v.version,
                 v.architecture,
                 v.parent_version or "— (pretrained)",
-                v.created_at.replace("T", " ")[:16],
+                local_minute(v.created_at),
                 _percent(v.measured_top1),
                 v.state,
             ]

@@ -504,7 +504,7 @@ class MainWindow(QMainWindow):
         self._said_while_opening = []
 
         def opened(_p: Path) -> None:
-            said = self._said_while_opening
+            said, self._said_while_opening = self._said_while_opening, []
             self.statusBar().showMessage(
                 "; ".join([f"Opened {path}", *said]), 12000 if said else 4000
             )

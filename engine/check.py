@@ -212,7 +212,7 @@ def _database(lib: Library, report: CheckReport, repair: bool) -> bool:
 
 
 def _imports(lib: Library, report: CheckReport, repair: bool) -> None:
-    from engine.export_csv import local_time  # as every time ShopMatch prints: local
+    from engine.export_csv import local_minute  # as every time ShopMatch prints: local
 
     # We hold the library lock, so an import still marked 'running' was killed.
     rows = lib.db.execute(
@@ -224,9 +224,8 @@ def _imports(lib: Library, report: CheckReport, repair: bool) -> None:
         report.add(
             "imports",
             "note",
-            f"the import of {root} started {local_time(started)[:16]} was interrupted; what it "
-            "stored is kept, "
-            "run it again to finish",
+            f"the import of {root} started {local_minute(started)} was interrupted; what it "
+            "stored is kept, run it again to finish",
             repaired=repair,
         )
 
@@ -551,9 +550,9 @@ def _exports(lib: Library, report: CheckReport, repair: bool) -> None:
         return
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     if digest != last.get("sha256"):
-        from engine.export_csv import local_time  # as every time ShopMatch prints: local
+        from engine.export_csv import local_minute  # as every time ShopMatch prints: local
 
-        wrote = local_time(str(last.get("at")))[:16]
+        wrote = local_minute(str(last.get("at")))
         report.add(
             "exports",
             "note",

@@ -477,7 +477,7 @@ def cmd_products(args: argparse.Namespace, bar: _Bar) -> int:
 
 
 def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
-    from engine.export_csv import local_time
+    from engine.export_csv import local_minute
     from engine.overview import model_versions
 
     with _library(args) as lib:
@@ -496,7 +496,7 @@ def cmd_models(args: argparse.Namespace, bar: _Bar) -> int:
             top1 = v.measured_top1
             measured = f"  top-1 {top1:.3f}" if top1 is not None else ""
             state = f"  ({v.state})" if v.state and not v.active else ""
-            made = local_time(v.created_at)[:16]  # the shop's clock, as 'backups' and 'status'
+            made = local_minute(v.created_at)  # the shop's clock, as 'backups' and 'status'
             print(f"{mark} {v.version:<36} {v.architecture:<22} {made}{measured}{state}")
             problem = lib.model_problem(v.version)  # e.g. its folder deleted by hand
             if problem:

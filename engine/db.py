@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import sqlite_utils
 
 from engine import backups
@@ -376,6 +377,19 @@ def select_in(
     for start in range(0, len(values), chunk):
         part = values[start : start + chunk]
         yield from db.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+
+def store_photo_vector(
+    db: sqlite_utils.Database, photo_id: int, version: str, vector: np.ndarray
+) -> bytes:
+    """Store a photo's vector under one model version (little-endian float32, the layout every
+    reader expects) and return the stored bytes; one writer, so the layout cannot drift."""
+    blob = vector.astype("<f4").tobytes()
+    db["photo_embeddings"].upsert(
+        {"photo_id": photo_id, "model_version": version, "vector": blob},
+        pk=("photo_id", "model_version"),
+    )
+    return blob
 
 
 class WrongThreadError(RuntimeError):

@@ -135,29 +135,52 @@ def read_truth(path: Path) -> list[tuple[Path, str]]:
     return [(file, sku) for file, (sku, _line) in rows.items()]
 
 
-def _copies(
-    truth: list[tuple[Path, str]], train: list[tuple[Path, str]]
-) -> list[tuple[Path, Path]]:
-    """(truth photo, train photo) pairs with the same bytes: the library keys photos by
-    content, so instant memory would answer such a truth photo with itself. Files that
-    cannot be read are left to matching, which reports them."""
+def _digests(rows: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """(photo, content hash) of each readable row; files that cannot be read are left to
+    matching, which reports them."""
     from engine.manifest import file_sha256
 
-    def sha(path: Path) -> str | None:
+    out: list[tuple[Path, str]] = []
+    for path, _sku in rows:
         try:
-            return file_sha256(path)
+            out.append((path, file_sha256(path)))
         except OSError:
-            return None
+            continue
+    return out
 
-    trained: dict[str, Path] = {}
-    for path, _sku in train:
-        if (digest := sha(path)) is not None:
-            trained.setdefault(digest, path)
-    return [
-        (path, trained[digest])
-        for path, _sku in truth
-        if (digest := sha(path)) is not None and digest in trained
-    ]
+
+def _copies(
+    truth: list[tuple[Path, str]], earlier: list[tuple[Path, str]] | None
+) -> list[tuple[Path, Path]]:
+    """(truth photo, earlier photo) pairs with the same bytes, the earlier one from
+    ``earlier`` (train photos) or, when that is None, from truth.csv above it. The library
+    keys photos by content, so instant memory would answer such a photo with itself."""
+    seen: dict[str, Path] = {}
+    if earlier is not None:
+        for path, digest in _digests(earlier):
+            seen.setdefault(digest, path)
+    pairs: list[tuple[Path, Path]] = []
+    for path, digest in _digests(truth):
+        if digest in seen:
+            pairs.append((path, seen[digest]))
+        elif earlier is None:
+            seen[digest] = path
+    return pairs
+
+
+def _refuse_copies(copies: list[tuple[Path, Path]], one: str, many: str, dataset: Path) -> None:
+    """Stop before any work when truth photos repeat photos the library will have seen
+    (``one``/``many``: what they copy, said of one copy or of several)."""
+    if not copies:
+        return
+    copy, original = copies[0]
+    photos = one if len(copies) == 1 else many
+    raise ValueError(
+        f"truth.csv lists {count(len(copies), 'photo')} that "
+        f"{'is a copy' if len(copies) == 1 else 'are copies'} of {photos} "
+        f"({_shown(copy, dataset)} is {_shown(original, dataset)}): the gain "
+        "would be measured on photos it learnt from"
+    )
 
 
 def _shown(path: Path, folder: Path) -> str:
@@ -309,17 +332,10 @@ def evaluate_dataset(
                 f"{train_path.name} (e.g. {next(iter(seen)).name}): the gain would be "
                 "measured on photos it learnt from"
             )
-        if copies := _copies(truth, train_rows):
-            copy, original = copies[0]
-            train_photos = (
-                f"a {train_path.name} photo" if len(copies) == 1 else f"{train_path.name} photos"
-            )
-            raise ValueError(
-                f"truth.csv lists {count(len(copies), 'photo')} that "
-                f"{'is a copy' if len(copies) == 1 else 'are copies'} of {train_photos} "
-                f"({_shown(copy, dataset)} is {_shown(original, dataset)}): the gain "
-                "would be measured on photos it learnt from"
-            )
+        name = train_path.name
+        _refuse_copies(_copies(truth, train_rows), f"a {name} photo", f"{name} photos", dataset)
+    if online:  # each truth photo is confirmed before the next: a copy would match itself
+        _refuse_copies(_copies(truth, None), "a photo above it", "photos above them", dataset)
     with (
         tempfile.TemporaryDirectory(prefix="shopmatch-eval-") as tmp,
         Library(Path(tmp), square_mode=square_mode, model_dir=model_dir) as lib,

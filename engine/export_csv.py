@@ -74,6 +74,11 @@ def local_time(stamp: str) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def local_minute(stamp: str) -> str:
+    """A stored UTC stamp as local 'YYYY-MM-DD HH:MM': how messages and lists show a time."""
+    return local_time(stamp)[:16]
+
+
 def safe_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from engine import local_features
-from engine.db import CURRENT_SKUS, select_in, transaction, utcnow
+from engine.db import CURRENT_SKUS, select_in, store_photo_vector, transaction, utcnow
 from engine.images import ImageLoadError, check_file, iter_image_files
 from engine.index import NO_KEY
 from engine.manifest import file_sha256
@@ -322,14 +322,7 @@ def match_paths(
                     )
                 photo_id = int(row[0])
                 ids_by_sha[sha_of[path]] = photo_id
-                lib.db["photo_embeddings"].upsert(
-                    {
-                        "photo_id": photo_id,
-                        "model_version": version,
-                        "vector": vec.astype("<f4").tobytes(),
-                    },
-                    pk=("photo_id", "model_version"),
-                )
+                store_photo_vector(lib.db, photo_id, version, vec)
                 _store(lib, photo_id, sugg)
                 batch.append(PhotoMatch(path, photo_id, sugg[:top_k]))
         batch.extend(PhotoMatch(path, None, error=err.reason) for path, err in failed)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.db import transaction, utcnow
+from engine.db import store_photo_vector, transaction, utcnow
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -45,22 +45,22 @@ def sync_photo(lib: Library, photo_id: int) -> None:
     if want is None:
         return
     photo = lib.db.execute("SELECT path, sha256 FROM photos WHERE id = ?", [photo_id]).fetchone()
-    version = lib.model_version
-    blob = lib.db.execute(
-        "SELECT vector FROM photo_embeddings WHERE photo_id = ? AND model_version = ?",
-        [photo_id, version],
-    ).fetchone()
     if photo is None:
         return
-    if blob is None:  # matched under another model (confirmed from the queue after a switch)
-        blob = _embed_now(lib, photo_id, photo[0], photo[1])
-        if blob is None:
-            return  # its file and thumbnail are both gone: nothing to remember it by
     same = lib.db.execute(
         "SELECT 1 FROM catalog_images WHERE sha256 = ? AND origin = 'catalog'", [photo[1]]
     ).fetchone()
     if same is not None:
         return  # the "photo" is a supplier image itself: it adds nothing
+    version = lib.model_version
+    blob = lib.db.execute(
+        "SELECT vector FROM photo_embeddings WHERE photo_id = ? AND model_version = ?",
+        [photo_id, version],
+    ).fetchone()
+    if blob is None:  # matched under another model (confirmed from the queue after a switch)
+        blob = _embed_now(lib, photo_id, photo[0], photo[1])
+        if blob is None:
+            return  # its file and thumbnail are both gone: nothing to remember it by
     now = utcnow()
     with transaction(lib.db):
         # A newer photo saved over the same file name replaces the older reference.
@@ -103,12 +103,8 @@ def _embed_now(lib: Library, photo_id: int, path: str, sha256: str) -> tuple[byt
         vector = encoder.encode_images([encoder.load(source)])[0]
     except ImageLoadError:
         return None
-    blob = vector.astype("<f4").tobytes()
     with transaction(lib.db):
-        lib.db["photo_embeddings"].upsert(
-            {"photo_id": photo_id, "model_version": encoder.version, "vector": blob},
-            pk=("photo_id", "model_version"),
-        )
+        blob = store_photo_vector(lib.db, photo_id, encoder.version, vector)
     return (blob,)
 
 

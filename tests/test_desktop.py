@@ -40,6 +40,7 @@ from desktop_app.export_dialog import ExportDialog
 from desktop_app.main_window import MainWindow
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.decisions import effective_states
+from engine.export_csv import local_minute
 from engine.library import Library
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
 
@@ -1388,6 +1389,30 @@ def test_remove_a_model_version_not_in_use(
     assert w.learning.status.text() == f"Removed model version {version}."
     assert not (tmp_path / "lib" / "models" / version).exists()
     assert w.library_status.model_version == active
+
+
+def test_model_versions_show_the_shops_clock(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Models list said when a version was made in UTC, while `models` on the command
+    line, backups and exports all say it in the shop's own time."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30, no daylight saving
+    time.tzset()
+    try:
+        w = window
+        _two_model_library(qtbot, w, tmp_path, engine_calls)
+        _show_two_versions(qtbot, w)
+        for r, v in enumerate(w.learning.stats.versions):
+            shown = w.learning.versions.item(r, 3).text()
+            assert shown == local_minute(v.created_at)
+            assert shown != v.created_at.replace("T", " ")[:16]  # not UTC
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_switching_model_embeds_beside_the_engine_thread(

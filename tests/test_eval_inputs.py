@@ -135,3 +135,21 @@ def test_eval_no_train_is_not_overruled_by_adapt(tmp_path: Path) -> None:
     if proc.returncode == 0:
         data = json.loads(proc.stdout)
         assert data.get("learning") is None, "--no-train was given, yet a model was trained"
+
+
+def test_eval_online_refuses_truth_photos_that_repeat_an_earlier_one(tmp_path: Path) -> None:
+    """`eval --online` confirms each truth photo before the next is matched. A truth.csv
+    listing the same picture twice (a photo exported twice) answers the second with the first
+    from instant memory: a hit that measures nothing. Batch eval is unaffected, so only
+    --online refuses, naming both files."""
+    from engine.evaluation import evaluate_dataset
+
+    ds = eval_dataset(tmp_path / "ds", N_SKUS)
+    truth = _write_truth(ds, "truth.csv", range(2))
+    shutil.copyfile(ds / "p" / "3-0.jpg", ds / "p" / "again.jpg")
+    with open(truth, "a", newline="") as fh:
+        csv.writer(fh).writerow(["p/again.jpg", "SKU-003"])
+    with pytest.raises(ValueError, match=r"p/again\.jpg is p/3-0\.jpg"):
+        evaluate_dataset(ds, online=True)
+    report = evaluate_dataset(ds)  # without --online the copy is just one more photo
+    assert report.overall.n == 2 * N_SKUS + 1
