@@ -510,7 +510,7 @@ class MainWindow(QMainWindow):
             )
             self.settings.setValue(keys.LAST_LIBRARY, str(path))
             self.refresh_status(then=then)
-            self.session.resume(self._take_unmatched(path))
+            self.session.resume(*self._take_unmatched(path))
             self.worker.submit(
                 lambda ctx: list(ctx.lib.repairs),
                 what="read what was repaired",
@@ -1266,27 +1266,35 @@ class MainWindow(QMainWindow):
         self.session.resume(unmatched, stopped)
 
     def _remember_unmatched(self) -> None:
-        """Photos dropped but not matched yet are known only to the queue: kept in the
-        settings, per library, so the next time that library opens matches them."""
+        """Photos dropped but not matched yet (or stopped) are known only to the queue: kept
+        in the settings, per library, so the next time that library opens lists them again
+        (the unmatched ones to be matched, the stopped ones as stopped)."""
         if self.library_path is None:
             return
-        saved = self._unmatched_store()
-        paths = [str(p) for p in self.session.unmatched_paths()]
-        if paths:
-            saved[str(self.library_path)] = paths
-        else:
-            saved.pop(str(self.library_path), None)
-        self.settings.setValue(keys.UNMATCHED, json.dumps(saved))
+        for key, paths in (
+            (keys.UNMATCHED, self.session.unmatched_paths()),
+            (keys.STOPPED, self.session.stopped_paths()),
+        ):
+            saved = self._queue_store(key)
+            if paths:
+                saved[str(self.library_path)] = [str(p) for p in paths]
+            else:
+                saved.pop(str(self.library_path), None)
+            self.settings.setValue(key, json.dumps(saved))
 
-    def _take_unmatched(self, library: Path) -> list[Path]:
-        saved = self._unmatched_store()
-        paths = saved.pop(str(library), [])
-        self.settings.setValue(keys.UNMATCHED, json.dumps(saved))
-        return [Path(p) for p in paths]
+    def _take_unmatched(self, library: Path) -> tuple[list[Path], list[Path]]:
+        """The library's remembered (unmatched, stopped) photos, forgotten once taken."""
+        taken: list[list[Path]] = []
+        for key in (keys.UNMATCHED, keys.STOPPED):
+            saved = self._queue_store(key)
+            paths = saved.pop(str(library), [])
+            self.settings.setValue(key, json.dumps(saved))
+            taken.append([Path(p) for p in paths if isinstance(p, str)])
+        return taken[0], taken[1]
 
-    def _unmatched_store(self) -> dict[str, list[str]]:
+    def _queue_store(self, key: str) -> dict[str, list[str]]:
         try:
-            saved = json.loads(str(self.settings.value(keys.UNMATCHED, "{}")))
+            saved = json.loads(str(self.settings.value(key, "{}")))
         except ValueError:
             return {}
         return saved if isinstance(saved, dict) else {}

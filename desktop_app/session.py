@@ -411,7 +411,7 @@ class ReviewSession(QObject):
 
     def stopped_paths(self) -> list[Path]:
         """Photos whose matching the user stopped: listed again as such after a model
-        switch, never matched unasked (nor remembered for the next start)."""
+        switch, another library or a restart, never matched unasked."""
         return [i.path for i in self.model.items if i.stopped and i.status == "pending"]
 
     def resume(self, unmatched: Sequence[Path] = (), stopped: Sequence[Path] = ()) -> None:
@@ -419,13 +419,18 @@ class ReviewSession(QObject):
         match ``unmatched`` (photos queued before but never matched) again; ``stopped`` are
         listed as stopped, not matched."""
 
-        def run(ctx: TaskContext) -> tuple[list[MatchedPhoto], list[Path]]:
+        def run(ctx: TaskContext) -> tuple[list[MatchedPhoto], list[Path], list[Path]]:
             lib = ctx.lib
             waiting = [stored_match(lib, rec) for rec in overview.undecided_photos(lib)]
-            return waiting, [p for p in unmatched if p.is_file()]  # (moved away since: gone)
+            # Photos moved away since are gone from the list, as they are from the folder.
+            return (
+                waiting,
+                [p for p in unmatched if p.is_file()],
+                [p for p in stopped if p.is_file()],
+            )
 
-        def done(found: tuple[list[MatchedPhoto], list[Path]]) -> None:
-            photos, again = found
+        def done(found: tuple[list[MatchedPhoto], list[Path], list[Path]]) -> None:
+            photos, again, still_stopped = found
             fresh = {i.path: i for i in self._list([p.path for p in photos])}
             rematch = []
             for mp in photos:
@@ -437,12 +442,21 @@ class ReviewSession(QObject):
                 else:
                     self._apply_match(mp)
             queued = self._list(again)
-            for item in self._list([p for p in stopped if p not in set(again)]):
+            kept = self._list([p for p in still_stopped if p not in set(again)])
+            for item in kept:
                 self._mark_stopped(item)
             self._match(rematch + queued)
+            said = []
             if photos:
                 n = len(photos)
-                self.message.emit(f"{count(n, 'photo')} from last time {are(n)} waiting for review")
+                said.append(f"{count(n, 'photo')} from last time {are(n)} waiting for review")
+            if kept:
+                n = len(kept)
+                said.append(
+                    f"{count(n, 'photo')} stopped before matching {are(n)} listed as not matched"
+                )
+            if said:
+                self.message.emit("; ".join(said))
             if (photos or queued) and self.current_row() < 0:
                 self.select_row(self.model.next_undecided(-1))
 

@@ -231,6 +231,33 @@ def test_photos_stopped_by_stop_stay_unmatched_after_the_library_is_opened_again
         f"{after - before} stopped photos were matched into the library on reopening "
         f"({len(matched)} of {len(stopped)} now listed as matched)"
     )
+    _listed_as_stopped(w, stopped)
+
+
+def _listed_as_stopped(w: MainWindow, stopped: list[Any]) -> None:
+    names = {i.path.name: i for i in w.model.items}
+    lost = [p.path.name for p in stopped if p.path.name not in names]
+    assert not lost, f"{len(lost)} of {len(stopped)} stopped photos are gone from the list"
+    assert all(names[p.path.name].note.startswith("Not matched (stopped)") for p in stopped)
+
+
+def test_photos_stopped_by_stop_are_listed_again_after_a_restart(
+    qtbot: Any, make_window: Any, tmp_path: Path, boxes: Any
+) -> None:
+    """Stop, then quit: the next start listed the unmatched photos again but forgot the
+    stopped ones, though each said 'add the photo again to match it' (the list was the only
+    record of which photos of the delivery were still to do). They come back as stopped,
+    and the start says so."""
+    first = make_window()
+    stopped = _stop_matching_early(qtbot, first, tmp_path)
+    lib_path = first.library_path
+    first.close()
+    again = make_window()  # the same settings file: the next start
+    open_library(qtbot, again, lib_path)
+    qtbot.waitUntil(lambda: len(again.model.items) >= len(stopped), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not again.worker.busy and not again.session.matching, timeout=WAIT_MS)
+    _listed_as_stopped(again, stopped)
+    assert "stopped before matching" in again.statusBar().full_message
 
 
 def test_ctrl_f_rows_whose_names_end_in_brackets_read_alike_on_a_1024_laptop(
