@@ -50,10 +50,12 @@ class LearningReport:
     timings: dict[str, float] = field(default_factory=dict)
     onnx_max_abs_diff: float | None = None
     config: dict[str, object] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)  # older versions no check let in
 
     def to_dict(self) -> dict[str, object]:
         return {
             "version": self.version,
+            "removed": self.removed,
             "activated": self.activated,
             "gate": self.decision.to_dict() if self.decision else None,
             "data": self.data,
@@ -86,7 +88,35 @@ class LearningReport:
             )
             verdict = "activated" if self.activated else "kept the active model"
             lines.append(f"model {self.version}: {self.decision.reason}; {verdict}")
+        if self.removed:
+            lines.append(
+                f"removed {count(len(self.removed), 'older version')} that no check let in "
+                f"({', '.join(self.removed)}), keeping the newest {KEEP_UNUSED}"
+            )
         return "\n".join(lines)
+
+
+KEEP_UNUSED = 3  # refused or unfinished versions kept to try by hand; older ones go
+_UNUSED = {"refused", "cancelled", "failed", "evaluating"}  # never passed the check
+
+
+def prune_unused(lib: Library, keep: int = KEEP_UNUSED) -> list[str]:
+    """Remove versions that never passed the check, all but the newest ``keep``: each run
+    leaves one (~30 MB with its vectors), so a shop training every week would fill its disk
+    with models nobody uses. Versions that passed, the active and the bundled one always
+    stay. Returns the versions removed."""
+    unused = [
+        str(m["version"])
+        for m in lib.models()  # newest first
+        if not m["active"]
+        and isinstance(m["metrics"], dict)
+        and m["metrics"].get("status") in _UNUSED
+        and lib.removal_problem(str(m["version"])) is None
+    ]
+    doomed = unused[keep:]
+    for version in doomed:
+        lib.remove_model(version)
+    return doomed
 
 
 def prepare(lib: Library, holdout: float = HOLDOUT_SHARE) -> TrainingSet:
@@ -451,5 +481,6 @@ def learn(
         )
     finally:
         scratch.release(tmp)
+    report.removed = prune_unused(lib)
     report.timings["total_s"] = time.perf_counter() - start
     return report

@@ -472,6 +472,35 @@ def test_gate_refuses_a_worse_model_and_accepts_a_better_one(
         assert decision.accept, decision.reason
 
 
+def test_only_the_newest_versions_no_check_let_in_are_kept(
+    trained: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """Every run leaves a version (~30 MB with its vectors), refused ones included: a shop
+    training weekly filled its disk with models nobody uses. Learning now keeps the newest
+    three that no check let in; versions that passed, the active and the bundled one stay."""
+    from engine.learning import prune_unused
+
+    lib_dir, report = trained
+    copy = tmp_path / "lib"
+    shutil.copytree(lib_dir, copy)
+    with Library(copy) as lib:
+        src = lib.model_dir(lib.model_version)
+        made = {"bad-1": "refused", "bad-2": "cancelled", "bad-3": "refused", "ok-4": "accepted"}
+        made |= {"bad-5": "failed"}
+        for n, (version, status) in enumerate(made.items()):
+            _damaged_copy(src, tmp_path / version, version)
+            lib.install_model(tmp_path / version, metrics={"status": status}, check=False)
+            lib.db["models"].update(version, {"created_at": f"2030-01-0{n + 1}T00:00:00+00:00"})
+        fixture = next(m for m in lib.models() if m["version"] == report["version"])
+        fixture_unused = fixture["metrics"]["status"] in {"refused", "evaluating"}  # type: ignore[index]
+        removed = prune_unused(lib, keep=2)
+        assert removed == ["bad-2", "bad-1"] + ([str(report["version"])] * fixture_unused)
+        left = {str(m["version"]) for m in lib.models()}
+        assert {"bad-3", "ok-4", "bad-5", lib.model_version} <= left and not left & set(removed)
+        assert not (copy / "models" / "bad-1").exists()
+        assert prune_unused(lib, keep=2) == []  # nothing more to remove
+
+
 def test_a_library_over_the_view_budget_trains_within_it(tmp_path: Path) -> None:
     from engine import learning
 
