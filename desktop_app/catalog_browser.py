@@ -143,7 +143,7 @@ class CatalogBrowser(QWidget):
         dl = QVBoxLayout(detail)
         dl.setContentsMargins(8, 0, 0, 0)
         self.title = QLabel(
-            "<span style='color:#607d8b'>Select a product to see its images "
+            "<span style='color:#546e7a'>Select a product to see its images "
             "and the photos confirmed to it.</span>"
         )
         self.title.setWordWrap(True)
@@ -396,7 +396,7 @@ class CatalogBrowser(QWidget):
         self.photos.clear()
         self.shown_sku = str(d.product["sku"]) if d is not None else None
         if d is None:
-            self.title.setText("<span style='color:#607d8b'>No product selected.</span>")
+            self.title.setText("<span style='color:#546e7a'>No product selected.</span>")
             self.images_label.setText("<b>Reference images</b>")
             self.photos_label.setText("<b>Photos confirmed to this product</b>")
             return
@@ -415,7 +415,7 @@ class CatalogBrowser(QWidget):
             f"<h3 style='margin:0'>{_esc(p.get('name') or p.get('sku'))}</h3>"
             f"SKU <b>{_esc(p.get('sku'))}</b>"
             + (f" &nbsp;·&nbsp; {_esc(meta)}" if meta else "")
-            + (f"<br><span style='color:#607d8b'>{_esc(attr_text)}</span>" if attr_text else "")
+            + (f"<br><span style='color:#546e7a'>{_esc(attr_text)}</span>" if attr_text else "")
             + (
                 "<br><span style='color:#b71c1c'>No longer in the supplier's catalog "
                 f"(since {_esc(str(p['withdrawn_at'])[:10])}): never suggested.</span>"

@@ -82,7 +82,7 @@ class WelcomePage(QWidget):
         self.steps.setMaximumWidth(640)
         self.steps.setWordWrap(True)
         self.steps.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        self.steps.setStyleSheet("color: #607d8b;")
+        self.steps.setStyleSheet("color: #546e7a;")
         col.addWidget(self.steps)
         col.addStretch(2)
         outer.addLayout(col)

@@ -245,7 +245,7 @@ class ImportSetupDialog(QDialog):
         else:
             self.sheet_edit.clear()
             self._sheet_note = (
-                f"<span style='color:#e65100'><b>Sheet cleared:</b> {escape(str(sheet))} "
+                f"<span style='color:#bf360c'><b>Sheet cleared:</b> {escape(str(sheet))} "
                 f"is the previous folder's, and this folder has no {escape(follows.name)}. "
                 "Choose this folder's sheet, or import without one.</span>"
             )
@@ -368,7 +368,7 @@ class ImportSetupDialog(QDialog):
                 )
             if preview.problems:
                 parts.append(
-                    f"<span style='color:#e65100'>{count(len(preview.problems), 'row problem')}"
+                    f"<span style='color:#bf360c'>{count(len(preview.problems), 'row problem')}"
                     f", e.g. {preview.problems[0]}</span>"
                 )
         self.summary.setText("<br>".join(parts))
@@ -506,7 +506,7 @@ class ImportSummaryDialog(QDialog):
             )
             number.setAlignment(Qt.AlignmentFlag.AlignHCenter)
             if label == "Skipped" and value:
-                number.setStyleSheet("color: #e65100;")
+                number.setStyleSheet("color: #bf360c;")
             caption = QLabel(label)
             caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
             grid.addWidget(number, 0, i)

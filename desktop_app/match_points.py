@@ -80,7 +80,7 @@ class PairCanvas(QWidget):
             if img is not None and not img.isNull():
                 p.drawImage(rect, img)
             else:
-                p.setPen(QColor("#90a4ae"))
+                p.setPen(QColor("#546e7a"))
                 p.drawText(rect, Qt.AlignmentFlag.AlignCenter, missing)
         colours = line_colours(len(self.photo_points))
         for (px, py), (cx, cy), colour in zip(
@@ -132,7 +132,7 @@ class MatchPointsDialog(QDialog):
         self.caption = QLabel("Finding the matching points…")
         self.caption.setWordWrap(True)
         legend = QLabel(
-            "<span style='color:#607d8b'>Left: your photo · right: catalog image</span>"
+            "<span style='color:#546e7a'>Left: your photo · right: catalog image</span>"
         )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -159,7 +159,7 @@ class MatchPointsDialog(QDialog):
         self.canvas.set_pair(view)
         text = caption(view)
         if view.problem:
-            text += f"<br><span style='color:#e65100'>Note: {view.problem}.</span>"
+            text += f"<br><span style='color:#bf360c'>Note: {view.problem}.</span>"
         self.caption.setText(text)
 
     def _failed(self, err: TaskError) -> None:

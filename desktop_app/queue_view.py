@@ -268,9 +268,9 @@ class QueueDelegate(QStyledItemDelegate):
         painter.setFont(option.font)
         fm = painter.fontMetrics()
         colour = {
-            "confirmed": QColor("#2e7d32"),
+            "confirmed": QColor("#1b5e20"),
             "no_match": QColor("#c62828"),
-            "error": QColor("#e65100"),
+            "error": QColor("#bf360c"),
         }.get(item.status)
         painter.setPen(colour if colour is not None and not selected else text_color)
         status = fm.elidedText(

@@ -244,7 +244,7 @@ class SuggestionCard(QFrame):
             + "\n"
             f"Click or press {self.index + 1} to confirm"
         )
-        border = "#2e7d32" if chosen else ("#26a69a" if confident else "#cfd8dc")
+        border = "#1b5e20" if chosen else ("#26a69a" if confident else "#cfd8dc")
         width = 3 if chosen else (2 if confident else 1)
         bg = "#e8f5e9" if chosen else "palette(base)"
         self.setStyleSheet(
@@ -379,7 +379,7 @@ class DropHint(QLabel):
             f"<p style='font-size:{font_size(1.42)}'><b>Drop photos or folders here</b></p>"
             "<p>or use <b>File ▸ Add photos…</b> (Ctrl+Shift+O), "
             "or paste a picture with <b>Ctrl+V</b>.</p>"
-            "<p style='color:#607d8b'>Each photo is matched to your catalog on this computer; "
+            "<p style='color:#546e7a'>Each photo is matched to your catalog on this computer; "
             "you confirm the right product with one key.</p>"
         )
         self.setStyleSheet(
@@ -574,13 +574,13 @@ class ReviewPage(QWidget):
             return
         self.photo_stack.setCurrentWidget(self.photo)
         label = STATUS_LABELS[item.status]
-        colour = {"confirmed": "#2e7d32", "no_match": "#c62828", "error": "#e65100"}.get(
-            item.status, "#1e88e5"
+        colour = {"confirmed": "#1b5e20", "no_match": "#c62828", "error": "#bf360c"}.get(
+            item.status, "#1565c0"
         )
         if item.status == "confirmed":
             label += f": {item.decided_sku or ''}"
         self.photo_title.set_title(
-            item.path.name, [(label, colour), (f"photo {row + 1} of {total}", "#78909c")]
+            item.path.name, [(label, colour), (f"photo {row + 1} of {total}", "#546e7a")]
         )
         message = None
         if item.status == "pending":

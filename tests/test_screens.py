@@ -185,3 +185,38 @@ def test_large_text_enlarges_the_figures_and_scores_too(large_font: Any) -> None
     body = QApplication.font().pointSizeF()
     assert float(font_size(1.25)[:-2]) == pytest.approx(body * 1.25, abs=0.05)
     assert float(font_size(1.25)[:-2]) > body
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [QColor(hex_colour).redF(), QColor(hex_colour).greenF(), QColor(hex_colour).blueF()]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_coloured_text_is_readable_on_the_light_window() -> None:
+    """'photo 7 of 40' was #78909c on the window's #efefef: 2.9:1, under the 4.5:1 that
+    small text needs (WCAG AA), and grey notes, warnings and the 'Suggested' label were
+    under it too. Every text colour the window sets must reach 4.5:1 on its background (the
+    light window's, or the one set beside it)."""
+    import re
+
+    source = Path(test_desktop.__file__).parent.parent / "desktop_app"
+    hexes = re.compile(r"#[0-9a-fA-F]{6}\b")
+    ground = re.compile(r"(?:background(?:-color)?:\s*|fillRect\([^)]*)(#[0-9a-fA-F]{6})")
+    weak = []
+    for path in sorted(source.glob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if "colo" not in line.lower():  # a text colour is set as colour/color/QColor
+                continue
+            backs = ground.findall(line)
+            for colour in set(hexes.findall(line)) - set(backs):
+                backs = backs or ["#efefef"]
+                ratio = min(_contrast(colour, back) for back in backs)
+                if ratio < 4.5:
+                    weak.append(f"{path.name}:{n} {colour} on {backs}: {ratio:.1f}:1")
+    assert not weak, "text under 4.5:1:\n" + "\n".join(weak)
