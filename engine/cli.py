@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -101,6 +102,27 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 _top_k = _whole(1, 50)
 
 
+def _path(text: str) -> Path:
+    """An argparse type for paths: '~' is the home folder wherever it is written (bash leaves
+    '--library=~/x' alone), and an empty one is refused: Path('') is the current folder, so
+    a script's unset variable matched, imported or exported whatever lay where it ran."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (is a script's variable unset?)")
+    return Path(text).expanduser()
+
+
+def _output(text: str) -> str:
+    """export's FILE: a path as :func:`_path` reads it, or '-' for standard output."""
+    return text if text == "-" else str(_path(text))
+
+
+def _json(value: object) -> str:
+    """One JSON line as every command writes it: text kept as it is (not escaped) where
+    standard output can spell it, escaped where it cannot (a cp1252 scheduled task's log)."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    return json.dumps(value, ensure_ascii=encoding not in {"utf8", "utf8sig"})
+
+
 def _library_path(args: argparse.Namespace, create: bool = False) -> Path:
     """The library folder the command names; only commands that fill one (import, demo) may
     create it, so a mistyped --library never leaves a new, empty library in
@@ -177,35 +199,41 @@ def _sku(sku: object) -> str:
 
 
 def _print_matches(  # type: ignore[no-untyped-def]
-    results, as_json: bool, decided: dict[int, str], rejected: dict[int, set[str]] | None = None
+    results,
+    as_json: bool,
+    decided: dict[int, dict[str, str | None]],
+    rejected: dict[int, set[str]] | None = None,
 ) -> int:
-    """One block per photo; ``decided``: photo id -> what staff already decided for it;
+    """One block per photo; ``decided``: photo id -> what staff already decided for it
+    ({action: confirm or no_match, sku});
     ``rejected``: photo id -> SKUs staff rejected for it, marked where they are suggested."""
     rejected = rejected or {}
     failures = 0
     for r in results:
+        if r.error:
+            failures += 1
         if as_json:
             print(
-                json.dumps(
+                _json(
                     {
                         "photo": str(r.path),
                         "photo_id": r.photo_id,
                         "error": r.error,
                         "duplicate_of": r.duplicate_of,
+                        "decided": decided.get(r.photo_id) if r.photo_id is not None else None,
                         "suggestions": [s.__dict__ for s in r.suggestions],
                         "rejected": sorted(rejected.get(r.photo_id, ())),
-                    },
-                    ensure_ascii=False,
+                    }
                 )
             )
             continue
         if r.error:
-            failures += 1
             print(f"{r.path}: skipped: {r.error}")
             continue
         note = f" (same picture as {Path(r.duplicate_of).name})" if r.duplicate_of else ""
-        if r.photo_id in decided:  # matched again: say it is not waiting for a decision
-            note += f" ({decided[r.photo_id]})"
+        if (d := decided.get(r.photo_id)) is not None:  # matched again: not waiting for one
+            said = f"confirmed as {_sku(d['sku'])}" if d["action"] == "confirm" else None
+            note += f" ({said or 'marked no match'})"
         print(f"[{r.photo_id}] {r.path}{note}")
         skus = [_sku(s.sku) for s in r.suggestions]
         width = min(40, max(map(len, skus), default=0))
@@ -226,13 +254,13 @@ def _print_matches(  # type: ignore[no-untyped-def]
     return failures
 
 
-def _decided(lib, results) -> dict[int, str]:  # type: ignore[no-untyped-def]
-    """What staff already decided for each matched photo that has a decision."""
+def _decided(lib, results) -> dict[int, dict[str, str | None]]:  # type: ignore[no-untyped-def]
+    """What staff already decided for each matched photo that has one: {action, sku}."""
     from engine.decisions import effective_states
 
     states = effective_states(lib)  # one query, not one per photo
     return {
-        r.photo_id: f"confirmed as {_sku(d.sku)}" if d.action == "confirm" else "marked no match"
+        r.photo_id: {"action": d.action, "sku": d.sku}
         for r in results
         if (d := states.get(r.photo_id)) is not None
     }
@@ -241,6 +269,11 @@ def _decided(lib, results) -> dict[int, str]:  # type: ignore[no-untyped-def]
 def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
     with _library(args) as lib:  # nothing to match against in a new library
         _filters(lib, args)
+        if not len(lib.index):  # every photo would list no suggestion, and no word why
+            raise ValueError(
+                "the catalog has no pictures to match photos against yet: import the "
+                "supplier's pictures first ('shopmatch import FOLDER --sheet SHEET.csv')"
+            )
         results = list(
             lib.match(
                 args.photos,
@@ -314,7 +347,7 @@ def _export_scope(args: argparse.Namespace) -> PhotoScope:
     """The photos ``export`` covers, from --on, --since, --before and --folder."""
     if args.on is not None and (args.since is not None or args.before is not None):
         raise ValueError("--on names a whole day: give it alone, or --since/--before instead")
-    folder = None if args.folder is None else Path(args.folder).expanduser()
+    folder = args.folder
     if args.on is not None:
         return PhotoScope.day(parse_when(args.on).date(), folder)
     return PhotoScope(
@@ -396,7 +429,7 @@ def cmd_status(args: argparse.Namespace, bar: _Bar) -> int:
             file=sys.stderr,
         )
     if args.json:
-        print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in st.__dict__.items()}))
+        print(_json({k: str(v) if isinstance(v, Path) else v for k, v in st.__dict__.items()}))
         return 0
     for name, value in st.__dict__.items():
         if value != "":  # (no backup problem)
@@ -415,7 +448,7 @@ def cmd_check(args: argparse.Namespace, bar: _Bar) -> int:
         report = CheckReport(repair=args.repair)
         report.add("database", "error", str(exc), repairable=exc.backup is not None)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(_json(report.to_dict()))
     else:
         for line in report.lines():
             print(line)
@@ -556,7 +589,7 @@ def cmd_train(args: argparse.Namespace, bar: _Bar) -> int:
             print("shopmatch: training cancelled; the active model is unchanged", file=sys.stderr)
             return 130
     bar.close()
-    print(json.dumps(report.to_dict()) if args.json else report.summary())
+    print(_json(report.to_dict()) if args.json else report.summary())
     return 0
 
 
@@ -582,8 +615,8 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
         data = report.to_dict()
         if not args.per_sku:
             data.pop("per_sku")
-        print(json.dumps(data))
-        return 0
+        print(_json(data))
+        return _measured(report)
     m = report.overall
     if report.memory is not None:
         failed = report.memory["train_unreadable"]
@@ -613,6 +646,19 @@ def cmd_eval(args: argparse.Namespace, bar: _Bar) -> int:
         print(f"  skipped {where}: {reason}")
     for path, reason in report.unreadable:
         print(f"  unreadable {path}: {reason}")
+    return _measured(report)
+
+
+def _measured(report) -> int:  # type: ignore[no-untyped-def]
+    """eval's exit status: 1 when no truth photo could be read (its zeros measured nothing)."""
+    n = report.overall.n
+    if n and len(report.unreadable) >= n:
+        print(
+            f"shopmatch: error: none of the {count(n, 'truth photo')} could be read: "
+            "nothing was measured",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return 0
 
 
@@ -628,11 +674,17 @@ def cmd_demo(args: argparse.Namespace, bar: _Bar) -> int:
         print(f"catalog: {report.summary()}")
         results = list(lib.match([demo / "photos"], top_k=3, progress=bar))
         bar.close()
-        _print_matches(results, False, _decided(lib, results))
+        decided = _decided(lib, results)
+        _print_matches(results, False, decided)
         out = Path(args.output)
         n = lib.export_csv(out, per="photo", include_undecided=True)
     rows = count(n, "row")
-    print(f"wrote {rows} (top suggestion per photo, not yet confirmed) to {out.resolve()}")
+    what = (
+        f"{len(decided)} decided, the others their top suggestion"
+        if decided
+        else "top suggestion per photo, not yet confirmed"
+    )
+    print(f"wrote {rows} ({what}) to {out.resolve()}")
     print(
         "next: confirm with 'shopmatch confirm PHOTO_ID [SKU]', then "
         "'shopmatch export inventory.csv'"
@@ -687,7 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"shopmatch {__version__}")
     parser.add_argument(
-        "--library", type=Path, default=None, help="library folder (default: your user data folder)"
+        "--library",
+        type=_path,
+        default=None,
+        help="library folder (default: your user data folder)",
     )
     parser.add_argument(
         "--square",
@@ -699,16 +754,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("import", help="import or update a supplier catalog")
-    p.add_argument("folder", type=Path, nargs="?", help="folder of catalog images")
+    p.add_argument("folder", type=_path, nargs="?", help="folder of catalog images")
     p.add_argument(
         "--sheet",
-        type=Path,
+        type=_path,
         help="CSV with sku,name,category,supplier,price,image (image paths relative to the "
         "sheet or the catalog folder; a picture they miss is looked for by file name)",
     )
     p.add_argument(
         "--replaces",
-        type=Path,
+        type=_path,
         metavar="OLD_FOLDER",
         help="this folder is a newer copy of the catalog imported from OLD_FOLDER: its "
         "pictures count as this folder's (kept where repeated here, else removed)",
@@ -732,7 +787,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import, removals="ask")
 
     p = sub.add_parser("match", help="suggest catalog products for photos")
-    p.add_argument("photos", type=Path, nargs="+", help="photo files or folders")
+    p.add_argument("photos", type=_path, nargs="+", help="photo files or folders")
     p.add_argument(
         "--top", type=_top_k, default=5, help="suggestions per photo, 1 to 50 (default 5)"
     )
@@ -757,7 +812,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decide)
 
     p = sub.add_parser("export", help="write the matched inventory as CSV")
-    p.add_argument("output", help="the CSV file to write, or - for standard output")
+    p.add_argument("output", type=_output, help="the CSV file to write, or - for standard output")
     p.add_argument(
         "--per",
         choices=["photo", "sku"],
@@ -781,7 +836,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", metavar="WHEN", help=f"only photos added since then ({when})")
     p.add_argument("--before", metavar="WHEN", help=f"only photos added before then ({when})")
-    p.add_argument("--folder", metavar="DIR", help="only photos from this folder (at any depth)")
+    p.add_argument(
+        "--folder", type=_path, metavar="DIR", help="only photos from this folder (at any depth)"
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("status", help="what the library holds")
@@ -824,7 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_products)
 
     p = sub.add_parser("models", help="list, install, activate or remove encoder model versions")
-    p.add_argument("--install", type=Path, metavar="DIR", help="model folder (ONNX + manifest)")
+    p.add_argument("--install", type=_path, metavar="DIR", help="model folder (ONNX + manifest)")
     p.add_argument(
         "--activate",
         metavar="VERSION",
@@ -842,12 +899,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("eval", help="measure match quality on a labelled dataset folder")
-    p.add_argument("dataset", type=Path, help="folder with catalog.csv and truth.csv")
+    p.add_argument("dataset", type=_path, help="folder with catalog.csv and truth.csv")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-sku", action="store_true", help="also report metrics per SKU")
     p.add_argument(
         "--train",
-        type=Path,
+        type=_path,
         metavar="TRAIN.csv",
         help="photo,sku rows (paths relative to the CSV) to confirm first, then train on",
     )
@@ -884,7 +941,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="run the bundled demo catalog end to end")
-    p.add_argument("--output", type=Path, default=Path("demo-inventory.csv"))
+    p.add_argument("--output", type=_path, default=Path("demo-inventory.csv"))
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -892,6 +949,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if sys.stdout is None:  # started with standard output closed ('>&-'): nowhere to answer
+        print(
+            "shopmatch: error: standard output is closed, so nothing could be said; "
+            "send it to /dev/null instead to discard it",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a name a legacy code page cannot spell
+        sys.stdout.reconfigure(errors="replace")  # prints as '?' rather than ending the run
     bar = _Bar(enabled=not args.quiet and sys.stderr.isatty())
     try:
         return int(args.func(args, bar))
