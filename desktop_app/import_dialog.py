@@ -36,6 +36,7 @@ from desktop_app.theme import font_size
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine.catalog_import import ImportReport, RemovalsNeedConsent
 from engine.errors import folder_problem
+from engine.home import expand_home
 from engine.progress import Progress
 from engine.wording import count
 
@@ -205,12 +206,12 @@ class ImportSetupDialog(QDialog):
     @property
     def folder(self) -> Path | None:
         text = self.folder_edit.text().strip()
-        return Path(text).expanduser() if text else None
+        return expand_home(text) if text else None
 
     @property
     def sheet(self) -> Path | None:
         text = self.sheet_edit.text().strip()
-        return Path(text).expanduser() if text else None
+        return expand_home(text) if text else None
 
     def _texts(self) -> tuple[str, str]:
         return self.folder_edit.text().strip(), self.sheet_edit.text().strip()
@@ -236,7 +237,7 @@ class ImportSetupDialog(QDialog):
         old, new, sheet = self._read[0], self.folder, self.sheet
         if not old or new is None or sheet is None:
             return
-        follows = sheet_for_folder(Path(old).expanduser(), new, sheet)
+        follows = sheet_for_folder(expand_home(old), new, sheet)
         if follows == sheet:
             return
         if follows.is_file():

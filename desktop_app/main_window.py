@@ -75,6 +75,7 @@ from engine.catalog_import import ImportReport, RemovalsNeedConsent
 from engine.db import DB_NAME
 from engine.errors import database_damaged
 from engine.export_csv import SEPARATOR_SETTING, SPREADSHEET_SUFFIXES, separator_name
+from engine.home import expand_home
 from engine.images import IMAGE_SUFFIXES
 from engine.library import DamagedDatabaseError, LibraryStatus, default_library_path
 from engine.photo_scope import PhotoFolder, PhotoScope, export_summary
@@ -1009,7 +1010,7 @@ class MainWindow(QMainWindow):
                 line = line.strip().strip('"')  # Windows' "Copy as path" adds quotes
                 url = QUrl(line)
                 candidate = Path(url.toLocalFile()) if url.isLocalFile() else Path(line)
-                candidate = candidate.expanduser()
+                candidate = expand_home(candidate)
                 # Only a whole path: a word copied from an e-mail ('photos') named a folder of
                 # the app's working folder, which was then matched into the library whole.
                 if line and candidate.is_absolute() and candidate.exists():

@@ -23,6 +23,7 @@ from desktop_app.queue_view import QueueItem, QueueModel
 from desktop_app.review import ReviewPage
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
 from engine import decisions, matching, overview
+from engine.db import select_in
 from engine.matching import PhotoMatch, Suggestion, expand_paths
 from engine.progress import CancelToken
 from engine.wording import are, count, were
@@ -31,6 +32,8 @@ TOP_K = 5
 CHUNK = 8  # photos per matching task: bounds how long a keypress can wait
 PREVIEW_SIDE = 112
 PHOTO_SIDE = 1600
+Absent = tuple[list[Path], list[Path]]  # remembered (unmatched, stopped) photos not found now
+
 STOPPED_NOTE = (
     "Not matched (stopped): add the photo again to match it, or press Delete to take it off "
     "the list"
@@ -151,6 +154,9 @@ class ReviewSession(QObject):
         # A removal is undone only when no decision came after it (undoing those first).
         self._removed: list[tuple[int, QueueItem, int]] = []
         self._decided = 0  # decisions made in this session not undone yet
+        # Remembered photos whose files are not there now (a card not plugged in): kept
+        # remembered, (unmatched, stopped), until they are back or the library changes.
+        self._absent: Absent = ([], [])
         self.loader.loaded.connect(self._on_preview)
         view = page.queue
         view.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -184,6 +190,7 @@ class ReviewSession(QObject):
         self._epoch += 1
         self._stopping = False
         self._decided = 0
+        self._absent = ([], [])
 
     def add_paths(self, paths: list[Path]) -> None:
         """Queue files and folders: folders are expanded on the engine thread."""
@@ -403,34 +410,50 @@ class ReviewSession(QObject):
     def unmatched_paths(self) -> list[Path]:
         """Queued photos the library does not hold yet (dropped, not matched yet): a model
         switch, another library or quitting would otherwise forget them."""
-        return [
+        listed = [
             i.path
             for i in self.model.items
             if i.photo_id is None and i.status == "pending" and not i.stopped
         ]
+        return listed + self._absent[0]
 
     def stopped_paths(self) -> list[Path]:
         """Photos whose matching the user stopped: listed again as such after a model
         switch, another library or a restart, never matched unasked."""
-        return [i.path for i in self.model.items if i.stopped and i.status == "pending"]
+        listed = [i.path for i in self.model.items if i.stopped and i.status == "pending"]
+        return listed + self._absent[1]
 
     def resume(self, unmatched: Sequence[Path] = (), stopped: Sequence[Path] = ()) -> None:
         """Queue the library's undecided photos, so work left last time is not lost, and
         match ``unmatched`` (photos queued before but never matched) again; ``stopped`` are
         listed as stopped, not matched."""
 
-        def run(ctx: TaskContext) -> tuple[list[MatchedPhoto], list[Path], list[Path]]:
+        def run(ctx: TaskContext) -> tuple[list[MatchedPhoto], list[Path], list[Path], Absent]:
             lib = ctx.lib
             waiting = [stored_match(lib, rec) for rec in overview.undecided_photos(lib)]
-            # Photos moved away since are gone from the list, as they are from the folder.
+            # Matched since (from the command line, say): listed as the library has them,
+            # if undecided, or not at all, never as stopped.
+            known = {
+                row[0]
+                for row in select_in(
+                    lib.db, "SELECT path FROM photos WHERE path IN ({marks})", map(str, stopped)
+                )
+            }
+            here = {p for p in [*unmatched, *stopped] if p.is_file()}
+            # Not there now (a card not plugged in, a share offline): still remembered.
+            absent = (
+                [p for p in unmatched if p not in here],
+                [p for p in stopped if p not in here],
+            )
             return (
                 waiting,
-                [p for p in unmatched if p.is_file()],
-                [p for p in stopped if p.is_file()],
+                [p for p in unmatched if p in here],
+                [p for p in stopped if p in here and str(p) not in known],
+                absent,
             )
 
-        def done(found: tuple[list[MatchedPhoto], list[Path], list[Path]]) -> None:
-            photos, again, still_stopped = found
+        def done(found: tuple[list[MatchedPhoto], list[Path], list[Path], Absent]) -> None:
+            photos, again, still_stopped, self._absent = found
             fresh = {i.path: i for i in self._list([p.path for p in photos])}
             rematch = []
             for mp in photos:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.errors import folder_problem
+from engine.home import expand_home
 from engine.photo_scope import PhotoScope, export_summary, parse_when, photo_ids
 from engine.progress import Progress, format_eta
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
@@ -102,18 +103,24 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 _top_k = _whole(1, 50)
 
 
-def _path(text: str) -> Path:
-    """An argparse type for paths: '~' is the home folder wherever it is written (bash leaves
-    '--library=~/x' alone), and an empty one is refused: Path('') is the current folder, so
-    a script's unset variable matched, imported or exported whatever lay where it ran."""
+def _home(text: str) -> str:
+    """``text`` with '~' read by :func:`engine.home.expand_home` (bash leaves
+    '--library=~/x' alone), an empty one refused."""
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path (is a script's variable unset?)")
-    return Path(text).expanduser()
+    return text if not text.startswith("~") else str(expand_home(text))
+
+
+def _path(text: str) -> Path:
+    """An argparse type for paths, '~' read by :func:`_home`. An empty one is refused:
+    Path('') is the current folder, so a script's unset variable matched, imported or
+    exported whatever lay where it ran."""
+    return Path(_home(text))
 
 
 def _output(text: str) -> str:
-    """export's FILE: a path as :func:`_path` reads it, or '-' for standard output."""
-    return text if text == "-" else str(_path(text))
+    """export's FILE as typed ('./-' is a file, '-' standard output), '~' read by _home."""
+    return _home(text)
 
 
 def _json(value: object) -> str:

@@ -15,6 +15,8 @@ Cancelling at any point leaves the active model as it was.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from engine.training.data import Sample, TrainingSet
     from engine.training.gate import GateDecision, SelfCheck
     from engine.training.trainer import TrainConfig, TrainResult
+
+log = logging.getLogger(__name__)
 
 ONNX_TOLERANCE = 1e-3  # exported vs torch embeddings (unit vectors): anything above is a bug
 
@@ -100,22 +104,31 @@ KEEP_UNUSED = 3  # refused or unfinished versions kept to try by hand; older one
 _UNUSED = {"refused", "cancelled", "failed", "evaluating"}  # never passed the check
 
 
-def prune_unused(lib: Library, keep: int = KEEP_UNUSED) -> list[str]:
+def prune_unused(lib: Library, keep: int = KEEP_UNUSED, spare: str | None = None) -> list[str]:
     """Remove versions that never passed the check, all but the newest ``keep``: each run
     leaves one (~30 MB with its vectors), so a shop training every week would fill its disk
-    with models nobody uses. Versions that passed, the active and the bundled one always
-    stay. Returns the versions removed."""
+    with models nobody uses. Versions that passed, the active one, the one it replaced (a
+    refused version tried by hand and used until now: the way back) and the bundled one
+    always stay, as does ``spare`` (the run's own candidate, however the clock stood when the
+    others were made). The database is compacted once at the end. Returns the versions
+    removed."""
+    models = lib.models()  # newest first
+    active = next((m for m in models if m["active"]), None)
+    way_back = (active or {}).get("metrics") or {}
+    spared = {spare, str(way_back.get("replaces")) if isinstance(way_back, dict) else None}
     unused = [
         str(m["version"])
-        for m in lib.models()  # newest first
+        for m in models
         if not m["active"]
         and isinstance(m["metrics"], dict)
         and m["metrics"].get("status") in _UNUSED
         and lib.removal_problem(str(m["version"])) is None
     ]
-    doomed = unused[keep:]
+    doomed = [v for v in unused[keep:] if v not in spared]
     for version in doomed:
-        lib.remove_model(version)
+        lib.remove_model(version, compact=False)
+    if doomed:
+        lib.compact()
     return doomed
 
 
@@ -436,6 +449,10 @@ def finish(
         status = "cancelled" if isinstance(exc, Cancelled | KeyboardInterrupt) else "failed"
         lib.set_model_metrics(version, {**metrics, "status": status})
         raise
+    try:  # here, not in learn(): the app runs the steps itself and calls finish() too
+        report.removed = prune_unused(lib, spare=version)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:  # the run's model and report stand
+        log.warning("old model versions not removed: %s", exc)
     return report
 
 
@@ -481,6 +498,5 @@ def learn(
         )
     finally:
         scratch.release(tmp)
-    report.removed = prune_unused(lib)
     report.timings["total_s"] = time.perf_counter() - start
     return report

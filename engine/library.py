@@ -400,7 +400,7 @@ class Library:
             return f"{version} is the bundled model the library falls back on; it stays"
         return None
 
-    def remove_model(self, version: str) -> None:
+    def remove_model(self, version: str, *, compact: bool = True) -> None:
         """Delete a model version not in use: its files, its index and its stored vectors,
         giving their disk space back (every run leaves a version, ~30 MB with its vectors).
         Decisions keep naming it; the bundled model and the active one stay.
@@ -424,10 +424,16 @@ class Library:
         index = self.index_path_for(version)
         for p in (index, sidecar(index)):
             p.unlink(missing_ok=True)
+        if compact:  # ``compact=False``: the caller removes several, then compacts once
+            self.compact()
+
+    def compact(self) -> None:
+        """Give freed pages (removed vectors) back to the disk; skipped with a warning when
+        it cannot run (e.g. no room for its temporary copy)."""
         try:
-            self.db.execute("VACUUM")  # the vectors' pages back to the disk
-        except sqlite3.OperationalError as exc:  # e.g. no room for its temporary copy
-            log.warning("model %s removed; database not compacted (%s)", version, exc)
+            self.db.execute("VACUUM")
+        except sqlite3.OperationalError as exc:
+            log.warning("database not compacted (%s)", exc)
 
     def set_model_metrics(self, version: str, metrics: dict[str, object]) -> None:
         self.db["models"].update(version, {"metrics": json.dumps(metrics)})

@@ -19,6 +19,7 @@ from PIL import Image
 
 from engine import local_features
 from engine.db import CURRENT_SKUS, select_in, store_photo_vector, transaction, utcnow
+from engine.home import expand_home
 from engine.images import ImageLoadError, check_file, iter_image_files
 from engine.index import NO_KEY
 from engine.manifest import file_sha256
@@ -63,7 +64,7 @@ def expand_paths(paths: Sequence[Path | str]) -> list[Path]:
     """Files as given (any extension: content decides) plus image files inside folders."""
     out: dict[Path, None] = {}  # ordered, and a file named twice is matched once
     for p in map(Path, paths):
-        p = p.expanduser().resolve()
+        p = expand_home(p).resolve()
         out.update(dict.fromkeys(iter_image_files(p) if p.is_dir() else [p]))
     return list(out)
 

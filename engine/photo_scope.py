@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from engine.home import expand_home
 from engine.wording import count
 
 DAY_WORDS = {"today": 0, "yesterday": 1}
@@ -173,7 +174,7 @@ def _shown(moment: datetime) -> str:
 def _roots(folder: Path) -> tuple[str, ...]:
     """``folder`` as typed and as it resolves now (a link to it, a relative folder typed on
     the command line), as strings to compare with every photo's recorded path."""
-    folder = folder.expanduser()
+    folder = expand_home(folder)
     roots = {str(folder)}
     with contextlib.suppress(OSError):
         roots.add(str(folder.resolve()))

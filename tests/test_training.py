@@ -490,7 +490,8 @@ def test_only_the_newest_versions_no_check_let_in_are_kept(
         for n, (version, status) in enumerate(made.items()):
             _damaged_copy(src, tmp_path / version, version)
             lib.install_model(tmp_path / version, metrics={"status": status}, check=False)
-            lib.db["models"].update(version, {"created_at": f"2030-01-0{n + 1}T00:00:00+00:00"})
+            lib.db["models"].update(version, {"created_at": f"2020-01-0{n + 1}T00:00:00+00:00"})
+        lib.db["models"].update(str(report["version"]), {"created_at": "2019-12-31T00:00:00+00:00"})
         fixture = next(m for m in lib.models() if m["version"] == report["version"])
         fixture_unused = fixture["metrics"]["status"] in {"refused", "evaluating"}  # type: ignore[index]
         removed = prune_unused(lib, keep=2)
