@@ -6,7 +6,8 @@ Guards, each in a real ``shopmatch`` process on real files (review 27):
   instead of ending "0 products ... 3 skipped" with exit 0;
 - a re-import of a damaged copy of the catalog (every picture truncated by a copy or sync
   cut short) never takes the pictures imported before out of the catalog: they keep their
-  earlier version, are listed as unreadable, and the import exits non-zero;
+  earlier version, are listed as unreadable, and the import exits non-zero (also when
+  they were cut short at the same byte, and so hold the same bytes);
 - a photo or catalog picture whose file name is not valid UTF-8 (an old zip, a Windows
   share) is skipped with a reason; the rest of the batch is matched or imported (SQLite
   cannot store such a name, and the whole batch used to stop with an internal error);
@@ -119,3 +120,24 @@ def test_a_huge_photo_id_is_refused_in_plain_words(tmp_path: Path) -> None:
         assert proc.returncode == 1
         assert "Python int" not in proc.stderr and "SQLite" not in proc.stderr, proc.stderr
         assert "no matched photo 99999999999999999999999" in proc.stderr
+
+
+def test_pictures_cut_short_at_the_same_byte_are_all_kept(tmp_path: Path) -> None:
+    """Pictures cut short at the same byte hold the same bytes (one JPEG header): the
+    others were skipped as "same picture as" the first one, and taken out with it."""
+    from engine.catalog_import import KEPT
+    from engine.library import Library
+
+    sheet = write_catalog(tmp_path / "supplier", 4)
+    pictures = sorted((tmp_path / "supplier" / "images").glob("*.jpg"))
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        for picture in pictures:
+            picture.write_bytes(picture.read_bytes()[:200])
+        assert len({p.read_bytes() for p in pictures}) == 1  # the case this test is about
+        report = lib.import_catalog(tmp_path / "supplier", sheet)
+        assert (report.removed, report.unreadable, len(report.skipped)) == (0, 4, 4)
+        assert all(reason.endswith(KEPT) for _file, reason in report.skipped), report.skipped
+        assert "same picture" not in str(report.skipped)
+        assert report.problem() is not None and "4 of the 4 pictures" in report.problem()
+        assert lib.status().catalog_images == 4
