@@ -473,7 +473,14 @@ class ImportSummaryDialog(QDialog):
         (the demo adds its photos itself)."""
         super().__init__(parent)
         self.report = report
-        self.setWindowTitle("Import cancelled" if report.cancelled else "Catalog imported")
+        problem = report.problem()  # most pictures unreadable: a copy cut short?
+        self.setWindowTitle(
+            "Import cancelled"
+            if report.cancelled
+            else "Pictures could not be read"
+            if problem
+            else "Catalog imported"
+        )
         # Skipped files first, then notes (imported, but worth a look), in one table.
         entries = list(report.skipped) + [(w, f"Note: {r}") for w, r in report.notes]
         fit_screen(self, QSize(720, min(480, 260 + 30 * len(entries)) if entries else 240))
@@ -482,6 +489,8 @@ class ImportSummaryDialog(QDialog):
             "<h3>Import cancelled</h3><p>Everything imported so far is kept. Import the same "
             "folder again to finish; finished images are not processed twice.</p>"
             if report.cancelled
+            else f"<h3>Pictures could not be read</h3><p>{escape(problem)}.</p>"
+            if problem
             else "<h3>Catalog imported</h3><p>"
             + escape(
                 next_step

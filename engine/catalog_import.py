@@ -22,7 +22,15 @@ from engine import local_features
 from engine.db import transaction, utcnow
 from engine.errors import folder_problem
 from engine.export_csv import SEPARATOR_SETTING
-from engine.images import IMAGE_SUFFIXES, PICTURE_KINDS, iter_image_files
+from engine.images import (
+    IMAGE_SUFFIXES,
+    PICTURE_KINDS,
+    ImageLoadError,
+    iter_image_files,
+    load_image,
+    name_problem,
+    printable,
+)
 from engine.manifest import file_sha256
 from engine.progress import (
     Cancelled,
@@ -63,6 +71,22 @@ class ImportReport:
     # Another catalog folder whose pictures this one repeats (an older copy of it?): the
     # app asks whether this one replaces it.
     copy_of: str | None = None
+    # Picture files found but not readable (damaged, cut short); also in ``skipped``.
+    unreadable: int = 0
+
+    def problem(self) -> str | None:
+        """Why this import failed although it ran, or None: no picture could be read, or
+        most could not (more than half, and at least 3): a copy, sync or download cut
+        short. Pictures imported before keep their earlier version; the command line exits
+        with an error, so a scheduled import does not pass for a good one."""
+        bad, good = self.unreadable, self.added + self.updated + self.unchanged
+        if self.cancelled or not bad or (good and (bad < ASK_ABOVE or bad <= good)):
+            return None
+        return (
+            f"{bad} of the {count(bad + good, 'picture')} found could not be read (damaged, "
+            "or a copy or download cut short?); pictures imported before keep their earlier "
+            "version. Copy the catalog again, then import again"
+        )
 
     def summary(self) -> str:
         text = (
@@ -86,18 +110,50 @@ def _by_line(sheet: Sheet, messages: list[str]) -> list[tuple[str, str]]:
 
 
 def require_images(folder: Path) -> None:
-    """Refuse a folder without a single picture before anything is written: without a sheet
-    that import would find no products, and a re-import would drop every picture taken from
-    there before (a mistyped or emptied folder, not a wish to empty the catalog)."""
-    if next(iter_image_files(folder), None) is None:
+    """Refuse a folder without a single picture, or without a single one that can be read,
+    before anything is written: without a sheet that import would find no products, and a
+    re-import would drop every picture taken from there before (a mistyped or emptied
+    folder, or a download cut short, not a wish to empty the catalog). Reads pictures only
+    until the first good one (at reduced size: usually one quick decode)."""
+    found, reasons = 0, []
+    for path in iter_image_files(folder):
+        found += 1
+        try:
+            load_image(path, min_side=32)
+        except ImageLoadError as exc:
+            if exc.reason not in reasons:
+                reasons.append(exc.reason)
+            continue
+        return
+    if not found:
         raise ValueError(
             f"no pictures found in {folder} ({PICTURE_KINDS} files, in it or its sub-folders); "
             "choose the folder that holds the supplier's pictures, or "
             "give the product sheet"
         )
+    raise ValueError(
+        f"none of the {count(found, 'picture')} in {printable(folder)} could be read "
+        f"({'; '.join(reasons[:3])}): damaged, or a copy or download cut short? Nothing was "
+        "imported; copy the pictures again, then import"
+    )
+
+
+def _named(items: list[_Item]) -> tuple[list[_Item], list[tuple[str, str]]]:
+    """Items whose file name can be stored, and the others as skipped (printable name,
+    reason): a name that is not valid text (an old zip's Latin-1) stopped the import."""
+    good: list[_Item] = []
+    bad: list[tuple[str, str]] = []
+    for item in items:
+        problem = name_problem(item.path)
+        if problem is None:
+            good.append(item)
+        else:
+            bad.append((printable(item.path), problem))
+    return good, bad
 
 
 REMOVALS = ("ask", "remove", "keep")
+KEPT = "its earlier version stays in the catalog"
 ASK_ABOVE = 3  # pictures: fewer leaving is everyday upkeep, never asked about
 
 
@@ -120,7 +176,8 @@ def _check_removals(lib: Library, roots: list[str], items: list[_Item]) -> None:
     """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
     than a few) would leave: files that are gone, empty (an unzip cut short), or that the
     sheet no longer names. A picture of the same size for the same product in the plan was
-    moved or renamed (it is followed by its content), so it is not counted."""
+    moved or renamed (it is followed by its content), so it is not counted; nor is one that
+    is there but cannot be read (a copy cut short): it keeps its earlier version."""
     present: set[str] = set()
     moved: set[tuple[str, int]] = set()
     for item in items:
@@ -152,9 +209,9 @@ def _plan(
     was given (not just the sheet's own folder)."""
     problems = _by_line(sheet, sheet.problems) if sheet else []
     if sheet is None:
-        items, notes = _items_by_file_name(folder)
+        items, notes, misnamed = _items_by_file_name(folder)
         rows = [SheetRow(line=0, sku=i.sku, name=i.sku) for i in items]
-        return rows, items, problems, notes
+        return rows, items, problems + misnamed, notes
     if not sheet.rows:
         problems.append((sheet.path.name, "the sheet has no product rows, only its header"))
     base = sheet.path.parent
@@ -187,7 +244,8 @@ def _plan(
                 (f"{sheet.path.name} line {row.line}", f"no image found for SKU {row.sku}")
             )
         items.extend(_Item(row.sku, p) for p in found)
-    return sheet.rows, items, problems, finder.notes
+    items, misnamed = _named(items)
+    return sheet.rows, items, problems + misnamed, finder.notes
 
 
 def _files_by_sku(folder: Path, listed: set[str]) -> dict[str, list[Path]]:
@@ -207,11 +265,14 @@ def _files_by_sku(folder: Path, listed: set[str]) -> dict[str, list[Path]]:
     return owners
 
 
-def _items_by_file_name(folder: Path) -> tuple[list[_Item], list[tuple[str, str]]]:
+def _items_by_file_name(
+    folder: Path,
+) -> tuple[list[_Item], list[tuple[str, str]], list[tuple[str, str]]]:
     """Without a sheet a picture's file name is its SKU. The same name in two sub-folders
     ("front/1.jpg", "back/1.jpg": two views; or "Dairy/1.jpg", "Bakery/1.jpg": two products)
-    is one product, as it always was, with a note: only a sheet can tell the two apart."""
-    items = [_Item(path.stem, path) for path in iter_image_files(folder)]
+    is one product, as it always was, with a note: only a sheet can tell the two apart.
+    Returns the items, the notes, and the files whose name cannot be stored (skipped)."""
+    items, misnamed = _named([_Item(path.stem, path) for path in iter_image_files(folder)])
     places: dict[str, set[str]] = {}
     for item in items:
         places.setdefault(item.sku, set()).add(item.path.parent.relative_to(folder).as_posix())
@@ -225,7 +286,7 @@ def _items_by_file_name(folder: Path) -> tuple[list[_Item], list[tuple[str, str]
         for sku, where in places.items()
         if len(where) > 1
     ]
-    return items, notes
+    return items, notes, misnamed
 
 
 class _Finder:
@@ -312,6 +373,12 @@ def import_catalog(
     root = Path(folder if folder is not None else sheet.path.parent).resolve()  # type: ignore[union-attr]
     if (problem := folder_problem(root)) is not None:
         raise FileNotFoundError(problem)
+    for named in (root, sheet.path if sheet else root):  # kept in the library's database
+        if name_problem(named) is not None:
+            raise ValueError(
+                f"{printable(named)}: the name of it or its folder is not valid text (not "
+                "UTF-8); rename it, then import"
+            )
     if sheet is None:
         require_images(root)
     rows, items, skipped, found = _plan(lib, root, sheet, deep=folder is not None)
@@ -386,6 +453,10 @@ def import_catalog(
     unlisted: set[str] = set()  # SKUs whose pictures this import removes
     repeats: dict[str, int] = {}  # other catalog folder -> its pictures repeated here
     planned = {str(item.path) for item in items}
+    # (index in report.skipped, file, the file it repeats, imported before) for files
+    # skipped as the same picture as another file of this import.
+    twins: list[tuple[int, str, str, bool]] = []
+    unread: dict[str, str] = {}  # file that could not be read -> why
     try:
         for item in items:
             key = str(item.path)
@@ -475,6 +546,8 @@ def import_catalog(
                 # new, not a duplicate: skipped, it left that product with no picture.
                 dup_path = Path(dup[1]) if dup and not leaves else planned_sha.get(sha)
                 if dup_path is not None:
+                    if not (dup and not leaves):  # settled once that file is read (below)
+                        twins.append((len(report.skipped), key, str(dup_path), bool(row)))
                     report.skipped.append((key, f"same picture as {dup_path.name}, skipped"))
                     keep_paths.discard(key)
                 else:
@@ -537,9 +610,28 @@ def import_catalog(
                         pk=("image_id", "model_version"),
                     )
             for path, err in failed:
-                report.skipped.append((str(path), err.reason))
-                keep_paths.discard(str(path))
+                key = str(path)
+                _item, _sha, st, row_id = by_path[key]
+                if st.st_size:  # present but unreadable; an empty file counts as missing
+                    report.unreadable += 1
+                    unread[key] = err.reason
+                if row_id is not None and st.st_size:
+                    # Imported before: a damaged copy (a sync cut short) must not take the
+                    # picture out of the catalog. Its earlier version stays, said so, and
+                    # the file is read again at the next import.
+                    report.skipped.append((key, f"{err.reason}; {KEPT}"))
+                else:
+                    report.skipped.append((key, err.reason))
+                    keep_paths.discard(key)
             reporter.step(len(ok) + len(failed))
+        # Files identical to one that could not be read (pictures cut short at the same
+        # byte): unreadable too, not copies.
+        for index, key, original, before in twins:
+            if original in unread:
+                report.unreadable += 1
+                report.skipped[index] = (key, unread[original] + (f"; {KEPT}" if before else ""))
+                if before:
+                    keep_paths.add(key)
 
         # 4. Files that left the catalog (or became unreadable) leave the index.
         leaving = [

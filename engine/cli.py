@@ -197,6 +197,9 @@ def cmd_import(args: argparse.Namespace, bar: _Bar) -> int:
         print(f"  skipped {where}: {reason}")
     for where, reason in report.notes:
         print(f"  note {where}: {reason}")
+    if (problem := report.problem()) is not None:  # ran, but most pictures were unreadable
+        print(f"shopmatch: error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     return 0
 
 

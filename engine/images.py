@@ -36,6 +36,8 @@ __all__ = [
     "iter_image_files",
     "load_image",
     "make_thumbnail",
+    "name_problem",
+    "printable",
     "register_heif",
     "to_square",
     "to_tensor",
@@ -237,9 +239,44 @@ def iter_image_files(folder: Path, recursive: bool = True) -> Iterator[Path]:
 # --- helpers -------------------------------------------------------------------------------
 
 
+def name_problem(path: Path) -> str | None:
+    """Why a file cannot be kept under this name, or None: a name that is not valid text
+    (Latin-1 bytes from an old zip or a Windows share, which Python reads as lone
+    surrogates) cannot be stored in the library's database, and stopped a whole batch."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return None
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid text (not UTF-8): rename it"
+    return "the name of its folder is not valid text (not UTF-8): rename the folder"
+
+
+def printable(path: Path | str) -> str:
+    """A path as it can be printed and shown: bytes that are not UTF-8 as ``\\xe4``."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return text
+    try:  # the bytes the name was made of, where Python read them from the disk
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate of another origin (Windows)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def check_file(path: Path) -> None:
     """Raise ImageLoadError for what is not a readable, non-empty regular file, before anything
-    opens it: Pillow reports 0 bytes confusingly, and reading a pipe would block forever."""
+    opens it: Pillow reports 0 bytes confusingly, and reading a pipe would block forever.
+    A name that is not valid text is refused too (see ``name_problem``)."""
+    if (problem := name_problem(path)) is not None:
+        raise ImageLoadError(path, problem)
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):

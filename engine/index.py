@@ -26,6 +26,14 @@ EXACT_SEARCH_LIMIT = 10_000
 NO_KEY = np.iinfo(np.uint64).max
 
 
+def stopped(exc: BaseException) -> bool:
+    """Whether ``exc`` is usearch's end of a search or an add cut short: it checks for
+    signals while it works, and a Ctrl-C there surfaces as RuntimeError("Operation has been
+    terminated"), the KeyboardInterrupt itself swallowed (said as an error, or, where an
+    optional stage catches errors, logged while the work went on)."""
+    return isinstance(exc, RuntimeError) and "has been terminated" in str(exc)
+
+
 def key_digest(keys: np.ndarray) -> str:
     """Order-independent fingerprint of a key set, to tell whether an index file is current."""
     ordered = np.sort(np.asarray(keys, dtype=np.uint64))
@@ -164,7 +172,12 @@ class VectorIndex:
                 mask = np.isin(all_keys, np.asarray(allowed, dtype=np.uint64))
                 all_keys, vecs = all_keys[mask], vecs[mask]
             return self._scan(queries, count, all_keys, vecs, keys, sims)
-        res = self.index.search(queries, count)
+        try:
+            res = self.index.search(queries, count)
+        except RuntimeError as exc:
+            if stopped(exc):
+                raise KeyboardInterrupt from exc
+            raise
         rk = np.atleast_2d(res.keys)
         rd = np.atleast_2d(res.distances)
         counts = np.atleast_1d(res.counts) if hasattr(res, "counts") else [len(res.keys)]

@@ -368,9 +368,19 @@ def has_withdrawn_suggestions(lib: Library, photo_id: int) -> bool:
     return row is not None
 
 
+MAX_SQLITE_INT = 2**63 - 1
+
+
 def resolve_photo(lib: Library, ref: str | int | Path) -> int:
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        row = lib.db.execute("SELECT id FROM photos WHERE id = ?", [int(ref)]).fetchone()
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdecimal()):
+        # SQLite ids stop at 2**63 - 1: a longer number names no photo (it was refused with
+        # "Python int too large to convert to SQLite INTEGER").
+        number = int(ref)
+        row = (
+            lib.db.execute("SELECT id FROM photos WHERE id = ?", [number]).fetchone()
+            if 0 <= number <= MAX_SQLITE_INT
+            else None
+        )
     else:
         path = Path(ref)
         row = lib.db.execute(

@@ -4,6 +4,7 @@ real generated catalogs (review 18's findings on the dialog)."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,26 @@ def test_import_dialog_says_a_file_is_not_a_folder(
     assert f"{sheet} is a file, not a folder" in dlg.summary.text(), dlg.summary.text()
     assert "not found" not in dlg.summary.text()
     assert not import_button_enabled(dlg)
+
+
+# -- review 27: a damaged copy of the catalog -------------------------------------------------
+def test_reimporting_a_damaged_copy_keeps_the_pictures_and_says_they_could_not_be_read(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Every picture cut short by a sync: the app's import (the engine's, as the command
+    line's) took them all out of the catalog under a 'Catalog imported' title."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 3)
+    for picture in (tmp_path / "supplier" / "images").glob("*.jpg"):
+        picture.write_bytes(picture.read_bytes()[:300])
+    w.import_summary = None
+    w.import_catalog(tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
+    qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
+    summary = w.import_summary
+    assert summary.windowTitle() == "Pictures could not be read"
+    assert (summary.report.removed, summary.report.unreadable) == (0, 3)
+    assert summary.table is not None and summary.table.rowCount() == 3
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    with sqlite3.connect(tmp_path / "lib" / "shopmatch.db") as conn:
+        assert conn.execute("SELECT count(*) FROM catalog_images").fetchone() == (3,)
+    summary.accept()

@@ -324,3 +324,56 @@ def test_check_sees_damaged_and_missing_keypoints_and_repairs_them(tmp_path: Pat
         ]
         assert fixed.ok and check_library(lib, deep=True).findings == []
         assert index_agrees(lib)
+
+
+def test_a_ctrl_c_during_the_keypoint_search_stops_matching(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """usearch checks for signals while it searches, and a Ctrl-C there ends the search
+    with RuntimeError("Operation has been terminated"), the KeyboardInterrupt swallowed:
+    rerank_photo logged it as one failed photo and matching went on for minutes. A search
+    given a cancel condition ends with that same error, deterministically (a real signal's
+    arrival inside the search is a matter of timing)."""
+    arts = {f"V{v}": label(3, v) for v in range(3)}
+    sheet = write_catalog(tmp_path / "cat", arts)
+    photo = write_photo(tmp_path / "ph" / "V1.jpg", arts["V1"], 21)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(sheet.parent, sheet)
+        idx = descriptor_index(lib)
+        ids = {r[1]: r[0] for r in lib.db.execute("SELECT id, sku FROM catalog_images")}
+        img = lib.encoder.load(photo)
+        feats, vec = extract_photo(img), lib.encoder.encode_images([img])[0]
+        pool = [Suggestion(i + 1, s, 0.8 - 0.01 * i, 0.0, ids[s]) for i, s in enumerate(arts)]
+        real = idx.index
+
+        def stop(done: int, total: int) -> bool:
+            return False  # the cancel condition: end the search now
+
+        stop.__annotations__ = {"done": int, "total": int, "return": bool}  # usearch checks
+
+        class Cancelled:
+            """The real index, searched with the cancel condition."""
+
+            def __len__(self) -> int:
+                return len(real)
+
+            def search(self, *args: object, **kwargs: object) -> object:
+                return real.search(*args, progress=stop, **kwargs)
+
+        class Broken(Cancelled):
+            """The real index asked for the wrong number of dimensions: a real failure."""
+
+            def search(self, *args: object, **kwargs: object) -> object:
+                query = np.asarray(args[0])
+                return real.search(query[:, : query.shape[1] // 2], *args[1:], **kwargs)
+
+        idx.index = Cancelled()  # type: ignore[assignment]
+        with pytest.raises(KeyboardInterrupt):
+            local_features.rerank_photo(lib, idx, feats, vec, pool, 3, lambda _s: True)
+        # Any other failure of the stage still keeps the global ranking, logged.
+        idx.index = Broken()  # type: ignore[assignment]
+        with caplog.at_level(logging.ERROR):
+            out = local_features.rerank_photo(lib, idx, feats, vec, pool, 3, lambda _s: True)
+        assert [s.sku for s in out] == ["V0", "V1", "V2"]
+        assert "global ranking kept" in caplog.text
+        idx.index = real

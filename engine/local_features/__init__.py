@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from engine.images import ImageLoadError
+from engine.index import stopped
 from engine.local_features import store
 from engine.local_features.catalog_sync import STAGE as SYNC_STAGE
 from engine.local_features.catalog_sync import SyncReport, descriptor_index, flush, sync
@@ -95,7 +96,9 @@ def prepare(lib: Library) -> DescriptorIndex | None:
                 )
             sync(lib, retry_failed=False, limit=LAZY_SYNC_LIMIT)
         return descriptor_index(lib)
-    except Exception:
+    except Exception as exc:
+        if stopped(exc):
+            raise KeyboardInterrupt from exc
         log.exception("local-feature stage unavailable; using the global ranking only")
         return None
 
@@ -119,7 +122,11 @@ def rerank_photo(
         return list(suggestions[:top_k])
     try:
         return rerank_suggestions(lib, index, photo, vector, suggestions, top_k, allowed)
-    except Exception:
+    except Exception as exc:
+        # A Ctrl-C during the search (see ``stopped``): caught as a failed re-ranking, it
+        # was logged and matching went on for minutes.
+        if stopped(exc):
+            raise KeyboardInterrupt from exc
         log.exception("local-feature re-ranking failed for one photo; global ranking kept")
         return list(suggestions[:top_k])
 
