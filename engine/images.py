@@ -46,7 +46,7 @@ __all__ = [
 MAX_PIXELS: int = 250_000_000
 """Decompression-bomb limit, in pixels of the file as stored (read at call time)."""
 
-PICTURE_KINDS = "JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF"
+PICTURE_KINDS = "JPEG, PNG, WebP, HEIC, AVIF, TIFF, BMP or GIF"
 """The picture files looked for, as a message names them."""
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
