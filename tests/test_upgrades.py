@@ -314,8 +314,11 @@ def test_an_old_verdict_is_worded_as_the_gate_words_it_now(
     """Each wording the gate used before dbc0214 (and dbc0214's 'better: ...') comes out
     as the current gate says the same decision."""
     from engine.evaluation import Metrics
-    from engine.overview import verdict
+    from engine.overview import CRITERIA, verdict
+    from engine.training.gate import CRITERIA as GATE_CRITERIA
     from engine.training.gate import VersionScore, decide
+
+    assert CRITERIA == GATE_CRITERIA  # overview keeps its own copy (no matching stack)
 
     def score(i: int) -> VersionScore:
         def m(t: tuple) -> Metrics:
