@@ -743,16 +743,58 @@ def _withdraw(lib: Library, unpictured: set[str], now: str) -> list[str]:
     rebuilt by the caller (pictures were removed)."""
     has = "SELECT 1 FROM catalog_images WHERE sku = ? AND origin = 'catalog' LIMIT 1"
     gone = sorted(sku for sku in unpictured if lib.db.execute(has, [sku]).fetchone() is None)
-    if gone:
-        marks = ", ".join("?" * len(gone))
+    _mark_withdrawn(lib, gone, now)
+    return gone
+
+
+def _mark_withdrawn(lib: Library, gone: list[str], now: str) -> None:
+    for start in range(0, len(gone), 900):  # under SQLite's bound-parameter limit
+        part = gone[start : start + 900]
+        marks = ", ".join("?" * len(part))
         with transaction(lib.db):
             lib.db.execute(
-                f"UPDATE products SET withdrawn_at = ? WHERE sku IN ({marks})", [now, *gone]
+                f"UPDATE products SET withdrawn_at = ? WHERE sku IN ({marks})", [now, *part]
             )
             lib.db.execute(
                 f"DELETE FROM catalog_images WHERE origin = 'confirmed' AND sku IN ({marks})",
-                gone,
+                part,
             )
+
+
+def withdraw_dropped_before_v5(lib: Library) -> list[str]:
+    """Products an import made before schema v5 dropped (run once after such a library is
+    upgraded): releases before v5 removed a product's pictures when its folder's sheet no
+    longer listed it, but kept the product and its remembered photos, so it went on being
+    suggested. Withdrawn now, as ``_withdraw`` does at such an import today, are products
+    with no supplier picture left anywhere whose folder was imported again, with a sheet and
+    to the end, after the last import that listed them: every import sets ``updated_at`` of
+    each product it lists to its own ``started_at``, so that later sheet did not list them.
+    Those releases had no 'keep' imports (a sheet of new products only), so a later sheet of
+    the same folder is the catalog that dropped them; a product the latest sheet of its folder
+    still lists, or with a picture in any folder, is never withdrawn. Returns their SKUs; the
+    caller rebuilds the index."""
+    rows = lib.db.execute(
+        """
+        SELECT p.sku FROM products p
+        WHERE p.withdrawn_at IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM catalog_images c WHERE c.sku = p.sku AND c.origin = 'catalog')
+          AND EXISTS (SELECT 1 FROM imports i WHERE i.started_at = p.updated_at)
+          AND NOT EXISTS (
+              SELECT 1 FROM imports i WHERE i.started_at = p.updated_at
+              AND i.source_root != (
+                  SELECT source_root FROM imports WHERE started_at = p.updated_at LIMIT 1))
+          AND EXISTS (
+              SELECT 1 FROM imports later
+              WHERE later.source_root = (
+                  SELECT source_root FROM imports WHERE started_at = p.updated_at LIMIT 1)
+                AND later.started_at > p.updated_at
+                AND later.sheet IS NOT NULL AND later.status = 'done')
+        ORDER BY p.sku
+        """
+    ).fetchall()
+    gone = [str(r[0]) for r in rows]
+    _mark_withdrawn(lib, gone, utcnow())
     return gone
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from engine import backups, local_features, scratch
+from engine import backups, local_features, memory, scratch
 from engine.backups import DATABASE_RESTORED
 from engine.db import PRODUCTS_FTS, SCHEMA_VERSION, has_products_fts
 from engine.errors import describe
@@ -43,7 +43,7 @@ COUNTED: dict[str, tuple[str, ...]] = {
     "photos": ("photo",),
     "decisions": ("decision",),
     "models": ("model",),
-    "index entries": ("index entry", "index entries"),
+    "index_entries": ("index entry", "index entries"),
     "thumbnails": ("thumbnail",),
 }
 # Catalog images whose keypoints a deep check decodes at once (demo catalog: 17 KB each).
@@ -55,7 +55,7 @@ LAST_EXPORT = "last_export"  # settings key: JSON {path, sha256, rows, at} of th
 class Finding:
     """One line of a check: ``error`` is damage; ``note`` is harmless but worth knowing."""
 
-    area: str  # database, index, models, embeddings, thumbnails, files, imports, exports
+    area: str  # database, index, models, embeddings, memory, thumbnails, files, imports, ...
     severity: str  # "error" or "note"
     message: str
     repaired: bool = False
@@ -129,7 +129,9 @@ def check_library(lib: Library, *, repair: bool = False, deep: bool = False) -> 
     _stray_files(lib, report, repair)
     _models(lib, report, repair)
     _embeddings(lib, report, repair)
+    _memory(lib, report, repair)
     _index(lib, report, repair, deep)
+    _old_index_files(lib, report, repair)
     _thumbnails(lib, report, repair, deep)
     _keypoints(lib, report, repair, deep)
     _exports(lib, report, repair)
@@ -356,7 +358,7 @@ def _index(lib: Library, report: CheckReport, repair: bool, deep: bool) -> None:
         ],
         dtype=np.uint64,
     )
-    report.counts["index entries"] = len(ids)
+    report.counts["index_entries"] = len(ids)
     # A missing or out-of-date index is what a crash between two saves leaves (the database
     # is ahead of the derived file): a note, rebuilt on open anyway. Bytes that disagree with
     # their recorded checksum are damage: an error, even though a rebuild repairs it too.
@@ -367,6 +369,14 @@ def _index(lib: Library, report: CheckReport, repair: bool, deep: bool) -> None:
         problem = None if len(ids) == 0 and info is None else "the index file is missing"
     elif info is None:
         problem = "the index file's description (sidecar) is missing or unreadable"
+    elif info.unverifiable:
+        # Written before sidecars recorded the file's size and checksum (328150e): nothing
+        # says it is damaged, nor that it is whole. Never read as it is: the next open
+        # rebuilds it, and its checksum is recorded then.
+        problem = (
+            "the index file was written by an older ShopMatch, without a checksum; it is "
+            "rebuilt from the stored embeddings when next used"
+        )
     elif not info.matches_file(path):
         problem = "the index file is truncated or damaged (size or checksum differs)"
         severity = "error"
@@ -396,6 +406,62 @@ def _index(lib: Library, report: CheckReport, repair: bool, deep: bool) -> None:
         "index",
         severity,
         problem + ("; rebuilt from the stored embeddings" if repair else ""),
+        repaired=repair,
+    )
+
+
+def _memory(lib: Library, report: CheckReport, repair: bool) -> None:
+    """Instant memory against the decisions: a confirmed photo that is not a reference of
+    its product (confirmed before instant memory existed, or by a release that failed to
+    remember it), or a reference its photo's decision no longer backs. Matching would not
+    offer the product from that photo, and nothing else would say so."""
+    todo = memory.out_of_step(lib)
+    if not todo:
+        return
+    fixed = 0
+    if repair:
+        fixed = memory.catch_up(lib)
+        todo = memory.out_of_step(lib)
+    if fixed:
+        report.add(
+            "memory",
+            "note",
+            f"instant memory disagreed with the decisions on {count(fixed, 'photo')}; "
+            "brought in step",
+            repaired=True,
+        )
+    if todo:
+        n = len(todo)
+        report.add(
+            "memory",
+            "note",
+            f"instant memory disagrees with the decisions on {count(n, 'photo')} (a "
+            "confirmed photo not remembered, or remembered as another product); "
+            + (
+                ("its file and thumbnail" if n == 1 else "their files and thumbnails")
+                + " could not be read"
+                if repair
+                else "--repair brings it in step"
+            ),
+            repairable=not repair,
+        )
+
+
+def _old_index_files(lib: Library, report: CheckReport, repair: bool) -> None:
+    """The first release's index file, never read since each model version got its own."""
+    left = lib.leftover_index_files()
+    if not left:
+        return
+    if repair:
+        for p in left:
+            p.unlink(missing_ok=True)
+    one = len(left) == 1
+    report.add(
+        "index",
+        "note",
+        f"{' and '.join(p.name for p in left)} {'was' if one else 'were'} left by the first "
+        f"release and {'is' if one else 'are'} never read"
+        + ("; removed" if repair else f"; --repair removes {'it' if one else 'them'}"),
         repaired=repair,
     )
 

@@ -366,6 +366,10 @@ def _v7(db: sqlite_utils.Database) -> None:
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
+# Settings key: the schema version an upgrade started from (the oldest, if several), set in
+# the migration's own transaction and cleared once the library has caught up with what the
+# old release left undone (``Library``: instant memory, products it dropped, its index file).
+UPGRADED_FROM = "upgraded_from"
 
 
 def select_in(
@@ -488,6 +492,13 @@ def migrate(db: sqlite_utils.Database) -> int:
         with transaction(db):
             MIGRATIONS[version](db)
             db.execute(f"PRAGMA user_version = {version + 1}")
+            if current and version + 1 >= 2:  # an existing library (v2 adds the settings)
+                db.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO "
+                    "UPDATE SET value = min(CAST(value AS INTEGER), CAST(excluded.value AS "
+                    "INTEGER))",
+                    [UPGRADED_FROM, str(current)],
+                )
     return SCHEMA_VERSION
 
 

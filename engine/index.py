@@ -75,6 +75,12 @@ class IndexInfo:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
+    @property
+    def unverifiable(self) -> bool:
+        """Written before sidecars recorded the file's size and checksum (328150e and older):
+        its bytes cannot be told from damaged ones, so it is rebuilt, not read."""
+        return self.size < 0
+
     def matches_file(self, path: Path) -> bool:
         """Whether ``path`` holds exactly the bytes this sidecar describes (size, then CRC)."""
         try:

@@ -39,6 +39,7 @@ from engine import local_features as local_stage
 from engine.db import (
     DB_NAME,
     PRODUCTS_FTS,
+    UPGRADED_FROM,
     fold,
     has_products_fts,
     open_db,
@@ -211,6 +212,8 @@ class Library:
             owed = [restored] if restored else backups.pending_recoveries(self.path)
             for restored in owed:
                 self.repairs.append(self._recover_after(restored))
+            if self._lock is not None:  # no other process holds it: safe to write
+                self._catch_up_after_upgrade()
             self.backup_if_due()  # e.g. the last session ended without one
             if self._lock is not None:  # no run of another process can be using them
                 for left in scratch.leftovers(self.path):
@@ -219,6 +222,51 @@ class Library:
         except BaseException:
             self.close()
             raise
+
+    def _catch_up_after_upgrade(self) -> None:
+        """Once, on the first open after a schema upgrade (``db.UPGRADED_FROM``): do what the
+        old release left undone, so that the library behaves as if the current one had made
+        it. Confirmations made before instant memory existed (or that a release failed to
+        remember) become references, products a release before schema v5 dropped from the
+        catalog are withdrawn, and the first release's index file goes. Each is logged, not
+        a repair: nothing was damaged. A failure is logged and tried again at the next open
+        (``check`` reports what is still out of step)."""
+        raw = self.setting(UPGRADED_FROM, "")
+        if not raw:
+            return
+        try:
+            since = int(raw)
+        except ValueError:
+            since = 1
+        try:
+            if since < 5:
+                withdrawn = catalog_import.withdraw_dropped_before_v5(self)
+                if withdrawn:
+                    log.info(
+                        "upgrade: %d products an older release dropped from the catalog are "
+                        "withdrawn (%s)",
+                        len(withdrawn),
+                        ", ".join(withdrawn[:5]),
+                    )
+                    self.invalidate_index()  # their remembered photos left it
+            remembered = memory.catch_up(self) if memory.enabled(self) else 0
+            if remembered:
+                log.info("upgrade: instant memory caught up on %d confirmed photos", remembered)
+            for left in self.leftover_index_files():
+                log.info("upgrade: removing %s, an index file no version reads", left)
+                left.unlink(missing_ok=True)
+            self.flush()
+        except Exception:  # opening must not fail for it: the next open tries again
+            log.exception("catching up after the upgrade from schema version %s failed", raw)
+            return
+        self.db.execute("DELETE FROM settings WHERE key = ?", [UPGRADED_FROM])
+
+    def leftover_index_files(self) -> list[Path]:
+        """Index files of a layout no version reads: the first release's one index,
+        ``index/catalog.usearch`` and its sidecar (since then each model version has its
+        own ``catalog-VERSION.usearch``)."""
+        first = self.path / "index" / "catalog.usearch"
+        return [p for p in (first, sidecar(first)) if p.is_file()]
 
     def _open_database(
         self, restore_damaged: bool

@@ -115,3 +115,49 @@ def set_enabled(lib: Library, on: bool) -> None:
     for photo_id in ids:
         sync_photo(lib, photo_id)
     lib.flush()
+
+
+def out_of_step(lib: Library) -> list[int]:
+    """Photos whose remembered reference disagrees with their live decision and the setting
+    (what :func:`sync_photo` would change), found in two queries: confirmations made before
+    instant memory existed (schema v1), or that a release failed to remember (328150e
+    confirmed without remembering right after a model switch). A photo that is a supplier
+    picture itself is never remembered, so it is not counted."""
+    from engine.decisions import effective_states
+
+    want: dict[int, str] = {}
+    if enabled(lib):
+        withdrawn = {
+            str(r[0])
+            for r in lib.db.execute("SELECT sku FROM products WHERE withdrawn_at IS NOT NULL")
+        }
+        for photo_id, d in effective_states(lib).items():
+            if d.action == "confirm" and d.sku is not None and d.sku not in withdrawn:
+                want[int(photo_id)] = str(d.sku)
+    have = {
+        int(r[0]): str(r[1])
+        for r in lib.db.execute(
+            "SELECT photo_id, sku FROM catalog_images WHERE origin = 'confirmed' "
+            "AND photo_id IS NOT NULL"
+        )
+    }
+    supplier = (
+        "SELECT p.id FROM photos p JOIN catalog_images c ON c.sha256 = p.sha256 "
+        "AND c.origin = 'catalog'"
+    )
+    for (photo_id,) in lib.db.execute(supplier):
+        if have.get(int(photo_id)) != want.get(int(photo_id)):  # sync_photo adds none
+            want.pop(int(photo_id), None)
+    return sorted(p for p in set(want) | set(have) if want.get(p) != have.get(p))
+
+
+def catch_up(lib: Library) -> int:
+    """Bring instant memory in step with the decisions (after an upgrade, ``check
+    --repair``); returns how many photos it changed. Photos whose file and thumbnail are both
+    gone stay out (:func:`out_of_step` still lists them)."""
+    todo = out_of_step(lib)
+    for photo_id in todo:
+        sync_photo(lib, photo_id)
+    if todo:
+        lib.flush()
+    return len(todo) - len(set(out_of_step(lib)) & set(todo)) if todo else 0

@@ -88,8 +88,52 @@ class ModelVersion:
                     f"  {count(c['n'], *what)}: top-1 {c['top1']:.0%} against {a['top1']:.0%}, "
                     f"MRR {c['mrr']:.3f} against {a['mrr']:.3f}"
                 )
-        lines.append(f"Verdict: {gate.get('reason', 'not recorded')}.")
+        lines.append(f"Verdict: {verdict(gate)}.")
         return "\n".join(lines)
+
+
+# The measure each criterion names, as the gate words it (engine.training.gate.CRITERIA;
+# not imported: that module loads the matching stack).
+CRITERIA = {
+    "heldout_mrr": "MRR on held-out confirmed photos",
+    "catalog_check_mrr": "MRR on simulated photos of the catalog",
+}
+
+
+def verdict(gate: dict[str, Any]) -> str:
+    """The gate's stored verdict, as the current release words it. Versions trained before
+    the verdicts named their measure in words stored 'not better: catalog_check_mrr 0.694 vs
+    active 0.709' (or 'better: MRR on ... against ...'): their sentence is made again from
+    the stored criterion and figures, as ``engine.training.gate.decide`` words it now."""
+    reason = str(gate.get("reason") or "not recorded")
+    if not any(old in reason for old in (*CRITERIA, " vs ", "better: ")):
+        return reason  # worded by the current release (or nothing to go on)
+    criterion = str(gate.get("criterion") or "")
+    key = criterion.removesuffix("_mrr")
+    cand, act = gate.get("candidate") or {}, gate.get("active") or {}
+    try:
+        c, a = float(cand[key]["mrr"]), float(act[key]["mrr"])
+        name = CRITERIA[criterion]
+    except (KeyError, TypeError, ValueError):  # figures not stored: only the names change
+        for old, words in CRITERIA.items():
+            reason = reason.replace(old, words)
+        return reason
+    figures = f"{name} {c:.3f} against {a:.3f} for the active model"
+    if gate.get("accept"):
+        return f"better ({figures})"
+    if c <= a:
+        return f"not better ({figures})"
+    if criterion == "catalog_check_mrr":
+        n = int((cand.get("heldout") or {}).get("n") or 0)
+        return (
+            f"only {count(n, 'held-out confirmation')}, {MIN_HELDOUT} needed to prove a gain "
+            f"on real photos ({figures})"
+        )
+    try:
+        drop = float(act["catalog_check"]["top1"]) - float(cand["catalog_check"]["top1"])
+    except (KeyError, TypeError, ValueError):
+        return f"refused ({figures})"
+    return f"top-1 on simulated photos of the catalog drops by {drop:.3f} ({figures})"
 
 
 _STATES = {  # metrics["status"] of a version that is not active now

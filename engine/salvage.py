@@ -189,17 +189,29 @@ class _Recovery:
 
     def _decisions_after(self, columns: list[str], after: int) -> list[_ROW]:
         """Decisions with id > ``after``, CHUNK ids per query; a chunk that fails is read
-        row by row, so one bad page costs only the rows on it."""
+        row by row, so one bad page costs only the rows on it.
+
+        A damaged page can make SQLite answer ``max(id)`` with garbage (a huge id, or one
+        below the count of rows): that end is not trusted. The walk always stops after
+        GIVE_UP chunks in a row with nothing readable (a huge garbage end was walked 256 ids
+        at a time for ever), and what the file held but could not be read is counted from
+        ``count(*)`` as well as from the ids."""
         if "id" not in columns:
             self.result.unreadable = True
             return []
         sql = f"SELECT {', '.join(columns)} FROM decisions WHERE id BETWEEN ? AND ? ORDER BY id"
         top = self._query("SELECT max(id) FROM decisions", ())
-        end = int(top[0][0] or 0) if top else None  # None: the table's last page is damaged
-        self.result.unreadable = end is None
+        rows = self._query("SELECT count(*) FROM decisions", ())
+        held = int(rows[0][0]) if rows and isinstance(rows[0][0], int) else None
+        biggest = top[0][0] if top else "unreadable"
+        end = int(biggest or 0) if biggest is None or isinstance(biggest, int) else None
+        # Ids are positive, unique and never deleted: the largest is at least the count, and
+        # at most the count plus the ids an earlier salvage lost (a few).
+        if end is not None and (end < 0 or (held is not None and end < held)):
+            end = None
         out: list[_ROW] = []
         start, idle = after + 1, 0
-        while (start <= end) if end is not None else idle < GIVE_UP:
+        while (end is None or start <= end) and idle < GIVE_UP:
             stop = start + CHUNK - 1
             got = self._query(sql, (start, stop))
             if got is None:
@@ -207,11 +219,19 @@ class _Recovery:
             idle = 0 if got else idle + 1
             out += got
             start = stop + 1
-        # Decision ids are handed out one after another and never deleted: every id up to
-        # the last one seen that was not read is a decision lost on a damaged page.
         at = columns.index("id")
-        last = end if end is not None else max((int(r[at]) for r in out), default=after)
-        self.result.lost += max(0, last - after - len(out))
+        seen = max((int(r[at]) for r in out), default=after)
+        if end is not None and start <= end:  # gave up long before the end SQLite gave
+            end = None
+        self.result.unreadable = end is None
+        # Decision ids are handed out one after another and never deleted: every id up to
+        # the last one seen that was not read is a decision lost on a damaged page, and so
+        # is every row the file counts past what was read.
+        last = end if end is not None else seen
+        lost = last - after - len(out)
+        if held is not None:
+            lost = max(lost, held - after - len(out))
+        self.result.lost += max(0, lost)
         return out
 
     def _one(self, table: str, columns: list[str], where: str, key: object) -> list[_ROW]:

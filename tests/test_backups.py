@@ -165,7 +165,7 @@ def test_check_finds_damaged_pages_and_repair_puts_back_the_backup(built: Path) 
         fixed = check_library(lib, repair=True)
         assert fixed.ok, fixed.lines()
         assert fixed.findings[0].area == "database" and fixed.findings[0].repaired
-        assert len(lib.index) == fixed.counts["index entries"]
+        assert len(lib.index) == fixed.counts["index_entries"]
     assert decisions(lib_dir) == kept
 
 
@@ -539,3 +539,86 @@ def test_check_says_when_no_backup_can_be_taken(built: Path) -> None:  # noqa: F
     (lib_dir / backups.FOLDER).unlink()
     assert cli(lib_dir, "check").returncode == 0  # and the open took the first backup
     assert len(backups.list_backups(lib_dir)) == 1
+
+
+def test_repair_says_what_a_garbage_decisions_page_lost(tmp_path: Path) -> None:
+    """The decisions table's one leaf page overwritten past its 8-byte header (page type and
+    cell count kept): SQLite answers 'max(id)' with a garbage id (negative here), and salvage
+    took it as where the decisions end: it read nothing and said 'no decision was made after
+    it', although the file counts decisions the backup lacks. In a real process, killed at a
+    time limit: the same damage with a huge garbage id used to walk ids for ever."""
+    import subprocess
+
+    from conftest import write_catalog
+
+    supplier = tmp_path / "supplier"
+    sheet = write_catalog(supplier, 4)
+    assert sheet is not None
+    photos = write_photos(tmp_path / "photos", [0, 1, 2])
+    lib = tmp_path / "lib"
+    assert cli(lib, "import", str(supplier), "--sheet", str(sheet)).returncode == 0
+    assert cli(lib, "match", str(tmp_path / "photos")).returncode == 0
+    assert cli(lib, "confirm", str(photos[0]), "SKU-000").returncode == 0
+    with Library(lib) as opened:
+        opened.take_backup()
+    assert cli(lib, "confirm", str(photos[1]), "SKU-001").returncode == 0
+    assert cli(lib, "no-match", str(photos[2])).returncode == 0
+    with contextlib.closing(sqlite3.connect(lib / DB_NAME)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (page,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'decisions'"
+        ).fetchone()
+        assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 3
+    with open(lib / DB_NAME, "r+b") as fh:
+        fh.seek((page - 1) * size + 8)
+        fh.write(b"\xde\xad\xbe\xef" * ((size - 100) // 4))
+    try:
+        repaired = cli(lib, "check", "--repair", timeout=150)
+    except subprocess.TimeoutExpired:
+        pytest.fail("check --repair never finishes on a garbage decisions page")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "no decision was made after it" not in repaired.stdout, repaired.stdout
+    assert "2 decisions made after it could not be recovered" in repaired.stdout, repaired.stdout
+
+
+@pytest.mark.parametrize("garbage", [9060946509237792190, -4848697862485217314, 1])
+def test_salvage_does_not_trust_a_garbage_end_of_the_decisions(
+    tmp_path: Path, garbage: int
+) -> None:
+    """Where a damaged page makes 'max(id)' a garbage id, the walk ends after the last
+    readable decisions (a huge id was walked 256 ids at a time for ever) and the decisions
+    the file counts but that could not be read are counted as lost (a negative or too small
+    id read nothing and said nothing was lost)."""
+    import threading
+
+    from engine import salvage
+
+    old = sqlite3.connect(tmp_path / "old.db", check_same_thread=False)
+    old.execute("CREATE TABLE decisions (id INTEGER PRIMARY KEY, action TEXT)")
+    old.executemany("INSERT INTO decisions VALUES (?, 'confirm')", [(i,) for i in range(1, 6)])
+    old.execute("DELETE FROM decisions WHERE id IN (4, 5)")  # 'on a damaged page'
+    old.commit()
+    recovery = salvage._Recovery.__new__(salvage._Recovery)
+    recovery.old, recovery.result = old, salvage.Salvage()
+    real = recovery._query
+
+    def answers(sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]] | None:
+        if sql.startswith("SELECT max(id)"):
+            return [(garbage,)]
+        if sql.startswith("SELECT count(*)"):
+            return [(5,)]  # the page's cell count survives the damage
+        return real(sql, params)
+
+    recovery._query = answers  # type: ignore[method-assign]
+    done: list[list[tuple[object, ...]]] = []
+    walk = threading.Thread(
+        target=lambda: done.append(recovery._decisions_after(["id", "action"], 1)), daemon=True
+    )
+    walk.start()
+    walk.join(timeout=30)
+    assert done, "salvage walked decision ids without end"
+    assert [r[0] for r in done[0]] == [2, 3]
+    assert recovery.result.lost == 2 and recovery.result.unreadable
+    assert "could not be" in recovery.result.describe()
+    old.close()

@@ -102,7 +102,7 @@ def test_check_passes_on_a_healthy_library(built: Path) -> None:
     assert proc.stdout.strip().splitlines()[-1].startswith("library OK (12 products")
     data = json.loads(cli(built / "lib", "check", "--deep", "--json").stdout)
     assert data["ok"] is True and data["findings"] == []
-    assert data["counts"]["decisions"] == 2 and data["counts"]["index entries"] == 13
+    assert data["counts"]["decisions"] == 2 and data["counts"]["index_entries"] == 13
 
 
 @pytest.mark.parametrize(

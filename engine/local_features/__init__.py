@@ -90,7 +90,8 @@ def prepare(lib: Library) -> DescriptorIndex | None:
             if len(pending) > LAZY_SYNC_LIMIT:
                 log.warning(
                     "%d catalog images have no local features yet; extracting %d now. "
-                    "Run a local-feature sync to cover them all.",
+                    "Run 'shopmatch check --repair' (in the app: File > Check and Repair "
+                    "Library) to extract them all.",
                     len(pending),
                     LAZY_SYNC_LIMIT,
                 )
