@@ -690,6 +690,10 @@ class ReviewSession(QObject):
             self.message.emit(f"{item.path.name} is back on the list")
             return
         self._decided = max(0, self._decided - 1)
+        # The undo waits behind a matching chunk (seconds, with a big catalog); keys pressed
+        # meanwhile moved on. Its answer shows the undone photo only if they did not: it
+        # used to pull the selection back, and the next Enter confirmed that photo again.
+        pressed_on = self.current_item()
 
         def run(ctx: TaskContext) -> tuple[str, str | None, StateUpdate, MatchedPhoto] | None:
             lib = ctx.lib
@@ -714,14 +718,17 @@ class ReviewSession(QObject):
                 self._apply_match(again)
             self._reconcile(st)
             row = self.model.row_of_photo(st.photo_id)
-            if row >= 0:
+            undone = self.model.item(row)
+            stayed = self.current_item() is pressed_on
+            if row >= 0 and stayed:
                 self.select_row(row)
             what = {
                 "confirm": f"confirmation of {sku}",
                 "reject": f"rejection of {sku}",
                 "no_match": "'no match'",
             }.get(action, action)
-            self.message.emit(f"Undone: {what}")
+            where = "" if stayed or undone is None else f" ({undone.path.name}, photo {row + 1})"
+            self.message.emit(f"Undone: {what}{where}")
 
         self.worker.submit(run, what="undo", priority=Priority.INTERACTIVE, on_result=done)
 
