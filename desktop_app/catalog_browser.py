@@ -104,7 +104,7 @@ class CatalogBrowser(QWidget):
         outer.setContentsMargins(6, 6, 6, 6)
         filters = QHBoxLayout()
         self.text = QLineEdit()
-        self.text.setPlaceholderText("Filter by SKU or name")
+        self.text.setPlaceholderText("Filter by SKU or name (Ctrl+F)")
         self.text.setClearButtonEnabled(True)
         self.text.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.text.setAcceptDrops(False)
@@ -125,6 +125,9 @@ class CatalogBrowser(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        # Tab goes on to the product's detail (and back to the filter box), not through the
+        # table's cells (5 a product, 500 a page); arrows move between products.
+        self.table.setTabKeyNavigation(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -197,6 +200,11 @@ class CatalogBrowser(QWidget):
         self._stale_timer.timeout.connect(self._refresh_stale_detail)
 
     # -- loading -----------------------------------------------------------------------------
+    def focus_filter(self) -> None:
+        """Ctrl+F on this tab: into the filter box, its text selected to type over."""
+        self.text.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.text.selectAll()
+
     def decisions_changed(self) -> None:
         """Photos were confirmed or decisions undone (in the Review tab): the product shown
         may have gained or lost confirmed photos and remembered images, and its detail kept

@@ -170,6 +170,9 @@ class LearningPanel(QWidget):
         self.versions = QTableWidget(0, len(VERSION_COLUMNS))
         self.versions.setHorizontalHeaderLabels(VERSION_COLUMNS)
         self.versions.verticalHeader().setVisible(False)
+        # Tab leaves the table for the buttons below it (Qt's default walks its cells and
+        # wraps, so Tab never reached 'Improve model…'); arrows still move between rows.
+        self.versions.setTabKeyNavigation(False)
         self.versions.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.versions.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.versions.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -180,16 +183,16 @@ class LearningPanel(QWidget):
         layout.addWidget(self.versions)
 
         row = QHBoxLayout()
-        self.switch = QPushButton("Use selected version…")
+        self.switch = QPushButton("&Use selected version…")
         self.switch.setEnabled(False)
         self.switch.setToolTip("Select an earlier (or newer) model version in the table")
-        self.remove = QPushButton("Remove version…")
+        self.remove = QPushButton("Re&move version…")
         self.remove.setEnabled(False)
         self.remove.setToolTip(
             "Delete the selected version and its stored vectors to free disk space "
             "(not the version in use, nor the bundled one)"
         )
-        self.improve = QPushButton(icon("learning"), "Improve model…")
+        self.improve = QPushButton(icon("learning"), "&Improve model…")
         self.improve.setEnabled(False)
         self.improve.setToolTip(IMPROVE_TOOLTIP)
         self.status = QLabel(IDLE_HINT)
@@ -212,7 +215,7 @@ class LearningPanel(QWidget):
         self.train_bar.setRange(0, 0)
         self.train_eta = QLabel()
         self.train_eta.setStyleSheet("color: #546e7a;")
-        self.train_cancel = QPushButton("Cancel training")
+        self.train_cancel = QPushButton("&Cancel training")
         train_row.addWidget(self.train_stage)
         train_row.addWidget(self.train_bar, 1)
         train_row.addWidget(self.train_eta)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QByteArray,
+    QEvent,
     QMimeData,
     QPoint,
     QRect,
@@ -34,10 +35,14 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QImage,
+    QKeyEvent,
     QKeySequence,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QApplication,
     QDialog,
     QFileDialog,
     QLabel,
@@ -47,6 +52,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolButton,
+    QWidget,
 )
 
 from desktop_app import settings as keys
@@ -365,8 +371,8 @@ class MainWindow(QMainWindow):
             self.act_prev,
             self.act_next,
             self.act_accept,
-            self.act_find,
             self.act_remove,
+            self.act_points,  # P on the Catalog tab opened a hidden review photo's points
         ]
 
     def _build_menus(self) -> None:
@@ -641,7 +647,10 @@ class MainWindow(QMainWindow):
         if opening:
             pass  # keep the page until the library's status says which one fits
         elif has_catalog:
+            arriving = self.pages.currentWidget() is not self.tabs
             self.pages.setCurrentWidget(self.tabs)
+            if arriving:
+                self._focus_tab()
             if self.tabs.currentWidget() is self.catalog and not self.catalog.loaded:
                 self.catalog.reload()
         else:
@@ -667,7 +676,10 @@ class MainWindow(QMainWindow):
         for a in self.review_actions:
             a.setEnabled(on_review)
         for a in self.act_tab:
-            a.setEnabled(self.pages.currentWidget() is self.tabs)
+            a.setEnabled(on_tabs)
+        # Ctrl+F: the review's product search, or on the Catalog tab its filter box.
+        on_catalog = on_tabs and self.tabs.currentWidget() is self.catalog
+        self.act_find.setEnabled(on_review or on_catalog)
         self._update_accept()
 
     def _update_accept(self, confident: int | None = None) -> None:
@@ -695,6 +707,58 @@ class MainWindow(QMainWindow):
 
     def _show_tab(self, index: int) -> None:
         self.tabs.setCurrentIndex(index)
+
+    def _focus_tab(self) -> None:
+        """Give the keyboard to the current tab's natural first control (the photo queue on
+        Review). Why: the tabs replaced the welcome page with nothing focused, so typed
+        letters went nowhere and the first Tab landed on the tab bar (review 28)."""
+        first = {
+            self.review: self.review.queue,
+            self.catalog: self.catalog.text,
+            self.learning: self.learning.versions,
+        }
+        target = first.get(self.tabs.currentWidget(), self.review.queue)
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    # -- keys that belong to the focused control ---------------------------------------------
+    def _owns_enter(self, e: QKeyEvent) -> QWidget | None:
+        """The focused control when it has its own use for this Enter: a button (pressing
+        it) or a list other than the photo queue (choosing its row). None elsewhere, where
+        Enter confirms the top suggestion as the README promises."""
+        if e.key() not in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return None
+        focus = QApplication.focusWidget()
+        if focus is None or not self.isAncestorOf(focus):
+            return None
+        if isinstance(focus, QAbstractButton) or (
+            isinstance(focus, QAbstractItemView) and focus is not self.review.queue
+        ):
+            return focus
+        return None
+
+    def event(self, e: QEvent) -> bool:
+        """Enter on a focused 'No match (N)', 'Skip (S)' or 'Accept N confident…' is that
+        control's: the window-wide Enter shortcut took it first and confirmed the photo's top
+        suggestion instead (review 28). Accepting the override makes Qt deliver the key to the
+        focused control rather than to the shortcut."""
+        if (
+            e.type() == QEvent.Type.ShortcutOverride
+            and isinstance(e, QKeyEvent)
+            and self._owns_enter(e) is not None
+        ):
+            e.accept()
+            return True
+        return super().event(e)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        """Enter on a focused button presses it: Qt's push buttons do that only in dialogs
+        (autoDefault), so outside one the key came up here unused."""
+        focus = self._owns_enter(e)
+        if isinstance(focus, QAbstractButton):
+            if focus.isEnabled():
+                focus.click()
+            return
+        super().keyPressEvent(e)
 
     def _decisions_changed(self) -> None:
         self._status_timer.start()
@@ -1175,6 +1239,11 @@ class MainWindow(QMainWindow):
 
     # -- misc --------------------------------------------------------------------------------
     def _find_product(self) -> None:
+        """Ctrl+F: on the Catalog tab its filter box (staff browsing products; the key did
+        nothing there), elsewhere the review's search, which confirms the product found."""
+        if self.pages.currentWidget() is self.tabs and self.tabs.currentWidget() is self.catalog:
+            self.catalog.focus_filter()
+            return
         self.tabs.setCurrentWidget(self.review)
         self.review.focus_search()
 
@@ -1236,13 +1305,24 @@ class MainWindow(QMainWindow):
             ("Delete", "Take the photo off the list (Ctrl+Z puts it back)"),
             ("← → / ↑ ↓", "Previous / next photo"),
             ("Ctrl+Z", "Undo the last decision (or put back a photo taken off the list)"),
-            ("Ctrl+F", "Find any product by SKU or name"),
+            ("Ctrl+F", "Find any product by SKU or name (on the Catalog tab: filter it)"),
             ("A", "Accept all confident matches (asks first)"),
-            ("Ctrl+V", "Paste a picture or copied photo files"),
-            ("Ctrl+Shift+O", "Add photos"),
-            ("Ctrl+E", "Export the inventory CSV"),
-            ("Ctrl+1/2/3", "Review / Catalog / Learning"),
+            ("Enter / Space", "On a focused button: press it (Tab moves between them)"),
         ]
+        # The File menu's keys as the actions have them (Quit has none on Windows: Alt+F4).
+        for act, what in (
+            (self.act_open, "Open or create a library"),
+            (self.act_import, "Import a supplier catalog"),
+            (self.act_add, "Add photos"),
+            (self.act_add_folder, "Add a photo folder"),
+            (self.act_paste, "Paste a picture or copied photo files"),
+            (self.act_export, "Export the inventory CSV"),
+            (self.act_quit, "Quit"),
+        ):
+            keys_text = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys_text:
+                rows.append((keys_text, what))
+        rows.append(("Ctrl+1/2/3", "Review / Catalog / Learning"))
         html = (
             "<table cellspacing=6>"
             + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)

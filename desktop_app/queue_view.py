@@ -18,7 +18,7 @@ from PySide6.QtCore import (
     QSize,
     Qt,
 )
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap, QResizeEvent
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -278,6 +278,14 @@ class QueueDelegate(QStyledItemDelegate):
         )
         line2 = QRect(left, r.top() + 13 + fm.height(), r.right() - left - 8, fm.height())
         painter.drawText(line2, 0, status)
+        if option.state & QStyle.StateFlag.State_HasFocus:
+            # The row the keys act on while the queue has the keyboard. Without it the queue
+            # looked the same focused or not, and after Tab staff could not see where Enter
+            # would go (review 28). On the selected row's highlight, in its text colour.
+            focus = text_color if selected else pal.color(QPalette.ColorRole.Highlight)
+            painter.setPen(QPen(focus, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(r.adjusted(2, 2, -2, -2), 3, 3)
         painter.restore()
 
 

@@ -39,7 +39,7 @@ window = test_desktop.window
 
 
 def _drop_and_stop(qtbot: Any, w: MainWindow, tmp_path: Path) -> Path:
-    """Drop a folder of 32 photos (four chunks) and press the status bar's Stop at once, as
+    """Drop a folder of 32 photos (several chunks) and press the status bar's Stop at once, as
     a worker who dropped the wrong folder would; returns the folder."""
     library_with_catalog(qtbot, w, tmp_path, 8)
     folder = tmp_path / "delivery"
