@@ -121,19 +121,38 @@ def write_photos(folder: Path, skus: list[int]) -> list[Path]:
 
 
 def cli(
-    lib_dir: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+    lib_dir: Path,
+    *args: str,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
 ) -> subprocess.CompletedProcess[str]:
     """``shopmatch --quiet --library lib_dir ARGS`` in a real process, this checkout's code;
-    ``env``: variables to set beside the usual ones (a time zone)."""
+    ``env``: variables to set beside the usual ones (a time zone); ``cwd``: where it runs
+    (a cron job's folder)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "engine", "--quiet", "--library", str(lib_dir), *args],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def small_library(tmp_path: Path, n: int = 4) -> Path:
+    """A library (``tmp_path``/lib) with ``n`` generated products, imported by the CLI."""
+    sheet = write_catalog(tmp_path / "supplier", n)
+    lib = tmp_path / "lib"
+    proc = cli(lib, "import", str(tmp_path / "supplier"), "--sheet", str(sheet))
+    assert proc.returncode == 0, proc.stderr
+    return lib
+
+
+def photo_count(lib: Path) -> int:
+    with sqlite3.connect(lib / "shopmatch.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM photos").fetchone()[0])
 
 
 def kill_cli_midway(lib_dir: Path, args: list[str], count_sql: str, at: int = 32) -> int:

@@ -7,37 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, cli, write_catalog, write_photos
-
-
-def sm(lib: Path, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """``shopmatch --quiet --library lib ARGS`` run from ``cwd`` (a cron job's folder)."""
-    return subprocess.run(
-        [sys.executable, "-m", "engine", "--quiet", "--library", str(lib), *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def small_library(tmp_path: Path, n: int = 4) -> Path:
-    sheet = write_catalog(tmp_path / "supplier", n)
-    lib = tmp_path / "lib"
-    proc = cli(lib, "import", str(tmp_path / "supplier"), "--sheet", str(sheet))
-    assert proc.returncode == 0, proc.stderr
-    return lib
-
-
-def photo_count(lib: Path) -> int:
-    with sqlite3.connect(lib / "shopmatch.db") as conn:
-        return int(conn.execute("SELECT count(*) FROM photos").fetchone()[0])
+from conftest import REPO, cli, photo_count, small_library, write_catalog, write_photos
 
 
 def test_match_json_exits_nonzero_when_no_photo_could_be_used(tmp_path: Path) -> None:
@@ -75,7 +49,7 @@ def test_match_of_an_empty_argument_does_not_match_the_whole_current_folder(
     lib = small_library(tmp_path)
     job = tmp_path / "cron-home"
     write_photos(job / "old" / "holiday", [0, 1, 2])
-    proc = sm(lib, "match", "", cwd=job)
+    proc = cli(lib, "match", "", cwd=job)
     assert proc.returncode != 0
     assert photo_count(lib) == 0  # nothing added from a folder nobody named
 
@@ -86,7 +60,7 @@ def test_import_of_an_empty_folder_argument_does_not_import_the_current_folder(
     lib = tmp_path / "lib"
     job = tmp_path / "cron-home"
     write_photos(job / "snapshots", [5, 6])
-    proc = sm(lib, "import", "", cwd=job)
+    proc = cli(lib, "import", "", cwd=job)
     assert proc.returncode != 0
     assert not (lib / "shopmatch.db").exists()
 
@@ -100,7 +74,7 @@ def test_export_folder_given_as_an_empty_argument_is_refused(tmp_path: Path) -> 
     assert cli(lib, "match", str(tmp_path / "monday"), str(tmp_path / "tuesday")).returncode == 0
     assert cli(lib, "confirm", "1").returncode == 0
     assert cli(lib, "confirm", "2").returncode == 0
-    proc = sm(lib, "export", "-", "--folder", "", cwd=Path("/"))
+    proc = cli(lib, "export", "-", "--folder", "", cwd=Path("/"))
     assert proc.returncode != 0, proc.stdout
 
 

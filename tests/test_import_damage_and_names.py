@@ -21,20 +21,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from conftest import cli, write_catalog, write_photos
-
-
-def small_library(tmp_path: Path, n: int = 4) -> Path:
-    sheet = write_catalog(tmp_path / "supplier", n)
-    lib = tmp_path / "lib"
-    proc = cli(lib, "import", str(tmp_path / "supplier"), "--sheet", str(sheet))
-    assert proc.returncode == 0, proc.stderr
-    return lib
-
-
-def photo_count(lib: Path) -> int:
-    with sqlite3.connect(lib / "shopmatch.db") as conn:
-        return int(conn.execute("SELECT count(*) FROM photos").fetchone()[0])
+from conftest import cli, photo_count, small_library, write_catalog, write_photos
 
 
 def catalog_image_count(lib: Path) -> int:
