@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QStackedWidget,
     QTabWidget,
     QToolButton,
@@ -754,7 +755,7 @@ class MainWindow(QMainWindow):
         """Enter on a focused button presses it: Qt's push buttons do that only in dialogs
         (autoDefault), so outside one the key came up here unused."""
         focus = self._owns_enter(e)
-        if isinstance(focus, QAbstractButton):
+        if isinstance(focus, QPushButton | QToolButton):  # a check box keeps Qt's rule: Space
             if focus.isEnabled():
                 focus.click()
             return

@@ -171,6 +171,8 @@ class ScoreBar(QWidget):
         value = max(0, min(100, value))
         if value != self._value:
             self._value = value
+            # What a QProgressBar told a screen reader ('87 percent'), said as its name.
+            self.setAccessibleName(f"Score {value}%")
             self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -254,6 +256,7 @@ class SuggestionCard(QFrame):
         # A button, not a link: it takes its own click, so it never confirms the card too.
         self.points = QPushButton()
         self.points.setFlat(True)
+        self.points.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click leaves Enter to review
         self.points.setCursor(Qt.CursorShape.PointingHandCursor)
         self.points.setStyleSheet(
             "QPushButton { color: #1565c0; text-decoration: underline; border: none;"
@@ -578,6 +581,10 @@ class ReviewPage(QWidget):
         self.skip_button = QPushButton(icon("skip"), "Skip (S)")
         buttons.addWidget(self.no_match_button)
         buttons.addWidget(self.skip_button)
+        # Reached by Tab, not taken by a click: after clicking 'No match', Enter must confirm
+        # the next photo's top suggestion, not press 'No match' again (review 30).
+        for b in (self.no_match_button, self.skip_button, self.accept_button):
+            b.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         rv.addLayout(buttons)
         right.setMinimumWidth(320)  # a card's name, SKU and score, and the two buttons
         self.splitter.addWidget(right)

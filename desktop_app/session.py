@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QObject, Signal
+from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from desktop_app.catalog_browser import withdrawn_note
 from desktop_app.dialogs import ask
@@ -161,6 +161,7 @@ class ReviewSession(QObject):
         # Remembered photos whose files are not there now (a card not plugged in): kept
         # remembered, (unmatched, stopped), until they are back or the library changes.
         self._absent: Absent = ([], [])
+        self._undo_shown: QueueItem | None = None  # the photo the latest undo's answer showed
         self.loader.loaded.connect(self._on_preview)
         view = page.queue
         view.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -195,6 +196,7 @@ class ReviewSession(QObject):
         self._stopping = False
         self._decided = 0
         self._absent = ([], [])
+        self._undo_shown = None
 
     def add_paths(self, paths: list[Path]) -> None:
         """Queue files and folders: folders are expanded on the engine thread."""
@@ -746,9 +748,13 @@ class ReviewSession(QObject):
             self._reconcile(st)
             row = self.model.row_of_photo(st.photo_id)
             undone = self.model.item(row)
-            stayed = self.current_item() is pressed_on
+            # Where the keys are is where they were pressed, or where the previous undo's
+            # answer put them (two quick Ctrl+Z: the second ends on the photo it undid).
+            now = self.current_item()
+            stayed = now is pressed_on or (now is not None and now is self._undo_shown)
             if row >= 0 and stayed:
                 self.select_row(row)
+                self._undo_shown = self.current_item()
             what = {
                 "confirm": f"confirmation of {sku}",
                 "reject": f"rejection of {sku}",
@@ -763,6 +769,7 @@ class ReviewSession(QObject):
         """Confirm every confident top suggestion, after saying how many: never silently."""
         items = self.model.confident()
         threshold = self.model.threshold
+        by_button = self.page.accept_button.hasFocus()
         if not items:
             self.message.emit(f"No photo has a suggestion scoring {threshold:.0%} or more")
             return
@@ -785,6 +792,10 @@ class ReviewSession(QObject):
             self._apply(item, "confirmed", sku, name)
         self._decided += len(plan)
         self._advance(self.current_row())
+        # The button pressed by keyboard is disabled now (nothing confident is left) and Qt
+        # handed its focus to the search box, where N, S and 1-9 typed text: back to the queue.
+        if by_button or QApplication.focusWidget() is self.page.accept_button:
+            self.page.queue.setFocus(Qt.FocusReason.OtherFocusReason)
 
         def run(ctx: TaskContext) -> tuple[list[StateUpdate], list[str]]:
             out, warnings = [], []

@@ -16,6 +16,7 @@ from pathlib import Path
 from engine import __version__
 from engine.errors import folder_problem
 from engine.home import expand_home
+from engine.images import printable
 from engine.photo_scope import PhotoScope, export_summary, parse_when, photo_ids
 from engine.progress import Progress, format_eta
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
@@ -238,14 +239,14 @@ def _print_matches(  # type: ignore[no-untyped-def]
             )
             continue
         if r.error:
-            print(f"{one_line(r.path, squeeze=False)}: skipped: {r.error}")
+            print(f"{one_line(printable(r.path), squeeze=False)}: skipped: {r.error}")
             continue
         note = f" (same picture as {Path(r.duplicate_of).name})" if r.duplicate_of else ""
         if (d := decided.get(r.photo_id)) is not None:  # matched again: not waiting for one
             said = f"confirmed as {_sku(d['sku'])}" if d["action"] == "confirm" else None
             note += f" ({said or 'marked no match'})"
         # A name with a line break would read as two blocks: printed on one line.
-        print(f"[{r.photo_id}] {one_line(r.path, squeeze=False)}{note}")
+        print(f"[{r.photo_id}] {one_line(printable(r.path), squeeze=False)}{note}")
         skus = [_sku(s.sku) for s in r.suggestions]
         width = min(40, max(map(len, skus), default=0))
         # Matching points (geometrically verified keypoints) can rank a product above one

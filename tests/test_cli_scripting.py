@@ -11,7 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, cli, photo_count, small_library, write_catalog, write_photos
+from conftest import (
+    REPO,
+    cli,
+    photo_count,
+    photo_of,
+    product_image,
+    small_library,
+    write_catalog,
+    write_photos,
+)
 
 
 def test_match_json_exits_nonzero_when_no_photo_could_be_used(tmp_path: Path) -> None:
@@ -242,3 +251,20 @@ def test_demo_run_again_counts_the_decided_rows_it_wrote(tmp_path: Path) -> None
     assert len(decided) == 1
     # observed: 'wrote 40 rows (top suggestion per photo, not yet confirmed) to ...'
     assert "not yet confirmed" not in again.stdout.splitlines()[-2], again.stdout
+
+
+def test_match_names_a_file_whose_name_is_not_utf8_as_import_does(tmp_path: Path) -> None:
+    """import prints such a file as 'caf\\xe9.jpg' (images.printable: the bytes, to find
+    and rename it); match prints the same kind of name as '?b.jpg' (one_line passes the
+    lone surrogate on, and stdout replaces it): 'rename it', but which file? '?' also
+    stands for every other byte that is not UTF-8."""
+    lib = small_library(tmp_path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo_of(product_image(1), 1).save(photos / "a.jpg", quality=88)
+    odd = os.fsdecode(os.fsencode(str(photos)) + b"/\xe4b.jpg")
+    photo_of(product_image(2), 2).save(odd, format="JPEG", quality=88)
+    proc = cli(lib, "match", str(photos))
+    said = proc.stdout + proc.stderr
+    assert "not valid text" in said, said
+    assert "\\xe4b.jpg" in said, said

@@ -331,3 +331,147 @@ def test_the_shortcut_list_names_the_file_keys(
             assert f"<b>{keys}</b>" in text, f"{keys} ({act.text()}) not in the list"
     assert "<b></b>" not in text
     shown[-1].close()
+
+
+# -- review 30: a second look at the keyboard fixes --------------------------------------------
+
+
+def test_enter_after_clicking_no_match_confirms_the_next_photo_not_no_match_again(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """A mouse-and-keyboard user clicks 'No match (N)' for one photo, then presses Enter on
+    the next, as the README says ('Enter: confirm the top suggestion'). A click gives a
+    QPushButton the keyboard focus (Windows, Linux), so since review 28's fix the Enter
+    presses the focused 'No match' button again: the next photo, one that matches, is
+    recorded as 'no match'. Before, Enter confirmed its top suggestion."""
+    w = window
+    _matched_queue(qtbot, w, tmp_path)
+    _active(w)
+    first = w.session.current_item()
+    assert first is not None
+    QTest.mouseClick(w.review.no_match_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: first.status == "no_match", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    second = w.session.current_item()
+    assert second is not None and second is not first and second.status == "suggested"
+    focus = QApplication.focusWidget() or w
+    QTest.keyClick(focus, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert second.status == "confirmed", (
+        f"Enter after a click on 'No match' (focus: {type(focus).__name__} "
+        f"{getattr(focus, 'text', lambda: '')()!r}) made the next photo {second.status}"
+    )
+
+
+def test_enter_on_the_focused_instant_memory_box_does_not_switch_instant_memory_off(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """Enter on a check box does nothing in Qt (Space toggles it). MainWindow.keyPressEvent
+    now clicks any focused QAbstractButton on Enter, check boxes included: Enter on the
+    Learning tab's 'Instant memory' box turns instant memory off without a word, and every
+    confirmed photo stops being a reference."""
+    w = window
+    _matched_queue(qtbot, w, tmp_path)
+    w.tabs.setCurrentWidget(w.learning)
+    box = w.learning.memory
+    qtbot.waitUntil(lambda: box.isEnabled() and box.isChecked(), timeout=WAIT_MS)
+    _focus(w, box)
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert box.isChecked(), "Enter on the focused check box switched instant memory off"
+
+
+def test_the_score_bar_tells_assistive_technology_the_score(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """The score bar was a QProgressBar: a screen reader heard 'progress bar, 87 percent'.
+    review 28 made it a plain painted QWidget (ScoreBar) with no accessible role, name or
+    value: the bar now says nothing at all."""
+    from PySide6.QtGui import QAccessible
+
+    w = window
+    _matched_queue(qtbot, w, tmp_path)
+    card = next(c for c in w.review.cards if c.isVisible() and c.suggestion is not None)
+    qtbot.waitUntil(lambda: card.bar.value() > 0, timeout=WAIT_MS)
+    score = f"{card.suggestion.score:.0%}"
+    face = QAccessible.queryAccessibleInterface(card.bar)
+    value = face.valueInterface() if face is not None else None
+    told = (
+        (value is not None and round(float(value.currentValue())) == card.bar.value())
+        or score in card.bar.accessibleName()
+        or score in card.bar.accessibleDescription()
+    )
+    assert told, (
+        f"score bar of {card.suggestion.sku}: role {face.role() if face else None}, "
+        f"name {card.bar.accessibleName()!r}, no value"
+    )
+
+
+def test_two_quick_undos_end_on_the_photo_undone_last(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """Staff confirm photos 1 and 2 with Enter, see both were wrong and press Ctrl+Z twice,
+    without waiting (the undo waits behind a matching chunk). Both undos remember the photo
+    on show when they were pressed (photo 3); the first answer selects photo 2, so the
+    second undo's answer thinks the keys moved on and leaves the selection on photo 2: the
+    photo undone last, photo 1, is never shown, and the next Enter confirms photo 2's top
+    suggestion again, the very decision just undone."""
+    w = window
+    _matched_queue(qtbot, w, tmp_path)
+    _active(w)
+    queue = w.review.queue
+    queue.setFocus()
+    first = w.session.current_item()
+    QTest.keyClick(queue, Qt.Key.Key_Return)
+    QTest.keyClick(queue, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert w.session.current_row() == 2
+    QTest.keyClick(queue, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(queue, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(200)
+    assert [i.status for i in w.model.items][:2] == ["suggested", "suggested"]
+    now = w.session.current_item()
+    assert now is first, f"after two undos the window shows {now.path.name if now else None}"
+
+
+def test_after_accepting_confident_matches_by_keyboard_the_review_keys_still_work(
+    qtbot, window: MainWindow, tmp_path: Path, boxes
+) -> None:
+    """Tab to 'Accept N confident…', Enter (review 28's fix: the button asks), Yes. The
+    button is disabled now that nothing confident is left, and Qt hands its focus to the
+    next control: the product search box. The review keys then type into it: N for the
+    photo left over ('no match') becomes the search text 'N', and nothing is decided."""
+    from conftest import write_photos
+
+    w = window
+    _matched_queue(qtbot, w, tmp_path)
+    w.session.add_paths(write_photos(tmp_path / "unknown", [40]))  # not in the catalog
+    qtbot.waitUntil(
+        lambda: w.model.rowCount() == 4 and all(i.status != "pending" for i in w.model.items),
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    unknown = next(i for i in w.model.items if i.path.name == "photo-of-040.jpg")
+    # The threshold just above the unknown photo's top score: it is not confident.
+    w.review.threshold.setValue(min(99.9, unknown.suggestions[0].score * 100 + 0.5))
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    target = w.review.accept_button
+    assert target.isEnabled()
+    _focus(w, target)
+    QTest.keyClick(target, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(200)
+    left = [i for i in w.model.items if i.status == "suggested"]
+    assert left, [
+        (i.path.name, i.status, [round(s.score, 2) for s in i.suggestions][:2])
+        for i in w.model.items
+    ]
+    w.session.select_row(w.model.row_of(left[0].key))
+    focus = QApplication.focusWidget() or w
+    QTest.keyClick(focus, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert left[0].status == "no_match", (
+        f"N went to {type(focus).__name__} (search text {w.review.search.text()!r}); "
+        f"the photo stayed {left[0].status}"
+    )
