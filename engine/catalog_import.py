@@ -771,8 +771,16 @@ def withdraw_dropped_before_v5(lib: Library) -> list[str]:
     each product it lists to its own ``started_at``, so that later sheet did not list them.
     Those releases had no 'keep' imports (a sheet of new products only), so a later sheet of
     the same folder is the catalog that dropped them; a product the latest sheet of its folder
-    still lists, or with a picture in any folder, is never withdrawn. Returns their SKUs; the
-    caller rebuilds the index."""
+    still lists, or with a picture in any folder, is never withdrawn.
+
+    Today's import withdraws only a product whose last supplier picture it removed: one
+    listed without a picture on purpose (staff match it by their own confirmed photos) is
+    kept when a later sheet leaves it out. So only products that once had a catalog picture
+    are withdrawn here, as far as the old schema tells: a later import of the folder removed
+    pictures (``imports.removed``), and the product was suggested for a photo before anyone
+    confirmed it (a stored suggestion made then came from a supplier picture, not from
+    instant memory). A product the old data cannot show had a picture stays, as every
+    release before v5 kept it. Returns their SKUs; the caller rebuilds the index."""
     rows = lib.db.execute(
         """
         SELECT p.sku FROM products p
@@ -789,7 +797,12 @@ def withdraw_dropped_before_v5(lib: Library) -> list[str]:
               WHERE later.source_root = (
                   SELECT source_root FROM imports WHERE started_at = p.updated_at LIMIT 1)
                 AND later.started_at > p.updated_at
-                AND later.sheet IS NOT NULL AND later.status = 'done')
+                AND later.sheet IS NOT NULL AND later.status = 'done' AND later.removed > 0)
+          AND EXISTS (
+              SELECT 1 FROM suggestions s WHERE s.sku = p.sku
+                AND s.created_at <= COALESCE(
+                    (SELECT min(d.decided_at) FROM decisions d
+                     WHERE d.sku = p.sku AND d.action = 'confirm'), '9999'))
         ORDER BY p.sku
         """
     ).fetchall()
