@@ -24,7 +24,10 @@ def enabled(lib: Library) -> bool:
 
 
 def sync_photo(lib: Library, photo_id: int) -> None:
-    """Make the photo's reference image (if any) agree with its live decision and the setting."""
+    """Make the photo's reference image (if any) agree with its live decision and the setting.
+    One reference per path: of the photos confirmed under one file name (a camera that
+    restarts its counter), the newest is remembered, and the older one again when the newer
+    one's confirmation goes."""
     state = lib.photo_state(photo_id)
     want = state.decision.sku if enabled(lib) and state.status == "confirmed" else None
     if want is not None and (lib.product(want) or {}).get("withdrawn_at"):
