@@ -73,14 +73,29 @@ class ImportReport:
     copy_of: str | None = None
     # Picture files found but not readable (damaged, cut short); also in ``skipped``.
     unreadable: int = 0
+    # Picture files of 0 bytes (an unzip cut short); also in ``skipped``. They count as
+    # missing (a picture imported before leaves), not as unreadable, unless none is usable.
+    empty: int = 0
 
     def problem(self) -> str | None:
-        """Why this import failed although it ran, or None: no picture could be read, or
-        most could not (more than half, and at least 3): a copy, sync or download cut
-        short. Pictures imported before keep their earlier version; the command line exits
-        with an error, so a scheduled import does not pass for a good one."""
+        """Why this import failed although it ran, or None: no picture could be used (empty
+        or unreadable), or most could not be read (more than half, and at least 3): a copy,
+        sync, unzip or download cut short. Pictures imported before keep their earlier
+        version unless empty; the command line exits with an error, so a scheduled import
+        does not pass for a good one."""
         bad, good = self.unreadable, self.added + self.updated + self.unchanged
-        if self.cancelled or not bad or (good and (bad < ASK_ABOVE or bad <= good)):
+        if self.cancelled:
+            return None
+        if self.empty and not good:
+            found = count(bad + self.empty, "picture")
+            why = f"{self.empty} empty (0 bytes)" + (
+                f", {bad} could not be read (damaged)" if bad else ""
+            )
+            return (
+                f"none of the {found} found could be used: {why}; an unzip, copy or "
+                "download cut short? Copy the catalog again, then import again"
+            )
+        if not bad or (good and (bad < ASK_ABOVE or bad <= good)):
             return None
         return (
             f"{bad} of the {count(bad + good, 'picture')} found could not be read (damaged, "
@@ -457,6 +472,7 @@ def import_catalog(
     # skipped as the same picture as another file of this import.
     twins: list[tuple[int, str, str, bool]] = []
     unread: dict[str, str] = {}  # file that could not be read -> why
+    empty: dict[str, str] = {}  # file of 0 bytes -> why (said as the loader says it)
     try:
         for item in items:
             key = str(item.path)
@@ -615,6 +631,9 @@ def import_catalog(
                 if st.st_size:  # present but unreadable; an empty file counts as missing
                     report.unreadable += 1
                     unread[key] = err.reason
+                else:
+                    report.empty += 1
+                    empty[key] = err.reason
                 if row_id is not None and st.st_size:
                     # Imported before: a damaged copy (a sync cut short) must not take the
                     # picture out of the catalog. Its earlier version stays, said so, and
@@ -625,9 +644,13 @@ def import_catalog(
                     keep_paths.discard(key)
             reporter.step(len(ok) + len(failed))
         # Files identical to one that could not be read (pictures cut short at the same
-        # byte): unreadable too, not copies.
+        # byte): unreadable too, not copies; and empty files are each empty, not copies of
+        # the first one (missing, as it is).
         for index, key, original, before in twins:
-            if original in unread:
+            if original in empty:
+                report.empty += 1
+                report.skipped[index] = (key, empty[original])
+            elif original in unread:
                 report.unreadable += 1
                 report.skipped[index] = (key, unread[original] + (f"; {KEPT}" if before else ""))
                 if before:
@@ -771,8 +794,16 @@ def withdraw_dropped_before_v5(lib: Library) -> list[str]:
     each product it lists to its own ``started_at``, so that later sheet did not list them.
     Those releases had no 'keep' imports (a sheet of new products only), so a later sheet of
     the same folder is the catalog that dropped them; a product the latest sheet of its folder
-    still lists, or with a picture in any folder, is never withdrawn. Returns their SKUs; the
-    caller rebuilds the index."""
+    still lists, or with a picture in any folder, is never withdrawn.
+
+    Today's import withdraws only a product whose last supplier picture it removed: one
+    listed without a picture on purpose (staff match it by their own confirmed photos) is
+    kept when a later sheet leaves it out. So only products that once had a catalog picture
+    are withdrawn here, as far as the old schema tells: a later import of the folder removed
+    pictures (``imports.removed``), and the product was suggested for a photo before anyone
+    confirmed it (a stored suggestion made then came from a supplier picture, not from
+    instant memory). A product the old data cannot show had a picture stays, as every
+    release before v5 kept it. Returns their SKUs; the caller rebuilds the index."""
     rows = lib.db.execute(
         """
         SELECT p.sku FROM products p
@@ -789,7 +820,12 @@ def withdraw_dropped_before_v5(lib: Library) -> list[str]:
               WHERE later.source_root = (
                   SELECT source_root FROM imports WHERE started_at = p.updated_at LIMIT 1)
                 AND later.started_at > p.updated_at
-                AND later.sheet IS NOT NULL AND later.status = 'done')
+                AND later.sheet IS NOT NULL AND later.status = 'done' AND later.removed > 0)
+          AND EXISTS (
+              SELECT 1 FROM suggestions s WHERE s.sku = p.sku
+                AND s.created_at <= COALESCE(
+                    (SELECT min(d.decided_at) FROM decisions d
+                     WHERE d.sku = p.sku AND d.action = 'confirm'), '9999'))
         ORDER BY p.sku
         """
     ).fetchall()

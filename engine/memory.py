@@ -24,7 +24,10 @@ def enabled(lib: Library) -> bool:
 
 
 def sync_photo(lib: Library, photo_id: int) -> None:
-    """Make the photo's reference image (if any) agree with its live decision and the setting."""
+    """Make the photo's reference image (if any) agree with its live decision and the setting.
+    One reference per path: of the photos confirmed under one file name (a camera that
+    restarts its counter), the newest is remembered, and the older one again when the newer
+    one's confirmation goes."""
     state = lib.photo_state(photo_id)
     want = state.decision.sku if enabled(lib) and state.status == "confirmed" else None
     if want is not None and (lib.product(want) or {}).get("withdrawn_at"):
@@ -33,6 +36,9 @@ def sync_photo(lib: Library, photo_id: int) -> None:
         "SELECT id, sku FROM catalog_images WHERE photo_id = ? AND origin = 'confirmed'",
         [photo_id],
     ).fetchone()
+    photo = lib.db.execute("SELECT path, sha256 FROM photos WHERE id = ?", [photo_id]).fetchone()
+    if want is not None and photo is not None and _newer_holds(lib, photo_id, photo[0]):
+        want = None  # a newer photo saved over the same file name is the path's reference
     if row is not None and row[1] == want:
         return
     # Loaded before the rows change: a file read afterwards no longer matches the database
@@ -42,10 +48,11 @@ def sync_photo(lib: Library, photo_id: int) -> None:
         with transaction(lib.db):
             lib.db.execute("DELETE FROM catalog_images WHERE id = ?", [row[0]])
         lib.index_remove(int(row[0]))
-    if want is None:
-        return
-    photo = lib.db.execute("SELECT path, sha256 FROM photos WHERE id = ?", [photo_id]).fetchone()
     if photo is None:
+        return
+    if want is None:
+        if row is not None and enabled(lib):
+            _hand_down(lib, photo_id, photo[0])
         return
     same = lib.db.execute(
         "SELECT 1 FROM catalog_images WHERE sha256 = ? AND origin = 'catalog'", [photo[1]]
@@ -87,6 +94,32 @@ def sync_photo(lib: Library, photo_id: int) -> None:
             {"image_id": image_id, "model_version": version, "vector": blob[0]}
         )
     lib.index_add(image_id, np.frombuffer(blob[0], dtype=np.float32))
+
+
+def _newer_holds(lib: Library, photo_id: int, path: str) -> bool:
+    """Whether a newer photo saved over the same file name holds the path's one reference
+    (the unique path of catalog_images: one reference per path, the newest photo's)."""
+    return (
+        lib.db.execute(
+            "SELECT 1 FROM catalog_images WHERE path = ? AND origin = 'confirmed' AND photo_id > ?",
+            [path, photo_id],
+        ).fetchone()
+        is not None
+    )
+
+
+def _hand_down(lib: Library, photo_id: int, path: str) -> None:
+    """The photo no longer holds its path's reference (undone, no match): the newest older
+    photo confirmed under the same file name takes it, as :func:`out_of_step` expects."""
+    older = lib.db.execute(
+        "SELECT id FROM photos WHERE path = ? AND id < ? ORDER BY id DESC", [path, photo_id]
+    ).fetchall()
+    for (older_id,) in older:
+        sync_photo(lib, int(older_id))
+        if lib.db.execute(
+            "SELECT 1 FROM catalog_images WHERE path = ? AND origin = 'confirmed'", [path]
+        ).fetchone():
+            return
 
 
 def _embed_now(lib: Library, photo_id: int, path: str, sha256: str) -> tuple[bytes] | None:
@@ -148,6 +181,15 @@ def out_of_step(lib: Library) -> list[int]:
     for (photo_id,) in lib.db.execute(supplier):
         if have.get(int(photo_id)) != want.get(int(photo_id)):  # sync_photo adds none
             want.pop(int(photo_id), None)
+    # One reference per path (a camera that restarts its counter saves IMG_0001.jpg over
+    # last week's): the newest confirmed photo of a path is the one remembered.
+    newest: dict[str, int] = {}
+    for photo_id, path in lib.db.execute("SELECT id, path FROM photos ORDER BY id"):
+        if int(photo_id) in want:
+            older = newest.get(str(path))
+            if older is not None:
+                want.pop(older)
+            newest[str(path)] = int(photo_id)
     return sorted(p for p in set(want) | set(have) if want.get(p) != have.get(p))
 
 
