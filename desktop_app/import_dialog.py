@@ -477,7 +477,7 @@ class ImportSummaryDialog(QDialog):
         self.setWindowTitle(
             "Import cancelled"
             if report.cancelled
-            else "Pictures could not be read"
+            else "Pictures could not be used"
             if problem
             else "Catalog imported"
         )

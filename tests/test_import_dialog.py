@@ -270,7 +270,7 @@ def test_reimporting_a_damaged_copy_keeps_the_pictures_and_says_they_could_not_b
     w.import_catalog(tmp_path / "supplier", tmp_path / "supplier" / "sheet.csv")
     qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
     summary = w.import_summary
-    assert summary.windowTitle() == "Pictures could not be read"
+    assert summary.windowTitle() == "Pictures could not be used"
     assert (summary.report.removed, summary.report.unreadable) == (0, 3)
     assert summary.table is not None and summary.table.rowCount() == 3
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
