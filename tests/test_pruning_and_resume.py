@@ -6,16 +6,13 @@ Real files, real engine, real processes; desktop tests use the real window (offs
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import REPO, cli, write_catalog, write_photos
+from conftest import cli, write_catalog, write_photos
 from engine.library import Library
 from engine.manifest import ModelManifest
 from engine.resources import bundled_model_dir
@@ -107,23 +104,7 @@ def test_a_photo_named_with_a_leading_tilde_is_not_a_traceback(tmp_path: Path) -
     job.mkdir()
     photo = write_photos(tmp_path / "in", [0])[0]
     shutil.copyfile(photo, job / "~r29nosuchuser.jpg")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "--quiet",
-            "--library",
-            str(lib),
-            "match",
-            "~r29nosuchuser.jpg",
-        ],
-        cwd=job,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = cli(lib, "match", "~r29nosuchuser.jpg", cwd=job)
     assert "Traceback" not in proc.stderr, proc.stderr[-600:]
     assert proc.returncode == 0, (proc.stdout, proc.stderr[-600:])  # the file is right there
 
@@ -211,24 +192,7 @@ def test_export_to_dot_slash_dash_writes_a_file_named_dash(tmp_path: Path) -> No
     assert cli(lib, "import", str(tmp_path / "supplier"), "--sheet", str(sheet)).returncode == 0
     job = tmp_path / "job"
     job.mkdir()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "--quiet",
-            "--library",
-            str(lib),
-            "export",
-            "./-",
-            "--all",
-        ],
-        cwd=job,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = cli(lib, "export", "./-", "--all", cwd=job)
     assert proc.returncode == 0, proc.stderr
     assert (job / "-").is_file(), f"no file './-'; stdout: {proc.stdout[:120]!r}, {proc.stderr!r}"
     assert not proc.stdout.startswith("photo,"), "the CSV went to standard output"
