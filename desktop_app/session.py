@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QWidget
 
 from desktop_app.catalog_browser import withdrawn_note
 from desktop_app.dialogs import ask
@@ -794,7 +794,7 @@ class ReviewSession(QObject):
         self._advance(self.current_row())
         # The button pressed by keyboard is disabled now (nothing confident is left) and Qt
         # handed its focus to the search box, where N, S and 1-9 typed text: back to the queue.
-        if by_button or QApplication.focusWidget() is self.page.accept_button:
+        if by_button:
             self.page.queue.setFocus(Qt.FocusReason.OtherFocusReason)
 
         def run(ctx: TaskContext) -> tuple[list[StateUpdate], list[str]]:

@@ -420,8 +420,7 @@ def _memory(lib: Library, report: CheckReport, repair: bool) -> None:
         return
     fixed = 0
     if repair:
-        fixed = memory.catch_up(lib)
-        todo = memory.out_of_step(lib)
+        fixed, todo = memory.catch_up(lib, todo)
     if fixed:
         report.add(
             "memory",

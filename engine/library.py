@@ -249,7 +249,7 @@ class Library:
                         ", ".join(withdrawn[:5]),
                     )
                     self.invalidate_index()  # their remembered photos left it
-            remembered = memory.catch_up(self) if memory.enabled(self) else 0
+            remembered = memory.catch_up(self)[0] if memory.enabled(self) else 0
             if remembered:
                 log.info("upgrade: instant memory caught up on %d confirmed photos", remembered)
             for left in self.leftover_index_files():

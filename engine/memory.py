@@ -193,13 +193,16 @@ def out_of_step(lib: Library) -> list[int]:
     return sorted(p for p in set(want) | set(have) if want.get(p) != have.get(p))
 
 
-def catch_up(lib: Library) -> int:
+def catch_up(lib: Library, todo: list[int] | None = None) -> tuple[int, list[int]]:
     """Bring instant memory in step with the decisions (after an upgrade, ``check
-    --repair``); returns how many photos it changed. Photos whose file and thumbnail are both
-    gone stay out (:func:`out_of_step` still lists them)."""
-    todo = out_of_step(lib)
+    --repair``); ``todo``: :func:`out_of_step`, when the caller has it already. Returns how
+    many photos it changed and those still out of step (their file and thumbnail are both
+    gone)."""
+    todo = out_of_step(lib) if todo is None else todo
+    if not todo:
+        return 0, []
     for photo_id in todo:
         sync_photo(lib, photo_id)
-    if todo:
-        lib.flush()
-    return len(todo) - len(set(out_of_step(lib)) & set(todo)) if todo else 0
+    lib.flush()
+    left = out_of_step(lib)
+    return len(todo) - len(set(left) & set(todo)), left

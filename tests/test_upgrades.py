@@ -179,7 +179,7 @@ def test_the_upgrade_catch_up_runs_once(tmp_path: Path, catalog_dir: Path) -> No
     calls = []
     real = memory.catch_up
 
-    def counted(lib: Library) -> int:
+    def counted(lib: Library) -> tuple[int, list[int]]:
         calls.append(1)
         return real(lib)
 
