@@ -28,15 +28,9 @@ def _remembered(lib: Library) -> dict[int, str]:
     return {int(p): str(s) for p, s in rows}
 
 
-def test_check_is_quiet_when_a_newer_photo_was_saved_over_a_confirmed_one(
-    tmp_path: Path, library: Library, catalog_dir: Path
-) -> None:
-    """A camera that restarts its counter saves IMG_0001.jpg again, over last week's: two
-    photos, one path (photos are told apart by content). Both confirmed, by the current code,
-    in a new library. Instant memory keeps one reference per path on purpose ('a newer photo
-    saved over the same file name replaces the older reference'), but memory.out_of_step
-    counts the older photo as 'not remembered': check notes a problem on a perfectly fine
-    library, and --repair swaps the newer reference for the older one (and back, next time)."""
+def _two_photos_one_name(tmp_path: Path, library: Library, catalog_dir: Path) -> tuple[int, int]:
+    """Two photos saved as IMG_0001.jpg one after the other (a camera that restarted its
+    counter), confirmed as SKU-000 and SKU-001: their photo ids, older first."""
     library.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
     shot = tmp_path / "shop" / "IMG_0001.jpg"
     shot.parent.mkdir()
@@ -49,6 +43,19 @@ def test_check_is_quiet_when_a_newer_photo_was_saved_over_a_confirmed_one(
     second = library.photo_id(shot)
     assert second != first
     library.confirm(second, "SKU-001")
+    return first, second
+
+
+def test_check_is_quiet_when_a_newer_photo_was_saved_over_a_confirmed_one(
+    tmp_path: Path, library: Library, catalog_dir: Path
+) -> None:
+    """A camera that restarts its counter saves IMG_0001.jpg again, over last week's: two
+    photos, one path (photos are told apart by content). Both confirmed, by the current code,
+    in a new library. Instant memory keeps one reference per path on purpose ('a newer photo
+    saved over the same file name replaces the older reference'), but memory.out_of_step
+    counts the older photo as 'not remembered': check notes a problem on a perfectly fine
+    library, and --repair swaps the newer reference for the older one (and back, next time)."""
+    _first, second = _two_photos_one_name(tmp_path, library, catalog_dir)
     assert _remembered(library) == {second: "SKU-001"}
 
     report = check_library(library)
@@ -64,17 +71,7 @@ def test_undoing_the_newer_photo_hands_the_reference_back_to_the_older_one(
     undone (or changed to no match), the older photo confirmed under the same file name is
     the newest confirmed one again and is remembered at once, so check stays quiet; a
     change of the older photo's confirmation does not take the path from the newer one."""
-    library.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
-    shot = tmp_path / "shop" / "IMG_0001.jpg"
-    shot.parent.mkdir()
-    photo_of(product_image(0), 0).save(shot, quality=88)
-    list(library.match([shot]))
-    first = library.photo_id(shot)
-    library.confirm(first, "SKU-000")
-    photo_of(product_image(1), 1).save(shot, quality=88)
-    list(library.match([shot]))
-    second = library.photo_id(shot)
-    library.confirm(second, "SKU-001")
+    first, second = _two_photos_one_name(tmp_path, library, catalog_dir)
 
     library.confirm(first, "SKU-002")  # the older photo's answer changed
     assert _remembered(library) == {second: "SKU-001"}
