@@ -63,6 +63,7 @@ class SheetPreview:
     # A folder was named and is not one: the import would stop at "catalog folder not found",
     # so the preview says so and Import stays disabled (a sheet beside it hid the typo).
     folder_missing: bool = False
+    worksheets: str = ""  # a workbook's: which worksheets hold the products
 
     @property
     def empty(self) -> bool:
@@ -102,7 +103,13 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
             }
         )
     return SheetPreview(
-        parsed.mapping, rows, len(parsed.rows), parsed.problems, images, folder_missing=missing
+        parsed.mapping,
+        rows,
+        len(parsed.rows),
+        parsed.problems,
+        images,
+        folder_missing=missing,
+        worksheets=parsed.worksheets,
     )
 
 
@@ -144,8 +151,8 @@ class ImportSetupDialog(QDialog):
         layout = QVBoxLayout(self)
         intro = QLabel(
             "Choose the folder with the supplier's product images and, if you have one, the "
-            "product sheet (CSV) with SKU, name, category, supplier and price. Importing again "
-            "later only processes what changed."
+            "product sheet (Excel or CSV) with SKU, name, category, supplier and price. "
+            "Importing again later only processes what changed."
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
@@ -159,7 +166,7 @@ class ImportSetupDialog(QDialog):
         row.addWidget(browse_folder)
         form.addRow("Images folder:", row)
         self.sheet_edit = QLineEdit()
-        self.sheet_edit.setPlaceholderText("Optional: product sheet (.csv)")
+        self.sheet_edit.setPlaceholderText("Optional: product sheet (.xlsx or .csv)")
         browse_sheet = QPushButton("Browse…")
         browse_sheet.clicked.connect(self._browse_sheet)
         row = QHBoxLayout()
@@ -284,7 +291,7 @@ class ImportSetupDialog(QDialog):
     def _browse_sheet(self) -> None:
         start = self.sheet_edit.text() or self.folder_edit.text()
         path, _ = QFileDialog.getOpenFileName(
-            self, "Product sheet", start, "Sheets (*.csv *.tsv *.txt);;All files (*)"
+            self, "Product sheet", start, "Sheets (*.xlsx *.xlsm *.csv *.tsv *.txt);;All files (*)"
         )
         if path:
             self.sheet_edit.setText(path)
@@ -356,6 +363,9 @@ class ImportSetupDialog(QDialog):
             ]
             missing = [FIELD_LABELS[f] for f in FIELDS if f not in preview.mapping]
             rows = count(preview.total_rows, "product row")
+            if preview.worksheets:
+                said = preview.worksheets
+                parts.append(escape(said[0].upper() + said[1:]) + ".")
             parts.append(f"{rows}. Columns: " + ", ".join(found))
             if missing:
                 parts.append(

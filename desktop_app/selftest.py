@@ -5,10 +5,11 @@ library only shows when that code path runs), so the installer's smoke test, sup
 and users run this instead of clicking through the app. It exercises the real code paths
 through the engine's public API: open a temporary library, import the bundled demo catalog,
 match a demo photo (as JPEG and as HEIC, the iPhone format) and check the top suggestion
-against the demo's ground truth; render an icon and read a photo through Qt (offscreen);
-and, unless told not to, build the learning stack's encoder from its shipped ImageNet weights
-and export it to ONNX. It writes only to a temporary folder and removes it. Exit code 0 when
-every check passes; otherwise 1, with the failed check and the reason on stderr.
+against the demo's ground truth; read the demo sheet saved as an Excel workbook; render an
+icon and read a photo through Qt (offscreen); and, unless told not to, build the learning
+stack's encoder from its shipped ImageNet weights and export it to ONNX. It writes only to
+a temporary folder and removes it. Exit code 0 when every check passes; otherwise 1, with
+the failed check and the reason on stderr.
 """
 
 from __future__ import annotations
@@ -122,6 +123,27 @@ class _Run:
             found.append(f"{name} -> {top.sku} ({top.similarity:.2f})")
         return f"{count(report.products, 'product')} imported; " + ", ".join(found)
 
+    def workbook(self) -> str:
+        """The demo sheet saved as an Excel workbook reads as the CSV does: suppliers mail
+        .xlsx, and openpyxl is imported only when one is read (a freezer may leave it out)."""
+        import openpyxl
+
+        from engine.sheet import read_sheet
+
+        rows = _read_csv(self.demo / "catalog.csv")
+        wb = openpyxl.Workbook()
+        sheet = wb.active
+        sheet.append(list(rows[0]))
+        for row in rows:
+            sheet.append(list(row.values()))
+        target = self.work / "catalog.xlsx"
+        wb.save(target)
+        read = read_sheet(target)
+        want = sorted(row["sku"] for row in rows)
+        got = sorted(row.sku for row in read.rows)
+        _require(got == want, f"catalog.xlsx read {len(got)} rows, catalog.csv has {len(want)}")
+        return f"catalog.xlsx: {len(got)} rows"
+
     def _heic_copy(self, photo: Path) -> Path:
         """The demo photo re-encoded as HEIC: phones deliver that, and it needs libheif."""
         import pillow_heif
@@ -211,6 +233,7 @@ def run(scope: str = "all", out: TextIO | None = None, err: TextIO | None = None
             ("resources", state.resources),
             ("library", state.library),
             ("catalog+match", state.catalog_and_match),
+            ("workbook", state.workbook),
             ("qt", state.qt),
         ]
         if scope == "all":

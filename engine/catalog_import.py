@@ -120,7 +120,7 @@ class _Item:
 
 
 def _by_line(sheet: Sheet, messages: list[str]) -> list[tuple[str, str]]:
-    """'line 7: reason' messages as ('sheet.csv line 7', 'reason')."""
+    """'line 7: reason' messages as ('sheet.csv line 7', 'reason'); 'row 7' in a workbook."""
     return [(f"{sheet.path.name} {m.split(':')[0]}", m.split(": ", 1)[-1]) for m in messages]
 
 
@@ -241,7 +241,7 @@ def _plan(
                 if "://" in part:
                     problems.append(
                         (
-                            f"{sheet.path.name} line {row.line}",
+                            sheet.where(row),
                             f"{part.strip()}: pictures on the web are not downloaded; save "
                             f"it next to the sheet and give its file name (SKU {row.sku})",
                         )
@@ -255,9 +255,7 @@ def _plan(
             by_owner = _files_by_sku(folder, listed | known)
         found = by_owner.get(_name_key(row.sku), [])
         if not found:
-            problems.append(
-                (f"{sheet.path.name} line {row.line}", f"no image found for SKU {row.sku}")
-            )
+            problems.append((sheet.where(row), f"no image found for SKU {row.sku}"))
         items.extend(_Item(row.sku, p) for p in found)
     items, misnamed = _named(items)
     return sheet.rows, items, problems + misnamed, finder.notes
@@ -704,7 +702,7 @@ def import_catalog(
             # Exports follow the first supplier sheet's convention: a semicolon sheet comes
             # from a decimal-comma locale, whose Excel reads only semicolons and "1,29". The
             # first only: the shop's Excel does not change with the next supplier's sheet.
-            if not lib.setting(SEPARATOR_SETTING, ""):
+            if not sheet.workbook and not lib.setting(SEPARATOR_SETTING, ""):
                 separator = "semicolon" if sheet.delimiter == ";" else "comma"
                 lib.set_setting(SEPARATOR_SETTING, separator)
     if returning:  # their remembered photos serve as references again

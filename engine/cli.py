@@ -770,7 +770,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sheet",
         type=_path,
-        help="CSV with sku,name,category,supplier,price,image (image paths relative to the "
+        help="Excel workbook (.xlsx) or CSV with sku,name,category,supplier,price,image "
+        "columns (image paths relative to the "
         "sheet or the catalog folder; a picture they miss is looked for by file name)",
     )
     p.add_argument(

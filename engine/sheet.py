@@ -162,6 +162,7 @@ class SheetRow:
     price: float | None = None
     image: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+    tab: str = ""  # the worksheet, when a workbook's products are on several
 
 
 @dataclass
@@ -172,6 +173,18 @@ class Sheet:
     problems: list[str]  # rows left out, e.g. "line 7: no SKU, row skipped"
     notes: list[str] = field(default_factory=list)  # read, but worth a look ("line 1: ...")
     delimiter: str = ","  # the supplier's: ";" means a decimal-comma locale's Excel
+    unit: str = "line"  # what a message counts: a CSV's lines, a workbook's rows
+    worksheets: str = ""  # a workbook of several: which were read, and why not the others
+
+    @property
+    def workbook(self) -> bool:
+        """Read from an Excel workbook: no delimiter, so no hint of the supplier's locale."""
+        return self.unit == "row"
+
+    def where(self, row: SheetRow) -> str:
+        """'prices.csv line 7', "prices.xlsx worksheet 'Dairy' row 7": where to look."""
+        tab = f" worksheet '{row.tab}'" if row.tab else ""
+        return f"{self.path.name}{tab} {self.unit} {row.line}"
 
 
 def normalise_header(header: str) -> str:
@@ -319,10 +332,26 @@ def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error("shopmatch-cp1252", _cp1252_fallback)
 
 
+# Files given where a text sheet is read (what decode_text says of each).
+NOT_TEXT = {
+    "xlsx": "is an Excel workbook; save it as CSV (UTF-8) first",
+    "xls": "is an Excel 97-2003 workbook (.xls) or a password-protected one; save it as .xlsx "
+    "(without a password) or as CSV (UTF-8) first",
+    "ods": "is an OpenDocument spreadsheet (.ods); save it as .xlsx or as CSV (UTF-8) first",
+    "numbers": "is a Numbers spreadsheet; export it as .xlsx or as CSV (UTF-8) first",
+    "zip": "is a zip archive, not a sheet: unzip it and choose the sheet inside",
+    "damaged": "is a damaged or incomplete spreadsheet (its zip container cannot be read: a "
+    "download or copy cut short?); get it again",
+}
+
+
 def decode_text(raw: bytes, name: str) -> str:
     """Sheet bytes to text: BOMs first (UTF-32/16/8), then UTF-8, cp1252, latin-1."""
-    if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0"):
-        raise SheetError(f"sheet {name} is an Excel workbook; save it as CSV (UTF-8) first")
+    from engine.workbook import spreadsheet_kind
+
+    kind = spreadsheet_kind(raw)
+    if kind:
+        raise SheetError(f"{name} {NOT_TEXT[kind]}")
     boms = [
         (codecs.BOM_UTF32_LE, "utf-32"),
         (codecs.BOM_UTF32_BE, "utf-32"),
@@ -379,11 +408,18 @@ def sniff_dialect(text: str) -> type[csv.Dialect]:
 
 
 def read_sheet(path: Path) -> Sheet:
+    """A CSV, TSV or text sheet, or an Excel workbook (.xlsx, .xlsm), told apart by content:
+    a workbook saved with a .csv name is still read."""
     path = Path(path)
     try:
-        text = decode_text(path.read_bytes(), path.name)
+        raw = path.read_bytes()
     except OSError as exc:
         raise SheetError(f"cannot read sheet {path.name}: {exc.strerror or exc}") from exc
+    from engine.workbook import spreadsheet_kind
+
+    if spreadsheet_kind(raw) == "xlsx":
+        return _read_workbook(path, raw)
+    text = decode_text(raw, path.name)
     if not text.strip():
         raise SheetError(f"sheet {path.name} is empty")
     text = mac_line_ends(text)
@@ -393,11 +429,88 @@ def read_sheet(path: Path) -> Sheet:
         raise SheetError(f"sheet {path.name} cannot be read as CSV ({exc})") from exc
 
 
+def _read_workbook(path: Path, raw: bytes) -> Sheet:
+    """Every visible worksheet with a SKU column, in tab order: a price list split into one
+    tab per product group is as common as one behind a cover page. Hidden worksheets are
+    read only when no visible one has products. A one-worksheet workbook's error names its
+    headers; a bigger one's names each tab."""
+    from engine.workbook import worksheets
+
+    try:
+        tabs = worksheets(raw)
+    except Exception as exc:  # openpyxl's errors for a damaged or unusual workbook
+        raise SheetError(f"the workbook {path.name} cannot be read ({exc})") from exc
+    parsed: list[tuple[str, Sheet]] = []  # (worksheet, what it holds)
+    left: dict[str, str] = {}  # worksheet -> why it was not read
+    first_error: SheetError | None = None
+    for ws in tabs:
+        try:
+            if not ws.text.strip():
+                raise SheetError(f"sheet {path.name} is empty")
+            sheet = _parse_below_title(path, ws.text, unit="row")
+        except SheetError as exc:
+            first_error = first_error or exc
+            left[ws.title] = "is empty" if "is empty" in str(exc) else "has no SKU column"
+            continue
+        if ws.error_rows:
+            sheet.notes.append(
+                f"{_lines(ws.error_rows, 'row')}: a cell shows a formula error (such as #N/A "
+                "or #REF!); read as empty"
+            )
+        parsed.append((ws.title, sheet))
+    visible = {ws.title for ws in tabs if ws.visible}
+    chosen = [(t, s) for t, s in parsed if t in visible and s.rows] or parsed
+    left |= {t: "is hidden" if t not in visible else "has no products" for t, s in parsed}
+    for title, _ in chosen:
+        left.pop(title)
+    if not chosen:
+        if first_error is not None and len(tabs) == 1:
+            raise first_error
+        why = "; ".join(f"'{title}' {reason}" for title, reason in left.items())
+        raise SheetError(
+            f"no worksheet of {path.name} has a SKU column (looked for a header like 'sku', "
+            f"'code', 'article'): {why or 'it has no worksheets'}"
+        )
+    return _merge(path, chosen, left, len(tabs))
+
+
+def _merge(path: Path, sheets: list[tuple[str, Sheet]], left: dict[str, str], tabs: int) -> Sheet:
+    """One sheet of the worksheets read: their messages name the worksheet when there are
+    several, and a SKU on two of them is handled as on two rows of one."""
+    several = len(sheets) > 1
+    merged = Sheet(path, dict(sheets[0][1].mapping), [], [], [], unit="row")
+    if tabs > 1:
+        read = ", ".join(f"'{title}'" for title, _ in sheets)
+        others = "".join(f"; '{title}' {why}" for title, why in left.items())
+        merged.worksheets = f"worksheet{'s' if several else ''} {read}: read{others}"
+        merged.notes.append(merged.worksheets)
+    first: dict[str, SheetRow] = {}
+    for title, sheet in sheets:
+        prefix = f"worksheet '{title}' " if several else ""
+        merged.problems += [prefix + m for m in sheet.problems]
+        merged.notes += [prefix + m for m in sheet.notes]
+        for row in sheet.rows:
+            row.tab = title if several else ""
+            earlier = first.setdefault(row.sku, row)
+            if earlier.tab != row.tab:  # the same SKU on an earlier worksheet
+                if row.name and earlier.name and row.name != earlier.name:
+                    what = "its picture goes" if row.image else "this row adds nothing and goes"
+                    merged.notes.append(
+                        f"{prefix}row {row.line}: SKU {row.sku} is also on worksheet "
+                        f"'{earlier.tab}' as '{earlier.name}', not '{row.name}'; {what} to "
+                        "that product, with that name and price"
+                    )
+                if not row.image and not earlier.image:
+                    continue
+            merged.rows.append(row)
+    return merged
+
+
 SEPARATORS = ",;\t| "  # what an empty row of another delimiter's sheet is made of
 TITLE_LINES = 10  # lines above the header a sheet may spend on a title, a date, a note
 
 
-def _parse_below_title(path: Path, text: str) -> Sheet:
+def _parse_below_title(path: Path, text: str, unit: str = "line") -> Sheet:
     """Parse from the line that reads best as the column headers: supplier price lists
     often open with a title ("Price list November 2026") or blank lines. Among the first
     TITLE_LINES + 1 non-blank lines, the one naming the most of our columns (a SKU column
@@ -414,9 +527,9 @@ def _parse_below_title(path: Path, text: str) -> Sheet:
         if score > best_score:
             best, best_score = start, score
     body = "".join(lines[best:])
-    sheet = _parse(path, body, sniff_dialect(body), offset=best)  # raises: no SKU column
+    sheet = _parse(path, body, sniff_dialect(body), offset=best, unit=unit)  # may raise
     if best and any(lines[i].strip() for i in range(best)):
-        where = "line 1" if best == 1 else f"lines 1-{best}"
+        where = f"{unit} 1" if best == 1 else f"{unit}s 1-{best}"
         sheet.notes.insert(0, f"{where}: above the column headers (a title): not products")
     return sheet
 
@@ -433,8 +546,11 @@ def _decimal_comma(cells: list[str], price_at: int, width: int) -> list[str] | N
     return [*cells[:price_at], f"{whole},{cents}", *cells[price_at + 2 :]]
 
 
-def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -> Sheet:
-    """``offset``: lines of the file above ``text`` (line numbers in messages are the file's)."""
+def _parse(
+    path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0, unit: str = "line"
+) -> Sheet:
+    """``offset``: lines of the file above ``text`` (line numbers in messages are the file's);
+    ``unit``: what messages call a line ("row" in a workbook)."""
     reader = csv.reader(io.StringIO(text), dialect=dialect)
     headers = next(reader, [])
     mapping = map_columns(headers)
@@ -448,7 +564,7 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
     problems: list[str] = []
     # Two columns under one header: a row keeps only the last one's cell, so say which.
     notes: list[str] = [
-        f"line {offset + 1}: two columns are headed '{h}'; the one further right is read"
+        f"{unit} {offset + 1}: two columns are headed '{h}'; the one further right is read"
         for h in dict.fromkeys(h for h in headers if h.strip() and headers.count(h) > 1)
     ]
     seen_without_image: set[str] = set()
@@ -461,7 +577,8 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
         if not cells:
             continue
         if len(cells) > len(headers) and any(c.strip() for c in cells[len(headers) :]):
-            mended = _decimal_comma(cells, price_at, len(headers))
+            # A workbook's cells are cells: its extra ones are a column with no header.
+            mended = _decimal_comma(cells, price_at, len(headers)) if unit == "line" else None
             if mended is None:
                 overfull.append(line)
             else:
@@ -471,10 +588,10 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
         sku = values.get(mapping["sku"], "")
         if not sku:
             if any(values.values()):
-                problems.append(f"line {line}: no SKU, row skipped")
+                problems.append(f"{unit} {line}: no SKU, row skipped")
             continue
         if not sku.strip(SEPARATORS):  # ";;;": an empty row saved with another delimiter
-            problems.append(f"line {line}: '{sku}' is not a SKU (only separators), row skipped")
+            problems.append(f"{unit} {line}: '{sku}' is not a SKU (only separators), row skipped")
             continue
         price_text = values.get(mapping.get("price", ""), "")
         price = parse_price(price_text) if price_text else None
@@ -498,8 +615,8 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
             # a typo that would silently give this row to the other product.
             what = "this row's picture goes" if image else "this row adds nothing and goes"
             notes.append(
-                f"line {line}: SKU {sku} is also on line {earlier.line} as '{earlier.name}', "
-                f"not '{row.name}'; {what} to that product, with line {earlier.line}'s name "
+                f"{unit} {line}: SKU {sku} is also on {unit} {earlier.line} as '{earlier.name}', "
+                f"not '{row.name}'; {what} to that product, with {unit} {earlier.line}'s name "
                 "and price"
             )
         if not image and sku in seen_without_image:
@@ -509,13 +626,18 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
         rows.append(row)
     if joined:
         notes.append(
-            f"{_lines(joined)}: a price's decimal comma split the row; read as one price "
+            f"{_lines(joined, unit)}: a price's decimal comma split the row; read as one price "
             '(write such prices in quotes, "1,29")'
         )
     if overfull:
+        why = (
+            "a column has no header"
+            if unit == "row"
+            else 'a decimal comma in a comma-separated sheet? write such prices in quotes, "1,29"'
+        )
         notes.append(
-            f"{_lines(overfull)}: more cells than column headers; the extra cells are ignored "
-            '(a decimal comma in a comma-separated sheet? write such prices in quotes, "1,29")'
+            f"{_lines(overfull, unit)}: more cells than column headers; the extra cells are "
+            f"ignored ({why})"
         )
     return Sheet(
         path=path,
@@ -524,10 +646,11 @@ def _parse(path: Path, text: str, dialect: type[csv.Dialect], offset: int = 0) -
         problems=problems,
         notes=notes,
         delimiter=dialect.delimiter,
+        unit=unit,
     )
 
 
-def _lines(numbers: list[int]) -> str:
-    """'line 4', 'lines 2, 4', 'lines 2, 4, 9 and 3 more'."""
+def _lines(numbers: list[int], unit: str = "line") -> str:
+    """'line 4', 'lines 2, 4', 'rows 2, 4, 9 and 3 more'."""
     more = f" and {len(numbers) - 3} more" if len(numbers) > 3 else ""
-    return f"line{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers[:3]))}{more}"
+    return f"{unit}{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers[:3]))}{more}"

@@ -277,3 +277,41 @@ def test_reimporting_a_damaged_copy_keeps_the_pictures_and_says_they_could_not_b
     with sqlite3.connect(tmp_path / "lib" / "shopmatch.db") as conn:
         assert conn.execute("SELECT count(*) FROM catalog_images").fetchone() == (3,)
     summary.accept()
+
+
+def test_a_supplier_workbook_is_previewed_and_imported(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """Suppliers mail .xlsx price lists, one tab per product group behind a cover page: the
+    preview says which worksheets hold the products and counts every tab's rows."""
+    import openpyxl
+
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    write_catalog(tmp_path / "supplier", 3, sheet=False)
+    wb = openpyxl.Workbook()
+    wb.active.title = "Cover"
+    wb.active.append(["Acme price list"])
+    for tab, numbers in (("Dairy", [0, 1]), ("Produce", [2])):
+        ws = wb.create_sheet(tab)
+        ws.append(["Art.-Nr.", "Bezeichnung", "Preis"])
+        for i in numbers:
+            ws.append([f"SKU-{i:03d}", f"Produkt {i}", i + 0.5])
+    book = tmp_path / "supplier" / "Preisliste.xlsx"
+    wb.save(book)
+    w.choose_import()
+    dlg = w.import_setup
+    dlg.folder_edit.setText(str(tmp_path / "supplier"))
+    dlg.sheet_edit.setText(str(book))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    text = dlg.summary.text()
+    assert "Worksheets &#x27;Dairy&#x27;, &#x27;Produce&#x27;: read" in text, text
+    assert "3 product rows" in text and import_button_enabled(dlg)
+    w.import_summary = None
+    dlg.accept()
+    qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
+    assert w.last_import is not None and w.last_import.products == 3
+    with sqlite3.connect(tmp_path / "lib" / "shopmatch.db") as conn:
+        names = dict(conn.execute("SELECT sku, name FROM products").fetchall())
+    assert names == {"SKU-000": "Produkt 0", "SKU-001": "Produkt 1", "SKU-002": "Produkt 2"}
