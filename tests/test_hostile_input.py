@@ -164,7 +164,7 @@ def test_well_formed_sheets_keep_every_sku(
 def test_binary_and_broken_spreadsheet_files_are_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     path.write_bytes(b"PK\x03\x04" + os.urandom(200))  # a zip's start, and then garbage
-    with pytest.raises(SheetError, match="prices.csv is a damaged or incomplete spreadsheet"):
+    with pytest.raises(SheetError, match=r"prices\.csv is a damaged or incomplete spreadsheet"):
         read_sheet(path)
     path.write_bytes(os.urandom(4000).replace(b"\x00", b"") + b"\x00" * 400)
     with pytest.raises(SheetError):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import cli, product_image
 
+from conftest import cli, product_image
 from engine.library import Library
 from engine.sheet import SheetError, read_sheet
 from engine.workbook import cell_text, spreadsheet_kind
@@ -245,9 +245,7 @@ def test_import_from_a_workbook_on_the_command_line(tmp_path: Path) -> None:
         (-5, "00000", "-5"),
     ],
 )
-def test_cells_read_as_the_supplier_sees_them(
-    value: object, number_format: str, text: str
-) -> None:
+def test_cells_read_as_the_supplier_sees_them(value: object, number_format: str, text: str) -> None:
     assert cell_text(value, number_format) == text
 
 
