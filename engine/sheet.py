@@ -337,6 +337,7 @@ NOT_TEXT = {
     "xlsx": "is an Excel workbook; save it as CSV (UTF-8) first",
     "xls": "is an Excel 97-2003 workbook (.xls) or a password-protected one; save it as .xlsx "
     "(without a password) or as CSV (UTF-8) first",
+    "xlsb": "is an Excel binary workbook (.xlsb); save it as .xlsx or as CSV (UTF-8) first",
     "ods": "is an OpenDocument spreadsheet (.ods); save it as .xlsx or as CSV (UTF-8) first",
     "numbers": "is a Numbers spreadsheet; export it as .xlsx or as CSV (UTF-8) first",
     "zip": "is a zip archive, not a sheet: unzip it and choose the sheet inside",

@@ -33,8 +33,8 @@ class Worksheet:
 
 def spreadsheet_kind(raw: bytes) -> str | None:
     """What kind of spreadsheet file ``raw`` is: 'xlsx' (read here), 'xls' (also an
-    encrypted workbook), 'ods', 'numbers', 'zip' (some other archive), 'damaged' (a zip
-    container cut short); None for text."""
+    encrypted workbook), 'xlsb' (Excel's binary format), 'ods', 'numbers', 'zip' (some
+    other archive), 'damaged' (a zip container cut short); None for text."""
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
         return "xls"
     if not raw.startswith(b"PK\x03\x04"):
@@ -50,6 +50,8 @@ def spreadsheet_kind(raw: bytes) -> str | None:
         return "damaged"
     if "xl/workbook.xml" in names:
         return "xlsx"
+    if "xl/workbook.bin" in names:
+        return "xlsb"
     if b"opendocument.spreadsheet" in mimetype:
         return "ods"
     if any(n.startswith("Index/") for n in names):

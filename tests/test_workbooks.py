@@ -177,6 +177,7 @@ def test_a_workbook_saved_under_a_csv_name_is_still_read(tmp_path: Path) -> None
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "Excel 97-2003 workbook (.xls)"),
         ("ods", "OpenDocument spreadsheet (.ods); save it as .xlsx"),
         ("zip", "is a zip archive, not a sheet: unzip it"),
+        ("xlsb", "is an Excel binary workbook (.xlsb); save it as .xlsx"),
         ("cut", "damaged or incomplete spreadsheet"),
     ],
 )
@@ -188,6 +189,9 @@ def test_spreadsheets_it_cannot_read_are_refused_with_what_to_do(
         with zipfile.ZipFile(path, "w") as zf:
             zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
             zf.writestr("content.xml", "<office:document-content/>")
+    elif content == "xlsb":
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("xl/workbook.bin", b"\x83\x01\x00")
     elif content == "zip":
         with zipfile.ZipFile(path, "w") as zf:
             zf.writestr("photos/a.jpg", b"not really")
