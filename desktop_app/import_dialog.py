@@ -89,8 +89,13 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
         return SheetPreview(
             {}, [], 0, [], images, error=error_sentence(exc), folder_missing=missing
         )
+    # The first rows, and the first of every worksheet a workbook's products come from.
+    firsts = {r.tab: r for r in reversed(parsed.rows)}
+    shown = [r for r in parsed.rows if firsts.get(r.tab) is r]
+    shown += [r for r in parsed.rows if r not in shown][: max(0, PREVIEW_ROWS - len(shown))]
+    shown.sort(key=parsed.rows.index)
     rows = []
-    for r in parsed.rows[:PREVIEW_ROWS]:
+    for r in shown[: max(PREVIEW_ROWS, len(firsts))]:
         rows.append(
             {
                 "sku": r.sku,
@@ -103,7 +108,7 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
             }
         )
     return SheetPreview(
-        parsed.mapping,
+        parsed.column_names(),
         rows,
         len(parsed.rows),
         parsed.problems,
@@ -414,6 +419,7 @@ def ask_removals(parent: QWidget | None, exc: RemovalsNeedConsent) -> str | None
         f"{count(len(exc.skus), 'product')} would no longer be suggested ({shown}). If the "
         "supplier dropped them, remove them. If this sheet only lists new or changed "
         "products, keep the others. Nothing has been changed yet."
+        + (f" Of the workbook, {exc.worksheets}." if exc.worksheets else "")
     )
     buttons = QMessageBox.StandardButton
     box.setStandardButtons(buttons.Yes | buttons.No | buttons.Cancel)

@@ -177,17 +177,24 @@ class RemovalsNeedConsent(ValueError):
     products only, or the wrong sheet, looks just like a smaller catalog. Nothing is written
     until the caller says ``removals="remove"`` or ``"keep"``."""
 
-    def __init__(self, folder: Path, leaving: int, held: int, skus: list[str]) -> None:
+    def __init__(
+        self, folder: Path, leaving: int, held: int, skus: list[str], worksheets: str = ""
+    ) -> None:
         self.folder, self.leaving, self.held, self.skus = folder, leaving, held, skus
+        # A workbook's: which worksheets this import read (a tab left out explains it all).
+        self.worksheets = worksheets
+        read = f"; of the sheet, {worksheets}" if worksheets else ""
         super().__init__(
             f"this import would take {leaving} of the {held} pictures imported from {folder} "
-            f"out of the catalog ({count(len(skus), 'product')}: {_some(skus)}); nothing was "
-            "changed. If the supplier dropped them, import again with --remove-missing; to add "
-            "this sheet's products and keep the others, with --keep-missing"
+            f"out of the catalog ({count(len(skus), 'product')}: {_some(skus)}{read}); nothing "
+            "was changed. If the supplier dropped them, import again with --remove-missing; to "
+            "add this sheet's products and keep the others, with --keep-missing"
         )
 
 
-def _check_removals(lib: Library, roots: list[str], items: list[_Item]) -> None:
+def _check_removals(
+    lib: Library, roots: list[str], items: list[_Item], worksheets: str = ""
+) -> None:
     """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
     than a few) would leave: files that are gone, empty (an unzip cut short), or that the
     sheet no longer names. A picture of the same size for the same product in the plan was
@@ -213,7 +220,9 @@ def _check_removals(lib: Library, roots: list[str], items: list[_Item]) -> None:
         str(sku) for path, sku, size in rows if path not in present and (sku, size) not in moved
     ]
     if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
-        raise RemovalsNeedConsent(Path(roots[0]), len(leaving), len(rows), sorted(set(leaving)))
+        raise RemovalsNeedConsent(
+            Path(roots[0]), len(leaving), len(rows), sorted(set(leaving)), worksheets
+        )
 
 
 def _plan(
@@ -397,7 +406,8 @@ def import_catalog(
     rows, items, skipped, found = _plan(lib, root, sheet, deep=folder is not None)
     old = _replace(lib, replaces, str(root)) if replaces is not None else None
     if removals == "ask":
-        _check_removals(lib, [str(root)] + ([old] if old else []), items)
+        read = sheet.worksheets if sheet else ""
+        _check_removals(lib, [str(root)] + ([old] if old else []), items, read)
     report = ImportReport(
         skipped=list(skipped), notes=(_by_line(sheet, sheet.notes) if sheet else []) + found
     )

@@ -17,6 +17,10 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.workbook import Worksheet
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "sku": (
@@ -175,6 +179,24 @@ class Sheet:
     delimiter: str = ","  # the supplier's: ";" means a decimal-comma locale's Excel
     unit: str = "line"  # what a message counts: a CSV's lines, a workbook's rows
     worksheets: str = ""  # a workbook of several: which were read, and why not the others
+    # A workbook's worksheets read, each with its own mapping (they may differ).
+    tab_mappings: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def column_names(self) -> dict[str, str]:
+        """Our field -> the sheet's header, for the preview; where a workbook's worksheets
+        head a field differently, each with its worksheet: an ERP tab whose SKU column is
+        'ID' (a row number) must show, not hide behind the first tab's 'Article no.'."""
+        if len(self.tab_mappings) < 2:
+            return dict(self.mapping)
+        names: dict[str, str] = {}
+        fields = dict.fromkeys(f for m in self.tab_mappings.values() for f in m)
+        for f in fields:
+            heads = {tab: m.get(f, "(none)") for tab, m in self.tab_mappings.items()}
+            if len(set(heads.values())) == 1:
+                names[f] = next(iter(heads.values()))
+            else:
+                names[f] = ", ".join(f"{h} ('{tab}')" for tab, h in heads.items())
+        return names
 
     @property
     def workbook(self) -> bool:
@@ -335,6 +357,8 @@ codecs.register_error("shopmatch-cp1252", _cp1252_fallback)
 # Files given where a text sheet is read (what decode_text says of each).
 NOT_TEXT = {
     "xlsx": "is an Excel workbook; save it as CSV (UTF-8) first",
+    "strict": "is saved as Strict Open XML; save it as an Excel Workbook (.xlsx) or as CSV "
+    "(UTF-8) first",
     "xls": "is an Excel 97-2003 workbook (.xls) or a password-protected one; save it as .xlsx "
     "(without a password) or as CSV (UTF-8) first",
     "xlsb": "is an Excel binary workbook (.xlsb); save it as .xlsx or as CSV (UTF-8) first",
@@ -419,7 +443,7 @@ def read_sheet(path: Path) -> Sheet:
     from engine.workbook import spreadsheet_kind
 
     if spreadsheet_kind(raw) == "xlsx":
-        return _read_workbook(path, raw)
+        return _read_workbook(path, raw)  # other spreadsheets: decode_text says what to do
     text = decode_text(raw, path.name)
     if not text.strip():
         raise SheetError(f"sheet {path.name} is empty")
@@ -431,17 +455,25 @@ def read_sheet(path: Path) -> Sheet:
 
 
 def _read_workbook(path: Path, raw: bytes) -> Sheet:
-    """Every visible worksheet with a SKU column, in tab order: a price list split into one
-    tab per product group is as common as one behind a cover page. Hidden worksheets are
-    read only when no visible one has products. A one-worksheet workbook's error names its
-    headers; a bigger one's names each tab."""
-    from engine.workbook import worksheets
+    """Every visible worksheet with products, the one the workbook opens on first (its name
+    and price win for a SKU listed twice), then the others in tab order: a price list split
+    into one tab per product group is as common as one behind a cover page. A tab whose
+    header names only a SKU-like column (a cover titled "Item list ...") is passed over
+    when another has a real header; hidden tabs are read only when no visible one has
+    products. A one-worksheet workbook's error names its headers; a bigger one's each tab."""
+    from engine.workbook import MAX_CELLS_XML, cells_xml_size, media_count, worksheets
 
+    size = cells_xml_size(raw)
+    if size > MAX_CELLS_XML:
+        raise SheetError(
+            f"the workbook {path.name} is too big to read ({size // 2**20} MB of cells); "
+            "save it as CSV (UTF-8) and import that"
+        )
     try:
         tabs = worksheets(raw)
     except Exception as exc:  # openpyxl's errors for a damaged or unusual workbook
         raise SheetError(f"the workbook {path.name} cannot be read ({exc})") from exc
-    parsed: list[tuple[str, Sheet]] = []  # (worksheet, what it holds)
+    parsed: list[tuple[Worksheet, Sheet]] = []
     left: dict[str, str] = {}  # worksheet -> why it was not read
     first_error: SheetError | None = None
     for ws in tabs:
@@ -453,17 +485,17 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
             first_error = first_error or exc
             left[ws.title] = "is empty" if "is empty" in str(exc) else "has no SKU column"
             continue
-        if ws.error_rows:
-            sheet.notes.append(
-                f"{_lines(ws.error_rows, 'row')}: a cell shows a formula error (such as #N/A "
-                "or #REF!); read as empty"
-            )
-        parsed.append((ws.title, sheet))
-    visible = {ws.title for ws in tabs if ws.visible}
-    chosen = [(t, s) for t, s in parsed if t in visible and s.rows] or parsed
-    left |= {t: "is hidden" if t not in visible else "has no products" for t, s in parsed}
-    for title, _ in chosen:
-        left.pop(title)
+        _note_cells(sheet, ws)
+        parsed.append((ws, sheet))
+    strong = [(ws, s) for ws, s in parsed if s.rows and len(s.mapping) > 1]
+    for ws, s in parsed:
+        if strong and (ws, s) not in strong and s.rows:
+            left[ws.title] = "has no product columns"
+    candidates = strong or [(ws, s) for ws, s in parsed if s.rows] or parsed
+    chosen = [(ws, s) for ws, s in candidates if ws.visible] or candidates
+    for ws, s in parsed:
+        if (ws, s) not in chosen and ws.title not in left:
+            left[ws.title] = "is hidden" if not ws.visible else "has no products"
     if not chosen:
         if first_error is not None and len(tabs) == 1:
             raise first_error
@@ -472,14 +504,60 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
             f"no worksheet of {path.name} has a SKU column (looked for a header like 'sku', "
             f"'code', 'article'): {why or 'it has no worksheets'}"
         )
-    return _merge(path, chosen, left, len(tabs))
+    chosen.sort(key=lambda pair: not pair[0].active)  # stable: then tab order
+    merged = _merge(path, [(ws.title, s) for ws, s in chosen], left, len(tabs))
+    hidden = [ws.title for ws, _ in chosen if not ws.visible]
+    if hidden:
+        merged.notes.append(
+            f"worksheet{'s' if len(hidden) > 1 else ''} {', '.join(repr(t) for t in hidden)}: "
+            "hidden in Excel, read because no visible worksheet lists products (Excel: "
+            "right-click a worksheet tab > Unhide)"
+        )
+    pictures = sum(ws.pictures for ws in tabs) or media_count(raw)
+    if pictures > 1:  # one is the supplier's logo
+        merged.notes.append(
+            f"{path.name}: holds {pictures} picture{'s' if pictures > 1 else ''} placed in the "
+            "workbook, which ShopMatch does not read: it takes pictures from files, so save "
+            "them into the catalog folder named by SKU (SKU.jpg)"
+        )
+    return merged
+
+
+def _note_cells(sheet: Sheet, ws: Worksheet) -> None:
+    """What a worksheet's cells hold that the text does not show: formula errors, formulas
+    without a saved value (read as empty), rows hidden in Excel (read all the same: a
+    filter left on hides most products)."""
+    if ws.error_rows:
+        sheet.notes.append(
+            f"{_lines(ws.error_rows, 'row')}: a cell shows a formula error (such as #N/A or "
+            "#REF!); read as empty"
+        )
+    if ws.unsaved_rows:
+        unsaved = {f"row {n}: no SKU, row skipped" for n in ws.unsaved_rows}
+        sheet.problems = [
+            m.replace("no SKU,", "no SKU (a formula with no saved value),") if m in unsaved else m
+            for m in sheet.problems
+        ]
+        sheet.notes.append(
+            f"{_lines(ws.unsaved_rows, 'row')}: a formula has no saved value (the workbook "
+            "was written by a program, not saved by Excel); read as empty: open the workbook "
+            "in Excel, save it and import again"
+        )
+    if ws.hidden_rows:
+        sheet.notes.append(
+            f"{_lines(ws.hidden_rows, 'row')}: hidden in Excel (a filter, or products taken "
+            "off the list?); read all the same"
+        )
 
 
 def _merge(path: Path, sheets: list[tuple[str, Sheet]], left: dict[str, str], tabs: int) -> Sheet:
     """One sheet of the worksheets read: their messages name the worksheet when there are
-    several, and a SKU on two of them is handled as on two rows of one."""
+    several, and a SKU on two of them is handled as on two rows of one (the first read
+    gives its name and price, with a note when another worksheet says otherwise)."""
     several = len(sheets) > 1
     merged = Sheet(path, dict(sheets[0][1].mapping), [], [], [], unit="row")
+    if several:
+        merged.tab_mappings = {title: dict(s.mapping) for title, s in sheets}
     if tabs > 1:
         read = ", ".join(f"'{title}'" for title, _ in sheets)
         others = "".join(f"; '{title}' {why}" for title, why in left.items())
@@ -493,13 +571,21 @@ def _merge(path: Path, sheets: list[tuple[str, Sheet]], left: dict[str, str], ta
         for row in sheet.rows:
             row.tab = title if several else ""
             earlier = first.setdefault(row.sku, row)
-            if earlier.tab != row.tab:  # the same SKU on an earlier worksheet
-                if row.name and earlier.name and row.name != earlier.name:
+            if earlier.tab != row.tab:  # the same SKU on a worksheet read before
+                differ = [
+                    f"'{theirs}', not '{ours}'" if what == "name" else f"{theirs}, not {ours}"
+                    for what, theirs, ours in (
+                        ("name", earlier.name, row.name),
+                        ("price", earlier.price, row.price),
+                    )
+                    if theirs not in (None, "") and ours not in (None, "") and theirs != ours
+                ]
+                if differ:
                     what = "its picture goes" if row.image else "this row adds nothing and goes"
                     merged.notes.append(
                         f"{prefix}row {row.line}: SKU {row.sku} is also on worksheet "
-                        f"'{earlier.tab}' as '{earlier.name}', not '{row.name}'; {what} to "
-                        "that product, with that name and price"
+                        f"'{earlier.tab}' ({'; '.join(differ)}); {what} to that product, "
+                        "with that worksheet's name and price"
                     )
                 if not row.image and not earlier.image:
                     continue

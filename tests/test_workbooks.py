@@ -8,6 +8,7 @@ with leading zeros, whole EANs) where a re-save as CSV would mangle it.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import zipfile
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def test_every_product_tab_is_read_and_messages_name_the_tab(tmp_path: Path) -> 
         sheet.notes
     )
     assert any(
-        n.startswith("worksheet 'Bakery' row 4: SKU D1 is also on worksheet 'Dairy' as 'Milk'")
+        n.startswith("worksheet 'Bakery' row 4: SKU D1 is also on worksheet 'Dairy' ('Milk', ")
         for n in sheet.notes
     ), sheet.notes
 
@@ -256,3 +257,328 @@ def test_cells_read_as_the_supplier_sees_them(value: object, number_format: str,
 def test_text_sheets_are_not_taken_for_spreadsheets() -> None:
     assert spreadsheet_kind(b"sku,name\nA1,Apple\n") is None
     assert spreadsheet_kind(b"PK") is None  # a CSV whose first SKU is 'PK'
+
+
+# -- review 32: workbooks as real-world tools write them ------------------------------------
+H = ["SKU", "Name", "Price", "Category"]
+
+
+def _rewrite(book: Path, out: Path, edit) -> Path:  # type: ignore[no-untyped-def]
+    """Copy the zip ``book`` to ``out``, passing each member's text through edit(name, text)."""
+    with zipfile.ZipFile(book) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith((".xml", ".rels")):
+                data = edit(item.filename, data.decode()).encode()
+            dst.writestr(item, data)
+    return out
+
+
+def test_the_tab_the_workbook_opens_on_gives_the_price_not_last_years_tab(
+    tmp_path: Path,
+) -> None:
+    """README: 'A workbook is read ... on the worksheet it opens on'. A supplier keeps last
+    year's list on the first tab and opens the workbook on this year's: the import took last
+    year's price, without a note (the names are the same)."""
+    supplier = tmp_path / "supplier"
+    supplier.mkdir()
+    product_image(1).save(supplier / "A1.jpg")
+    wb = openpyxl.Workbook()
+    old = wb.active
+    old.title = "Prices 2025"
+    old.append(H)
+    old.append(["A1", "Apple juice 1 l", 1.00, "Drinks"])
+    new = wb.create_sheet("Prices 2026")
+    new.append(H)
+    new.append(["A1", "Apple juice 1 l", 1.20, "Drinks"])
+    wb.active = 1  # the supplier saved it open on this year's prices
+    book = supplier / "prices.xlsx"
+    wb.save(book)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(supplier, book)
+        product = lib.product("A1")
+        assert product is not None
+        assert product["price"] == 1.20
+
+
+def test_a_category_merged_over_several_rows_is_every_rows_category(tmp_path: Path) -> None:
+    """Supplier lists group products under a category cell merged down the group: Excel
+    shows 'Dairy' beside each of them; only the first product got it."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(H)
+    ws.append(["D1", "Milk", 1, "Dairy"])
+    ws.append(["D2", "Butter", 2, None])
+    ws.append(["D3", "Cream", 3, None])
+    ws.merge_cells("D2:D4")
+    wb.save(tmp_path / "merged.xlsx")
+    sheet = read_sheet(tmp_path / "merged.xlsx")
+    assert [(r.sku, r.category) for r in sheet.rows] == [
+        ("D1", "Dairy"),
+        ("D2", "Dairy"),
+        ("D3", "Dairy"),
+    ]
+
+
+def test_formula_cells_without_a_saved_value_are_not_silently_empty(tmp_path: Path) -> None:
+    """A workbook written by a script (openpyxl, an ERP) holds formulas without the values
+    Excel would compute: the gross price read as no price without a word, and a SKU built
+    by a formula was reported as 'no SKU', though Excel shows one."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append([*H, "Net"])
+    ws.append(["C1", "Cheese", "=E2*1.19", "Dairy", 2])
+    ws.append(['="C"&"2"', "Cream", 1, "Dairy", 1])
+    wb.save(tmp_path / "script.xlsx")
+    sheet = read_sheet(tmp_path / "script.xlsx")
+    assert any(n.startswith("rows 2, 3: a formula has no saved value") for n in sheet.notes)
+    assert sheet.problems == ["row 3: no SKU (a formula with no saved value), row skipped"]
+
+
+def test_a_price_reads_as_the_supplier_sees_it(tmp_path: Path) -> None:
+    """A gross price computed in the sheet (=net*1.19) shows 1.54 through its '0.00' format,
+    and saving the workbook as CSV gives 1.54; read from the workbook it was 1.5351 (the
+    export writes that, the app shows 1.54)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(H)
+    ws.append(["E1", "Eggs", 1.29 * 1.19, "Dairy"])
+    ws["C2"].number_format = "0.00"
+    wb.save(tmp_path / "gross.xlsx")
+    (row,) = read_sheet(tmp_path / "gross.xlsx").rows
+    assert row.price == 1.54
+
+
+@pytest.mark.parametrize(
+    "number_format", ["00000;-00000", "00000;[Red]-00000", "[$-409]00000", "00000_)"]
+)
+def test_codes_keep_their_zeros_under_any_zero_padding_format(
+    tmp_path: Path, number_format: str
+) -> None:
+    """'00123' through a zero-padded format with a negative section, a colour, a locale tag
+    or an alignment space shows 00123 in Excel, as '00000' does; it was read as 123."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(H)
+    ws.append([123, "Oat drink", 1, "Drinks"])
+    ws["A2"].number_format = number_format
+    wb.save(tmp_path / "codes.xlsx")
+    assert [r.sku for r in read_sheet(tmp_path / "codes.xlsx").rows] == ["00123"]
+
+
+def test_cells_and_rows_written_out_of_order_are_not_lost(tmp_path: Path) -> None:
+    """Some exporters write a row's cells, or the rows, out of order (LibreOffice reads
+    them): the name and price of B1 and the whole row 2 were dropped without a word."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["SKU", "Name", "Price"])
+    ws.append(["R2", "Second", 2])
+    ws.append(["R3", "Third", 3])
+    wb.save(tmp_path / "ordered.xlsx")
+
+    def shuffle(name: str, text: str) -> str:
+        if name != "xl/worksheets/sheet1.xml":
+            return text
+        start, end = text.index('<row r="2"'), text.index("</sheetData>")
+        row2_end = text.index("</row>", start) + len("</row>")
+        row2, row3 = text[start:row2_end], text[row2_end:end]
+        # row 3 before row 2; row 3's cells written right to left
+        a = row3.index('<c r="A3"')
+        b = row3.index('<c r="B3"')
+        c = row3.index('<c r="C3"')
+        close = row3.rindex("</row>")
+        head, ca, cb, cc = row3[:a], row3[a:b], row3[b:c], row3[c:close]
+        row3 = head + cc + cb + ca + "</row>"
+        return text[:start] + row3 + row2 + text[end:]
+
+    shuffled = _rewrite(tmp_path / "ordered.xlsx", tmp_path / "shuffled.xlsx", shuffle)
+    sheet = read_sheet(shuffled)
+    assert sorted((r.sku, r.name, r.price) for r in sheet.rows) == [
+        ("R2", "Second", 2.0),
+        ("R3", "Third", 3.0),
+    ]
+
+
+def test_a_cover_page_titled_item_list_adds_no_products(tmp_path: Path) -> None:
+    """A cover tab titled 'Item list November 2026' (the title starts with the alias 'item')
+    was read as a sheet whose SKU column is the title: 'Valid from', 'Contact' and 'Phone'
+    became products beside the real ones."""
+    wb = openpyxl.Workbook()
+    cover = wb.active
+    cover.title = "Cover"
+    for row in (
+        ["Acme Foods GmbH"],
+        ["Item list November 2026"],
+        [],
+        ["Valid from", dt.date(2026, 11, 1)],
+        ["Contact", "sales@acme.example"],
+        ["Phone", "+49 30 123456"],
+    ):
+        cover.append(row)
+    products = wb.create_sheet("Products")
+    products.append(["Article no.", "Description", "Price"])
+    products.append(["A1", "Apple", 1])
+    wb.save(tmp_path / "list.xlsx")
+    assert [r.sku for r in read_sheet(tmp_path / "list.xlsx").rows] == ["A1"]
+
+
+def test_a_hidden_worksheet_read_for_products_is_said_to_be_hidden(tmp_path: Path) -> None:
+    """No visible tab has products, so a (very) hidden one was read: the note named it as if
+    the shop could find it in Excel ("worksheet 'Lookup': read; 'Cover' has no SKU column")."""
+    wb = openpyxl.Workbook()
+    wb.active.title = "Cover"
+    wb.active.append(["Acme Foods"])
+    lookup = wb.create_sheet("Lookup")
+    lookup.append(["Code", "Name"])
+    lookup.append(["Z9", "Old lookup entry"])
+    lookup.sheet_state = "veryHidden"
+    wb.save(tmp_path / "vh.xlsx")
+    sheet = read_sheet(tmp_path / "vh.xlsx")
+    assert any("Lookup" in n and "hidden" in n for n in sheet.notes), sheet.notes
+
+
+def test_hidden_rows_are_not_imported_without_a_word(tmp_path: Path) -> None:
+    """Rows the supplier hid (discontinued, filtered out) are invisible in Excel; they were
+    imported as products with no note, though hidden worksheets are left out."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(H)
+    ws.append(["F1", "Flour", 1, "Bakery"])
+    ws.append(["F2", "Flour (discontinued)", 1, "Bakery"])
+    ws.row_dimensions[3].hidden = True
+    wb.save(tmp_path / "hidden_rows.xlsx")
+    sheet = read_sheet(tmp_path / "hidden_rows.xlsx")
+    said = sheet.notes + sheet.problems
+    assert any("row 3" in m and "hidden" in m for m in said), said
+
+
+def test_a_strict_open_xml_workbook_is_not_said_to_have_no_worksheets(
+    tmp_path: Path,
+) -> None:
+    """Excel's 'Strict Open XML Spreadsheet (.xlsx)': the message said 'it has no worksheets'
+    (and a Python UserWarning went to stderr), though it has one with a SKU column."""
+    wb = openpyxl.Workbook()
+    wb.active.append(["SKU", "Name"])
+    wb.active.append(["S1", "Salt"])
+    wb.save(tmp_path / "t.xlsx")
+
+    def strict(name: str, text: str) -> str:
+        return text.replace(
+            "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+            "http://purl.oclc.org/ooxml/spreadsheetml/main",
+        ).replace(
+            "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+            "http://purl.oclc.org/ooxml/officeDocument/relationships",
+        )
+
+    book = _rewrite(tmp_path / "t.xlsx", tmp_path / "strict.xlsx", strict)
+    try:
+        sheet = read_sheet(book)
+    except SheetError as exc:
+        assert "no worksheets" not in str(exc) and "strict" in str(exc).lower(), str(exc)
+    else:
+        assert [r.sku for r in sheet.rows] == ["S1"]
+
+
+def test_the_preview_shows_the_sku_column_of_every_worksheet_read(tmp_path: Path) -> None:
+    """The preview 'shows which column became the SKU: an ERP's ID may be a row number'; for
+    a workbook it showed the first tab's only. Here the second tab's SKUs are its row
+    numbers ('ID'), and nothing in the preview said so."""
+    from desktop_app.import_dialog import build_preview
+
+    wb = openpyxl.Workbook()
+    dairy = wb.active
+    dairy.title = "Dairy"
+    dairy.append(["Article no.", "Description", "Price"])
+    dairy.append(["D-100", "Milk", 1])
+    bakery = wb.create_sheet("Bakery")
+    bakery.append(["ID", "Article", "Description", "Price"])  # 'ID' wins: an exact alias
+    bakery.append([1, "B-200", "Bread", 2])
+    wb.save(tmp_path / "prices.xlsx")
+    sheet = read_sheet(tmp_path / "prices.xlsx")
+    assert ("1", "Bakery") in [(r.sku, r.tab) for r in sheet.rows]  # the row number as SKU
+    preview = build_preview(None, tmp_path / "prices.xlsx")
+    shown = preview.worksheets + " " + " ".join(preview.mapping.values())
+    assert "ID" in shown, shown
+
+
+def test_the_ask_first_refusal_says_which_worksheets_were_read(tmp_path: Path) -> None:
+    """v1 had its products on a hidden tab (read, as no visible tab had any); v2 adds a
+    visible 'New items' tab, so only it is read and the import asks first. The refusal only
+    said '5 of the 6 pictures' would go: nothing told the shop that the hidden 'Data' tab,
+    which still lists them, was left out."""
+    supplier = tmp_path / "supplier"
+    supplier.mkdir()
+    for i in range(6):
+        product_image(i).save(supplier / f"P{i}.jpg")
+    header = ["SKU", "Name", "Price", "Image"]
+    data = [header] + [[f"P{i}", f"Product {i}", i + 1, f"P{i}.jpg"] for i in range(6)]
+
+    def save(extra: bool) -> Path:
+        wb = openpyxl.Workbook()
+        wb.active.title = "Cover"
+        wb.active.append(["Acme Foods"])
+        hidden = wb.create_sheet("Data")
+        for row in data:
+            hidden.append(row)
+        hidden.sheet_state = "hidden"
+        if extra:
+            new = wb.create_sheet("New items")
+            new.append(header)
+            new.append(["P0", "Product 0", 1, "P0.jpg"])
+        wb.save(supplier / "prices.xlsx")
+        return supplier / "prices.xlsx"
+
+    lib = tmp_path / "lib"
+    first = cli(lib, "import", str(supplier), "--sheet", str(save(False)))
+    assert first.returncode == 0, first.stderr
+    second = cli(lib, "import", str(supplier), "--sheet", str(save(True)))
+    assert second.returncode != 0
+    said = second.stdout + second.stderr
+    assert "Data" in said and "hidden" in said, said
+
+
+def test_pictures_embedded_in_the_workbook_are_not_ignored_without_a_word(
+    tmp_path: Path,
+) -> None:
+    """Many supplier price lists carry each product's picture inside the workbook. They were
+    ignored: the import said only 'no image found for SKU ...' for every row."""
+    from openpyxl.drawing.image import Image as XlImage
+
+    supplier = tmp_path / "supplier"
+    supplier.mkdir()
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["SKU", "Name", "Picture"])
+    for i in range(2):
+        ws.append([f"E{i}", f"Product {i}", None])
+        buf = io.BytesIO()
+        product_image(i, 120).save(buf, "PNG")
+        buf.seek(0)
+        ws.add_image(XlImage(buf), f"C{i + 2}")
+    wb.save(supplier / "with_pictures.xlsx")
+    with Library(tmp_path / "lib") as lib:
+        report = lib.import_catalog(supplier, supplier / "with_pictures.xlsx")
+        said = [" ".join(m) for m in report.notes + report.skipped]
+        assert any(("embedded" in m or "in the workbook" in m) and "picture" in m for m in said), (
+            said
+        )
+
+
+def test_a_workbook_bomb_is_refused_before_it_is_loaded(tmp_path: Path) -> None:
+    """A small file whose worksheet unpacks to over 100 MB of cells (a zip bomb, or a list
+    no laptop should hold as a workbook) is refused by its declared size, not loaded."""
+    book = _workbook(tmp_path / "c.xlsx", ("Sheet1", [HEADERS, ["A1", "Apple", 1, ""]]))
+    bomb = tmp_path / "bomb.xlsx"
+    row = b'<row><c t="inlineStr"><is><t>x</t></is></c></row>'
+    with zipfile.ZipFile(book) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            if item.filename == "xl/worksheets/sheet1.xml":
+                with dst.open(item.filename, "w") as f:
+                    for _ in range(101 * 2**20 // (len(row) * 1024) + 1):
+                        f.write(row * 1024)
+            else:
+                dst.writestr(item, src.read(item.filename))
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(SheetError, match=r"bomb\.xlsx is too big to read \(10\d MB of cells\)"):
+        read_sheet(bomb)
