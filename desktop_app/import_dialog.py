@@ -64,6 +64,7 @@ class SheetPreview:
     # so the preview says so and Import stays disabled (a sheet beside it hid the typo).
     folder_missing: bool = False
     worksheets: str = ""  # a workbook's: which worksheets hold the products
+    pictures: int = 0  # placed in a workbook's product rows (saved as files at import)
 
     @property
     def empty(self) -> bool:
@@ -115,6 +116,7 @@ def build_preview(folder: Path | None, sheet: Path | None) -> SheetPreview:
         images,
         folder_missing=missing,
         worksheets=parsed.worksheets,
+        pictures=sum(len(r.embedded) for r in parsed.rows),
     )
 
 
@@ -368,6 +370,11 @@ class ImportSetupDialog(QDialog):
             ]
             missing = [FIELD_LABELS[f] for f in FIELDS if f not in preview.mapping]
             rows = count(preview.total_rows, "product row")
+            if preview.pictures:
+                parts.append(
+                    f"{count(preview.pictures, 'picture')} in the workbook's rows: saved beside "
+                    "it, named by SKU, and imported."
+                )
             if preview.worksheets:
                 said = preview.worksheets
                 parts.append(escape(said[0].upper() + said[1:]) + ".")

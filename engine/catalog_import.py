@@ -40,6 +40,7 @@ from engine.progress import (
     RunClock,
 )
 from engine.sheet import Sheet, SheetRow, read_sheet
+from engine.sheet_pictures import SavedPictures, save_pictures, tidy
 from engine.thumbnails import save_thumbnail
 from engine.wording import are, count
 
@@ -226,11 +227,17 @@ def _check_removals(
 
 
 def _plan(
-    lib: Library, folder: Path, sheet: Sheet | None, deep: bool = True
+    lib: Library,
+    folder: Path,
+    sheet: Sheet | None,
+    deep: bool = True,
+    embedded: dict[int, list[Path]] | None = None,
 ) -> tuple[list[SheetRow], list[_Item], list[tuple[str, str]], list[tuple[str, str]]]:
     """Decide which product rows and which (sku, image file) pairs the import covers;
     returns them with the rows or files left out and notes. ``deep``: the catalog folder
-    was given (not just the sheet's own folder)."""
+    was given (not just the sheet's own folder); ``embedded``: the files saved from the
+    pictures in a workbook's rows (:mod:`engine.sheet_pictures`), by ``id(row)``."""
+    embedded = embedded or {}
     problems = _by_line(sheet, sheet.problems) if sheet else []
     if sheet is None:
         items, notes, misnamed = _items_by_file_name(folder)
@@ -243,6 +250,9 @@ def _plan(
     finder = _Finder(base, folder, deep)
     items: list[_Item] = []
     for row in sheet.rows:
+        items.extend(_Item(row.sku, path) for path in embedded.get(id(row), []))
+        if id(row) in embedded and not row.image:
+            continue  # its picture is in the workbook: no file to look for
         if row.image:
             for part in row.image.replace("|", ";").split(";"):
                 if not part.strip():
@@ -403,7 +413,8 @@ def import_catalog(
             )
     if sheet is None:
         require_images(root)
-    rows, items, skipped, found = _plan(lib, root, sheet, deep=folder is not None)
+    saved = save_pictures(sheet, root) if sheet is not None else SavedPictures()
+    rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
     old = _replace(lib, replaces, str(root)) if replaces is not None else None
     if removals == "ask":
         read = sheet.worksheets if sheet else ""
@@ -709,6 +720,16 @@ def import_catalog(
         withdrawn = _withdraw(lib, unlisted - set(products), now)
         if sheet is not None:
             _note_bare_products(lib, sheet, list(products), withdrawn, report)
+            if saved.count:
+                report.notes.append(
+                    (
+                        str(saved.folder),
+                        f"{count(saved.count, 'picture')} placed in {sheet.path.name}: saved "
+                        "here, named by SKU, and imported",
+                    )
+                )
+            if removals != "keep":  # kept pictures keep their files
+                tidy(saved)
             # Exports follow the first supplier sheet's convention: a semicolon sheet comes
             # from a decimal-comma locale, whose Excel reads only semicolons and "1,29". The
             # first only: the shop's Excel does not change with the next supplier's sheet.

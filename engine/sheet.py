@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.workbook import Worksheet
+    from engine.workbook import Picture, Worksheet
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "sku": (
@@ -167,6 +167,7 @@ class SheetRow:
     image: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
     tab: str = ""  # the worksheet, when a workbook's products are on several
+    embedded: list[Picture] = field(default_factory=list)  # placed in its row of a workbook
 
 
 @dataclass
@@ -486,6 +487,7 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
             left[ws.title] = "is empty" if "is empty" in str(exc) else "has no SKU column"
             continue
         _note_cells(sheet, ws)
+        _place_pictures(sheet, ws)
         parsed.append((ws, sheet))
     strong = [(ws, s) for ws, s in parsed if s.rows and len(s.mapping) > 1]
     for ws, s in parsed:
@@ -513,14 +515,38 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
             "hidden in Excel, read because no visible worksheet lists products (Excel: "
             "right-click a worksheet tab > Unhide)"
         )
-    pictures = sum(ws.pictures for ws in tabs) or media_count(raw)
-    if pictures > 1:  # one is the supplier's logo
+    in_cells = media_count(raw) - sum(len(ws.pictures) + ws.unplaced for ws in tabs)
+    if in_cells > 1:  # one may be the supplier's logo in a header
         merged.notes.append(
-            f"{path.name}: holds {pictures} picture{'s' if pictures > 1 else ''} placed in the "
-            "workbook, which ShopMatch does not read: it takes pictures from files, so save "
-            "them into the catalog folder named by SKU (SKU.jpg)"
+            f"{path.name}: holds {in_cells} pictures placed in cells (Excel's \"Place in "
+            'Cell"), which ShopMatch cannot read; in Excel, choose Picture > Place over '
+            "Cells for them, save and import again"
         )
     return merged
+
+
+def _place_pictures(sheet: Sheet, ws: Worksheet) -> None:
+    """Give each picture placed on the worksheet to the product row it sits in (the first
+    one it covers): suppliers paste each product's picture beside its row."""
+    stray: list[int] = []
+    drawings: list[int] = []
+    for picture in ws.pictures:
+        row = next((r for r in sheet.rows if picture.first <= r.line <= picture.last), None)
+        if row is None:
+            stray.append(picture.first)
+        elif not picture.ext:
+            drawings.append(picture.first)
+        else:
+            row.embedded.append(picture)
+    if stray:
+        sheet.notes.append(
+            f"{_lines(sorted(set(stray)), 'row')}: a picture not beside a product row; not used"
+        )
+    if drawings:
+        sheet.notes.append(
+            f"{_lines(sorted(set(drawings)), 'row')}: a drawing (such as EMF), not a picture; "
+            "not used"
+        )
 
 
 def _note_cells(sheet: Sheet, ws: Worksheet) -> None:
@@ -581,13 +607,14 @@ def _merge(path: Path, sheets: list[tuple[str, Sheet]], left: dict[str, str], ta
                     if theirs not in (None, "") and ours not in (None, "") and theirs != ours
                 ]
                 if differ:
-                    what = "its picture goes" if row.image else "this row adds nothing and goes"
+                    pictured = row.image or row.embedded
+                    what = "its picture goes" if pictured else "this row adds nothing and goes"
                     merged.notes.append(
                         f"{prefix}row {row.line}: SKU {row.sku} is also on worksheet "
                         f"'{earlier.tab}' ({'; '.join(differ)}); {what} to that product, "
                         "with that worksheet's name and price"
                     )
-                if not row.image and not earlier.image:
+                if not (row.image or row.embedded or earlier.image or earlier.embedded):
                     continue
             merged.rows.append(row)
     return merged

@@ -35,6 +35,29 @@ _ROW_OF = re.compile(rb'\br="[A-Z]+(\d+)"')
 _VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
 
 
+# Picture formats a catalog can use (Pillow decodes them); EMF/WMF drawings and the like
+# are left out with a note.
+PICTURE_FORMATS = {
+    "png": "png",
+    "jpeg": "jpg",
+    "jpg": "jpg",
+    "gif": "gif",
+    "bmp": "bmp",
+    "tiff": "tif",
+    "webp": "webp",
+}
+
+
+@dataclass
+class Picture:
+    """A picture placed on a worksheet, over rows ``first`` to ``last`` (Excel's numbers)."""
+
+    data: bytes
+    ext: str  # the file suffix it is saved with ("png", "jpg"); "" when not a picture format
+    first: int
+    last: int
+
+
 @dataclass
 class Worksheet:
     title: str
@@ -44,7 +67,8 @@ class Worksheet:
     hidden_rows: list[int] = field(default_factory=list)  # hidden in Excel, not empty
     visible: bool = True
     active: bool = False  # the one the workbook opens on
-    pictures: int = 0  # pictures placed on it
+    pictures: list[Picture] = field(default_factory=list)  # placed on it, in cells' rows
+    unplaced: int = 0  # pictures placed at a fixed position, not in any row
 
 
 def spreadsheet_kind(raw: bytes) -> str | None:
@@ -88,8 +112,8 @@ def cells_xml_size(raw: bytes) -> int:
 
 
 def media_count(raw: bytes) -> int:
-    """Pictures in the workbook's media folder (Excel's "Place in Cell" pictures are kept
-    there without a drawing that openpyxl would list)."""
+    """Pictures in the workbook's media folder: those placed on worksheets, and Excel's
+    "Place in Cell" pictures, which are kept there without a drawing openpyxl would list."""
     with zipfile.ZipFile(io.BytesIO(raw)) as zf:
         return sum(1 for n in zf.namelist() if n.startswith("xl/media/"))
 
@@ -235,6 +259,7 @@ def _as_text(ws: Any, active: bool, unsaved: list[int]) -> Worksheet:
         if cells and ws.row_dimensions[number].hidden:
             hidden.append(number)
         writer.writerow(cells)
+    pictures, unplaced = _pictures(ws)
     return Worksheet(
         ws.title,
         out.getvalue(),
@@ -243,5 +268,30 @@ def _as_text(ws: Any, active: bool, unsaved: list[int]) -> Worksheet:
         hidden,
         visible=ws.sheet_state == "visible",
         active=active,
-        pictures=len(getattr(ws, "_images", [])),
+        pictures=pictures,
+        unplaced=unplaced,
     )
+
+
+def _pictures(ws: Any) -> tuple[list[Picture], int]:
+    """The pictures placed on the worksheet with the rows they cover, and how many sit at a
+    fixed position instead (no row to give them to)."""
+    found: list[Picture] = []
+    unplaced = 0
+    for image in getattr(ws, "_images", []):
+        anchor = image.anchor
+        start = getattr(anchor, "_from", None)
+        if start is None:
+            unplaced += 1
+            continue
+        end = getattr(anchor, "to", None)
+        first = start.row + 1
+        last = max(first, end.row + 1) if end is not None else first
+        try:
+            data = image._data()
+        except Exception:  # a picture whose part is missing from the zip
+            unplaced += 1
+            continue
+        ext = PICTURE_FORMATS.get(str(image.format or "").lower(), "")
+        found.append(Picture(data, ext, first, last))
+    return found, unplaced

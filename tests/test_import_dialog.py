@@ -315,3 +315,28 @@ def test_a_supplier_workbook_is_previewed_and_imported(
     with sqlite3.connect(tmp_path / "lib" / "shopmatch.db") as conn:
         names = dict(conn.execute("SELECT sku, name FROM products").fetchall())
     assert names == {"SKU-000": "Produkt 0", "SKU-001": "Produkt 1", "SKU-002": "Produkt 2"}
+
+
+def test_a_price_list_with_its_pictures_inside_imports_from_the_workbook_alone(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    """A workbook with each product's picture in its row is a whole catalog: chosen alone,
+    the preview counts its pictures, and the import gives every product its picture."""
+    from test_workbooks import _picture_list
+
+    w = window
+    open_library(qtbot, w, tmp_path / "lib")
+    (tmp_path / "supplier").mkdir()
+    book = _picture_list(tmp_path / "supplier" / "Preisliste.xlsx", ["P1", "P2"])
+    w.choose_import()
+    dlg = w.import_setup
+    dlg.sheet_edit.setText(str(book))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    assert "2 pictures in the workbook's rows" in dlg.summary.text(), dlg.summary.text()
+    assert import_button_enabled(dlg)
+    w.import_summary = None
+    dlg.accept()
+    qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
+    assert w.last_import is not None and (w.last_import.products, w.last_import.added) == (2, 2)
+    assert (tmp_path / "supplier" / "Preisliste pictures" / "P2.png").is_file()

@@ -538,31 +538,98 @@ def test_the_ask_first_refusal_says_which_worksheets_were_read(tmp_path: Path) -
     assert "Data" in said and "hidden" in said, said
 
 
-def test_pictures_embedded_in_the_workbook_are_not_ignored_without_a_word(
-    tmp_path: Path,
-) -> None:
-    """Many supplier price lists carry each product's picture inside the workbook. They were
-    ignored: the import said only 'no image found for SKU ...' for every row."""
+def _picture_list(path: Path, skus: list[str], seeds: list[int] | None = None) -> Path:
+    """A price list with each product's picture pasted in its row (column C), as many
+    suppliers send them: no picture files at all."""
     from openpyxl.drawing.image import Image as XlImage
 
-    supplier = tmp_path / "supplier"
-    supplier.mkdir()
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["SKU", "Name", "Picture"])
-    for i in range(2):
-        ws.append([f"E{i}", f"Product {i}", None])
+    for row, (sku, seed) in enumerate(zip(skus, seeds or range(len(skus)), strict=True), 2):
+        ws.append([sku, f"Product {seed}", None])
         buf = io.BytesIO()
-        product_image(i, 120).save(buf, "PNG")
+        product_image(seed, 160).save(buf, "PNG")
         buf.seek(0)
-        ws.add_image(XlImage(buf), f"C{i + 2}")
-    wb.save(supplier / "with_pictures.xlsx")
+        ws.add_image(XlImage(buf), f"C{row}")
+    wb.save(path)
+    return path
+
+
+def test_pictures_placed_in_a_workbooks_rows_become_the_products_pictures(
+    tmp_path: Path,
+) -> None:
+    """The supplier mailed one workbook with each product's picture in its row: it is the
+    whole catalog. The pictures are saved beside it, named by SKU, imported, and match."""
+    from conftest import photo_of
+
+    supplier = tmp_path / "supplier"
+    supplier.mkdir()
+    book = _picture_list(supplier / "Preisliste.xlsx", ["E0", "E1", "A/1"])
     with Library(tmp_path / "lib") as lib:
-        report = lib.import_catalog(supplier, supplier / "with_pictures.xlsx")
-        said = [" ".join(m) for m in report.notes + report.skipped]
-        assert any(("embedded" in m or "in the workbook" in m) and "picture" in m for m in said), (
-            said
-        )
+        report = lib.import_catalog(None, book)
+        assert report.problem() is None and not report.skipped, report.skipped
+        assert (report.products, report.added) == (3, 3)
+        folder = supplier / "Preisliste pictures"
+        files = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        assert files[1:] == ["E0.png", "E1.png"] and files[0].startswith("A_1-")
+        assert any(
+            where == str(folder) and "3 pictures placed in" in why for where, why in report.notes
+        ), report.notes
+        assert [Path(str(i["path"])).name for i in lib.catalog_images("E1")] == ["E1.png"]
+        photo = tmp_path / "delivery.jpg"
+        photo_of(product_image(1), 1).save(photo, quality=90)
+        (result,) = lib.match([photo], top_k=3)
+        assert result.suggestions[0].sku == "E1"
+
+
+def test_an_updated_picture_list_reimports_only_what_changed_and_tidies_its_folder(
+    tmp_path: Path,
+) -> None:
+    supplier = tmp_path / "supplier"
+    supplier.mkdir()
+    book = _picture_list(supplier / "list.xlsx", ["E0", "E1", "E2", "E3"])
+    folder = supplier / "list pictures"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.png")}
+        again = lib.import_catalog(None, book)
+        assert (again.added, again.updated, again.unchanged) == (0, 0, 4)
+        assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.png")} == before
+        # The supplier drops E0 and gives E1 a new picture.
+        _picture_list(book, ["E1", "E2", "E3"], seeds=[7, 2, 3])
+        update = lib.import_catalog(None, book)
+        assert (update.added, update.updated, update.removed) == (0, 1, 1)
+        assert sorted(p.name for p in folder.glob("*.png")) == ["E1.png", "E2.png", "E3.png"]
+        assert not lib.catalog_images("E0")
+
+
+def test_a_folder_of_the_shops_own_by_that_name_is_never_written_into(tmp_path: Path) -> None:
+    supplier = tmp_path / "supplier"
+    (supplier / "list pictures").mkdir(parents=True)
+    mine = supplier / "list pictures" / "E0.png"
+    mine.write_bytes(b"the shop's own file")
+    book = _picture_list(supplier / "list.xlsx", ["E0"])
+    with Library(tmp_path / "lib") as lib:
+        report = lib.import_catalog(supplier, book, removals="remove")
+    assert mine.read_bytes() == b"the shop's own file"
+    assert (supplier / "list pictures (ShopMatch)" / "E0.png").is_file()
+    assert report.products == 1
+
+
+def test_a_picture_beside_no_product_row_is_said_not_to_be_used(tmp_path: Path) -> None:
+    from openpyxl.drawing.image import Image as XlImage
+
+    book = _picture_list(tmp_path / "list.xlsx", ["E0"])
+    wb = openpyxl.load_workbook(book)
+    buf = io.BytesIO()
+    product_image(5, 80).save(buf, "PNG")
+    buf.seek(0)
+    wb.active.add_image(XlImage(buf), "C6")  # four rows below the last product
+    wb.save(book)
+    sheet = read_sheet(book)
+    assert [len(r.embedded) for r in sheet.rows] == [1]
+    assert "row 6: a picture not beside a product row; not used" in sheet.notes
 
 
 def test_a_workbook_bomb_is_refused_before_it_is_loaded(tmp_path: Path) -> None:
