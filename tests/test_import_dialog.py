@@ -47,6 +47,18 @@ def reopened_with_last_import(qtbot: Any, w: MainWindow, folder: Path) -> Import
     return dlg
 
 
+def previewed(qtbot: Any, w: MainWindow, folder: Path | None, sheet: Path) -> ImportSetupDialog:
+    """Ctrl+I with ``folder`` (or none) and ``sheet`` typed in, the preview read."""
+    w.choose_import()
+    dlg = w.import_setup
+    assert isinstance(dlg, ImportSetupDialog)
+    dlg.folder_edit.setText(str(folder) if folder else "")
+    dlg.sheet_edit.setText(str(sheet))
+    dlg.refresh_preview()
+    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    return dlg
+
+
 # -- (8) a mistyped images folder beside a good sheet ----------------------------------------
 def test_import_dialog_says_a_typed_folder_does_not_exist_when_a_sheet_is_given(
     qtbot: Any, window: MainWindow, tmp_path: Path
@@ -299,12 +311,7 @@ def test_a_supplier_workbook_is_previewed_and_imported(
             ws.append([f"SKU-{i:03d}", f"Produkt {i}", i + 0.5])
     book = tmp_path / "supplier" / "Preisliste.xlsx"
     wb.save(book)
-    w.choose_import()
-    dlg = w.import_setup
-    dlg.folder_edit.setText(str(tmp_path / "supplier"))
-    dlg.sheet_edit.setText(str(book))
-    dlg.refresh_preview()
-    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    dlg = previewed(qtbot, w, tmp_path / "supplier", book)
     text = dlg.summary.text()
     assert "Worksheets &#x27;Dairy&#x27;, &#x27;Produce&#x27;: read" in text, text
     assert "3 product rows" in text and import_button_enabled(dlg)
@@ -328,11 +335,7 @@ def test_a_price_list_with_its_pictures_inside_imports_from_the_workbook_alone(
     open_library(qtbot, w, tmp_path / "lib")
     (tmp_path / "supplier").mkdir()
     book = _picture_list(tmp_path / "supplier" / "Preisliste.xlsx", ["P1", "P2"])
-    w.choose_import()
-    dlg = w.import_setup
-    dlg.sheet_edit.setText(str(book))
-    dlg.refresh_preview()
-    qtbot.waitUntil(lambda: dlg.preview is not None, timeout=WAIT_MS)
+    dlg = previewed(qtbot, w, None, book)
     assert "2 pictures in the workbook's rows" in dlg.summary.text(), dlg.summary.text()
     assert import_button_enabled(dlg)
     w.import_summary = None
