@@ -1680,7 +1680,48 @@ def test_opening_another_library_mid_training_asks_first(
     assert "still being fine-tuned" in boxes[-1]["text"]
     qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
     assert "cancelled" not in w.learning.status.text()
-    assert not list(lib_path.glob(".learning-*"))
+    # Gone once the training step stops (between batches), after the page has left the run.
+    qtbot.waitUntil(lambda: not list(lib_path.glob(".learning-*")), timeout=WAIT_MS)
+
+
+def test_opening_another_library_while_the_new_model_is_checked_does_not_leave_training_on(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another library opened in a run's last seconds (the check, activation, pruning old
+    versions: a VACUUM on a big library): the run's answer belonged to the old library and
+    was dropped, so the Learning page said 'training' for good: Cancel did nothing,
+    'Improve model…' stayed greyed out and quitting asked whether to stop fine-tuning."""
+    import engine.learning as learning
+
+    w = window
+    _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    in_last_step, go_on = threading.Event(), threading.Event()
+    original = learning.prune_unused
+
+    def slow_prune(*a: Any, **k: Any) -> list[str]:  # the real one, after a pause
+        in_last_step.set()
+        go_on.wait(timeout=60)
+        return original(*a, **k)
+
+    monkeypatch.setattr(learning, "prune_unused", slow_prune)
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(in_last_step.is_set, timeout=120_000)
+    w.open_library(tmp_path / "other")  # 'still being fine-tuned... open anyway?': Yes
+    go_on.set()
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.path == tmp_path / "other",
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)  # the old run has answered
+    assert not w.learning.training, w.learning.train_stage.text()
+    assert w.learning.improve.isEnabled()
+    assert not w.learning.train_box.isVisible()
+    assert not list((tmp_path / "lib").glob(".learning-*"))  # its scratch folder is gone
 
 
 def test_cancel_while_the_candidate_embeds_changes_nothing(
