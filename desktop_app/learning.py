@@ -503,10 +503,13 @@ class LearningPanel(QWidget):
                 lib, job.data, job.result, job.work, progress=ctx.progress, cancel=ctx.token
             )
 
+        # Ahead of queued matching, as a model switch's last step: it takes seconds, and
+        # behind photos dropped meanwhile it waited for all of them to be matched with the
+        # old model (and, the new one activated, for them to be matched again).
         self.worker.submit(
             run,
             what="check and activate the new model",
-            priority=Priority.BACKGROUND,
+            priority=Priority.QUERY,
             token=token,
             any_library=True,
             on_progress=lambda p: self._progress(token, p),

@@ -1724,6 +1724,35 @@ def test_opening_another_library_while_the_new_model_is_checked_does_not_leave_t
     assert not list((tmp_path / "lib").glob(".learning-*"))  # its scratch folder is gone
 
 
+def test_the_new_models_check_does_not_wait_behind_a_delivery_dropped_during_training(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    """A delivery dropped while the model trained: the run's last step (the check and
+    activation, seconds) waited behind every photo of it, the bar standing still at
+    'Embedding with the new model' while all were matched with the old model, and then,
+    the new model active, all were matched again."""
+    w = window
+    _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)  # trained and exported
+    delivery = [p for k in range(10) for p in write_photos(tmp_path / f"d{k}", [0, 1, 2, 3], k + 1)]
+    w.tabs.setCurrentWidget(w.review)
+    w.add_paths(delivery)  # 40 photos: 10 chunks of matching
+    qtbot.waitUntil(lambda: w.session.matching, timeout=WAIT_MS)
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=300_000)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=300_000)
+    names = [name for name, _ in engine_calls.calls]
+    gate = names.index("store_embeddings")  # the last step's first write: the new vectors
+    last_match = len(names) - 1 - names[::-1].index("match")
+    assert gate < last_match, "the check waited for every queued photo to be matched first"
+
+
 def test_cancel_while_the_candidate_embeds_changes_nothing(
     qtbot: Any,
     window: MainWindow,
