@@ -10,6 +10,7 @@ every step and leaves the active model as it was.
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from dataclasses import dataclass, replace
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -107,6 +107,7 @@ class LearningPanel(QWidget):
     activate_requested = Signal(str)  # a model version the user wants to switch to
     model_activated = Signal(str)  # fine-tuning activated this version: re-match the queue
     training_changed = Signal(bool)  # a fine-tuning run started (True) or ended (False)
+    said = Signal(str)  # a run's outcome in a line, for the window's status bar
 
     def __init__(self, worker: EngineWorker, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -222,6 +223,13 @@ class LearningPanel(QWidget):
         train_row.addWidget(self.train_cancel)
         self.train_box.setVisible(False)
         layout.addWidget(self.train_box)
+        # The last run's outcome and figures, until the next run or another library.
+        self.outcome = QLabel()
+        self.outcome.setWordWrap(True)
+        self.outcome.setTextFormat(Qt.TextFormat.RichText)
+        self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.outcome.setVisible(False)
+        layout.addWidget(self.outcome)
         layout.addStretch(1)
         self.stats: overview.LearningStats | None = None
         self.job: TrainingJob | None = None
@@ -230,7 +238,6 @@ class LearningPanel(QWidget):
         self.clock: RunClock | None = None  # the run's time left, from step 2 until it ends
         # TrainConfig fields to override (tests use a tiny model; the defaults are measured)
         self.config_overrides: dict[str, object] = {}
-        self.result_box: QMessageBox | None = None
         self.last_report: LearningReport | None = None
         self.versions.itemSelectionChanged.connect(self._selection_changed)
         self.switch.clicked.connect(self._request_switch)
@@ -544,6 +551,7 @@ class LearningPanel(QWidget):
             self._set_running(False)
         self._hinting = True
         self.status.setText(IDLE_HINT)
+        self.outcome.setVisible(False)  # the old library's run
 
     def _ours(self, token: CancelToken) -> bool:
         """Whether ``token``'s run is the one on show, and its library still the open one."""
@@ -607,8 +615,8 @@ class LearningPanel(QWidget):
         self._end()
         if report.activated and report.version:
             self.status.setText(f"<b>New model {report.version} is active.</b>")
-            self.model_activated.emit(report.version)
             title = "Model improved"
+            said = f"matching now uses model {report.version}"
         else:
             reason = report.decision.reason if report.decision else "it was not checked"
             kept = (
@@ -618,11 +626,15 @@ class LearningPanel(QWidget):
             )
             self.status.setText(f"The current model was kept: {reason}.{kept}")
             title = "Model kept"
-        # Window-modal but not blocking: the queue keeps filling in behind it.
-        box = QMessageBox(QMessageBox.Icon.Information, title, title, parent=self)
-        box.setInformativeText(report.summary().replace("\n", "<br>"))
-        box.open()
-        self.result_box = box
+            said = reason
+        # On the page and in the status bar, never in a box: staff review meanwhile, and a
+        # (window-modal) box took the next key meant for a photo (Enter confirmed nothing).
+        figures = html.escape(report.summary(), quote=False).replace("\n", "<br>")
+        self.outcome.setText(f"<b>{title}</b><br>{figures}")
+        self.outcome.setVisible(True)
+        self.said.emit(f"{title}: {said}; details on the Learning tab")
+        if report.activated and report.version:
+            self.model_activated.emit(report.version)
         self.refresh()
 
     def _failed(
@@ -657,6 +669,7 @@ class LearningPanel(QWidget):
         if on:
             self._hinting = False
             self.status.setText("Fine-tuning… matching keeps working meanwhile.")
+            self.outcome.setVisible(False)
         self._selection_changed()
         self.training_changed.emit(on)
 

@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         self.session.decisions_changed.connect(self._decisions_changed)
         self.learning.activate_requested.connect(self.switch_model)
         self.learning.model_activated.connect(self._on_model_trained)
+        self.learning.said.connect(lambda text: self.statusBar().showMessage(text, 12000))
 
         self._match_clock: tuple[float, int] | None = None  # (start, photos done then)
         self._status_timer = QTimer(self)
@@ -1335,8 +1336,8 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _on_model_trained(self, version: str) -> None:
-        """A fine-tuned model became active: suggestions still pending are made anew."""
-        self.statusBar().showMessage(f"Matching now uses the improved model {version}", 8000)
+        """A fine-tuned model became active (the Learning page says so in the status bar):
+        suggestions still pending are made anew."""
         self._rematch()
         self.refresh_status()
 

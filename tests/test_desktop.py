@@ -1595,8 +1595,11 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     report = w.learning.last_report
     assert report is not None and report.version and report.decision is not None
     assert "embed_s" in report.timings  # the gate's embedding was done off the engine thread
-    assert w.learning.result_box is not None and w.learning.result_box.isVisible()
-    w.learning.result_box.accept()
+    # Said on the page and in the status bar, not in a box that would take the keys.
+    assert w.learning.outcome.isVisible() and "Model kept" in w.learning.outcome.text()
+    assert report.decision.reason in w.learning.outcome.text()
+    assert w.statusBar().full_message.startswith(f"Model kept: {report.decision.reason}")
+    assert QApplication.activeModalWidget() is None
     with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
         stored = {m["version"]: m for m in lib.models()}
         metrics = stored[report.version]["metrics"]
