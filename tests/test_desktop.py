@@ -1779,6 +1779,82 @@ def test_cancel_while_the_candidate_embeds_changes_nothing(
     assert not list(lib_path.glob(".learning-*"))
 
 
+def _three_photos_each(qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineCalls) -> Path:
+    """6 products, 3 confirmed photos of each (18: the split holds 3 out), plus one photo of
+    SKU-005 matched but not decided yet, all listed in the Review queue."""
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    for k in range(3):
+        w.add_paths(write_photos(tmp_path / f"day{k}", [0, 1, 2, 3, 4, 5], k + 1))
+        wait_matched(qtbot, w, 6 * (k + 1))
+    w.add_paths(write_photos(tmp_path / "late", [5], 8))
+    wait_matched(qtbot, w, 19)
+    with calls.by_test(), Library(lib_path, lock=False) as lib:
+        for photo_id, path in lib.db.execute("SELECT id, path FROM photos").fetchall():
+            if "/late/" not in path:
+                lib.confirm(int(photo_id), f"SKU-{int(Path(path).stem[-3:]):03d}")
+    w.tabs.setCurrentWidget(w.learning)
+    qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.learning.stats.confirmed == 18, timeout=WAIT_MS)
+    w.learning.config_overrides = dict(TINY_TRAINING)
+    return lib_path
+
+
+def _select_in_queue(w: MainWindow, photo_id: int) -> None:
+    """The photo selected in the Review queue, which has the keys."""
+    row = w.model.row_of_photo(photo_id)
+    assert row >= 0
+    w.tabs.setCurrentWidget(w.review)
+    w.review.queue.setFocus()
+    w.session.select_row(row)
+
+
+def _decisions_written(qtbot: Any, w: MainWindow) -> None:
+    """Until every decision made in the window is written to the library."""
+    qtbot.waitUntil(
+        lambda: not any(t.priority == Priority.INTERACTIVE for t in w.worker._tasks.values()),
+        timeout=WAIT_MS,
+    )
+
+
+def test_the_check_scores_held_out_photos_by_their_decision_when_it_runs(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    """Staff keep reviewing while the model trains. A photo kept aside to test the new model
+    that they then marked 'no match' (it had been confirmed as the wrong product) still
+    counted in the check minutes later, as that wrong product; one confirmed again as
+    another product was scored as the first one."""
+    from engine.training.gate import as_they_stand
+
+    w = window
+    _three_photos_each(qtbot, w, tmp_path, engine_calls)
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)  # training data read
+    held = w.learning.job.data.heldout
+    assert len(held) == 3
+    wrong, other = held[0].ref_id, held[1]
+    _select_in_queue(w, wrong)
+    key(w, Qt.Key.Key_N)  # not that product after all
+    now = "SKU-000" if other.sku != "SKU-000" else "SKU-001"
+    _select_in_queue(w, other.ref_id)
+    w.session.confirm_sku(now)  # another product
+    _decisions_written(qtbot, w)
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)
+    report = w.learning.last_report
+    assert report.decision is not None
+    # 2: the photo staff said is not that product is no proof of anything
+    assert report.decision.candidate.heldout.n == 2, report.decision.candidate.heldout
+    with engine_calls.by_test(), Library(tmp_path / "lib", lock=False) as lib:
+        assert lib.photo_state(wrong).status == "no_match"
+        scored = {s.ref_id: s.sku for s in as_they_stand(lib, held)}
+    assert wrong not in scored and scored[other.ref_id] == now
+
+
 # -- matching points ("why this match?") -----------------------------------------------------
 def test_matching_points_are_drawn_between_photo_and_suggestion(
     qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
