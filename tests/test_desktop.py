@@ -1855,6 +1855,45 @@ def test_the_check_scores_held_out_photos_by_their_decision_when_it_runs(
     assert wrong not in scored and scored[other.ref_id] == now
 
 
+def test_confirmations_made_while_the_model_trained_count_as_new_for_it(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    """The Learning page's 'N new confirmations since it was trained' was today's count less
+    the count when the run read its data: staff who, during the run, took a confirmation
+    back ('no match') and confirmed a new photo left the count as it was, and the page said
+    the model had learnt from every confirmation, the new one included."""
+    w = window
+    _three_photos_each(qtbot, w, tmp_path, engine_calls)
+    late = next(i for i in w.model.items if "/late/" in str(i.path))
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)  # training data read
+    _select_in_queue(w, w.learning.job.data.photos[0].ref_id)
+    key(w, Qt.Key.Key_N)
+    _select_in_queue(w, late.photo_id)
+    w.session.confirm_sku("SKU-005")
+    qtbot.waitUntil(lambda: late.status == "confirmed", timeout=WAIT_MS)
+    _decisions_written(qtbot, w)
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
+    version = w.learning.last_report.version
+    w.switch_model(version, confirm=False)  # refused (too few held out): tried by hand
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == version,
+        timeout=WAIT_MS,
+    )
+    w.tabs.setCurrentWidget(w.learning)
+    w.learning.refresh()
+    qtbot.waitUntil(lambda: w.learning.stats.model_version == version, timeout=WAIT_MS)
+    assert w.learning.stats.new_confirmations == 1, w.learning.model_note.text()
+    assert "1 new confirmation since it was trained" in w.learning.model_note.text()
+
+
 # -- matching points ("why this match?") -----------------------------------------------------
 def test_matching_points_are_drawn_between_photo_and_suggestion(
     qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
