@@ -10,6 +10,7 @@ every step and leaves the active model as it was.
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from dataclasses import dataclass, replace
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -107,6 +107,7 @@ class LearningPanel(QWidget):
     activate_requested = Signal(str)  # a model version the user wants to switch to
     model_activated = Signal(str)  # fine-tuning activated this version: re-match the queue
     training_changed = Signal(bool)  # a fine-tuning run started (True) or ended (False)
+    said = Signal(str)  # a run's outcome in a line, for the window's status bar
 
     def __init__(self, worker: EngineWorker, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -222,14 +223,21 @@ class LearningPanel(QWidget):
         train_row.addWidget(self.train_cancel)
         self.train_box.setVisible(False)
         layout.addWidget(self.train_box)
+        # The last run's outcome and figures, until the next run or another library.
+        self.outcome = QLabel()
+        self.outcome.setWordWrap(True)
+        self.outcome.setTextFormat(Qt.TextFormat.RichText)
+        self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.outcome.setVisible(False)
+        layout.addWidget(self.outcome)
         layout.addStretch(1)
         self.stats: overview.LearningStats | None = None
         self.job: TrainingJob | None = None
         self._token: CancelToken | None = None  # the run's, from step 1 until it ends
+        self._generation = 0  # the worker's library generation the run reads and writes
         self.clock: RunClock | None = None  # the run's time left, from step 2 until it ends
         # TrainConfig fields to override (tests use a tiny model; the defaults are measured)
         self.config_overrides: dict[str, object] = {}
-        self.result_box: QMessageBox | None = None
         self.last_report: LearningReport | None = None
         self.versions.itemSelectionChanged.connect(self._selection_changed)
         self.switch.clicked.connect(self._request_switch)
@@ -412,6 +420,7 @@ class LearningPanel(QWidget):
             return
         token = CancelToken()
         self._token = token
+        self._generation = self.worker.generation
         self._set_running(True, "Reading your confirmations")
 
         overrides = dict(self.config_overrides)
@@ -428,23 +437,26 @@ class LearningPanel(QWidget):
             workdir = scratch.make(lib.path)
             return TrainingJob(lib.path, data, config, plan, workdir)
 
+        # Every step answers even after another library opened (any_library): the answer
+        # then ends the run it belongs to (see _left), instead of being dropped unheard.
         self.worker.submit(
             run,
             what="read the training data",
             priority=Priority.QUERY,
             token=token,
-            on_result=self._train,
-            on_error=lambda err: self._failed("read the training data", err),
-            on_cancelled=self._cancelled,
+            any_library=True,
+            on_result=lambda job: self._train(token, job),
+            on_error=lambda err: self._failed(token, None, "read the training data", err),
+            on_cancelled=lambda: self._cancelled(token, None),
         )
 
-    def _train(self, job: TrainingJob) -> None:
+    def _train(self, token: CancelToken, job: TrainingJob) -> None:
         """Step 2 of 3: train, export and embed on the pool, beside the engine thread."""
+        if self._left(token, job):
+            return
         self.job = job
-        token = self._token
-        assert token is not None  # set by start_training until the run ends
         if token.cancelled:
-            self._cancelled()
+            self._cancelled(token, job)
             return
 
         from engine.learning import run_clock
@@ -465,20 +477,23 @@ class LearningPanel(QWidget):
 
         def trained(out: tuple[TrainResult, GateWork]) -> None:
             job.result, job.work = out
-            self._finish(job)
+            self._finish(token, job)
 
         self.worker.run_detached(
             run,
             what="train the model",
             token=token,
-            on_progress=self._progress,
+            any_library=True,
+            on_progress=lambda p: self._progress(token, p),
             on_result=trained,
-            on_error=lambda err: self._failed("train the model", err),
-            on_cancelled=self._cancelled,
+            on_error=lambda err: self._failed(token, job, "train the model", err),
+            on_cancelled=lambda: self._cancelled(token, job),
         )
 
-    def _finish(self, job: TrainingJob) -> None:
+    def _finish(self, token: CancelToken, job: TrainingJob) -> None:
         """Step 3 of 3: gate and (if better) activate, on the engine thread."""
+        if self._left(token, job):
+            return
         self.train_stage.setText("Checking the new model")
 
         def run(ctx: TaskContext) -> LearningReport:
@@ -495,15 +510,19 @@ class LearningPanel(QWidget):
                 lib, job.data, job.result, job.work, progress=ctx.progress, cancel=ctx.token
             )
 
+        # Ahead of queued matching, as a model switch's last step: it takes seconds, and
+        # behind photos dropped meanwhile it waited for all of them to be matched with the
+        # old model (and, the new one activated, for them to be matched again).
         self.worker.submit(
             run,
             what="check and activate the new model",
-            priority=Priority.BACKGROUND,
-            token=self._token,
-            on_progress=self._progress,
-            on_result=self._done,
-            on_error=lambda err: self._failed("check the new model", err),
-            on_cancelled=self._cancelled,
+            priority=Priority.QUERY,
+            token=token,
+            any_library=True,
+            on_progress=lambda p: self._progress(token, p),
+            on_result=lambda report: self._done(token, job, report),
+            on_error=lambda err: self._failed(token, job, "check the new model", err),
+            on_cancelled=lambda: self._cancelled(token, job),
         )
 
     def _expected_duration(self) -> str:
@@ -519,13 +538,34 @@ class LearningPanel(QWidget):
         return f"about {count(max(1, round(seconds / 60)), 'minute')} here"
 
     def library_changed(self) -> None:
-        """Another library (or none) is open: a run on the old one stops, and the status
-        line leaves the old run's outcome for the hint (with the new library's duration
-        once its figures load)."""
-        self.cancel_training()  # its data belongs to the library just closed
-        self._hinting = True  # (a run still stopping ends in the hint, not in its outcome)
-        if not self.training:
-            self.status.setText(IDLE_HINT)
+        """Another library (or none) is open: a run on the old one stops and the page leaves
+        it now, and the status line leaves the old run's outcome for the hint (with the new
+        library's duration once its figures load). The run's step still running ends on its
+        own (see _left): waiting for its answer left the page 'training' for good when the
+        answer came for the old library and was dropped."""
+        token = self._token
+        if token is not None:
+            token.cancel()  # its data belongs to the library just closed
+            # Not released here: the step still running may use it; its answer frees it.
+            self.job, self._token, self.clock = None, None, None
+            self._set_running(False)
+        self._hinting = True
+        self.status.setText(IDLE_HINT)
+        self.outcome.setVisible(False)  # the old library's run
+
+    def _ours(self, token: CancelToken) -> bool:
+        """Whether ``token``'s run is the one on show, and its library still the open one."""
+        return token is self._token and self.worker.generation == self._generation
+
+    def _left(self, token: CancelToken, job: TrainingJob | None) -> bool:
+        """True for an answer from a run this page has left for another library: it must not
+        act on the library open now (a model activated there would re-match its queue), so
+        the run ends here, and its scratch folder, which no later step needs, goes."""
+        if self._ours(token):
+            return False
+        if job is not None:
+            scratch.release(job.workdir)
+        return True
 
     def cancel_training(self) -> None:
         token = self._token
@@ -556,7 +596,9 @@ class LearningPanel(QWidget):
             "a run is kept as a version to try by hand."
         )
 
-    def _progress(self, p: Progress) -> None:
+    def _progress(self, token: CancelToken, p: Progress) -> None:
+        if not self._ours(token):
+            return
         if self.clock is not None:
             self.clock(p)  # calls _show_progress with the whole run's figures
         else:
@@ -566,13 +608,15 @@ class LearningPanel(QWidget):
         self.train_stage.setText(p.stage)
         self.train_eta.setText(show_progress(self.train_bar, p))
 
-    def _done(self, report: LearningReport) -> None:
+    def _done(self, token: CancelToken, job: TrainingJob, report: LearningReport) -> None:
+        if self._left(token, job):
+            return
         self.last_report = report
         self._end()
         if report.activated and report.version:
             self.status.setText(f"<b>New model {report.version} is active.</b>")
-            self.model_activated.emit(report.version)
             title = "Model improved"
+            said = f"matching now uses model {report.version}"
         else:
             reason = report.decision.reason if report.decision else "it was not checked"
             kept = (
@@ -582,16 +626,24 @@ class LearningPanel(QWidget):
             )
             self.status.setText(f"The current model was kept: {reason}.{kept}")
             title = "Model kept"
-        # Window-modal but not blocking: the queue keeps filling in behind it.
-        box = QMessageBox(QMessageBox.Icon.Information, title, title, parent=self)
-        box.setInformativeText(report.summary().replace("\n", "<br>"))
-        box.open()
-        self.result_box = box
+            said = reason
+        # On the page and in the status bar, never in a box: staff review meanwhile, and a
+        # (window-modal) box took the next key meant for a photo (Enter confirmed nothing).
+        figures = html.escape(report.summary(), quote=False).replace("\n", "<br>")
+        self.outcome.setText(f"<b>{title}</b><br>{figures}")
+        self.outcome.setVisible(True)
+        self.said.emit(f"{title}: {said}; details on the Learning tab")
+        if report.activated and report.version:
+            self.model_activated.emit(report.version)
         self.refresh()
 
-    def _failed(self, what: str, err: TaskError) -> None:
+    def _failed(
+        self, token: CancelToken, job: TrainingJob | None, what: str, err: TaskError
+    ) -> None:
         from engine.learning import LearningError
 
+        if self._left(token, job):
+            return
         self._end()
         if isinstance(err.exc, LearningError):
             self.status.setText(str(err.exc).capitalize() + ".")
@@ -600,14 +652,11 @@ class LearningPanel(QWidget):
         self.worker.error.emit(what, err)
         self.refresh()
 
-    def _cancelled(self) -> None:
+    def _cancelled(self, token: CancelToken, job: TrainingJob | None) -> None:
+        if self._left(token, job):
+            return
         self._end()
-        self.status.setText(
-            # Stopped because another library opened: its outcome is not this library's.
-            self._hint()
-            if self._hinting
-            else "Fine-tuning cancelled; the current model is unchanged."
-        )
+        self.status.setText("Fine-tuning cancelled; the current model is unchanged.")
         self.refresh()
 
     def _set_running(self, on: bool, stage: str = "") -> None:
@@ -620,6 +669,7 @@ class LearningPanel(QWidget):
         if on:
             self._hinting = False
             self.status.setText("Fine-tuning… matching keeps working meanwhile.")
+            self.outcome.setVisible(False)
         self._selection_changed()
         self.training_changed.emit(on)
 

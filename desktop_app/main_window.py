@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         self.session.decisions_changed.connect(self._decisions_changed)
         self.learning.activate_requested.connect(self.switch_model)
         self.learning.model_activated.connect(self._on_model_trained)
+        self.learning.said.connect(lambda text: self.statusBar().showMessage(text, 12000))
 
         self._match_clock: tuple[float, int] | None = None  # (start, photos done then)
         self._status_timer = QTimer(self)
@@ -993,7 +994,7 @@ class MainWindow(QMainWindow):
         def done(_r: object) -> None:
             finish()
             self.statusBar().showMessage(f"Matching now uses model {version}", 8000)
-            self._rematch()
+            self.session.rematch()
 
         def failed(err: TaskError) -> None:
             finish()
@@ -1335,17 +1336,10 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _on_model_trained(self, version: str) -> None:
-        """A fine-tuned model became active: suggestions still pending are made anew."""
-        self.statusBar().showMessage(f"Matching now uses the improved model {version}", 8000)
-        self._rematch()
+        """A fine-tuned model became active (the Learning page says so in the status bar):
+        suggestions still pending are made anew."""
+        self.session.rematch()
         self.refresh_status()
-
-    def _rematch(self) -> None:
-        """Another model matches now: the queue is made anew from the library, with the
-        photos still waiting to be matched the first time."""
-        unmatched, stopped = self.session.unmatched_paths(), self.session.stopped_paths()
-        self.session.reset()
-        self.session.resume(unmatched, stopped)
 
     def _remember_unmatched(self) -> None:
         """Photos dropped but not matched yet (or stopped) are known only to the queue: kept

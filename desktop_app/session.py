@@ -43,6 +43,8 @@ STOPPED_NOTE = (
     "the list"
 )
 
+REMATCH_NOTE = "Matching again with the new model…"
+
 ErrorHandler = Callable[[str, TaskError], None]
 
 
@@ -412,6 +414,28 @@ class ReviewSession(QObject):
         items = [i for i in self.model.items if i.status == "suggested" and i.photo_id]
         self._match(items)
         return len(items)
+
+    def rematch(self) -> None:
+        """Another model matches now: the photos still to decide lose their suggestions and
+        are matched again with it (shown as matching until then), as are those not matched
+        yet. The list keeps its photos, their order, the selection and what Ctrl+Z puts
+        back: made anew from the library, it dropped the photos decided today, brought back
+        those taken off it, and the selection jumped (the next key went to another photo)."""
+        self.cancel_matching()  # chunks queued for the old model: queued again below
+        items = [
+            i
+            for i in self.model.items
+            if (i.status == "suggested" and i.photo_id is not None)
+            or (i.status == "pending" and not i.stopped)
+        ]
+        for item in items:
+            if item.status == "suggested":
+                item.status, item.suggestions, item.suggestion_thumbs = "pending", [], {}
+                item.all_rejected = False
+                item.note = REMATCH_NOTE
+                self.model.changed(item.key)
+        self._match(items)
+        self.refresh()
 
     def unmatched_paths(self) -> list[Path]:
         """Queued photos the library does not hold yet (dropped, not matched yet): a model

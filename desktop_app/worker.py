@@ -240,11 +240,12 @@ class EngineWorker(QObject):
         on_cancelled: Callable[[], None] | None = None,
         on_done: Callable[[], None] | None = None,
         token: CancelToken | None = None,
+        any_library: bool = False,
     ) -> TaskHandle:
         """Run ``fn(ctx)`` on the pool, beside the engine thread; ``ctx.lib`` is off limits.
 
         For long work on data already read out of the library (training), so that matching
-        and keypresses are never queued behind it.
+        and keypresses are never queued behind it. ``any_library`` as for :meth:`submit`.
         """
         return self.submit(
             fn,
@@ -255,6 +256,7 @@ class EngineWorker(QObject):
             on_cancelled=on_cancelled,
             on_done=on_done,
             token=token,
+            any_library=any_library,
             _detached=True,
         )
 
@@ -336,6 +338,13 @@ class EngineWorker(QObject):
         for task in list(self._tasks.values()):
             if task.detached or task.priority > Priority.INTERACTIVE:
                 task.token.cancel()
+
+    @property
+    def generation(self) -> int:
+        """Which library the window shows: bumped each time another one is opened (or the
+        open one closed), so work begun for an earlier generation can tell that its library
+        is gone, whether or not its own answer is still delivered (``any_library``)."""
+        return self._generation
 
     @property
     def busy(self) -> bool:

@@ -244,11 +244,20 @@ def undo(lib: Library, photo_id: int | None = None) -> Decision | None:
     return target
 
 
-def effective_states(lib: Library) -> dict[int, Decision]:
-    """Per photo, its latest live confirm or no-match decision."""
+def effective_states(lib: Library, up_to: int | None = None) -> dict[int, Decision]:
+    """Per photo, its latest live confirm or no-match decision; with ``up_to``, as they
+    stood when decision ``up_to`` was the latest (what a training run read then)."""
+    live, params = _LIVE, []
+    if up_to is not None:
+        live = (
+            "id <= ? AND action != 'undo' AND id NOT IN (SELECT undoes FROM decisions "
+            "WHERE action = 'undo' AND undoes IS NOT NULL AND id <= ?)"
+        )
+        params = [up_to, up_to]
     rows = lib.db.execute(
-        f"SELECT {_COLUMNS} FROM decisions WHERE {_LIVE} AND action IN ('confirm', 'no_match') "
-        "ORDER BY id"
+        f"SELECT {_COLUMNS} FROM decisions WHERE {live} AND action IN ('confirm', 'no_match') "
+        "ORDER BY id",
+        params,
     ).fetchall()
     return {r[1]: _decision(r) for r in rows}
 

@@ -398,6 +398,8 @@ def finish(
             "views": result.n_views,
             "unreadable": len(data.missing),
             "confirmations": data.confirmations if learnt else 0,
+            # Which confirmations it learnt (by photo, for the Learning page's 'new since').
+            "decided_up_to": data.decided_up_to if learnt else 0,
         },
         losses=result.losses,
         timings=timings,

@@ -162,11 +162,16 @@ class LearningStats:
     # Confirmed photos the next run would hold out to prove its model (the gate needs
     # MIN_HELDOUT): known before a run, so the app can say a run cannot be adopted yet.
     heldout: int = 0
+    # Confirmed photos the active model's run did not read as confirmed to that product,
+    # or None when its run did not record which it read (see _not_learnt).
+    not_learnt: int | None = None
 
     @property
     def new_confirmations(self) -> int:
         """Confirmations since the active model was trained (all of them for a model not
         fine-tuned here): how much a new fine-tuning run would have to learn from."""
+        if self.not_learnt is not None:
+            return self.not_learnt
         active = next((v for v in self.versions if v.active), None)
         data = active.metrics.get("data") if active is not None else None
         if not isinstance(data, dict):
@@ -258,8 +263,10 @@ def model_versions(lib: Library) -> list[ModelVersion]:
 
 
 def learning_stats(lib: Library) -> LearningStats:
-    states = effective_states(lib).values()  # once: Library.status() would read them again
+    now = effective_states(lib)  # once: Library.status() would read them again
+    states = now.values()
     confirms = [d for d in states if d.action == "confirm"]
+    versions = model_versions(lib)
     by_origin = dict(
         lib.db.execute("SELECT origin, count(*) FROM catalog_images GROUP BY origin").fetchall()
     )
@@ -274,9 +281,26 @@ def learning_stats(lib: Library) -> LearningStats:
         catalog_images=int(by_origin.get("catalog", 0)),
         instant_memory=lib.instant_memory,
         model_version=lib.model_version,
-        versions=model_versions(lib),
+        versions=versions,
         heldout=_heldout(lib, confirms),
+        not_learnt=_not_learnt(lib, versions, now),
     )
+
+
+def _not_learnt(lib: Library, versions: list[ModelVersion], now: dict[int, Decision]) -> int | None:
+    """Photos confirmed now that the active model's run did not read as confirmed to that
+    product (confirmed, or confirmed otherwise, after it read its data): counted by photo,
+    as a difference of two counts let a confirmation taken back meanwhile hide a new one.
+    None for a run that did not record its last decision (older runs, models not trained
+    here): the counts are compared then."""
+    active = next((v for v in versions if v.active), None)
+    data = active.metrics.get("data") if active is not None else None
+    up_to = data.get("decided_up_to") if isinstance(data, dict) else None
+    if not isinstance(up_to, int):
+        return None
+    then = effective_states(lib, up_to=up_to)
+    read = {pid: d.sku for pid, d in then.items() if d.action == "confirm"}
+    return sum(1 for pid, d in now.items() if d.action == "confirm" and read.get(pid) != d.sku)
 
 
 def _heldout(lib: Library, confirms: list[Decision]) -> int:

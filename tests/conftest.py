@@ -110,12 +110,13 @@ def write_catalog(folder: Path, n: int, start: int = 0, sheet: bool = True) -> P
     return path
 
 
-def write_photos(folder: Path, skus: list[int]) -> list[Path]:
+def write_photos(folder: Path, skus: list[int], take: int = 0) -> list[Path]:
+    """Phone photos of products ``skus``; another ``take`` shoots them anew (other files)."""
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i in skus:
         p = folder / f"photo-of-{i:03d}.jpg"
-        photo_of(product_image(i), i).save(p, quality=88)
+        photo_of(product_image(i), i + 1000 * take).save(p, quality=88)
         out.append(p)
     return out
 

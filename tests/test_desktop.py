@@ -1595,8 +1595,11 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     report = w.learning.last_report
     assert report is not None and report.version and report.decision is not None
     assert "embed_s" in report.timings  # the gate's embedding was done off the engine thread
-    assert w.learning.result_box is not None and w.learning.result_box.isVisible()
-    w.learning.result_box.accept()
+    # Said on the page and in the status bar, not in a box that would take the keys.
+    assert w.learning.outcome.isVisible() and "Model kept" in w.learning.outcome.text()
+    assert report.decision.reason in w.learning.outcome.text()
+    assert w.statusBar().full_message.startswith(f"Model kept: {report.decision.reason}")
+    assert QApplication.activeModalWidget() is None
     with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
         stored = {m["version"]: m for m in lib.models()}
         metrics = stored[report.version]["metrics"]
@@ -1680,7 +1683,77 @@ def test_opening_another_library_mid_training_asks_first(
     assert "still being fine-tuned" in boxes[-1]["text"]
     qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
     assert "cancelled" not in w.learning.status.text()
-    assert not list(lib_path.glob(".learning-*"))
+    # Gone once the training step stops (between batches), after the page has left the run.
+    qtbot.waitUntil(lambda: not list(lib_path.glob(".learning-*")), timeout=WAIT_MS)
+
+
+def test_opening_another_library_while_the_new_model_is_checked_does_not_leave_training_on(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another library opened in a run's last seconds (the check, activation, pruning old
+    versions: a VACUUM on a big library): the run's answer belonged to the old library and
+    was dropped, so the Learning page said 'training' for good: Cancel did nothing,
+    'Improve model…' stayed greyed out and quitting asked whether to stop fine-tuning."""
+    import engine.learning as learning
+
+    w = window
+    _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    in_last_step, go_on = threading.Event(), threading.Event()
+    original = learning.prune_unused
+
+    def slow_prune(*a: Any, **k: Any) -> list[str]:  # the real one, after a pause
+        in_last_step.set()
+        go_on.wait(timeout=60)
+        return original(*a, **k)
+
+    monkeypatch.setattr(learning, "prune_unused", slow_prune)
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(in_last_step.is_set, timeout=120_000)
+    w.open_library(tmp_path / "other")  # 'still being fine-tuned... open anyway?': Yes
+    go_on.set()
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.path == tmp_path / "other",
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)  # the old run has answered
+    assert not w.learning.training, w.learning.train_stage.text()
+    assert w.learning.improve.isEnabled()
+    assert not w.learning.train_box.isVisible()
+    assert not list((tmp_path / "lib").glob(".learning-*"))  # its scratch folder is gone
+
+
+def test_the_new_models_check_does_not_wait_behind_a_delivery_dropped_during_training(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    """A delivery dropped while the model trained: the run's last step (the check and
+    activation, seconds) waited behind every photo of it, the bar standing still at
+    'Embedding with the new model' while all were matched with the old model, and then,
+    the new model active, all were matched again."""
+    w = window
+    _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)  # trained and exported
+    delivery = [p for k in range(10) for p in write_photos(tmp_path / f"d{k}", [0, 1, 2, 3], k + 1)]
+    w.tabs.setCurrentWidget(w.review)
+    w.add_paths(delivery)  # 40 photos: 10 chunks of matching
+    qtbot.waitUntil(lambda: w.session.matching, timeout=WAIT_MS)
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=300_000)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=300_000)
+    names = [name for name, _ in engine_calls.calls]
+    gate = names.index("store_embeddings")  # the last step's first write: the new vectors
+    last_match = len(names) - 1 - names[::-1].index("match")
+    assert gate < last_match, "the check waited for every queued photo to be matched first"
 
 
 def test_cancel_while_the_candidate_embeds_changes_nothing(
@@ -1704,6 +1777,121 @@ def test_cancel_while_the_candidate_embeds_changes_nothing(
     with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
         assert (lib.model_version, len(lib.models())) == before  # nothing installed
     assert not list(lib_path.glob(".learning-*"))
+
+
+def _three_photos_each(qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineCalls) -> Path:
+    """6 products, 3 confirmed photos of each (18: the split holds 3 out), plus one photo of
+    SKU-005 matched but not decided yet, all listed in the Review queue."""
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    for k in range(3):
+        w.add_paths(write_photos(tmp_path / f"day{k}", [0, 1, 2, 3, 4, 5], k + 1))
+        wait_matched(qtbot, w, 6 * (k + 1))
+    w.add_paths(write_photos(tmp_path / "late", [5], 8))
+    wait_matched(qtbot, w, 19)
+    with calls.by_test(), Library(lib_path, lock=False) as lib:
+        for photo_id, path in lib.db.execute("SELECT id, path FROM photos").fetchall():
+            if "/late/" not in path:
+                lib.confirm(int(photo_id), f"SKU-{int(Path(path).stem[-3:]):03d}")
+    w.tabs.setCurrentWidget(w.learning)
+    qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.learning.stats.confirmed == 18, timeout=WAIT_MS)
+    w.learning.config_overrides = dict(TINY_TRAINING)
+    return lib_path
+
+
+def _select_in_queue(w: MainWindow, photo_id: int) -> None:
+    """The photo selected in the Review queue, which has the keys."""
+    row = w.model.row_of_photo(photo_id)
+    assert row >= 0
+    w.tabs.setCurrentWidget(w.review)
+    w.review.queue.setFocus()
+    w.session.select_row(row)
+
+
+def _decisions_written(qtbot: Any, w: MainWindow) -> None:
+    """Until every decision made in the window is written to the library."""
+    qtbot.waitUntil(
+        lambda: not any(t.priority == Priority.INTERACTIVE for t in w.worker._tasks.values()),
+        timeout=WAIT_MS,
+    )
+
+
+def test_the_check_scores_held_out_photos_by_their_decision_when_it_runs(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    """Staff keep reviewing while the model trains. A photo kept aside to test the new model
+    that they then marked 'no match' (it had been confirmed as the wrong product) still
+    counted in the check minutes later, as that wrong product; one confirmed again as
+    another product was scored as the first one."""
+    from engine.training.gate import as_they_stand
+
+    w = window
+    _three_photos_each(qtbot, w, tmp_path, engine_calls)
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)  # training data read
+    held = w.learning.job.data.heldout
+    assert len(held) == 3
+    wrong, other = held[0].ref_id, held[1]
+    _select_in_queue(w, wrong)
+    key(w, Qt.Key.Key_N)  # not that product after all
+    now = "SKU-000" if other.sku != "SKU-000" else "SKU-001"
+    _select_in_queue(w, other.ref_id)
+    w.session.confirm_sku(now)  # another product
+    _decisions_written(qtbot, w)
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)
+    report = w.learning.last_report
+    assert report.decision is not None
+    # 2: the photo staff said is not that product is no proof of anything
+    assert report.decision.candidate.heldout.n == 2, report.decision.candidate.heldout
+    with engine_calls.by_test(), Library(tmp_path / "lib", lock=False) as lib:
+        assert lib.photo_state(wrong).status == "no_match"
+        scored = {s.ref_id: s.sku for s in as_they_stand(lib, held)}
+    assert wrong not in scored and scored[other.ref_id] == now
+
+
+def test_confirmations_made_while_the_model_trained_count_as_new_for_it(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    held_encoding: HeldEncoding,
+) -> None:
+    """The Learning page's 'N new confirmations since it was trained' was today's count less
+    the count when the run read its data: staff who, during the run, took a confirmation
+    back ('no match') and confirmed a new photo left the count as it was, and the page said
+    the model had learnt from every confirmation, the new one included."""
+    w = window
+    _three_photos_each(qtbot, w, tmp_path, engine_calls)
+    late = next(i for i in w.model.items if "/late/" in str(i.path))
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(held_encoding.started.is_set, timeout=120_000)  # training data read
+    _select_in_queue(w, w.learning.job.data.photos[0].ref_id)
+    key(w, Qt.Key.Key_N)
+    _select_in_queue(w, late.photo_id)
+    w.session.confirm_sku("SKU-005")
+    qtbot.waitUntil(lambda: late.status == "confirmed", timeout=WAIT_MS)
+    _decisions_written(qtbot, w)
+    held_encoding.release.set()
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: not w.learning.training, timeout=WAIT_MS)
+    version = w.learning.last_report.version
+    w.switch_model(version, confirm=False)  # refused (too few held out): tried by hand
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == version,
+        timeout=WAIT_MS,
+    )
+    w.tabs.setCurrentWidget(w.learning)
+    w.learning.refresh()
+    qtbot.waitUntil(lambda: w.learning.stats.model_version == version, timeout=WAIT_MS)
+    assert w.learning.stats.new_confirmations == 1, w.learning.model_note.text()
+    assert "1 new confirmation since it was trained" in w.learning.model_note.text()
 
 
 # -- matching points ("why this match?") -----------------------------------------------------

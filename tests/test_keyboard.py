@@ -19,7 +19,15 @@ import test_desktop
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
-from test_desktop import WAIT_MS, key, library_with_catalog, wait_matched
+from test_desktop import (
+    WAIT_MS,
+    EngineCalls,
+    _library_with_confirmations,
+    item,
+    key,
+    library_with_catalog,
+    wait_matched,
+)
 
 from conftest import write_photos
 from desktop_app.main_window import MainWindow
@@ -475,3 +483,27 @@ def test_after_accepting_confident_matches_by_keyboard_the_review_keys_still_wor
         f"N went to {type(focus).__name__} (search text {w.review.search.text()!r}); "
         f"the photo stayed {left[0].status}"
     )
+
+
+def test_the_outcome_of_a_run_does_not_take_the_keys_from_staff_reviewing(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """'You can keep matching meanwhile': staff review with the keyboard while the model
+    trains. When the run ended, its outcome ('Model kept' / 'Model improved') opened as a
+    window-modal box over the Review tab: the next Enter, meant to confirm the photo on
+    show, went nowhere, and reviewing stopped until someone dealt with the box."""
+    w = window
+    _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    w.learning.start_training(confirm=False)
+    w.tabs.setCurrentWidget(w.review)
+    w.add_paths(write_photos(tmp_path / "new", [7, 8]))  # today's delivery, reviewed meanwhile
+    wait_matched(qtbot, w, 8)
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert "Model kept" in w.learning.outcome.text()  # said on the page (and status bar)
+    photo = item(w, "photo-of-007.jpg")
+    w.review.queue.setFocus()
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert photo.status == "confirmed", "the key went nowhere: a modal box holds the window"

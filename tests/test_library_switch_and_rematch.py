@@ -16,9 +16,14 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 import test_desktop
+from PySide6.QtCore import Qt
 from test_desktop import (
     WAIT_MS,
+    EngineCalls,
+    _two_model_library,
     import_catalog,
+    item,
+    key,
     library_db,
     library_with_catalog,
     open_library,
@@ -286,3 +291,40 @@ def test_the_previous_librarys_cancelled_matching_does_not_end_the_new_ones_prog
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
     ended_early = [s for s in seen if s[1] == 0 and s[2] > 0]
     assert not ended_early, seen
+
+
+def test_the_review_list_keeps_its_photos_and_place_when_another_model_takes_over(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A model switch (by hand, or 'Improve model' activating its new model mid-day) made
+    the Review list anew from the library: the photos staff had decided that day vanished
+    from it, a photo taken off it with Delete came back (and Ctrl+Z no longer knew it), and
+    no photo was selected any more, the review pane empty until staff clicked one."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)  # photos 1 and 2 matched
+    w.add_paths(write_photos(tmp_path / "p2", [3, 4]))
+    wait_matched(qtbot, w, 4)
+    w.review.queue.setFocus()
+    first = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_Return)  # confirmed: the list moves on
+    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
+    w.session.select_row(w.model.row_of(item(w, "photo-of-003.jpg").key))
+    key(w, Qt.Key.Key_Delete)  # taken off the list
+    w.session.select_row(w.model.row_of(item(w, "photo-of-004.jpg").key))
+    w.switch_model(version, confirm=False)
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == version,
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    names = [i.path.name for i in w.model.items]
+    current = w.session.current_item()
+    shown = current.path.name if current is not None else None
+    assert shown == "photo-of-004.jpg", (shown, names)
+    assert names == ["photo-of-001.jpg", "photo-of-002.jpg", "photo-of-004.jpg"]
+    assert first.status == "confirmed"
+    undecided = [i for i in w.model.items if i is not first]
+    assert all(i.status == "suggested" and i.suggestions for i in undecided)  # matched anew
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "photo-of-003.jpg" in [i.path.name for i in w.model.items]  # Ctrl+Z puts it back

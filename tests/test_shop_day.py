@@ -317,15 +317,15 @@ def test_photos_added_again_right_after_stop_are_matched(
 def test_stopped_photos_stay_listed_as_stopped_after_a_model_switch(
     qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
 ) -> None:
-    """A model switch makes the queue anew (MainWindow._rematch, as after 'Use selected
-    version' or an adopted fine-tuning): stopped photos are listed again as stopped, neither
+    """A model switch matches the queue again (ReviewSession.rematch, as after 'Use selected
+    version' or an adopted fine-tuning): stopped photos stay listed as stopped, neither
     matched unasked nor dropped from the list."""
     w = window
     stopped = _stop_matching_early(qtbot, w, tmp_path)
     lib_path = w.library_path
     assert lib_path is not None
     before = library_db(lib_path).execute("SELECT count(*) FROM photos").fetchone()[0]
-    w._rematch()  # what a model switch ends with
+    w.session.rematch()  # what a model switch ends with
     qtbot.waitUntil(lambda: w.model.rowCount() >= len(stopped), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
     listed = {i.path: i for i in w.model.items}

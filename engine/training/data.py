@@ -46,6 +46,8 @@ class TrainingSet:
     heldout: list[Sample]  # confirmed photos kept for the gate
     missing: list[str] = field(default_factory=list)  # unreadable sources, skipped
     confirmations: int = 0  # live confirmations when the data was read (readable or not)
+    # The latest decision then: confirmations made after it are new to the model trained.
+    decided_up_to: int = 0
 
     @property
     def class_of(self) -> dict[str, int]:
@@ -117,6 +119,7 @@ def collect(lib: Library, holdout: float = HOLDOUT_SHARE) -> TrainingSet:
 
     missing: list[str] = []
     catalog: list[Sample] = []
+    decided_up_to = int(lib.db.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
     for image_id, sku, path, sha, size, mtime in lib.db.execute(
         "SELECT id, sku, path, sha256, size, mtime FROM catalog_images "
         "WHERE origin = 'catalog' ORDER BY id"
@@ -144,4 +147,12 @@ def collect(lib: Library, holdout: float = HOLDOUT_SHARE) -> TrainingSet:
             photos.append(Sample(src, sku, "photo", int(pid)))
     train, held = stratified_split(photos, holdout, max_total=HOLDOUT_MAX)
     skus = sorted({s.sku for s in catalog} | {s.sku for s in photos})
-    return TrainingSet(skus, catalog, train, held, missing, confirmations=len(confirmed))
+    return TrainingSet(
+        skus,
+        catalog,
+        train,
+        held,
+        missing,
+        confirmations=len(confirmed),
+        decided_up_to=decided_up_to,
+    )

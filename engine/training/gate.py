@@ -135,16 +135,25 @@ def _photo_vectors(lib: Library, version: str, photos: Sequence[Sample]) -> np.n
     return out
 
 
-def still_readable(lib: Library, photos: Sequence[Sample]) -> list[Sample]:
-    """The held-out photos as they can be read now, from their original or its thumbnail;
-    one readable neither way is left out of both models' scores. Staff may tidy a delivery
-    folder while the model trains: that must not fail the run after all the training."""
+def as_they_stand(lib: Library, photos: Sequence[Sample]) -> list[Sample]:
+    """The held-out photos as staff decide them now and as they can be read now: staff keep
+    reviewing while the model trains, so one no longer confirmed (or confirmed as a product
+    since withdrawn) proves nothing and is left out, and one confirmed as another product is
+    scored as that one. One readable neither from its original nor from its thumbnail is
+    left out of both models' scores too: staff may tidy a delivery folder meanwhile, and that
+    must not fail the run after all the training."""
+    withdrawn = {
+        sku for (sku,) in lib.db.execute("SELECT sku FROM products WHERE withdrawn_at IS NOT NULL")
+    }
     kept = []
     for s in photos:
+        decision = lib.photo_state(s.ref_id).decision
+        if decision is None or decision.action != "confirm" or decision.sku in withdrawn:
+            continue
         row = lib.db.execute("SELECT path, sha256 FROM photos WHERE id = ?", [s.ref_id]).fetchone()
         source = None if row is None else readable_source(lib.thumbs_dir, row[0], row[1])
         if source is not None:
-            kept.append(replace(s, source=source))
+            kept.append(replace(s, source=source, sku=str(decision.sku)))
     return kept
 
 
@@ -274,7 +283,7 @@ def compare(
     try here would hold up matching (a hung network share) for nothing.
     """
     active = active or lib.model_version
-    heldout = still_readable(lib, heldout)
+    heldout = as_they_stand(lib, heldout)
     embed_missing(lib, candidate, progress=progress, cancel=cancel, skip=skip)
     embed_missing(lib, active, progress=progress, cancel=cancel)
     reporter = ProgressReporter(STAGE_COMPARE, 2, progress, cancel)
