@@ -372,8 +372,8 @@ class ImportSetupDialog(QDialog):
             rows = count(preview.total_rows, "product row")
             if preview.pictures:
                 parts.append(
-                    f"{count(preview.pictures, 'picture')} in the workbook's rows: saved beside "
-                    "it, named by SKU, and imported."
+                    f"{count(preview.pictures, 'picture')} in the workbook's rows: saved as "
+                    "files named by SKU, in a folder named after the workbook, and imported."
                 )
             if preview.worksheets:
                 said = preview.worksheets

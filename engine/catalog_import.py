@@ -40,7 +40,7 @@ from engine.progress import (
     RunClock,
 )
 from engine.sheet import Sheet, SheetRow, read_sheet
-from engine.sheet_pictures import SavedPictures, save_pictures, tidy
+from engine.sheet_pictures import SavedPictures, plan_pictures, save_pictures, tidy
 from engine.thumbnails import save_thumbnail
 from engine.wording import are, count
 
@@ -413,12 +413,14 @@ def import_catalog(
             )
     if sheet is None:
         require_images(root)
-    saved = save_pictures(sheet, root) if sheet is not None else SavedPictures()
+    saved = plan_pictures(sheet, root) if sheet is not None else SavedPictures()
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
     old = _replace(lib, replaces, str(root)) if replaces is not None else None
     if removals == "ask":
         read = sheet.worksheets if sheet else ""
         _check_removals(lib, [str(root)] + ([old] if old else []), items, read)
+    if sheet is not None:
+        save_pictures(sheet, saved)  # the import goes ahead: its pictures are written
     report = ImportReport(
         skipped=list(skipped), notes=(_by_line(sheet, sheet.notes) if sheet else []) + found
     )
@@ -720,16 +722,7 @@ def import_catalog(
         withdrawn = _withdraw(lib, unlisted - set(products), now)
         if sheet is not None:
             _note_bare_products(lib, sheet, list(products), withdrawn, report)
-            if saved.count:
-                report.notes.append(
-                    (
-                        str(saved.folder),
-                        f"{count(saved.count, 'picture')} placed in {sheet.path.name}: saved "
-                        "here, named by SKU, and imported",
-                    )
-                )
-            if removals != "keep":  # kept pictures keep their files
-                tidy(saved)
+            report.notes += saved.notes + tidy(lib, saved, root)
             # Exports follow the first supplier sheet's convention: a semicolon sheet comes
             # from a decimal-comma locale, whose Excel reads only semicolons and "1,29". The
             # first only: the shop's Excel does not change with the next supplier's sheet.

@@ -43,6 +43,8 @@ __all__ = [
     "to_tensor",
 ]
 
+# In a folder of pictures ShopMatch saved from a supplier's workbook (engine.sheet_pictures).
+WORKBOOK_PICTURES_MARKER = ".shopmatch-pictures"
 MAX_PIXELS: int = 250_000_000
 """Decompression-bomb limit, in pixels of the file as stored (read at call time)."""
 
@@ -427,6 +429,10 @@ def _walk(folder: Path, recursive: bool, top: bool) -> Iterator[Path]:
     # A ShopMatch library kept among the photos (a USB stick holding both): its thumbnails
     # and backups are not photos, and matching them grew the photo list at every run.
     in_library = any(e.name == LIBRARY_MARKER for e in entries)
+    # The pictures ShopMatch saved from a workbook belong to that workbook's rows: found by
+    # SKU besides, a picture the supplier took out stayed in the catalog.
+    if not top and any(e.name == WORKBOOK_PICTURES_MARKER for e in entries):
+        return
     for entry in entries:
         try:
             if _is_hidden(entry) or (in_library and entry.name in LIBRARY_FOLDERS):

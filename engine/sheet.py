@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.wording import count
+
 if TYPE_CHECKING:
-    from engine.workbook import Picture, Worksheet
+    from engine.workbook import Worksheet
+    from engine.workbook_pictures import Picture
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "sku": (
@@ -462,7 +465,7 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
     header names only a SKU-like column (a cover titled "Item list ...") is passed over
     when another has a real header; hidden tabs are read only when no visible one has
     products. A one-worksheet workbook's error names its headers; a bigger one's each tab."""
-    from engine.workbook import MAX_CELLS_XML, cells_xml_size, media_count, worksheets
+    from engine.workbook import MAX_CELLS_XML, cells_xml_size, in_cell_pictures, worksheets
 
     size = cells_xml_size(raw)
     if size > MAX_CELLS_XML:
@@ -515,10 +518,10 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
             "hidden in Excel, read because no visible worksheet lists products (Excel: "
             "right-click a worksheet tab > Unhide)"
         )
-    in_cells = media_count(raw) - sum(len(ws.pictures) + ws.unplaced for ws in tabs)
-    if in_cells > 1:  # one may be the supplier's logo in a header
+    in_cells = in_cell_pictures(raw)
+    if in_cells:
         merged.notes.append(
-            f"{path.name}: holds {in_cells} pictures placed in cells (Excel's \"Place in "
+            f"{path.name}: holds {count(in_cells, 'picture')} placed in cells (Excel's \"Place in "
             'Cell"), which ShopMatch cannot read; in Excel, choose Picture > Place over '
             "Cells for them, save and import again"
         )
@@ -526,27 +529,25 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
 
 
 def _place_pictures(sheet: Sheet, ws: Worksheet) -> None:
-    """Give each picture placed on the worksheet to the product row it sits in (the first
-    one it covers): suppliers paste each product's picture beside its row."""
+    """Give each picture placed on the worksheet to the product row holding its middle:
+    suppliers paste each product's picture in its row. What cannot be used is named."""
+    by_line = {r.line: r for r in sheet.rows}
     stray: list[int] = []
-    drawings: list[int] = []
     for picture in ws.pictures:
-        row = next((r for r in sheet.rows if picture.first <= r.line <= picture.last), None)
+        row = by_line.get(picture.row)
         if row is None:
-            stray.append(picture.first)
-        elif not picture.ext:
-            drawings.append(picture.first)
+            stray.append(picture.row)
         else:
             row.embedded.append(picture)
     if stray:
         sheet.notes.append(
             f"{_lines(sorted(set(stray)), 'row')}: a picture not beside a product row; not used"
         )
-    if drawings:
-        sheet.notes.append(
-            f"{_lines(sorted(set(drawings)), 'row')}: a drawing (such as EMF), not a picture; "
-            "not used"
-        )
+    whys: dict[str, list[int]] = {}
+    for line, why in ws.picture_problems:
+        whys.setdefault(why, []).append(line)
+    for why, lines in whys.items():
+        sheet.notes.append(f"{_lines(sorted(set(lines)), 'row')}: {why}; not used")
 
 
 def _note_cells(sheet: Sheet, ws: Worksheet) -> None:

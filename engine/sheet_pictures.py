@@ -2,52 +2,52 @@
 
 Many price lists carry each product's picture in its row. The catalog imports picture
 files (it hashes, re-reads and follows them like any other), so the workbook's pictures are
-written beside it, into a folder named after it inside the catalog folder: visible to the
-shop, named by SKU, rewritten only when the workbook's picture changes (an unchanged one
-is not even re-read by the next import), and tidied once an import has gone through.
+written into a folder named after it, inside the catalog folder: visible to the shop, named
+by SKU. The folder holds a manifest (``.shopmatch-pictures``: the workbook, and each file
+with the hash of what ShopMatch last wrote), so that ShopMatch
+
+- writes into no folder it did not make, and deletes only files it wrote;
+- rewrites a file only when the workbook's picture changed: an edit the shop made to a
+  saved picture stays (with a note), and an unchanged one is not even re-read;
+- tidies, once an import has gone through, the files of pictures the supplier took out,
+  and the folder of a workbook that was renamed (its pictures were followed to the new one).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.atomic import atomic_write_bytes
-from engine.sheet import Sheet
+from engine.atomic import atomic_write_bytes, atomic_write_text
+from engine.images import WORKBOOK_PICTURES_MARKER as MARKER
+from engine.sheet import Sheet, SheetRow
+
+if TYPE_CHECKING:
+    from engine.library import Library
 
 # Characters no file name may hold on Windows, macOS or Linux, and ';' (a sheet's picture
 # list separator).
 _UNSAFE = re.compile(r'[<>:"/\\|?*;\x00-\x1f]')
 _WINDOWS_RESERVED = re.compile(r"(con|prn|aux|nul|com\d|lpt\d)(\..*)?", re.IGNORECASE)
-
-
-MARKER = ".shopmatch-pictures"  # in a folder ShopMatch made: its files are ShopMatch's
+STEM_BYTES = 150  # of the 255 a file name may have: room for "_12", a hash and ".jpeg"
+OTHER_NAMES = 10  # "<name> pictures (ShopMatch)", "(ShopMatch 2)", ... before giving up
 
 
 @dataclass
 class SavedPictures:
     folder: Path | None = None  # None: not a workbook, or no folder of ours to look after
     by_row: dict[int, list[Path]] = field(default_factory=dict)  # id(SheetRow) -> files
+    written: dict[str, str] = field(default_factory=dict)  # file name -> sha256 written
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def count(self) -> int:
         return sum(len(paths) for paths in self.by_row.values())
-
-
-def folder_for(sheet_path: Path, root: Path) -> Path:
-    """'Preisliste 2026.xlsx' -> root/'Preisliste 2026 pictures', unless a folder of that
-    name holds the shop's own files: then root/'Preisliste 2026 pictures (ShopMatch)'.
-    ShopMatch never writes into, nor tidies, a folder it did not make."""
-    stem = safe_stem(sheet_path.stem)
-    for name in (f"{stem} pictures", f"{stem} pictures (ShopMatch)"):
-        folder = root / name
-        if not folder.exists() or (folder / MARKER).is_file():
-            return folder
-        if folder.is_dir() and not any(folder.iterdir()):
-            return folder
-    return root / f"{stem} pictures (ShopMatch)"  # a file of that name: mkdir says so
 
 
 def safe_stem(text: str) -> str:
@@ -56,67 +56,201 @@ def safe_stem(text: str) -> str:
     stem = _UNSAFE.sub("_", text).strip().rstrip(".") or "_"
     if _WINDOWS_RESERVED.fullmatch(stem):
         stem = f"_{stem}"
-    stem = stem[:100]
+    stem = stem.encode()[:STEM_BYTES].decode(errors="ignore")
     if stem != text:
-        stem += "-" + hashlib.sha1(text.encode()).hexdigest()[:6]
+        stem += "-" + _short_hash(text)
     return stem
 
 
-def save_pictures(sheet: Sheet, root: Path) -> SavedPictures:
-    """Write the pictures placed in the sheet's rows into the workbook's picture folder
-    under ``root``; a file that already holds the same bytes is left as it is."""
+def folder_for(sheet_path: Path, root: Path) -> Path:
+    """'Preisliste 2026.xlsx' -> root/'Preisliste 2026 pictures', or, when a folder of that
+    name is the shop's own (no manifest, not empty), '... pictures (ShopMatch)', then
+    '(ShopMatch 2)' and so on. ShopMatch never writes into a folder it did not make."""
+    stem = safe_stem(sheet_path.stem)
+    names = [f"{stem} pictures", f"{stem} pictures (ShopMatch)"]
+    names += [f"{stem} pictures (ShopMatch {n})" for n in range(2, OTHER_NAMES)]
+    for name in names:
+        folder = root / name
+        if not folder.exists() or (folder / MARKER).is_file():
+            return folder
+        if folder.is_dir() and not any(folder.iterdir()):
+            return folder
+    raise ValueError(
+        f"cannot save the pictures of {sheet_path.name}: folders named '{names[0]}' and "
+        f"'{names[-1]}' already hold other files in {root}; move them away, then import"
+    )
+
+
+def plan_pictures(sheet: Sheet, root: Path) -> SavedPictures:
+    """Where the pictures placed in the sheet's rows go (nothing written yet: the import
+    may still ask first whether to go ahead)."""
     if not sheet.workbook:
         return SavedPictures()
-    folder = folder_for(sheet.path, root)
     rows = [row for row in sheet.rows if row.embedded]
     if not rows:  # none now: an earlier import's folder is still tidied
+        folder = root / f"{safe_stem(sheet.path.stem)} pictures"
         return SavedPictures(folder if (folder / MARKER).is_file() else None)
-    saved = SavedPictures(folder)
-    taken: dict[str, int] = {}
+    folder = folder_for(sheet.path, root)
+    plan = SavedPictures(folder)
+    for row, names in zip(rows, _file_names(rows), strict=True):
+        plan.by_row[id(row)] = [folder / name for name in names]
+    return plan
+
+
+def save_pictures(sheet: Sheet, plan: SavedPictures) -> None:
+    """Write the planned pictures into the workbook's picture folder (see the module's
+    rules for what is left as it is); nothing is deleted here."""
+    folder = plan.folder
+    if folder is None or not plan.by_row:
+        return
+    before = _manifest(folder).get("files", {})
     try:
         folder.mkdir(exist_ok=True)
-        if not (folder / MARKER).is_file():
-            atomic_write_bytes(
-                folder / MARKER,
-                f"ShopMatch saved the pictures of {sheet.path.name} here, to import them. "
-                "It replaces them when the workbook changes.\n".encode(),
-            )
-        for row in rows:
-            for picture in row.embedded:
-                stem = safe_stem(row.sku)
-                taken[stem] = taken.get(stem, 0) + 1
-                suffix = "" if taken[stem] == 1 else f"_{taken[stem]}"
-                path = folder / f"{stem}{suffix}.{picture.ext}"
-                if not _holds(path, picture.data):
-                    atomic_write_bytes(path, picture.data)
-                saved.by_row.setdefault(id(row), []).append(path)
+        for row in sheet.rows:
+            for picture, path in zip(row.embedded, plan.by_row.get(id(row), []), strict=True):
+                new = hashlib.sha256(picture.data).hexdigest()
+                kept = _write(path, picture.data, new, before.get(path.name), plan)
+                if kept is not None:
+                    plan.written[path.name] = kept
+        _write_manifest(folder, sheet.path, {**before, **plan.written})
     except OSError as exc:
-        raise OSError(
-            exc.errno,
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # said as a full disk
+        advice = (
+            "copy the workbook into a folder you can write to, and import it from there"
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+            else "see that the folder can be written to, then import again"
+        )
+        raise ValueError(
             f"cannot save the pictures of {sheet.path.name} into {folder} "
-            f"({exc.strerror or exc}); copy the workbook into a folder you can write to, "
-            "and import it from there",
+            f"({exc.strerror or exc}); {advice}"
         ) from exc
-    return saved
+    plan.notes.append(
+        (
+            str(folder),
+            f"{plan.count} picture{'s' if plan.count > 1 else ''} placed in {sheet.path.name}: "
+            "saved here, named by SKU, and imported",
+        )
+    )
 
 
-def tidy(saved: SavedPictures) -> int:
-    """Remove the picture folder's files this import did not write (products or pictures
-    the supplier took out of the workbook); returns how many. Only after the import went
-    through: until then they are the catalog's pictures."""
-    if saved.folder is None or not (saved.folder / MARKER).is_file():
-        return 0
-    keep = {p.name for paths in saved.by_row.values() for p in paths}
-    gone = 0
-    for path in saved.folder.iterdir():
-        if path.is_file() and path.name not in keep and path.name != MARKER:
-            path.unlink(missing_ok=True)
-            gone += 1
-    return gone
+def tidy(lib: Library, saved: SavedPictures, root: Path) -> list[tuple[str, str]]:
+    """After an import that went through: remove the files ShopMatch wrote before into this
+    workbook's picture folder that it did not write now, and the folders of workbooks no
+    longer there (renamed: their pictures were followed). A file the catalog still uses
+    (kept by ``--keep-missing``) stays, and so does every file the shop put there. Returns
+    notes for the import's summary."""
+    used = {str(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")}
+    notes: list[tuple[str, str]] = []
+    folders = [saved.folder] if saved.folder is not None else []
+    for marker in sorted(root.glob(f"*/{MARKER}")):
+        workbook = _manifest(marker.parent).get("workbook", "")
+        if marker.parent not in folders and workbook and not Path(workbook).exists():
+            folders.append(marker.parent)  # its workbook was renamed or moved away
+    for folder in folders:
+        manifest = _manifest(folder)
+        ours = manifest.get("files", {})
+        now = saved.written if folder == saved.folder else {}
+        gone = [n for n in ours if n not in now and str(folder / n) not in used]
+        for name in gone:
+            (folder / name).unlink(missing_ok=True)
+        left = {n: h for n, h in ours.items() if n not in gone}
+        if not left and folder != saved.folder:
+            _remove_if_only_ours(folder)
+        elif gone:
+            _write_manifest(folder, Path(manifest.get("workbook", "")), left)
+        if gone:
+            notes.append(
+                (
+                    str(folder),
+                    f"{len(gone)} saved picture{'s' if len(gone) > 1 else ''} the "
+                    "workbook no longer holds: removed",
+                )
+            )
+    return notes
 
 
-def _holds(path: Path, data: bytes) -> bool:
+def _file_names(rows: list[SheetRow]) -> list[list[str]]:
+    """Each row's pictures' file names: 'X.png', 'X_2.png', ... A SKU's own stem is kept
+    for it, so SKU 'X_2' keeps 'X_2.png' and X's second picture becomes 'X_3.png'; names
+    are told apart ignoring case, as on macOS and Windows ('AB12' and 'ab12')."""
+    stems: dict[int, str] = {}
+    reserved: dict[str, str] = {}  # case-folded stem -> the SKU it is kept for
+    for row in rows:
+        stem = safe_stem(row.sku)
+        if reserved.setdefault(stem.casefold(), row.sku) != row.sku:
+            stem += "-" + _short_hash(row.sku)
+            reserved.setdefault(stem.casefold(), row.sku)
+        stems[id(row)] = stem
+    used: set[str] = set()
+    names: list[list[str]] = []
+    for row in rows:
+        stem, mine = stems[id(row)], []
+        for picture in row.embedded:
+            name, n = stem, 1
+            while name.casefold() in used or (n > 1 and name.casefold() in reserved):
+                n += 1
+                name = f"{stem}_{n}"
+            used.add(name.casefold())
+            mine.append(f"{name}.{picture.ext}")
+        names.append(mine)
+    return names
+
+
+def _write(path: Path, data: bytes, new: str, last: str | None, saved: SavedPictures) -> str | None:
+    """Write ``data`` unless the file already holds it, or is the shop's: edited since
+    ShopMatch wrote it (and the workbook's picture has not changed), or put there by the
+    shop. Returns the hash the manifest keeps for the file; None for a file of the shop's,
+    which ShopMatch will never delete."""
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
-    except OSError:
-        return False
+        on_disk: str | None = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        on_disk = None
+    if on_disk == new:
+        return new
+    if on_disk is not None and last in (new, None):
+        saved.notes.append(
+            (
+                str(path),
+                "kept as it is: it differs from the picture in the workbook (edited here?); "
+                "delete it to take the workbook's picture again",
+            )
+        )
+        return last
+    atomic_write_bytes(path, data)
+    return new
+
+
+def _manifest(folder: Path) -> dict:  # type: ignore[type-arg]
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_manifest(folder: Path, workbook: Path, files: dict[str, str]) -> None:
+    atomic_write_text(
+        folder / MARKER,
+        json.dumps(
+            {
+                "about": "ShopMatch saved the pictures of this workbook here to import them; "
+                "it replaces them when the workbook's pictures change.",
+                "workbook": str(workbook),
+                "files": files,
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+    )
+
+
+def _remove_if_only_ours(folder: Path) -> None:
+    """The folder of a workbook that is gone, once it holds nothing but the manifest."""
+    if all(p.name == MARKER for p in folder.iterdir()):
+        (folder / MARKER).unlink(missing_ok=True)
+        folder.rmdir()
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:6]

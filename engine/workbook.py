@@ -19,7 +19,10 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.workbook_pictures import Picture
 
 # Cells of all worksheets together, as XML: beyond this a workbook is refused (save it as
 # CSV) rather than loaded. openpyxl holds every cell in memory (about 100 bytes of XML and
@@ -35,29 +38,6 @@ _ROW_OF = re.compile(rb'\br="[A-Z]+(\d+)"')
 _VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
 
 
-# Picture formats a catalog can use (Pillow decodes them); EMF/WMF drawings and the like
-# are left out with a note.
-PICTURE_FORMATS = {
-    "png": "png",
-    "jpeg": "jpg",
-    "jpg": "jpg",
-    "gif": "gif",
-    "bmp": "bmp",
-    "tiff": "tif",
-    "webp": "webp",
-}
-
-
-@dataclass
-class Picture:
-    """A picture placed on a worksheet, over rows ``first`` to ``last`` (Excel's numbers)."""
-
-    data: bytes
-    ext: str  # the file suffix it is saved with ("png", "jpg"); "" when not a picture format
-    first: int
-    last: int
-
-
 @dataclass
 class Worksheet:
     title: str
@@ -67,8 +47,9 @@ class Worksheet:
     hidden_rows: list[int] = field(default_factory=list)  # hidden in Excel, not empty
     visible: bool = True
     active: bool = False  # the one the workbook opens on
-    pictures: list[Picture] = field(default_factory=list)  # placed on it, in cells' rows
-    unplaced: int = 0  # pictures placed at a fixed position, not in any row
+    pictures: list[Picture] = field(default_factory=list)  # placed on it, each in a row
+    # (row, why) for pictures placed on it that a catalog cannot use (EMF, too big, damaged)
+    picture_problems: list[tuple[int, str]] = field(default_factory=list)
 
 
 def spreadsheet_kind(raw: bytes) -> str | None:
@@ -109,13 +90,6 @@ def cells_xml_size(raw: bytes) -> int:
             for i in zf.infolist()
             if i.filename.startswith("xl/worksheets/") or i.filename == "xl/sharedStrings.xml"
         )
-
-
-def media_count(raw: bytes) -> int:
-    """Pictures in the workbook's media folder: those placed on worksheets, and Excel's
-    "Place in Cell" pictures, which are kept there without a drawing openpyxl would list."""
-    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-        return sum(1 for n in zf.namelist() if n.startswith("xl/media/"))
 
 
 def _first_section(number_format: str) -> str:
@@ -177,48 +151,58 @@ def worksheets(raw: bytes) -> list[Worksheet]:
     exporter wrote out of order and knows nothing of merged cells or hidden rows."""
     import openpyxl  # MIT; pure Python
 
-    with warnings.catch_warnings():  # its complaints about odd files are not the shop's
-        warnings.simplefilter("ignore")
+    from engine.workbook_pictures import openpyxl_without_pictures
+
+    with warnings.catch_warnings(), openpyxl_without_pictures():
+        warnings.simplefilter("ignore")  # its complaints about odd files are not the shop's
         wb = openpyxl.load_workbook(io.BytesIO(raw), data_only=True)
     try:
-        unsaved = _unsaved_formulas(raw)
-        active = wb.active
-        return [
-            _as_text(ws, ws is active, unsaved.get(ws.title, []))
-            for ws in wb.worksheets
-            if hasattr(ws, "iter_rows")
-        ]
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            parts = _sheet_parts(zf)
+            active = wb.active
+            return [
+                _as_text(ws, ws is active, zf, parts.get(ws.title))
+                for ws in wb.worksheets
+                if hasattr(ws, "iter_rows")
+            ]
     finally:
         wb.close()
 
 
-def _unsaved_formulas(raw: bytes) -> dict[str, list[int]]:
-    """Per worksheet title, the rows with a formula cell that has no saved value: a file
-    written by a program (an ERP, a script) rather than saved by Excel, which computes
-    them. Such a cell reads as empty; Excel shows a value there."""
+def in_cell_pictures(raw: bytes) -> int:
+    """Pictures Excel keeps in cells ("Place in Cell"), which cannot be read."""
+    from engine.workbook_pictures import in_cell_count
+
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        return in_cell_count(zf)
+
+
+def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Worksheet title -> its part in the zip ('xl/worksheets/sheet1.xml')."""
     from openpyxl.reader.workbook import WorkbookParser
 
-    found: dict[str, list[int]] = {}
     try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            parser = WorkbookParser(zf, "xl/workbook.xml")
-            parser.parse()
-            for sheet, rel in parser.find_sheets():
-                xml = zf.read(rel.target.lstrip("/"))
-                if b"<f" not in xml and b":f" not in xml:
-                    continue
-                rows: list[int] = []
-                for cell in _CELL.finditer(xml):
-                    body = cell.group(2) or b""
-                    if re.search(rb"<(?:\w+:)?f\b", body) and not _VALUE.search(body):
-                        row = _ROW_OF.search(cell.group(1))
-                        if row and int(row.group(1)) not in rows:
-                            rows.append(int(row.group(1)))
-                if rows:
-                    found[sheet.name] = rows
-    except Exception:  # only a note is lost: the cells are read all the same
-        return found
-    return found
+        parser = WorkbookParser(zf, "xl/workbook.xml")
+        parser.parse()
+        return {sheet.name: rel.target.lstrip("/") for sheet, rel in parser.find_sheets()}
+    except Exception:  # only notes and pictures are lost: the cells are read all the same
+        return {}
+
+
+def _unsaved_formulas(xml: bytes) -> list[int]:
+    """The rows with a formula cell that has no saved value: a file written by a program
+    (an ERP, a script) rather than saved by Excel, which computes them. Such a cell reads
+    as empty; Excel shows a value there."""
+    rows: list[int] = []
+    if b"<f" not in xml and b":f" not in xml:
+        return rows
+    for cell in _CELL.finditer(xml):
+        body = cell.group(2) or b""
+        if re.search(rb"<(?:\w+:)?f\b", body) and not _VALUE.search(body):
+            row = _ROW_OF.search(cell.group(1))
+            if row and int(row.group(1)) not in rows:
+                rows.append(int(row.group(1)))
+    return rows
 
 
 def _merged_down(ws: Any) -> dict[tuple[int, int], object]:
@@ -236,7 +220,7 @@ def _merged_down(ws: Any) -> dict[tuple[int, int], object]:
     return filled
 
 
-def _as_text(ws: Any, active: bool, unsaved: list[int]) -> Worksheet:
+def _as_text(ws: Any, active: bool, zf: zipfile.ZipFile, part: str | None) -> Worksheet:
     # Every cell quoted: the sheet reader then finds the comma delimiter whatever the cells
     # hold (it sniffs the header line outside quotes).
     out = io.StringIO()
@@ -259,7 +243,14 @@ def _as_text(ws: Any, active: bool, unsaved: list[int]) -> Worksheet:
         if cells and ws.row_dimensions[number].hidden:
             hidden.append(number)
         writer.writerow(cells)
-    pictures, unplaced = _pictures(ws)
+    unsaved: list[int] = []
+    pictures: list[Picture] = []
+    problems: list[tuple[int, str]] = []
+    if part is not None:
+        from engine.workbook_pictures import read_pictures
+
+        unsaved = _unsaved_formulas(zf.read(part))
+        pictures, problems = read_pictures(zf, part, ws)
     return Worksheet(
         ws.title,
         out.getvalue(),
@@ -269,29 +260,5 @@ def _as_text(ws: Any, active: bool, unsaved: list[int]) -> Worksheet:
         visible=ws.sheet_state == "visible",
         active=active,
         pictures=pictures,
-        unplaced=unplaced,
+        picture_problems=problems,
     )
-
-
-def _pictures(ws: Any) -> tuple[list[Picture], int]:
-    """The pictures placed on the worksheet with the rows they cover, and how many sit at a
-    fixed position instead (no row to give them to)."""
-    found: list[Picture] = []
-    unplaced = 0
-    for image in getattr(ws, "_images", []):
-        anchor = image.anchor
-        start = getattr(anchor, "_from", None)
-        if start is None:
-            unplaced += 1
-            continue
-        end = getattr(anchor, "to", None)
-        first = start.row + 1
-        last = max(first, end.row + 1) if end is not None else first
-        try:
-            data = image._data()
-        except Exception:  # a picture whose part is missing from the zip
-            unplaced += 1
-            continue
-        ext = PICTURE_FORMATS.get(str(image.format or "").lower(), "")
-        found.append(Picture(data, ext, first, last))
-    return found, unplaced

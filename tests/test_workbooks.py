@@ -7,13 +7,18 @@ with leading zeros, whole EANs) where a re-save as CSV would mangle it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import struct
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
+from openpyxl.drawing.image import Image as XlImage
+from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, TwoCellAnchor
+from PIL import Image
 
 from conftest import cli, product_image
 from engine.library import Library
@@ -649,3 +654,253 @@ def test_a_workbook_bomb_is_refused_before_it_is_loaded(tmp_path: Path) -> None:
     assert bomb.stat().st_size < 2**20
     with pytest.raises(SheetError, match=r"bomb\.xlsx is too big to read \(10\d MB of cells\)"):
         read_sheet(bomb)
+
+
+# -- review 33: price lists with their pictures inside ---------------------------------------
+def _png(seed: int, size: int = 160, fmt: str = "PNG") -> io.BytesIO:
+    buf = io.BytesIO()
+    product_image(seed, size).save(buf, fmt)
+    buf.seek(0)
+    return buf
+
+
+def _book(path: Path, skus: list[str], pictures: list[tuple[int, object]]) -> Path:
+    """A price list: header SKU/Name/Picture, one row per SKU; ``pictures``: (seed, anchor)
+    with anchor a cell ("C2") or an openpyxl anchor."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["SKU", "Name", "Picture"])
+    for sku in skus:
+        ws.append([sku, f"Product {sku}", None])
+    for seed, anchor in pictures:
+        img = XlImage(_png(seed))
+        if isinstance(anchor, str):
+            ws.add_image(img, anchor)
+        else:
+            img.anchor = anchor
+            ws.add_image(img)
+    wb.save(path)
+    return path
+
+
+def _swap_media(book: Path, out: Path, replace: dict[str, bytes]) -> Path:
+    """The workbook with some of its xl/media files' bytes replaced (as Excel stores a
+    pasted picture: the original bytes under image<N>.<ext>)."""
+    with zipfile.ZipFile(book) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            dst.writestr(item, replace.get(item.filename, data))
+    return out
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+# --- wrong product ---------------------------------------------------------------------------
+
+
+def test_a_skus_second_picture_and_a_sku_named_like_it_do_not_share_a_file(
+    tmp_path: Path,
+) -> None:
+    """SKU X has two pictures (X.png, X_2.png); SKU X_2 has its own. X_2's picture was
+    written over X's second one, X got X_2's picture and X_2 got none."""
+    book = _book(tmp_path / "list.xlsx", ["X", "X_2"], [(1, "C2"), (2, "D2"), (3, "C3")])
+    with Library(tmp_path / "lib") as lib:
+        report = lib.import_catalog(None, book)
+        assert report.added == 3, (report.added, report.notes)
+        assert len(lib.catalog_images("X")) == 2
+        assert len(lib.catalog_images("X_2")) == 1, report.notes
+
+
+def test_a_picture_mostly_in_the_next_row_goes_to_that_rows_product(tmp_path: Path) -> None:
+    """B's picture starts near the bottom of A's row (dragged up a little) and fills B's
+    row: it was given to A (A got two pictures, B none), without a word."""
+    # Default row height is 15 pt = 190500 EMU; 0-based rows: 1 = Excel row 2 (A), 2 = B.
+    slightly_above = TwoCellAnchor(
+        _from=AnchorMarker(col=2, row=1, rowOff=180000),
+        to=AnchorMarker(col=3, row=2, rowOff=180000),
+    )
+    book = _book(
+        tmp_path / "list.xlsx", ["A", "B", "C"], [(1, "C2"), (2, slightly_above), (3, "C4")]
+    )
+    sheet = read_sheet(book)
+    assert [(r.sku, len(r.embedded)) for r in sheet.rows] == [("A", 1), ("B", 1), ("C", 1)]
+
+
+def test_skus_differing_only_by_case_get_files_that_differ_on_every_system(
+    tmp_path: Path,
+) -> None:
+    """'AB12' and 'ab12' are written as AB12.png and ab12.png: one file on macOS and
+    Windows, so the second overwrites the first and one product shows the other's picture."""
+    book = _book(tmp_path / "list.xlsx", ["AB12", "ab12"], [(1, "C2"), (2, "C3")])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+    names = _files(tmp_path / "list pictures")
+    assert len({n.casefold() for n in names}) == 2, names
+
+
+# --- the pictures folder ----------------------------------------------------------------------
+
+
+def test_a_picture_the_supplier_took_out_of_a_row_is_not_kept_as_a_deleted_file(
+    tmp_path: Path,
+) -> None:
+    """The supplier removes B's picture (the row stays). The import finds the previous
+    import's B.png by SKU, reports it unchanged, then tidies it away: the catalog points at
+    a file this very import deleted, and the next import (same workbook) removes it."""
+    book = _book(tmp_path / "list.xlsx", ["A", "B", "C"], [(1, "C2"), (2, "C3"), (3, "C4")])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        _book(book, ["A", "B", "C"], [(1, "C2"), (3, "C4")])
+        lib.import_catalog(None, book)
+        paths = [str(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")]
+        assert all(Path(p).is_file() for p in paths), paths
+
+
+def test_a_picture_the_shop_put_in_the_pictures_folder_is_not_silently_deleted(
+    tmp_path: Path,
+) -> None:
+    """The folder is visible and named by SKU: the shop adds its own second view of B.
+    The next import neither imports it nor keeps it: it is deleted, and no message says so."""
+    book = _book(tmp_path / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    folder = tmp_path / "list pictures"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        product_image(50).save(folder / "B_back.jpg", quality=90)
+        lib.import_catalog(None, book)
+    assert (folder / "B_back.jpg").is_file()
+
+
+def test_a_picture_the_shop_edited_is_not_overwritten_when_the_workbook_did_not_change(
+    tmp_path: Path,
+) -> None:
+    """The marker says pictures are replaced 'when the workbook changes'; the README that an
+    unchanged picture is not rewritten. The shop crops A.png; re-importing the same workbook
+    silently writes the supplier's picture over the shop's edit."""
+    book = _book(tmp_path / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    picture = tmp_path / "list pictures" / "A.png"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        with Image.open(picture) as im:
+            im.crop((10, 10, 150, 150)).save(picture)
+        edited = picture.read_bytes()
+        lib.import_catalog(None, book)
+    assert picture.read_bytes() == edited
+
+
+def test_a_shopmatch_named_folder_of_the_shops_own_is_never_written_into(tmp_path: Path) -> None:
+    """'list pictures' and 'list pictures (ShopMatch)' both hold the shop's files (no
+    marker). folder_for falls through to the second, writes into it and tidies the shop's
+    file away, against its own promise."""
+    for name in ("list pictures", "list pictures (ShopMatch)"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mine.jpg").write_bytes(b"the shop's own file")
+    book = _book(tmp_path / "list.xlsx", ["A"], [(1, "C2")])
+    # Refusing is fine; deleting the shop's file is not.
+    with Library(tmp_path / "lib") as lib, contextlib.suppress(OSError):
+        lib.import_catalog(None, book, removals="remove")
+    assert (tmp_path / "list pictures (ShopMatch)" / "mine.jpg").is_file()
+
+
+def test_renaming_the_workbook_leaves_no_second_copy_of_its_pictures(tmp_path: Path) -> None:
+    """'A.xlsx' renamed 'Preisliste 2027.xlsx': the pictures are followed into
+    'Preisliste 2027 pictures', but 'A pictures' stays for good, marked as ShopMatch's,
+    every picture twice; its stale files are later found by SKU ('same picture as D.png')."""
+    book = _book(tmp_path / "A.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        renamed = book.rename(tmp_path / "Preisliste 2027.xlsx")
+        report = lib.import_catalog(None, renamed)
+        assert report.unchanged == 2
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and p.name != "lib")
+    held = {f: _files(tmp_path / f) for f in folders}
+    assert sum(bool(v) for v in held.values()) == 1, held
+
+
+# --- picture formats and messages -----------------------------------------------------------
+
+
+def test_a_phone_jpeg_mpo_picture_is_imported_not_called_a_drawing(tmp_path: Path) -> None:
+    """A JPEG with a multi-picture (MPF) segment, as iPhones and many cameras write, is
+    what Pillow calls 'MPO': it was left out as 'a drawing (such as EMF), not a picture'."""
+    mpo = io.BytesIO()
+    product_image(1, 160).save(mpo, "MPO", save_all=True, append_images=[product_image(2, 160)])
+    base = tmp_path / "base.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["SKU", "Name"])
+    ws.append(["A", "Apple"])
+    ws.add_image(XlImage(_png(1, fmt="JPEG")), "C2")
+    wb.save(base)
+    book = _swap_media(base, tmp_path / "list.xlsx", {"xl/media/image1.jpeg": mpo.getvalue()})
+    sheet = read_sheet(book)
+    assert [len(r.embedded) for r in sheet.rows] == [1], sheet.notes
+
+
+def _emf() -> bytes:
+    """A minimal EMF (header record + EOF record) Pillow identifies as 'WMF'."""
+    head = struct.pack("<II", 1, 108) + struct.pack("<iiii", 0, 0, 100, 100)
+    head += struct.pack("<iiii", 0, 0, 2000, 2000) + b" EMF"
+    head += struct.pack("<IIIHH", 0x10000, 128, 2, 1, 0) + struct.pack("<III", 0, 0, 0)
+    head += struct.pack("<iiii", 1920, 1080, 508, 285)
+    head += b"\x00" * (108 - len(head))
+    return head + struct.pack("<IIIII", 14, 20, 0, 16, 20)
+
+
+def test_emf_drawings_in_product_rows_are_not_called_place_in_cell_pictures(
+    tmp_path: Path,
+) -> None:
+    """Two rows hold EMF drawings placed over cells. openpyxl drops them (WMF/EMF), so the
+    code's own 'a drawing (such as EMF), not a picture' note never comes; instead the
+    media count says they are 'Place in Cell' pictures and tells the shop to 'Place over
+    Cells' what already is over cells. (Damaged picture bytes read the same way.)"""
+    base = _book(tmp_path / "base.xlsx", ["A", "B", "C"], [(1, "C2"), (2, "C3"), (3, "C4")])
+    book = _swap_media(
+        base,
+        tmp_path / "list.xlsx",
+        {"xl/media/image2.png": _emf(), "xl/media/image3.png": _emf()},
+    )
+    sheet = read_sheet(book)
+    said = " ".join(sheet.notes)
+    assert "Place in Cell" not in said, said
+    assert "rows 3, 4: a WMF drawing, not a picture ShopMatch can read; not used" in said, said
+
+
+def test_an_oversized_picture_is_left_out_with_a_note_not_decoded_nor_fatal(
+    tmp_path: Path,
+) -> None:
+    """Pictures in a workbook get no pixel check before openpyxl opens them. Row 3: a
+    25000 x 25000 px PNG (a few KB) refuses the whole price list ('cannot be read (Image
+    size (625000000 pixels) exceeds limit ... decompression bomb DOS attack.)'), naming
+    neither the row nor what to do. Row 4: a TIFF over the catalog's 250 MP limit (under
+    Pillow's hard stop) is decoded in full and re-encoded as PNG while the sheet is read,
+    preview included (16000 x 16000 RGB in a 42 KB workbook: 2 GB of memory), then saved
+    as 'C.tif' holding PNG bytes, only for the import to refuse it as too big."""
+    import engine.images  # noqa: F401  the app's Pillow limits, as in every real run
+
+    bomb = io.BytesIO()
+    Image.new("1", (25000, 25000)).save(bomb, "PNG")
+    big = io.BytesIO()
+    Image.new("1", (16000, 16000)).save(big, "TIFF", compression="tiff_adobe_deflate")
+    base = _book(tmp_path / "base.xlsx", ["A", "B", "C"], [(1, "C2"), (2, "C3"), (3, "C4")])
+    book = _swap_media(
+        base,
+        tmp_path / "list.xlsx",
+        {"xl/media/image2.png": bomb.getvalue(), "xl/media/image3.png": big.getvalue()},
+    )
+    sheet = read_sheet(book)
+    assert [(r.sku, len(r.embedded)) for r in sheet.rows] == [("A", 1), ("B", 0), ("C", 0)]
+    said = " ".join(sheet.notes)
+    assert "row 3: not a picture ShopMatch can read" in said, said
+    assert "row 4: a picture of 16000 x 16000 pixels, over the 250 million" in said, said
+
+
+def test_a_long_unicode_sku_does_not_stop_the_import(tmp_path: Path) -> None:
+    """A 90-character CJK SKU is 270 bytes of file name (limit 255): safe_stem cuts at 100
+    characters, not bytes, and the whole import fails with 'cannot save the pictures ...
+    (File name too long); copy the workbook into a folder you can write to'."""
+    book = _book(tmp_path / "list.xlsx", ["商品" * 45, "B"], [(1, "C2"), (2, "C3")])
+    with Library(tmp_path / "lib") as lib:
+        report = lib.import_catalog(None, book)
+        assert report.added == 2, report.skipped
