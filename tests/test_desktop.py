@@ -1538,14 +1538,23 @@ def _library_with_confirmations(
     lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
     w.add_paths(write_photos(tmp_path / "p", [0, 1, 2, 3, 4, 5]))
     wait_matched(qtbot, w, 6)
+    _confirm_by_name(qtbot, w, lib_path, calls, 6)
+    return lib_path
+
+
+def _confirm_by_name(
+    qtbot: Any, w: MainWindow, lib_path: Path, calls: EngineCalls, confirmed: int, leave: str = ""
+) -> None:
+    """Confirm each photo as the product its file is named after (photo-of-003.jpg:
+    SKU-003), but those whose path holds ``leave``; then the Learning tab, set for a tiny run."""
     with calls.by_test(), Library(lib_path, lock=False) as lib:
         for photo_id, path in lib.db.execute("SELECT id, path FROM photos").fetchall():
-            lib.confirm(int(photo_id), f"SKU-{int(Path(path).stem[-3:]):03d}")
+            if not leave or leave not in path:
+                lib.confirm(int(photo_id), f"SKU-{int(Path(path).stem[-3:]):03d}")
     w.tabs.setCurrentWidget(w.learning)
     qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: w.learning.stats.confirmed == 6, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.learning.stats.confirmed == confirmed, timeout=WAIT_MS)
     w.learning.config_overrides = dict(TINY_TRAINING)
-    return lib_path
 
 
 def _wait_training_step(qtbot: Any, w: MainWindow) -> None:
@@ -1788,14 +1797,7 @@ def _three_photos_each(qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineC
         wait_matched(qtbot, w, 6 * (k + 1))
     w.add_paths(write_photos(tmp_path / "late", [5], 8))
     wait_matched(qtbot, w, 19)
-    with calls.by_test(), Library(lib_path, lock=False) as lib:
-        for photo_id, path in lib.db.execute("SELECT id, path FROM photos").fetchall():
-            if "/late/" not in path:
-                lib.confirm(int(photo_id), f"SKU-{int(Path(path).stem[-3:]):03d}")
-    w.tabs.setCurrentWidget(w.learning)
-    qtbot.waitUntil(lambda: w.learning.stats is not None, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: w.learning.stats.confirmed == 18, timeout=WAIT_MS)
-    w.learning.config_overrides = dict(TINY_TRAINING)
+    _confirm_by_name(qtbot, w, lib_path, calls, 18, leave="/late/")
     return lib_path
 
 
