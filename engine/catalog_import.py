@@ -194,7 +194,11 @@ class RemovalsNeedConsent(ValueError):
 
 
 def _check_removals(
-    lib: Library, roots: list[str], items: list[_Item], worksheets: str = ""
+    lib: Library,
+    roots: list[str],
+    items: list[_Item],
+    worksheets: str = "",
+    planned: dict[str, int] | None = None,
 ) -> None:
     """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
     than a few) would leave: files that are gone, empty (an unzip cut short), or that the
@@ -204,6 +208,10 @@ def _check_removals(
     present: set[str] = set()
     moved: set[tuple[str, int]] = set()
     for item in items:
+        if planned and str(item.path) in planned:  # a workbook's picture, written next
+            present.add(str(item.path))
+            moved.add((item.sku, planned[str(item.path)]))
+            continue
         try:
             st = item.path.stat()
         except OSError:
@@ -418,7 +426,7 @@ def import_catalog(
     old = _replace(lib, replaces, str(root)) if replaces is not None else None
     if removals == "ask":
         read = sheet.worksheets if sheet else ""
-        _check_removals(lib, [str(root)] + ([old] if old else []), items, read)
+        _check_removals(lib, [str(root)] + ([old] if old else []), items, read, saved.sizes(sheet))
     if sheet is not None:
         save_pictures(sheet, saved)  # the import goes ahead: its pictures are written
     report = ImportReport(

@@ -432,7 +432,10 @@ def _walk(folder: Path, recursive: bool, top: bool) -> Iterator[Path]:
     # The pictures ShopMatch saved from a workbook belong to that workbook's rows: found by
     # SKU besides, a picture the supplier took out stayed in the catalog.
     if not top and any(e.name == WORKBOOK_PICTURES_MARKER for e in entries):
-        return
+        from engine.sheet_pictures import read_manifest  # a folder moved is the shop's
+
+        if read_manifest(folder) is not None:
+            return
     for entry in entries:
         try:
             if _is_hidden(entry) or (in_library and entry.name in LIBRARY_FOLDERS):

@@ -529,12 +529,13 @@ def _read_workbook(path: Path, raw: bytes) -> Sheet:
 
 
 def _place_pictures(sheet: Sheet, ws: Worksheet) -> None:
-    """Give each picture placed on the worksheet to the product row holding its middle:
-    suppliers paste each product's picture in its row. What cannot be used is named."""
+    """Give each picture placed on the worksheet to the product row it sits in, or whose
+    block of merged rows it sits in: suppliers paste each product's picture in its row.
+    What cannot be used is named."""
     by_line = {r.line: r for r in sheet.rows}
     stray: list[int] = []
     for picture in ws.pictures:
-        row = by_line.get(picture.row)
+        row = by_line.get(picture.row) or by_line.get(ws.blocks.get(picture.row, 0))
         if row is None:
             stray.append(picture.row)
         else:

@@ -3,14 +3,15 @@
 Many price lists carry each product's picture in its row. The catalog imports picture
 files (it hashes, re-reads and follows them like any other), so the workbook's pictures are
 written into a folder named after it, inside the catalog folder: visible to the shop, named
-by SKU. The folder holds a manifest (``.shopmatch-pictures``: the workbook, and each file
-with the hash of what ShopMatch last wrote), so that ShopMatch
+by SKU. The folder holds a manifest (``.shopmatch-pictures``: the workbook, where the
+folder was made, each file with the hash of what ShopMatch wrote, and which files each
+library uses), so that ShopMatch
 
-- writes into no folder it did not make, and deletes only files it wrote;
+- writes into no folder it did not make (a folder moved elsewhere is the shop's from then);
 - rewrites a file only when the workbook's picture changed: an edit the shop made to a
   saved picture stays (with a note), and an unchanged one is not even re-read;
-- tidies, once an import has gone through, the files of pictures the supplier took out,
-  and the folder of a workbook that was renamed (its pictures were followed to the new one).
+- once an import has gone through, deletes the files of pictures the supplier took out,
+  but only a file ShopMatch wrote, unchanged since, that no library uses any more.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ OTHER_NAMES = 10  # "<name> pictures (ShopMatch)", "(ShopMatch 2)", ... before g
 
 
 @dataclass
+class Manifest:
+    workbook: str = ""  # the workbook's absolute path
+    folder: str = ""  # the folder's own absolute path when it was made
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256 written
+    claims: dict[str, list[str]] = field(default_factory=dict)  # library -> files it uses
+
+
+@dataclass
 class SavedPictures:
     folder: Path | None = None  # None: not a workbook, or no folder of ours to look after
     by_row: dict[int, list[Path]] = field(default_factory=dict)  # id(SheetRow) -> files
@@ -48,6 +57,18 @@ class SavedPictures:
     @property
     def count(self) -> int:
         return sum(len(paths) for paths in self.by_row.values())
+
+    def sizes(self, sheet: Sheet | None) -> dict[str, int]:
+        """Each planned file and the size it will have: before they are written, the
+        ask-first check counts them as there (a renamed workbook's pictures are followed
+        by size, not taken for removed)."""
+        if sheet is None:
+            return {}
+        return {
+            str(path): len(picture.data)
+            for row in sheet.rows
+            for picture, path in zip(row.embedded, self.by_row.get(id(row), []), strict=False)
+        }
 
 
 def safe_stem(text: str) -> str:
@@ -71,7 +92,7 @@ def folder_for(sheet_path: Path, root: Path) -> Path:
     names += [f"{stem} pictures (ShopMatch {n})" for n in range(2, OTHER_NAMES)]
     for name in names:
         folder = root / name
-        if not folder.exists() or (folder / MARKER).is_file():
+        if not folder.exists() or read_manifest(folder) is not None:
             return folder
         if folder.is_dir() and not any(folder.iterdir()):
             return folder
@@ -89,7 +110,7 @@ def plan_pictures(sheet: Sheet, root: Path) -> SavedPictures:
     rows = [row for row in sheet.rows if row.embedded]
     if not rows:  # none now: an earlier import's folder is still tidied
         folder = root / f"{safe_stem(sheet.path.stem)} pictures"
-        return SavedPictures(folder if (folder / MARKER).is_file() else None)
+        return SavedPictures(folder if read_manifest(folder) is not None else None)
     folder = folder_for(sheet.path, root)
     plan = SavedPictures(folder)
     for row, names in zip(rows, _file_names(rows), strict=True):
@@ -103,7 +124,9 @@ def save_pictures(sheet: Sheet, plan: SavedPictures) -> None:
     folder = plan.folder
     if folder is None or not plan.by_row:
         return
-    before = _manifest(folder).get("files", {})
+    manifest = read_manifest(folder) if folder.exists() else None
+    manifest = manifest or Manifest(folder=str(folder.resolve()))
+    before = manifest.files
     try:
         folder.mkdir(exist_ok=True)
         for row in sheet.rows:
@@ -112,7 +135,9 @@ def save_pictures(sheet: Sheet, plan: SavedPictures) -> None:
                 kept = _write(path, picture.data, new, before.get(path.name), plan)
                 if kept is not None:
                     plan.written[path.name] = kept
-        _write_manifest(folder, sheet.path, {**before, **plan.written})
+        manifest.workbook = str(sheet.path.resolve())
+        manifest.files = {**before, **plan.written}
+        _write_manifest(folder, manifest)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise  # said as a full disk
@@ -135,39 +160,93 @@ def save_pictures(sheet: Sheet, plan: SavedPictures) -> None:
 
 
 def tidy(lib: Library, saved: SavedPictures, root: Path) -> list[tuple[str, str]]:
-    """After an import that went through: remove the files ShopMatch wrote before into this
-    workbook's picture folder that it did not write now, and the folders of workbooks no
-    longer there (renamed: their pictures were followed). A file the catalog still uses
-    (kept by ``--keep-missing``) stays, and so does every file the shop put there. Returns
-    notes for the import's summary."""
-    used = {str(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")}
-    notes: list[tuple[str, str]] = []
+    """After an import that went through: note which files of the workbook's picture folder
+    this library uses, and delete the files ShopMatch wrote that it did not write now
+    (pictures the supplier took out), unless one was changed since (the shop's) or a
+    library still uses it (kept by ``--keep-missing``, here or in another library that
+    imports the same workbook). The folders under ``root`` of workbooks no longer there
+    (renamed: their pictures were followed to the new folder) are tidied alike, and go
+    once nothing is left in them. Returns notes for the import's summary."""
+    catalog = {str(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")}
     folders = [saved.folder] if saved.folder is not None else []
     for marker in sorted(root.glob(f"*/{MARKER}")):
-        workbook = _manifest(marker.parent).get("workbook", "")
-        if marker.parent not in folders and workbook and not Path(workbook).exists():
-            folders.append(marker.parent)  # its workbook was renamed or moved away
+        manifest = read_manifest(marker.parent)
+        if marker.parent not in folders and manifest and not Path(manifest.workbook).exists():
+            folders.append(marker.parent)
+    notes: list[tuple[str, str]] = []
     for folder in folders:
-        manifest = _manifest(folder)
-        ours = manifest.get("files", {})
+        manifest = read_manifest(folder)
+        if manifest is None:
+            continue
         now = saved.written if folder == saved.folder else {}
-        gone = [n for n in ours if n not in now and str(folder / n) not in used]
-        for name in gone:
-            (folder / name).unlink(missing_ok=True)
-        left = {n: h for n, h in ours.items() if n not in gone}
-        if not left and folder != saved.folder:
-            _remove_if_only_ours(folder)
-        elif gone:
-            _write_manifest(folder, Path(manifest.get("workbook", "")), left)
+        gone = _tidy_folder(lib, folder, manifest, now, catalog)
         if gone:
+            shown = ", ".join(sorted(gone)[:5]) + (", ..." if len(gone) > 5 else "")
             notes.append(
                 (
                     str(folder),
-                    f"{len(gone)} saved picture{'s' if len(gone) > 1 else ''} the "
-                    "workbook no longer holds: removed",
+                    f"{len(gone)} saved picture{'s' if len(gone) > 1 else ''} the workbook no "
+                    f"longer holds: removed ({shown})",
                 )
             )
     return notes
+
+
+def _tidy_folder(
+    lib: Library, folder: Path, manifest: Manifest, now: dict[str, str], catalog: set[str]
+) -> list[str]:
+    here = sorted(p.name for p in folder.iterdir() if str(p) in catalog)
+    manifest.claims[str(Path(lib.path).resolve())] = here
+    claimed = {name for names in manifest.claims.values() for name in names}
+    gone = [
+        name
+        for name, written in manifest.files.items()
+        if name not in now and name not in claimed and _sha(folder / name) == written
+    ]
+    for name in gone:
+        (folder / name).unlink(missing_ok=True)
+    manifest.files = {n: h for n, h in manifest.files.items() if n not in gone}
+    if not manifest.files and not claimed and all(p.name == MARKER for p in folder.iterdir()):
+        (folder / MARKER).unlink(missing_ok=True)  # a renamed workbook's folder, now empty
+        folder.rmdir()
+    else:
+        _write_manifest(folder, manifest)
+    return gone
+
+
+def read_manifest(folder: Path) -> Manifest | None:
+    """The folder's manifest, or None: none, of another shape, or written for another place
+    (the shop moved the folder: its files are the shop's from then on). Only plain file
+    names of the folder itself are taken: a name like '../notes.txt' makes it not ours."""
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        where = str(folder.resolve())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("folder") != where:
+        return None
+    files, claims = data.get("files"), data.get("claims", {})
+    if not (isinstance(files, dict) and isinstance(claims, dict)):
+        return None
+    names = list(files) + [n for v in claims.values() if isinstance(v, list) for n in v]
+    if not all(isinstance(h, str) for h in files.values()) or not all(
+        isinstance(v, list) for v in claims.values()
+    ):
+        return None
+    if not all(isinstance(n, str) and _plain(n) for n in names):
+        return None
+    return Manifest(str(data.get("workbook", "")), where, files, claims)
+
+
+def _plain(name: str) -> bool:
+    return Path(name).name == name and name not in (".", "..", MARKER) and "\\" not in name
+
+
+def _sha(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _file_names(rows: list[SheetRow]) -> list[list[str]]:
@@ -221,35 +300,22 @@ def _write(path: Path, data: bytes, new: str, last: str | None, saved: SavedPict
     return new
 
 
-def _manifest(folder: Path) -> dict:  # type: ignore[type-arg]
-    try:
-        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_manifest(folder: Path, workbook: Path, files: dict[str, str]) -> None:
+def _write_manifest(folder: Path, manifest: Manifest) -> None:
     atomic_write_text(
         folder / MARKER,
         json.dumps(
             {
                 "about": "ShopMatch saved the pictures of this workbook here to import them; "
                 "it replaces them when the workbook's pictures change.",
-                "workbook": str(workbook),
-                "files": files,
+                "workbook": manifest.workbook,
+                "folder": manifest.folder,
+                "files": manifest.files,
+                "claims": manifest.claims,
             },
             ensure_ascii=False,
             indent=1,
         ),
     )
-
-
-def _remove_if_only_ours(folder: Path) -> None:
-    """The folder of a workbook that is gone, once it holds nothing but the manifest."""
-    if all(p.name == MARKER for p in folder.iterdir()):
-        (folder / MARKER).unlink(missing_ok=True)
-        folder.rmdir()
 
 
 def _short_hash(text: str) -> str:

@@ -47,6 +47,9 @@ class Worksheet:
     hidden_rows: list[int] = field(default_factory=list)  # hidden in Excel, not empty
     visible: bool = True
     active: bool = False  # the one the workbook opens on
+    # Row -> the first row of the nearest merge spanning rows that covers it: a product
+    # laid out over a block of rows keeps its picture, wherever in the block it sits.
+    blocks: dict[int, int] = field(default_factory=dict)
     pictures: list[Picture] = field(default_factory=list)  # placed on it, each in a row
     # (row, why) for pictures placed on it that a catalog cannot use (EMF, too big, damaged)
     picture_problems: list[tuple[int, str]] = field(default_factory=list)
@@ -261,4 +264,13 @@ def _as_text(ws: Any, active: bool, zf: zipfile.ZipFile, part: str | None) -> Wo
         active=active,
         pictures=pictures,
         picture_problems=problems,
+        blocks=_blocks(ws),
     )
+
+
+def _blocks(ws: Any) -> dict[int, int]:
+    blocks: dict[int, int] = {}
+    for merged in ws.merged_cells.ranges:
+        for row in range(merged.min_row + 1, min(merged.max_row, ws.max_row) + 1):
+            blocks[row] = max(blocks.get(row, 0), merged.min_row)
+    return blocks

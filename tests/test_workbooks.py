@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import json
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -904,3 +906,159 @@ def test_a_long_unicode_sku_does_not_stop_the_import(tmp_path: Path) -> None:
     with Library(tmp_path / "lib") as lib:
         report = lib.import_catalog(None, book)
         assert report.added == 2, report.skipped
+
+
+# -- review 35: the pictures folder's manifest, rows and merged blocks ------------------------
+def test_a_picture_mostly_in_its_own_row_that_overhangs_the_next_stays_with_its_row(
+    tmp_path: Path,
+) -> None:
+    """Default rows are 190500 EMU. A's picture starts just below the middle of A's row
+    (100000) and ends 10000 EMU into B's row: 90% of it is in A's row, its middle too.
+    The 'lower half and reaches into the next' rule gives it to B (B gets two, A none)."""
+    overhang = TwoCellAnchor(
+        _from=AnchorMarker(col=2, row=1, rowOff=100000),
+        to=AnchorMarker(col=3, row=2, rowOff=10000),
+    )
+    book = _book(tmp_path / "list.xlsx", ["A", "B", "C"], [(1, overhang), (2, "C3"), (3, "C4")])
+    sheet = read_sheet(book)
+    assert [(r.sku, len(r.embedded)) for r in sheet.rows] == [("A", 1), ("B", 1), ("C", 1)]
+
+
+def test_pictures_in_a_product_block_of_merged_rows_belong_to_that_product(
+    tmp_path: Path,
+) -> None:
+    """Each product takes two rows, its SKU, name and picture cells merged over both (a
+    common price-list layout); the picture sits centred in the block, so its top edge is
+    in the lower half of the first row. It is given to the second row, which the sheet
+    reader merged into the first, and every picture is 'not beside a product row; not
+    used' (before aa31943 the first covered row got it)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["SKU", "Name", "Picture"])
+    for sku in ("A", "B"):
+        ws.append([sku, f"Product {sku}", None])
+        ws.append([None, None, None])
+    for first in (2, 4):
+        for col in "ABC":
+            ws.merge_cells(f"{col}{first}:{col}{first + 1}")
+        img = XlImage(_png(first))
+        img.anchor = TwoCellAnchor(
+            _from=AnchorMarker(col=2, row=first - 1, rowOff=120000),
+            to=AnchorMarker(col=3, row=first, rowOff=70000),
+        )
+        ws.add_image(img)
+    wb.save(tmp_path / "list.xlsx")
+    sheet = read_sheet(tmp_path / "list.xlsx")
+    assert [(r.sku, len(r.embedded)) for r in sheet.rows] == [("A", 1), ("B", 1)], sheet.notes
+
+
+def test_renaming_a_workbook_with_its_pictures_is_not_taken_for_removing_them(
+    tmp_path: Path,
+) -> None:
+    """Pictures are now planned before the ask-first check and written after it, so the
+    check stats files that do not exist yet: a renamed workbook (or one whose pictures
+    folder the shop deleted) 'would take 4 of the 4 pictures ... out of the catalog' and
+    the import is refused, though every picture is still in the workbook."""
+    book = _book(tmp_path / "A.xlsx", list("ABCD"), [(1, "C2"), (2, "C3"), (3, "C4"), (4, "C5")])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        renamed = book.rename(tmp_path / "Preisliste 2027.xlsx")
+        report = lib.import_catalog(None, renamed)  # removals="ask", the default
+        assert (report.unchanged, report.removed) == (4, 0)
+
+
+def test_a_manifest_entry_cannot_delete_a_file_outside_its_folder(tmp_path: Path) -> None:
+    """tidy() joins the manifest's names to the folder unchecked: an entry
+    '../shop-notes.txt' (a hand-edited or foreign manifest; any sub-folder of the catalog
+    folder holding one is tidied when its workbook is gone) deletes the shop's file
+    outside the pictures folder, and the summary calls it a 'saved picture'."""
+    book = _book(tmp_path / "A.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    notes = tmp_path / "shop-notes.txt"
+    notes.write_text("the shop's own file")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        marker = tmp_path / "A pictures" / ".shopmatch-pictures"
+        manifest = json.loads(marker.read_text(encoding="utf-8"))
+        manifest["files"]["../shop-notes.txt"] = "0" * 64
+        marker.write_text(json.dumps(manifest), encoding="utf-8")
+        lib.import_catalog(None, book)
+    assert notes.read_text() == "the shop's own file"
+
+
+def test_a_pictures_folder_the_shop_moved_into_its_catalog_is_not_deleted(
+    tmp_path: Path,
+) -> None:
+    """The shop imports a price list with pictures from Downloads to get them as files,
+    moves 'list pictures' into its catalog folder and clears Downloads. Importing that
+    catalog with its sheet (no picture column: pictures named by SKU) skips the folder
+    (it holds the marker) and then tidies it as 'a renamed workbook's': the manifest's
+    workbook is gone and this library's catalog uses none of these paths, so every
+    picture in it is deleted."""
+    downloads = tmp_path / "Downloads"
+    downloads.mkdir()
+    book = _book(downloads / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        shutil.move(str(downloads / "list pictures"), str(catalog / "list pictures"))
+        book.unlink()
+        sheet = catalog / "products.csv"
+        sheet.write_text("SKU,Name\nA,Product A\nB,Product B\n", encoding="utf-8")
+        lib.import_catalog(catalog, sheet, removals="keep")
+    assert (catalog / "list pictures" / "A.png").is_file()
+    assert (catalog / "list pictures" / "B.png").is_file()
+
+
+def test_a_foreign_manifest_of_another_shape_does_not_fail_an_import_that_went_through(
+    tmp_path: Path,
+) -> None:
+    """A sub-folder's marker holding JSON of another shape ('files' a list): tidy() runs
+    after the catalog was changed and raises AttributeError, so the import that went
+    through reads as failed, and the index rebuild after it is skipped."""
+    book = _book(tmp_path / "A.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    other = tmp_path / "old pictures"
+    other.mkdir()
+    (other / ".shopmatch-pictures").write_text(
+        json.dumps({"workbook": str(tmp_path / "gone.xlsx"), "files": ["x.png"]}),
+        encoding="utf-8",
+    )
+    with Library(tmp_path / "lib") as lib:
+        report = lib.import_catalog(None, book)
+        assert report.added == 2
+
+
+def test_another_librarys_kept_picture_is_not_deleted_by_this_librarys_tidy(
+    tmp_path: Path,
+) -> None:
+    """Two libraries (two tills, or a test library beside the real one: --library) import
+    the same price list, so they share its pictures folder and manifest. The supplier
+    takes C's picture out; library 2 keeps it (--keep-missing). Library 1's next import
+    tidies C.png away, since *its* catalog no longer uses it: library 2's catalog still
+    does, and its file is gone."""
+    book = _book(tmp_path / "list.xlsx", ["A", "B", "C"], [(1, "C2"), (2, "C3"), (3, "C4")])
+    with Library(tmp_path / "lib1") as one, Library(tmp_path / "lib2") as two:
+        one.import_catalog(None, book)
+        two.import_catalog(None, book)
+        _book(book, ["A", "B", "C"], [(1, "C2"), (2, "C3")])
+        two.import_catalog(None, book, removals="keep")
+        one.import_catalog(None, book)
+        kept = [Path(str(i["path"])) for i in two.catalog_images("C")]
+        assert kept and all(p.is_file() for p in kept), kept
+
+
+def test_the_manifest_names_its_workbook_wherever_the_next_import_runs(tmp_path: Path) -> None:
+    """`shopmatch import --sheet list.xlsx` run in the workbook's folder writes the
+    manifest's workbook as 'list.xlsx'. tidy() decides 'renamed or moved away' with
+    Path(workbook).exists(), relative to wherever the next import runs (the desktop app,
+    a cron job): there the workbook reads as gone and its folder is tidied as orphaned."""
+    from conftest import cli
+
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    _book(folder / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    proc = cli(tmp_path / "lib", "import", "--sheet", "list.xlsx", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    marker = folder / "list pictures" / ".shopmatch-pictures"
+    workbook = Path(json.loads(marker.read_text(encoding="utf-8"))["workbook"])
+    assert workbook.is_absolute() and workbook == folder / "list.xlsx", workbook
