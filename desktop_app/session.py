@@ -614,7 +614,9 @@ class ReviewSession(QObject):
     def _decidable(self, item: QueueItem | None) -> bool:
         if item is None:
             return False
-        if item.photo_id is None:
+        # Being matched (again, after a model switch, it has a photo id): 'Still matching…',
+        # not 'There is no suggestion 1 for this photo' as if it had none.
+        if item.photo_id is None or (item.status == "pending" and not item.stopped):
             self._notice(
                 "This photo could not be read"
                 if item.status == "error"
