@@ -430,12 +430,22 @@ class ReviewSession(QObject):
         ]
         for item in items:
             if item.status == "suggested":
-                item.status, item.suggestions, item.suggestion_thumbs = "pending", [], {}
-                item.all_rejected = False
-                item.note = REMATCH_NOTE
-                self.model.changed(item.key)
+                self._forget_suggestions(item)
+        # Off the list (Delete): what Ctrl+Z puts back must not offer the old model's
+        # suggestions either; an undecided one is matched again when it is back.
+        for _row, item, _n in self._removed:
+            if item.status == "suggested" and item.photo_id is not None:
+                self._forget_suggestions(item)
         self._match(items)
         self.refresh()
+
+    def _forget_suggestions(self, item: QueueItem, decided: bool = False) -> None:
+        """Drop the suggestions of a model no longer in use; an undecided photo is pending
+        ('Matching again with the new model…') until it is matched again."""
+        item.suggestions, item.suggestion_thumbs, item.all_rejected = [], {}, False
+        if not decided:
+            item.status, item.note = "pending", REMATCH_NOTE
+        self.model.changed(item.key)
 
     def unmatched_paths(self) -> list[Path]:
         """Queued photos the library does not hold yet (dropped, not matched yet): a model
@@ -741,6 +751,8 @@ class ReviewSession(QObject):
             at = self.model.row_of(item.key)
             if at < 0 and item.path not in {i.path for i in self.model.items}:
                 at = self.model.put_back(row, item)
+                if item.status == "pending" and not item.stopped:
+                    self._match([item])  # another model took over while it was off the list
             self.select_row(at if at >= 0 else self.current_row())
             self.message.emit(f"{item.path.name} is back on the list")
             return

@@ -328,3 +328,58 @@ def test_the_review_list_keeps_its_photos_and_place_when_another_model_takes_ove
     assert all(i.status == "suggested" and i.suggestions for i in undecided)  # matched anew
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert "photo-of-003.jpg" in [i.path.name for i in w.model.items]  # Ctrl+Z puts it back
+
+
+def _switched(qtbot: Any, w: MainWindow, version: str) -> None:
+    """Matching uses ``version`` now (a switch by hand), and the list is matched again."""
+    w.switch_model(version, confirm=False)
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == version,
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+
+
+def _stored(lib_path: Path, photo_id: int, version: str) -> list[tuple[str, float]]:
+    """The suggestions the library holds for a photo under model ``version``."""
+    rows = (
+        library_db(lib_path)
+        .execute(
+            "SELECT sku, score FROM suggestions WHERE photo_id = ? AND model_version = ? "
+            "ORDER BY rank",
+            [photo_id, version],
+        )
+        .fetchall()
+    )
+    return [(r[0], round(r[1], 6)) for r in rows]
+
+
+def _shown(it: Any) -> list[tuple[str, float]]:
+    return [(s.sku, round(s.score, 6)) for s in it.suggestions]
+
+
+def test_a_photo_put_back_with_ctrl_z_after_a_model_switch_is_matched_with_the_new_model(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A photo taken off the list (Delete) before a model switch came back with Ctrl+Z
+    after it with the old model's suggestions and scores, which the library no longer holds
+    for the model in use: Enter confirmed the old model's top product, Accept confident
+    counted its old score, and the confirmation was recorded as no rank of the new model's
+    (review 34)."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)  # photos 1 and 2 matched
+    lib_path = tmp_path / "lib"
+    w.review.queue.setFocus()
+    gone = item(w, "photo-of-002.jpg")
+    w.session.select_row(w.model.row_of(gone.key))
+    key(w, Qt.Key.Key_Delete)  # taken off the list
+    assert gone not in w.model.items
+    _switched(qtbot, w, version)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # put back
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    back = item(w, "photo-of-002.jpg")
+    assert back.photo_id is not None and back.status == "suggested"
+    now = _stored(lib_path, back.photo_id, version)
+    assert now and _shown(back) == now, (
+        f"shown {_shown(back)}; the library's for model {version}: {now}"
+    )
