@@ -436,6 +436,13 @@ class ReviewSession(QObject):
         for _row, item, _n in self._removed:
             if item.status == "suggested" and item.photo_id is not None:
                 self._forget_suggestions(item)
+            elif item.status in ("confirmed", "no_match"):
+                self._forget_suggestions(item, decided=True)
+        # Decided photos keep their decision, not the old model's suggestions: keys 1-9 would
+        # pick among them, and Ctrl+Z made them undecided with them (undo matches it again).
+        for item in self.model.items:
+            if item.status in ("confirmed", "no_match") and item.suggestions:
+                self._forget_suggestions(item, decided=True)
         self._match(items)
         self.refresh()
 
@@ -775,15 +782,33 @@ class ReviewSession(QObject):
                 self.message.emit("Nothing to undo")
                 return
             action, sku, st, again = result
+            fresh: list[QueueItem] = []  # listed now, to be matched
+            stale: list[QueueItem] = []  # listed, its suggestions not the model's in use
             if self.model.row_of_photo(st.photo_id) < 0:
                 for item in self._list([again.path]):
                     if again.needs_matching:
-                        self._match([item])
+                        fresh.append(item)
                     else:
                         self._apply_match(again)
-            elif action == "reject":  # listed: the product it rejected is offered again
+            elif again.needs_matching:
+                # Undecided again, and the library holds no suggestions of the model in use
+                # (decided before a model switch): matched again with it, never left offering
+                # the old model's (the next Enter confirmed their top product).
+                listed = self.model.item(self.model.row_of_photo(st.photo_id))
+                if listed is not None and listed.status != "pending":
+                    stale.append(listed)
+            else:  # listed: what the library holds (a product it rejected is offered again)
                 self._apply_match(again)
             self._reconcile(st)
+            # Pending once reconciled (which says 'suggested'): Enter says 'Still matching…'.
+            for item in fresh:
+                item.status = "pending"
+                self.model.changed(item.key)
+            for item in stale:
+                self._forget_suggestions(item)
+            self._match(fresh + stale)
+            if fresh or stale:
+                self.refresh()
             row = self.model.row_of_photo(st.photo_id)
             undone = self.model.item(row)
             # Where the keys are is where they were pressed, or where the previous undo's

@@ -383,3 +383,34 @@ def test_a_photo_put_back_with_ctrl_z_after_a_model_switch_is_matched_with_the_n
     assert now and _shown(back) == now, (
         f"shown {_shown(back)}; the library's for model {version}: {now}"
     )
+
+
+def test_undoing_a_confirmation_made_before_a_model_switch_offers_the_new_models_suggestions(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A photo confirmed before the switch stays on the list (decided: not matched again).
+    Ctrl+Z after the switch made it undecided again with the old model's suggestions, and
+    the next Enter confirmed the old model's top product; keys 1-9 on the confirmed photo
+    picked among the old model's suggestions too (review 34)."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    lib_path = tmp_path / "lib"
+    w.review.queue.setFocus()
+    first = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
+    chosen = first.decided_sku
+    _switched(qtbot, w, version)
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_2)  # the old model's second suggestion is not on offer any more
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert (first.status, first.decided_sku) == ("confirmed", chosen)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: first.status == "suggested", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert first.photo_id is not None
+    now = _stored(lib_path, first.photo_id, version)
+    assert now and _shown(first) == now, (
+        f"shown {_shown(first)}; the library's for model {version}: {now}"
+    )
