@@ -836,6 +836,9 @@ class ReviewSession(QObject):
         if not items:
             self.message.emit(f"No photo has a suggestion scoring {threshold:.0%} or more")
             return
+        # What the question lists is what Yes confirms: the list may change while it is open
+        # (another model taking over clears the suggestions, or offers other ones).
+        asked = [(i, i.photo_id, i.top.sku, i.top.name) for i in items if i.top and i.photo_id]
         sample = "\n".join(
             f"• {i.path.name} → {i.top.name or i.top.sku} ({i.top.score:.0%})"
             for i in items[:8]
@@ -850,7 +853,17 @@ class ReviewSession(QObject):
             sample + more + "\n\nEach one can be undone with Ctrl+Z.",
         ):
             return
-        plan = [(i, i.photo_id, i.top.sku, i.top.name) for i in items if i.top and i.photo_id]
+        # Those still listed and undecided (being matched again counts as undecided).
+        plan = [
+            (item, pid, sku, name)
+            for item, pid, sku, name in asked
+            if self.model.row_of(item.key) >= 0
+            and item.photo_id == pid
+            and item.status in ("suggested", "pending")
+        ]
+        if not plan:
+            self.message.emit("Nothing confirmed: the photos listed were decided meanwhile")
+            return
         for item, _pid, sku, name in plan:
             self._apply(item, "confirmed", sku, name)
         self._decided += len(plan)

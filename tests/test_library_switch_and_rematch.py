@@ -414,3 +414,39 @@ def test_undoing_a_confirmation_made_before_a_model_switch_offers_the_new_models
     assert now and _shown(first) == now, (
         f"shown {_shown(first)}; the library's for model {version}: {now}"
     )
+
+
+def test_accept_confident_confirms_the_photos_it_listed_when_a_new_model_took_over_meanwhile(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """'Confirm the top suggestion for 2 photos scoring 80% or more?' stays open while staff
+    think; Improve model activates its new model meanwhile (the list is matched again, its
+    suggestions cleared). Yes then confirmed none of the photos listed ('Confirmed 0
+    confident photos'): what it confirmed was read from the list after the answer, not what
+    was asked; had the new model answered already, it confirmed its top suggestion, maybe
+    another product or one under the threshold (review 34)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    w = window
+    _two_model_library(qtbot, w, tmp_path, engine_calls)
+    asked: list[str] = []
+    held: list[threading.Event] = []
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.informativeText())
+        held.append(_hold_engine(w))  # the new model's matching has not answered yet
+        w.session.rematch()  # Improve model's new model took over while the box was open
+        return int(QMessageBox.StandardButton.Yes)
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    w.review.queue.setFocus()
+    w.session.accept_confident()
+    held[0].set()
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert "photo-of-001.jpg" in asked[0] and "photo-of-002.jpg" in asked[0]
+    states = {i.path.name: i.status for i in w.model.items}
+    assert states == {"photo-of-001.jpg": "confirmed", "photo-of-002.jpg": "confirmed"}, states
