@@ -265,7 +265,11 @@ class ReviewSession(QObject):
 
             delivered: list[MatchedPhoto] = []  # what this chunk matched before it stopped
 
-            def matched(mp: MatchedPhoto, delivered: list[MatchedPhoto] = delivered) -> None:
+            def matched(
+                mp: MatchedPhoto, delivered: list[MatchedPhoto] = delivered, e: int = self._epoch
+            ) -> None:
+                if e != self._epoch:
+                    return  # matching since made anew (rematch): its progress counts afresh
                 delivered.append(mp)
                 self._on_matched(mp)
 
@@ -422,6 +426,11 @@ class ReviewSession(QObject):
         back: made anew from the library, it dropped the photos decided today, brought back
         those taken off it, and the selection jumped (the next key went to another photo)."""
         self.cancel_matching()  # chunks queued for the old model: queued again below
+        # The progress starts afresh: the cancelled chunks' reports (and a chunk's photos
+        # delivered after this) no longer count, or the bar counted photos twice ("40 of 80").
+        self._epoch += 1
+        self._total = self._done = 0
+        self.matching_progress.emit(0, 0)
         items = [
             i
             for i in self.model.items
@@ -443,6 +452,8 @@ class ReviewSession(QObject):
         for item in self.model.items:
             if item.status in ("confirmed", "no_match") and item.suggestions:
                 self._forget_suggestions(item, decided=True)
+        if self._stopping:  # the stopped chunks' reports, which it waited for, no longer come
+            self._say_stopped()
         self._match(items)
         self.refresh()
 

@@ -450,3 +450,25 @@ def test_accept_confident_confirms_the_photos_it_listed_when_a_new_model_took_ov
     assert "photo-of-001.jpg" in asked[0] and "photo-of-002.jpg" in asked[0]
     states = {i.path.name: i.status for i in w.model.items}
     assert states == {"photo-of-001.jpg": "confirmed", "photo-of-002.jpg": "confirmed"}, states
+
+
+def test_the_progress_counts_each_photo_once_when_a_model_switch_comes_mid_matching(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Another model took over while a delivery was being matched: the photos were queued
+    again with the new model, but the progress kept the old count beside them, so the bar
+    said 'Matching 40 of 80 photos' for 40 photos and its time left jumped (review 34)."""
+    w = window
+    _two_model_library(qtbot, w, tmp_path, engine_calls)  # photos 1 and 2 matched
+    w.add_paths(write_photos(tmp_path / "more", list(range(3, 15))))
+    qtbot.waitUntil(lambda: w.session.matching and w.model.rowCount() == 14, timeout=WAIT_MS)
+    release = _hold_engine(w)  # the delivery's later chunks wait in the queue
+    seen: list[tuple[int, int]] = []
+    w.session.matching_progress.connect(lambda done, total: seen.append((done, total)))
+    try:
+        w.session.rematch()  # what a model switch ends with
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert all(i.status == "suggested" for i in w.model.items)
+    assert seen and max(total for _done, total in seen) <= 14, seen
