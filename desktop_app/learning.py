@@ -380,6 +380,18 @@ class LearningPanel(QWidget):
     def _removed(self, version: str) -> None:
         self._hinting = False  # the status line says what happened, until the next run
         self.status.setText(f"Removed model version {version}.")
+        if self.last_report is not None and self.last_report.version == version:
+            self.outcome.setVisible(False)  # it offered that version to try by hand
+
+    def model_switched(self) -> None:
+        """Another model was activated by hand: the last run's outcome ('kept the active
+        model', its version 'to try by hand', or 'New model … is active') no longer says
+        what is in use, so the page goes back to its hint."""
+        if self.training:
+            return  # a switch waits for a run to end; its outcome is still to come
+        self._hinting = True
+        self.status.setText(self._hint())
+        self.outcome.setVisible(False)
 
     def _set_memory(self, on: bool) -> None:
         self.memory.setEnabled(False)

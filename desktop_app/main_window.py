@@ -993,6 +993,7 @@ class MainWindow(QMainWindow):
 
         def done(_r: object) -> None:
             finish()
+            self.learning.model_switched()
             self.statusBar().showMessage(f"Matching now uses model {version}", 8000)
             self.session.rematch()
 

@@ -676,7 +676,8 @@ class ReviewPage(QWidget):
             message = "No suggestions: the catalog is empty. Import a catalog first."
         chosen = item.decided_sku if item.status == "confirmed" else None
         self._show_cards(item.suggestions, item, message, chosen)
-        decidable = item.photo_id is not None
+        # Not while it is matched (again, after a model switch: it has a photo id then).
+        decidable = item.photo_id is not None and (item.status != "pending" or item.stopped)
         self.no_match_button.setEnabled(decidable)
         self.skip_button.setEnabled(True)
 

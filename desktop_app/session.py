@@ -265,7 +265,11 @@ class ReviewSession(QObject):
 
             delivered: list[MatchedPhoto] = []  # what this chunk matched before it stopped
 
-            def matched(mp: MatchedPhoto, delivered: list[MatchedPhoto] = delivered) -> None:
+            def matched(
+                mp: MatchedPhoto, delivered: list[MatchedPhoto] = delivered, e: int = self._epoch
+            ) -> None:
+                if e != self._epoch:
+                    return  # matching since made anew (rematch): its progress counts afresh
                 delivered.append(mp)
                 self._on_matched(mp)
 
@@ -422,6 +426,11 @@ class ReviewSession(QObject):
         back: made anew from the library, it dropped the photos decided today, brought back
         those taken off it, and the selection jumped (the next key went to another photo)."""
         self.cancel_matching()  # chunks queued for the old model: queued again below
+        # The progress starts afresh: the cancelled chunks' reports (and a chunk's photos
+        # delivered after this) no longer count, or the bar counted photos twice ("40 of 80").
+        self._epoch += 1
+        self._total = self._done = 0
+        self.matching_progress.emit(0, 0)
         items = [
             i
             for i in self.model.items
@@ -430,12 +439,31 @@ class ReviewSession(QObject):
         ]
         for item in items:
             if item.status == "suggested":
-                item.status, item.suggestions, item.suggestion_thumbs = "pending", [], {}
-                item.all_rejected = False
-                item.note = REMATCH_NOTE
-                self.model.changed(item.key)
+                self._forget_suggestions(item)
+        # Off the list (Delete): what Ctrl+Z puts back must not offer the old model's
+        # suggestions either; an undecided one is matched again when it is back.
+        for _row, item, _n in self._removed:
+            if item.status == "suggested" and item.photo_id is not None:
+                self._forget_suggestions(item)
+            elif item.status in ("confirmed", "no_match"):
+                self._forget_suggestions(item, decided=True)
+        # Decided photos keep their decision, not the old model's suggestions: keys 1-9 would
+        # pick among them, and Ctrl+Z made them undecided with them (undo matches it again).
+        for item in self.model.items:
+            if item.status in ("confirmed", "no_match") and item.suggestions:
+                self._forget_suggestions(item, decided=True)
+        if self._stopping:  # the stopped chunks' reports, which it waited for, no longer come
+            self._say_stopped()
         self._match(items)
         self.refresh()
+
+    def _forget_suggestions(self, item: QueueItem, decided: bool = False) -> None:
+        """Drop the suggestions of a model no longer in use; an undecided photo is pending
+        ('Matching again with the new model…') until it is matched again."""
+        item.suggestions, item.suggestion_thumbs, item.all_rejected = [], {}, False
+        if not decided:
+            item.status, item.note = "pending", REMATCH_NOTE
+        self.model.changed(item.key)
 
     def unmatched_paths(self) -> list[Path]:
         """Queued photos the library does not hold yet (dropped, not matched yet): a model
@@ -614,7 +642,9 @@ class ReviewSession(QObject):
     def _decidable(self, item: QueueItem | None) -> bool:
         if item is None:
             return False
-        if item.photo_id is None:
+        # Being matched (again, after a model switch, it has a photo id): 'Still matching…',
+        # not 'There is no suggestion 1 for this photo' as if it had none.
+        if item.photo_id is None or (item.status == "pending" and not item.stopped):
             self._notice(
                 "This photo could not be read"
                 if item.status == "error"
@@ -739,6 +769,8 @@ class ReviewSession(QObject):
             at = self.model.row_of(item.key)
             if at < 0 and item.path not in {i.path for i in self.model.items}:
                 at = self.model.put_back(row, item)
+                if item.status == "pending" and not item.stopped:
+                    self._match([item])  # another model took over while it was off the list
             self.select_row(at if at >= 0 else self.current_row())
             self.message.emit(f"{item.path.name} is back on the list")
             return
@@ -761,15 +793,33 @@ class ReviewSession(QObject):
                 self.message.emit("Nothing to undo")
                 return
             action, sku, st, again = result
+            fresh: list[QueueItem] = []  # listed now, to be matched
+            stale: list[QueueItem] = []  # listed, its suggestions not the model's in use
             if self.model.row_of_photo(st.photo_id) < 0:
                 for item in self._list([again.path]):
                     if again.needs_matching:
-                        self._match([item])
+                        fresh.append(item)
                     else:
                         self._apply_match(again)
-            elif action == "reject":  # listed: the product it rejected is offered again
+            elif again.needs_matching:
+                # Undecided again, and the library holds no suggestions of the model in use
+                # (decided before a model switch): matched again with it, never left offering
+                # the old model's (the next Enter confirmed their top product).
+                listed = self.model.item(self.model.row_of_photo(st.photo_id))
+                if listed is not None and listed.status != "pending":
+                    stale.append(listed)
+            else:  # listed: what the library holds (a product it rejected is offered again)
                 self._apply_match(again)
             self._reconcile(st)
+            # Pending once reconciled (which says 'suggested'): Enter says 'Still matching…'.
+            for item in fresh:
+                item.status = "pending"
+                self.model.changed(item.key)
+            for item in stale:
+                self._forget_suggestions(item)
+            self._match(fresh + stale)
+            if fresh or stale:
+                self.refresh()
             row = self.model.row_of_photo(st.photo_id)
             undone = self.model.item(row)
             # Where the keys are is where they were pressed, or where the previous undo's
@@ -797,6 +847,9 @@ class ReviewSession(QObject):
         if not items:
             self.message.emit(f"No photo has a suggestion scoring {threshold:.0%} or more")
             return
+        # What the question lists is what Yes confirms: the list may change while it is open
+        # (another model taking over clears the suggestions, or offers other ones).
+        asked = [(i, i.photo_id, i.top.sku, i.top.name) for i in items if i.top and i.photo_id]
         sample = "\n".join(
             f"• {i.path.name} → {i.top.name or i.top.sku} ({i.top.score:.0%})"
             for i in items[:8]
@@ -811,7 +864,17 @@ class ReviewSession(QObject):
             sample + more + "\n\nEach one can be undone with Ctrl+Z.",
         ):
             return
-        plan = [(i, i.photo_id, i.top.sku, i.top.name) for i in items if i.top and i.photo_id]
+        # Those still listed and undecided (being matched again counts as undecided).
+        plan = [
+            (item, pid, sku, name)
+            for item, pid, sku, name in asked
+            if self.model.row_of(item.key) >= 0
+            and item.photo_id == pid
+            and item.status in ("suggested", "pending")
+        ]
+        if not plan:
+            self.message.emit("Nothing confirmed: the photos listed were decided meanwhile")
+            return
         for item, _pid, sku, name in plan:
             self._apply(item, "confirmed", sku, name)
         self._decided += len(plan)

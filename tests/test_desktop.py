@@ -1642,6 +1642,62 @@ def test_improve_model_trains_beside_matching_gates_and_stores_the_comparison(
     assert "since it was trained" not in w.learning.model_note.text()
 
 
+def _run_that_kept_the_model(qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineCalls) -> Any:
+    """A fine-tuning run whose gate kept the active model (six confirmations: none can be
+    held out), its version kept to try by hand; the Learning page on show."""
+    _library_with_confirmations(qtbot, w, tmp_path, calls)
+    w.learning.start_training(confirm=False)
+    qtbot.waitUntil(lambda: w.learning.last_report is not None, timeout=300_000)
+    qtbot.waitUntil(lambda: not w.learning.training and not w.worker.busy, timeout=WAIT_MS)
+    report = w.learning.last_report
+    assert report.version and not report.activated
+    w.tabs.setCurrentWidget(w.learning)
+    assert "Model kept" in w.learning.outcome.text() and w.learning.outcome.isVisible()
+    assert "stays under Model versions" in w.learning.status.text()
+    return report
+
+
+def test_the_runs_outcome_does_not_say_the_model_was_kept_once_its_version_is_used_by_hand(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A run kept the active model ('Model kept … kept the active model', its version 'to
+    try by hand'); staff then tried that version by hand. Under the version table that now
+    showed it in use, the Learning page went on saying the active model was kept and that
+    version stayed under Model versions to try by hand: a run's outcome stayed until the
+    next run or another library, whatever model was used meanwhile (review 34)."""
+    w = window
+    report = _run_that_kept_the_model(qtbot, w, tmp_path, engine_calls)
+    w.switch_model(report.version, confirm=False)
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == report.version,
+        timeout=WAIT_MS,
+    )
+    w.tabs.setCurrentWidget(w.learning)
+    qtbot.waitUntil(lambda: w.learning.stats.model_version == report.version, timeout=WAIT_MS)
+    shown = w.learning.outcome.text() if w.learning.outcome.isVisible() else ""
+    assert "kept the active model" not in shown, shown
+    assert "stays under Model versions" not in w.learning.status.text()
+    assert w.learning.status.text().startswith("Fine-tuning takes")  # the hint again
+
+
+def test_the_runs_outcome_goes_once_its_version_is_removed(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+) -> None:
+    """The run's version, kept to try by hand, removed ('Remove version…'): the page went
+    on offering it under the outcome of its run (review 34)."""
+    w = window
+    report = _run_that_kept_the_model(qtbot, w, tmp_path, engine_calls)
+    _select_version(qtbot, w, report.version)
+    w.learning.remove.click()
+    qtbot.waitUntil(lambda: len(w.learning.stats.versions) == 1, timeout=WAIT_MS)
+    assert w.learning.status.text() == f"Removed model version {report.version}."
+    assert not w.learning.outcome.isVisible(), w.learning.outcome.text()
+
+
 def test_improve_model_can_be_cancelled_and_changes_nothing(
     qtbot: Any,
     window: MainWindow,

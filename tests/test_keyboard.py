@@ -23,11 +23,13 @@ from test_desktop import (
     WAIT_MS,
     EngineCalls,
     _library_with_confirmations,
+    _two_model_library,
     item,
     key,
     library_with_catalog,
     wait_matched,
 )
+from test_library_switch_and_rematch import _hold_engine
 
 from conftest import write_photos
 from desktop_app.main_window import MainWindow
@@ -507,3 +509,28 @@ def test_the_outcome_of_a_run_does_not_take_the_keys_from_staff_reviewing(
     key(w, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
     assert photo.status == "confirmed", "the key went nowhere: a modal box holds the window"
+
+
+def test_enter_on_a_photo_being_matched_again_says_it_is_still_matching(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """After a model switch the photos still to decide are matched again, shown as
+    'Matching again with the new model…', their suggestions gone. Enter on one said 'There
+    is no suggestion 1 for this photo', as if the photo had none, where a photo being
+    matched says 'Still matching…' (review 34)."""
+    w = window
+    _two_model_library(qtbot, w, tmp_path, engine_calls)
+    w.review.queue.setFocus()
+    photo = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(photo.key))
+    release = _hold_engine(w)  # its matching with the new model has not answered yet
+    try:
+        w.session.rematch()  # what a model switch (by hand or Improve model) ends with
+        assert photo.status == "pending"
+        key(w, Qt.Key.Key_Return)
+        said = w.statusBar().full_message
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert "Still matching" in said, said
+    assert photo.status == "suggested"  # nothing was decided

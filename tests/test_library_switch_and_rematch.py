@@ -328,3 +328,147 @@ def test_the_review_list_keeps_its_photos_and_place_when_another_model_takes_ove
     assert all(i.status == "suggested" and i.suggestions for i in undecided)  # matched anew
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert "photo-of-003.jpg" in [i.path.name for i in w.model.items]  # Ctrl+Z puts it back
+
+
+def _switched(qtbot: Any, w: MainWindow, version: str) -> None:
+    """Matching uses ``version`` now (a switch by hand), and the list is matched again."""
+    w.switch_model(version, confirm=False)
+    qtbot.waitUntil(
+        lambda: w.library_status is not None and w.library_status.model_version == version,
+        timeout=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+
+
+def _stored(lib_path: Path, photo_id: int, version: str) -> list[tuple[str, float]]:
+    """The suggestions the library holds for a photo under model ``version``."""
+    rows = (
+        library_db(lib_path)
+        .execute(
+            "SELECT sku, score FROM suggestions WHERE photo_id = ? AND model_version = ? "
+            "ORDER BY rank",
+            [photo_id, version],
+        )
+        .fetchall()
+    )
+    return [(r[0], round(r[1], 6)) for r in rows]
+
+
+def _shown(it: Any) -> list[tuple[str, float]]:
+    return [(s.sku, round(s.score, 6)) for s in it.suggestions]
+
+
+def test_a_photo_put_back_with_ctrl_z_after_a_model_switch_is_matched_with_the_new_model(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A photo taken off the list (Delete) before a model switch came back with Ctrl+Z
+    after it with the old model's suggestions and scores, which the library no longer holds
+    for the model in use: Enter confirmed the old model's top product, Accept confident
+    counted its old score, and the confirmation was recorded as no rank of the new model's
+    (review 34)."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)  # photos 1 and 2 matched
+    lib_path = tmp_path / "lib"
+    w.review.queue.setFocus()
+    gone = item(w, "photo-of-002.jpg")
+    w.session.select_row(w.model.row_of(gone.key))
+    key(w, Qt.Key.Key_Delete)  # taken off the list
+    assert gone not in w.model.items
+    _switched(qtbot, w, version)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # put back
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    back = item(w, "photo-of-002.jpg")
+    assert back.photo_id is not None and back.status == "suggested"
+    now = _stored(lib_path, back.photo_id, version)
+    assert now and _shown(back) == now, (
+        f"shown {_shown(back)}; the library's for model {version}: {now}"
+    )
+
+
+def test_undoing_a_confirmation_made_before_a_model_switch_offers_the_new_models_suggestions(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A photo confirmed before the switch stays on the list (decided: not matched again).
+    Ctrl+Z after the switch made it undecided again with the old model's suggestions, and
+    the next Enter confirmed the old model's top product; keys 1-9 on the confirmed photo
+    picked among the old model's suggestions too (review 34)."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    lib_path = tmp_path / "lib"
+    w.review.queue.setFocus()
+    first = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
+    chosen = first.decided_sku
+    _switched(qtbot, w, version)
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_2)  # the old model's second suggestion is not on offer any more
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert (first.status, first.decided_sku) == ("confirmed", chosen)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: first.status == "suggested", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert first.photo_id is not None
+    now = _stored(lib_path, first.photo_id, version)
+    assert now and _shown(first) == now, (
+        f"shown {_shown(first)}; the library's for model {version}: {now}"
+    )
+
+
+def test_accept_confident_confirms_the_photos_it_listed_when_a_new_model_took_over_meanwhile(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """'Confirm the top suggestion for 2 photos scoring 80% or more?' stays open while staff
+    think; Improve model activates its new model meanwhile (the list is matched again, its
+    suggestions cleared). Yes then confirmed none of the photos listed ('Confirmed 0
+    confident photos'): what it confirmed was read from the list after the answer, not what
+    was asked; had the new model answered already, it confirmed its top suggestion, maybe
+    another product or one under the threshold (review 34)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    w = window
+    _two_model_library(qtbot, w, tmp_path, engine_calls)
+    asked: list[str] = []
+    held: list[threading.Event] = []
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.informativeText())
+        held.append(_hold_engine(w))  # the new model's matching has not answered yet
+        w.session.rematch()  # Improve model's new model took over while the box was open
+        return int(QMessageBox.StandardButton.Yes)
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    w.review.queue.setFocus()
+    w.session.accept_confident()
+    held[0].set()
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert "photo-of-001.jpg" in asked[0] and "photo-of-002.jpg" in asked[0]
+    states = {i.path.name: i.status for i in w.model.items}
+    assert states == {"photo-of-001.jpg": "confirmed", "photo-of-002.jpg": "confirmed"}, states
+
+
+def test_the_progress_counts_each_photo_once_when_a_model_switch_comes_mid_matching(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Another model took over while a delivery was being matched: the photos were queued
+    again with the new model, but the progress kept the old count beside them, so the bar
+    said 'Matching 40 of 80 photos' for 40 photos and its time left jumped (review 34)."""
+    w = window
+    _two_model_library(qtbot, w, tmp_path, engine_calls)  # photos 1 and 2 matched
+    w.add_paths(write_photos(tmp_path / "more", list(range(3, 15))))
+    qtbot.waitUntil(lambda: w.session.matching and w.model.rowCount() == 14, timeout=WAIT_MS)
+    release = _hold_engine(w)  # the delivery's later chunks wait in the queue
+    seen: list[tuple[int, int]] = []
+    w.session.matching_progress.connect(lambda done, total: seen.append((done, total)))
+    try:
+        w.session.rematch()  # what a model switch ends with
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert all(i.status == "suggested" for i in w.model.items)
+    assert seen and max(total for _done, total in seen) <= 14, seen
