@@ -225,8 +225,12 @@ def _check_removals(
         "AND origin = 'catalog'",
         roots,
     ).fetchall()
+    # A product with a new picture in a workbook (next year's list, re-shot) is not leaving.
+    pictured = {item.sku for item in items if planned and str(item.path) in planned}
     leaving = [
-        str(sku) for path, sku, size in rows if path not in present and (sku, size) not in moved
+        str(sku)
+        for path, sku, size in rows
+        if path not in present and (sku, size) not in moved and sku not in pictured
     ]
     if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
         raise RemovalsNeedConsent(
@@ -428,7 +432,7 @@ def import_catalog(
         read = sheet.worksheets if sheet else ""
         _check_removals(lib, [str(root)] + ([old] if old else []), items, read, saved.sizes(sheet))
     if sheet is not None:
-        save_pictures(sheet, saved)  # the import goes ahead: its pictures are written
+        save_pictures(sheet, saved, lib.path)  # the import goes ahead: pictures are written
     report = ImportReport(
         skipped=list(skipped), notes=(_by_line(sheet, sheet.notes) if sheet else []) + found
     )

@@ -19,6 +19,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,8 @@ from engine.sheet import Sheet, SheetRow
 
 if TYPE_CHECKING:
     from engine.library import Library
+
+log = logging.getLogger(__name__)
 
 # Characters no file name may hold on Windows, macOS or Linux, and ';' (a sheet's picture
 # list separator).
@@ -118,9 +122,11 @@ def plan_pictures(sheet: Sheet, root: Path) -> SavedPictures:
     return plan
 
 
-def save_pictures(sheet: Sheet, plan: SavedPictures) -> None:
+def save_pictures(sheet: Sheet, plan: SavedPictures, library: Path) -> None:
     """Write the planned pictures into the workbook's picture folder (see the module's
-    rules for what is left as it is); nothing is deleted here."""
+    rules for what is left as it is); nothing is deleted here. ``library`` claims the
+    files at once: an import cancelled before its tidy still holds them against another
+    library's."""
     folder = plan.folder
     if folder is None or not plan.by_row:
         return
@@ -137,6 +143,9 @@ def save_pictures(sheet: Sheet, plan: SavedPictures) -> None:
                     plan.written[path.name] = kept
         manifest.workbook = str(sheet.path.resolve())
         manifest.files = {**before, **plan.written}
+        key = str(Path(library).resolve())
+        planned = {p.name for paths in plan.by_row.values() for p in paths}
+        manifest.claims[key] = sorted(set(manifest.claims.get(key, [])) | planned)
         _write_manifest(folder, manifest)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -170,8 +179,10 @@ def tidy(lib: Library, saved: SavedPictures, root: Path) -> list[tuple[str, str]
     catalog = {str(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")}
     folders = [saved.folder] if saved.folder is not None else []
     for marker in sorted(root.glob(f"*/{MARKER}")):
+        if marker.parent.is_symlink() or marker.parent in folders:
+            continue  # a folder linked in from elsewhere is tidied where it lives, if at all
         manifest = read_manifest(marker.parent)
-        if marker.parent not in folders and manifest and not Path(manifest.workbook).exists():
+        if manifest and not Path(manifest.workbook).exists():
             folders.append(marker.parent)
     notes: list[tuple[str, str]] = []
     for folder in folders:
@@ -179,7 +190,11 @@ def tidy(lib: Library, saved: SavedPictures, root: Path) -> list[tuple[str, str]
         if manifest is None:
             continue
         now = saved.written if folder == saved.folder else {}
-        gone = _tidy_folder(lib, folder, manifest, now, catalog)
+        try:
+            gone = _tidy_folder(lib, folder, manifest, now, catalog)
+        except OSError as exc:  # the import went through: tidying can wait for the next
+            log.warning("could not tidy %s: %s", folder, exc)
+            continue
         if gone:
             shown = ", ".join(sorted(gone)[:5]) + (", ..." if len(gone) > 5 else "")
             notes.append(
@@ -223,8 +238,18 @@ def read_manifest(folder: Path) -> Manifest | None:
         where = str(folder.resolve())
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("folder") != where:
+    if not isinstance(data, dict) or not isinstance(data.get("workbook"), str):
         return None
+    workbook = data["workbook"]
+    if data.get("folder") != where:
+        # Moved together with its workbook (a renamed catalog folder, a USB stick under
+        # another drive letter): still ShopMatch's. Moved alone, it is the shop's.
+        old = data.get("folder")
+        if not isinstance(old, str) or not old or not workbook:
+            return None
+        workbook = os.path.normpath(os.path.join(where, os.path.relpath(workbook, old)))
+        if not Path(workbook).is_file():
+            return None
     files, claims = data.get("files"), data.get("claims", {})
     if not (isinstance(files, dict) and isinstance(claims, dict)):
         return None
@@ -235,7 +260,7 @@ def read_manifest(folder: Path) -> Manifest | None:
         return None
     if not all(isinstance(n, str) and _plain(n) for n in names):
         return None
-    return Manifest(str(data.get("workbook", "")), where, files, claims)
+    return Manifest(workbook, where, files, claims)
 
 
 def _plain(name: str) -> bool:
@@ -277,22 +302,19 @@ def _file_names(rows: list[SheetRow]) -> list[list[str]]:
 
 
 def _write(path: Path, data: bytes, new: str, last: str | None, saved: SavedPictures) -> str | None:
-    """Write ``data`` unless the file already holds it, or is the shop's: edited since
-    ShopMatch wrote it (and the workbook's picture has not changed), or put there by the
-    shop. Returns the hash the manifest keeps for the file; None for a file of the shop's,
-    which ShopMatch will never delete."""
-    try:
-        on_disk: str | None = hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        on_disk = None
+    """Write ``data`` unless the file already holds it, or is the shop's: changed since
+    ShopMatch wrote it, or put there by the shop. Returns the hash the manifest keeps for
+    the file; None for a file of the shop's, which ShopMatch will never delete."""
+    on_disk = _sha(path) if path.exists() else None
     if on_disk == new:
         return new
-    if on_disk is not None and last in (new, None):
+    if on_disk is not None and on_disk != last:
+        changed = " (and the workbook has a new picture for it)" if last not in (None, new) else ""
         saved.notes.append(
             (
                 str(path),
-                "kept as it is: it differs from the picture in the workbook (edited here?); "
-                "delete it to take the workbook's picture again",
+                f"kept as it is: changed here since ShopMatch saved it{changed}; delete it to "
+                "take the workbook's picture",
             )
         )
         return last

@@ -138,9 +138,9 @@ def _usable(data: bytes) -> tuple[str, str]:
 
 class _RowPositions:
     """Where rows start, in EMU from the sheet's top, to tell which row a picture belongs
-    to: the one its top edge is in, or the next when more of it lies there (a picture
-    dragged a little too high). Not the row of its middle: a picture taller than the rows
-    (left at its own size) would go rows too far down."""
+    to: the one its top edge is in, or the next when it ends there and more of it lies
+    there (a picture dragged a little too high). Not the row of its middle: a picture
+    taller than the rows (left at its own size) would go rows too far down."""
 
     def __init__(self, ws: Any) -> None:
         self.ws = ws
@@ -179,6 +179,6 @@ class _RowPositions:
             offset = top - self.top(row0)
         in_top = self.top(row0 + 1) - (self.top(row0) + offset)
         in_next = min(bottom, self.top(row0 + 2)) - self.top(row0 + 1)
-        if in_next > in_top:  # dragged a little too high: it fills the next row
-            row0 += 1
+        if in_next > in_top and bottom <= self.top(row0 + 2):
+            row0 += 1  # dragged a little too high: it ends in the next row, mostly there
         return row0 + 1

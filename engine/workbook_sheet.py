@@ -97,7 +97,10 @@ def _place_pictures(sheet: Sheet, ws: Worksheet) -> None:
     by_line = {r.line: r for r in sheet.rows}
     stray: list[int] = []
     for picture in ws.pictures:
-        row = by_line.get(picture.row) or by_line.get(ws.blocks.get(picture.row, 0))
+        row = by_line.get(picture.row)
+        top = ws.blocks.get(picture.row, 0)
+        if row is None and not any(top < line <= picture.row for line in by_line):
+            row = by_line.get(top)  # a product laid out over merged rows, no other inside
         if row is None:
             stray.append(picture.row)
         else:

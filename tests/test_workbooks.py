@@ -19,7 +19,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 from openpyxl.drawing.image import Image as XlImage
-from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, TwoCellAnchor
+from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, OneCellAnchor, TwoCellAnchor
+from openpyxl.drawing.xdr import XDRPositiveSize2D
 from PIL import Image
 
 from conftest import cli, product_image
@@ -28,6 +29,7 @@ from engine.sheet import SheetError, read_sheet
 from engine.workbook import cell_text, spreadsheet_kind
 
 HEADERS = ["Article no.", "Description", "Price EUR", "Picture"]
+PX = 9525  # EMU per pixel; a default row is 20 px (190500 EMU)
 
 
 def _workbook(path: Path, *tabs: tuple[str, list[list[object]]], active: int = 0) -> Path:
@@ -1062,3 +1064,170 @@ def test_the_manifest_names_its_workbook_wherever_the_next_import_runs(tmp_path:
     marker = folder / "list pictures" / ".shopmatch-pictures"
     workbook = Path(json.loads(marker.read_text(encoding="utf-8"))["workbook"])
     assert workbook.is_absolute() and workbook == folder / "list.xlsx", workbook
+
+
+# -- review 37: rows, merged categories, moved and linked folders, claims ---------------------
+def test_a_big_picture_one_pixel_below_its_rows_top_stays_with_its_row(tmp_path: Path) -> None:
+    """A's picture is left at its own size (60 px: three default rows) and sits 1 px below
+    the top of A's row, as a dragged picture does. 'More of it lies in the next row'
+    (19 px against 20) gives it to B: A has no picture, B has A's, without a word."""
+    big = OneCellAnchor(
+        _from=AnchorMarker(col=2, row=1, rowOff=PX), ext=XDRPositiveSize2D(60 * PX, 60 * PX)
+    )
+    book = _book(tmp_path / "list.xlsx", ["A", "B"], [(1, big)])
+    sheet = read_sheet(book)
+    assert [(r.sku, len(r.embedded)) for r in sheet.rows] == [("A", 1), ("B", 0)]
+
+
+def test_a_category_merged_down_its_products_does_not_take_their_pictures(
+    tmp_path: Path,
+) -> None:
+    """Each product takes two rows (its details, then a line of text), the category cell
+    is merged down the whole group, and each picture sits centred over its product's two
+    rows (mostly in the second). _blocks maps every row of the category merge to the
+    group's first product, so D1 silently gets D2's and D3's pictures (without the
+    category merge: 'a picture not beside a product row; not used')."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["SKU", "Name", "Picture", "Category"])
+    for sku in ("D1", "D2", "D3"):
+        ws.append([sku, f"Product {sku}", None, "Dairy" if sku == "D1" else None])
+        ws.append([None, "500 g, keep cool", None, None])
+    ws.merge_cells("D2:D7")
+    for first in (2, 4, 6):
+        img = XlImage(_png(first))
+        img.anchor = TwoCellAnchor(
+            _from=AnchorMarker(col=2, row=first - 1, rowOff=150000),
+            to=AnchorMarker(col=3, row=first, rowOff=150000),
+        )
+        ws.add_image(img)
+    wb.save(tmp_path / "list.xlsx")
+    sheet = read_sheet(tmp_path / "list.xlsx")
+    assert all(len(r.embedded) <= 1 for r in sheet.rows), [
+        (r.sku, len(r.embedded)) for r in sheet.rows
+    ]
+
+
+def test_a_catalog_folder_moved_with_its_workbook_keeps_one_pictures_folder(
+    tmp_path: Path,
+) -> None:
+    """The shop renames its catalog folder (or the USB stick holding it comes up as
+    another drive letter): workbook and pictures folder moved together. The manifest's
+    'folder' no longer matches, so the folder is 'the shop's': every picture is written
+    again into 'list pictures (ShopMatch)', and the old folder, no longer skipped, is
+    searched by SKU: B's picture, which the supplier took out, stays in the catalog."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    book = _book(catalog / "list.xlsx", ["A", "B", "C"], [(1, "C2"), (2, "C3"), (3, "C4")])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        moved = catalog.rename(tmp_path / "catalog 2027")
+        _book(moved / "list.xlsx", ["A", "B", "C"], [(1, "C2"), (3, "C4")])
+        lib.import_catalog(None, moved / "list.xlsx")
+        assert [Path(str(i["path"])).parent.name for i in lib.catalog_images("A")] == [
+            "list pictures"
+        ]
+    assert sorted(p.name for p in (tmp_path / "catalog 2027").iterdir()) == [
+        "list pictures",
+        "list.xlsx",
+    ]
+    assert _files(tmp_path / "catalog 2027" / "list pictures") == ["A.png", "C.png"]
+
+
+def test_a_picture_the_shop_edited_is_not_silently_overwritten_by_the_suppliers_new_one(
+    tmp_path: Path,
+) -> None:
+    """README: 'a picture the shop edited there stays, with a note'. The shop crops A.png;
+    the supplier then sends a new picture for A: the crop is overwritten, no note, no copy."""
+    book = _book(tmp_path / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    picture = tmp_path / "list pictures" / "A.png"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        with Image.open(picture) as im:
+            im.crop((10, 10, 150, 150)).save(picture)
+        edited = picture.read_bytes()
+        _book(book, ["A", "B"], [(9, "C2"), (2, "C3")])
+        lib.import_catalog(None, book)
+    kept = [p for p in (tmp_path / "list pictures").iterdir() if p.read_bytes() == edited]
+    assert kept, _files(tmp_path / "list pictures")
+
+
+def test_a_cancelled_imports_pictures_are_not_deleted_by_another_library(
+    tmp_path: Path,
+) -> None:
+    """Claims are written only by tidy(), after an import that went through; the catalog
+    rows are committed batch by batch before. Library 2's first import is cancelled after
+    its pictures were added: no claim. The supplier takes C out; library 1's import
+    deletes C.png, which library 2's catalog uses (and keeps with --keep-missing)."""
+    from engine.catalog_import import STAGE_ENCODE
+    from engine.progress import CancelToken
+
+    book = _book(tmp_path / "list.xlsx", ["A", "B", "C"], [(1, "C2"), (2, "C3"), (3, "C4")])
+    with Library(tmp_path / "lib1") as one, Library(tmp_path / "lib2") as two:
+        one.import_catalog(None, book)
+        token = CancelToken()
+
+        def stop(progress) -> None:  # type: ignore[no-untyped-def]
+            if progress.stage == STAGE_ENCODE and progress.done:
+                token.cancel()
+
+        report = two.import_catalog(None, book, progress=stop, cancel=token)
+        assert report.cancelled and two.catalog_images("C")
+        _book(book, ["A", "B", "C"], [(1, "C2"), (2, "C3")])
+        one.import_catalog(None, book)
+        two.import_catalog(None, book, removals="keep")
+        kept = [Path(str(i["path"])) for i in two.catalog_images("C")]
+        assert kept and all(p.is_file() for p in kept), kept
+
+
+def test_next_years_workbook_with_new_photos_is_not_taken_for_removing_every_picture(
+    tmp_path: Path,
+) -> None:
+    """'Preisliste 2026.xlsx' is followed by 'Preisliste 2027.xlsx' (same products, the
+    supplier re-shot the photos). The new pictures are planned under '... 2027 pictures';
+    the old catalog files are neither at a planned path nor of a planned size, so the
+    default import is refused: 'would take 4 of the 4 pictures ... out of the catalog;
+    if the supplier dropped them ...' though every product still has a picture."""
+    skus = list("ABCD")
+    old = _book(tmp_path / "Preisliste 2026.xlsx", skus, [(i, f"C{i + 1}") for i in (1, 2, 3, 4)])
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, old)
+        new = _book(
+            tmp_path / "Preisliste 2027.xlsx", skus, [(i + 20, f"C{i + 1}") for i in (1, 2, 3, 4)]
+        )
+        old.unlink()
+        report = lib.import_catalog(None, new)  # removals="ask", the default
+        assert report.updated + report.added == 4
+        assert all(lib.catalog_images(s) for s in skus)
+
+
+def test_a_pictures_folder_linked_into_the_catalog_is_not_emptied_while_in_use(
+    tmp_path: Path,
+) -> None:
+    """The library imported Downloads/list.xlsx (pictures in 'Downloads/list pictures').
+    The shop links that folder into its catalog folder and files the workbook away. The
+    next import of the catalog globs 'catalog/*/.shopmatch-pictures', follows the link;
+    read_manifest resolves it, so the manifest is 'valid here'; the workbook is gone, and
+    the claim is recomputed with the link's spelling of the paths: this library 'uses
+    none', so every picture it uses is deleted; then rmdir() on the link raises
+    NotADirectoryError, failing an import that already changed the catalog."""
+    import os
+
+    from conftest import product_image
+
+    downloads = tmp_path / "Downloads"
+    downloads.mkdir()
+    book = _book(downloads / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "products.csv").write_text("SKU,Name\nP,Product P\n", encoding="utf-8")
+    product_image(5).save(catalog / "P.jpg")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, book)
+        os.symlink(downloads / "list pictures", catalog / "list pictures")
+        book.rename(tmp_path / "archived list.xlsx")
+        try:
+            lib.import_catalog(catalog, catalog / "products.csv")
+        finally:
+            used = [Path(str(i["path"])) for s in "AB" for i in lib.catalog_images(s)]
+            assert used and all(p.is_file() for p in used), used
