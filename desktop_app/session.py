@@ -864,16 +864,42 @@ class ReviewSession(QObject):
             sample + more + "\n\nEach one can be undone with Ctrl+Z.",
         ):
             return
-        # Those still listed and undecided (being matched again counts as undecided).
-        plan = [
+        # Those still listed, undecided and offering what was asked. A photo being matched
+        # again (another model took over while the question was open) has no suggestion of
+        # the model in use: its confirmation was recorded with no rank and no score (the
+        # Learning page's 'found by search', an empty rank in the export), so it waits; one
+        # matched again meanwhile offers the new model's products, maybe others: it waits too.
+        listed = [
             (item, pid, sku, name)
             for item, pid, sku, name in asked
             if self.model.row_of(item.key) >= 0
             and item.photo_id == pid
             and item.status in ("suggested", "pending")
         ]
+        plan = [
+            (item, pid, sku, name)
+            for item, pid, sku, name in listed
+            if item.status == "suggested" and item.top is not None and item.top.sku == sku
+        ]
+        rematching = sum(1 for i, *_ in listed if i.status == "pending")
+        changed = len(listed) - len(plan) - rematching
+        waits = []
+        if rematching:
+            waits.append(
+                f"{count(rematching, 'photo')} {were(rematching)} being matched again with the "
+                "new model: confirm them once they are"
+            )
+        if changed:
+            waits.append(
+                f"{count(changed, 'photo')} {were(changed)} matched again meanwhile and "
+                f"{'offers' if changed == 1 else 'offer'} other suggestions: review "
+                f"{'it' if changed == 1 else 'them'}"
+            )
         if not plan:
-            self.message.emit("Nothing confirmed: the photos listed were decided meanwhile")
+            self.message.emit(
+                "Nothing confirmed: "
+                + ("; ".join(waits) if waits else "the photos listed were decided meanwhile")
+            )
             return
         for item, _pid, sku, name in plan:
             self._apply(item, "confirmed", sku, name)
@@ -898,6 +924,8 @@ class ReviewSession(QObject):
             for st in states:
                 self._reconcile(st)
             said = f"Confirmed {count(len(states), 'confident photo')}"
+            if waits:
+                said += "; " + "; ".join(waits)
             if warnings:  # one confirm says so; a batch must not say less
                 said += f"; {count(len(warnings), 'warning')}: " + "; ".join(warnings[:3])
             self.message.emit(said)

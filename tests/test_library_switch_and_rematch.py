@@ -416,7 +416,7 @@ def test_undoing_a_confirmation_made_before_a_model_switch_offers_the_new_models
     )
 
 
-def test_accept_confident_confirms_the_photos_it_listed_when_a_new_model_took_over_meanwhile(
+def test_accept_confident_says_which_photos_wait_when_a_new_model_took_over_meanwhile(
     qtbot: Any,
     window: MainWindow,
     tmp_path: Path,
@@ -425,16 +425,20 @@ def test_accept_confident_confirms_the_photos_it_listed_when_a_new_model_took_ov
 ) -> None:
     """'Confirm the top suggestion for 2 photos scoring 80% or more?' stays open while staff
     think; Improve model activates its new model meanwhile (the list is matched again, its
-    suggestions cleared). Yes then confirmed none of the photos listed ('Confirmed 0
-    confident photos'): what it confirmed was read from the list after the answer, not what
-    was asked; had the new model answered already, it confirmed its top suggestion, maybe
-    another product or one under the threshold (review 34)."""
+    suggestions cleared). Yes then confirmed none of the photos listed and said only
+    'Confirmed 0 confident photos': what it confirmed was read from the list after the
+    answer, not what was asked; had the new model answered already, it confirmed its top
+    suggestion, maybe another product or one under the threshold (review 34). Confirming the
+    old model's product anyway recorded it with no rank and no score (review 36): the photos
+    being matched again wait, and the status bar says so."""
     from PySide6.QtWidgets import QMessageBox
 
     w = window
     _two_model_library(qtbot, w, tmp_path, engine_calls)
     asked: list[str] = []
     held: list[threading.Event] = []
+    said: list[str] = []
+    w.session.message.connect(said.append)
 
     def answer(box: QMessageBox) -> int:
         asked.append(box.informativeText())
@@ -449,7 +453,10 @@ def test_accept_confident_confirms_the_photos_it_listed_when_a_new_model_took_ov
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
     assert "photo-of-001.jpg" in asked[0] and "photo-of-002.jpg" in asked[0]
     states = {i.path.name: i.status for i in w.model.items}
-    assert states == {"photo-of-001.jpg": "confirmed", "photo-of-002.jpg": "confirmed"}, states
+    assert states == {"photo-of-001.jpg": "suggested", "photo-of-002.jpg": "suggested"}, states
+    assert any("2 photos were being matched again with the new model" in m for m in said), said
+    with library_db(tmp_path / "lib") as db:
+        assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 0
 
 
 def test_the_progress_counts_each_photo_once_when_a_model_switch_comes_mid_matching(
