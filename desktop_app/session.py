@@ -43,6 +43,8 @@ STOPPED_NOTE = (
     "the list"
 )
 
+STOPPED_KEY_NOTE = "Not matched: matching was stopped; add the photo again to match it"
+
 REMATCH_NOTE = "Matching again with the new model…"
 
 ErrorHandler = Callable[[str, TaskError], None]
@@ -250,6 +252,11 @@ class ReviewSession(QObject):
         self._tokens.append(token)
         for item in items:  # the latest matching of each photo (added again after a Stop)
             self._matched_by[item.key] = token
+            if item.stopped:  # matched now: a Stop marks it again (Ctrl+Z after a Stop)
+                item.stopped = False
+                if item.note == STOPPED_NOTE:
+                    item.note = ""
+                self.model.changed(item.key)
         self._total += len(items)
         self.matching_progress.emit(self._done, self._total)
         for start in range(0, len(items), CHUNK):
@@ -648,7 +655,7 @@ class ReviewSession(QObject):
             self._notice(
                 "This photo could not be read"
                 if item.status == "error"
-                else "Not matched: matching was stopped; add the photo again to match it"
+                else STOPPED_KEY_NOTE
                 if item.stopped
                 else "Still matching…"
             )
@@ -661,7 +668,13 @@ class ReviewSession(QObject):
             return
         assert item is not None
         if index >= len(item.suggestions):
-            self._notice(f"There is no suggestion {index + 1} for this photo")
+            # Its matching (again, after a model switch) was stopped: it has a photo id, so
+            # N is allowed, but it has no suggestions because it was never matched.
+            self._notice(
+                STOPPED_KEY_NOTE
+                if item.stopped and item.status == "pending"
+                else f"There is no suggestion {index + 1} for this photo"
+            )
             return
         s = item.suggestions[index]
         self._decide(item, "confirm", s.sku, s.name)
