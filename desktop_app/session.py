@@ -46,6 +46,8 @@ STOPPED_NOTE = (
 STOPPED_KEY_NOTE = "Not matched: matching was stopped; add the photo again to match it"
 
 REMATCH_NOTE = "Matching again with the new model…"
+# Sent back to matching with no model switch (Ctrl+Z after an import withdrew its products).
+AGAIN_NOTE = "Matching again…"
 
 ErrorHandler = Callable[[str, TaskError], None]
 
@@ -464,12 +466,14 @@ class ReviewSession(QObject):
         self._match(items)
         self.refresh()
 
-    def _forget_suggestions(self, item: QueueItem, decided: bool = False) -> None:
+    def _forget_suggestions(
+        self, item: QueueItem, decided: bool = False, note: str = REMATCH_NOTE
+    ) -> None:
         """Drop the suggestions of a model no longer in use; an undecided photo is pending
         ('Matching again with the new model…') until it is matched again."""
         item.suggestions, item.suggestion_thumbs, item.all_rejected = [], {}, False
         if not decided:
-            item.status, item.note = "pending", REMATCH_NOTE
+            item.status, item.note = "pending", note
         self.model.changed(item.key)
 
     def unmatched_paths(self) -> list[Path]:
@@ -828,8 +832,8 @@ class ReviewSession(QObject):
             for item in fresh:
                 item.status = "pending"
                 self.model.changed(item.key)
-            for item in stale:
-                self._forget_suggestions(item)
+            for item in stale:  # the model may not have changed (an import withdrew products)
+                self._forget_suggestions(item, note=AGAIN_NOTE)
             self._match(fresh + stale)
             if fresh or stale:
                 self.refresh()
