@@ -64,6 +64,9 @@ class QueueItem:
     stopped: bool = False
     engine_thumb: Path | None = None
     preview: QPixmap | None = None
+    # Confirmed before another model took over: the product's card (the old suggestion),
+    # shown beside the decision; never picked by keys 1-9 (not among ``suggestions``).
+    decided_card: Suggestion | None = None
 
     @property
     def top(self) -> Suggestion | None:

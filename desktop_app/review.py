@@ -274,11 +274,26 @@ class SuggestionCard(QFrame):
         score_col.addStretch(1)
         row.addLayout(score_col)
         self.suggestion: Suggestion | None = None
+        self._pickable = True
 
     def show_suggestion(
-        self, s: Suggestion, thumb: Path | None, confident: bool, chosen: bool
+        self,
+        s: Suggestion,
+        thumb: Path | None,
+        confident: bool,
+        chosen: bool,
+        pickable: bool = True,
     ) -> None:
+        """``pickable`` False: the product a photo was confirmed as, shown without a key,
+        score or click (another model's suggestion, no longer on offer)."""
         self.suggestion = s
+        self._pickable = pickable
+        self.key.setVisible(pickable)
+        self.score.setVisible(pickable)
+        self.bar.setVisible(pickable)
+        self.setCursor(
+            Qt.CursorShape.PointingHandCursor if pickable else Qt.CursorShape.ArrowCursor
+        )
         self.name.setText(s.name or s.sku)
         self.sku.setText(f"SKU {s.sku}")
         price = format_price(s.price)
@@ -287,7 +302,7 @@ class SuggestionCard(QFrame):
         self.bar.set_value(round(s.score * 100))
         self.badge.setVisible(confident)
         self.points.setText(f"{s.inliers} points")
-        self.points.setVisible(s.inliers > 0)
+        self.points.setVisible(pickable and s.inliers > 0)
         pix = cached_pixmap(thumb, 128) if thumb is not None and thumb.exists() else QPixmap()
         if not pix.isNull():
             pix = pix.scaled(
@@ -301,7 +316,7 @@ class SuggestionCard(QFrame):
             f"{s.name}\nSKU {s.sku}\nsimilarity {s.similarity:.3f}"
             + (f", {s.inliers} matching points" if s.inliers else "")
             + "\n"
-            f"Click or press {self.index + 1} to confirm"
+            + (f"Click or press {self.index + 1} to confirm" if pickable else "Confirmed")
         )
         look = CARD_CHOSEN if chosen else (CARD_CONFIDENT if confident else CARD_PLAIN)
         if look != self._look:
@@ -320,8 +335,10 @@ class SuggestionCard(QFrame):
         p.end()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(
-            event.position().toPoint()
+        if (
+            self._pickable
+            and event.button() == Qt.MouseButton.LeftButton
+            and self.rect().contains(event.position().toPoint())
         ):
             self.clicked.emit(self.index)
         super().mouseReleaseEvent(event)
@@ -665,7 +682,7 @@ class ReviewPage(QWidget):
             message = (  # decided (by search, or no match) after every suggestion was rejected
                 f"{label}. No suggestion is left to show: every one was rejected."
                 if item.all_rejected
-                else f"{label}. No suggestion is stored for this photo."
+                else self._decided_message(item, label)
             )
         elif not item.suggestions and item.all_rejected:
             message = (
@@ -675,11 +692,24 @@ class ReviewPage(QWidget):
         elif not item.suggestions:
             message = "No suggestions: the catalog is empty. Import a catalog first."
         chosen = item.decided_sku if item.status == "confirmed" else None
-        self._show_cards(item.suggestions, item, message, chosen)
+        card = item.decided_card
+        if item.suggestions or card is None or card.sku != chosen:
+            self._show_cards(item.suggestions, item, message, chosen)
+        else:  # decided before another model took over: its product, not to pick
+            self._show_cards([card], item, message, chosen, pickable=False)
         # Not while it is matched (again, after a model switch: it has a photo id then).
         decidable = item.photo_id is not None and (item.status != "pending" or item.stopped)
         self.no_match_button.setEnabled(decidable)
         self.skip_button.setEnabled(True)
+
+    @staticmethod
+    def _decided_message(item: QueueItem, label: str) -> str:
+        """A decided photo without suggestions on offer (decided before another model took
+        over, or from search): what it was decided as, never 'no suggestion is stored'."""
+        if item.status != "confirmed":
+            return f"{label}. Find the product with Ctrl+F if it is in the catalog."
+        name = f" · {item.decided_name}" if item.decided_name else ""
+        return f"{label}{name}. Find another product with Ctrl+F to change it."
 
     def _show_cards(
         self,
@@ -687,17 +717,20 @@ class ReviewPage(QWidget):
         item: QueueItem | None,
         message: str | None,
         chosen: str | None = None,
+        pickable: bool = True,
     ) -> None:
         threshold = self.model.threshold
         for i, card in enumerate(self.cards):
             if i < len(suggestions) and item is not None:
                 s = suggestions[i]
-                card.show_suggestion(
-                    s,
-                    item.suggestion_thumbs.get(s.image_id or -1),
-                    confident=(i == 0 and s.score >= threshold and item.status == "suggested"),
-                    chosen=(s.sku == chosen),
-                )
+                confident = pickable and i == 0 and s.score >= threshold
+                thumb = item.suggestion_thumbs.get(s.image_id or -1)
+                if pickable:
+                    card.show_suggestion(
+                        s, thumb, confident and item.status == "suggested", s.sku == chosen
+                    )
+                else:
+                    card.show_suggestion(s, thumb, False, s.sku == chosen, pickable=False)
                 card.show()
             else:
                 card.hide()
@@ -707,7 +740,9 @@ class ReviewPage(QWidget):
         self.cards_message.setText(message or extra)
         self.cards_message.setVisible(bool(message or extra))
         self.cards_title.setText(
-            f"<b>Suggestions</b> <span style='color:#546e7a'>({len(suggestions)})</span>"
+            "<b>Confirmed product</b>"
+            if not pickable
+            else f"<b>Suggestions</b> <span style='color:#546e7a'>({len(suggestions)})</span>"
             if suggestions
             else "<b>Suggestions</b>"
         )

@@ -409,6 +409,7 @@ class ReviewSession(QObject):
         item.decided_sku = mp.decided_sku
         item.decided_name = mp.decided_name
         item.engine_thumb = mp.thumb
+        item.decided_card = None  # its suggestions (or the decision's) are the library's now
         item.note = ""
         item.stopped = False  # matched before the Stop reached its chunk
         if (item.preview is None or item.preview.isNull()) and mp.thumb and mp.thumb.exists():
@@ -470,8 +471,17 @@ class ReviewSession(QObject):
         self, item: QueueItem, decided: bool = False, note: str = REMATCH_NOTE
     ) -> None:
         """Drop the suggestions of a model no longer in use; an undecided photo is pending
-        ('Matching again with the new model…') until it is matched again."""
-        item.suggestions, item.suggestion_thumbs, item.all_rejected = [], {}, False
+        (``note``: 'Matching again with the new model…') until it is matched again. A
+        confirmed photo keeps the card of the product it was confirmed as, to show (never
+        to pick: keys 1-9 choose among ``suggestions`` only)."""
+        kept = item.decided_card if decided and item.status == "confirmed" else None
+        card = next((s for s in item.suggestions if s.sku == item.decided_sku), kept)
+        thumb = item.suggestion_thumbs.get(card.image_id or -1) if card is not None else None
+        item.decided_card = card if decided and item.status == "confirmed" else None
+        item.suggestion_thumbs = {card.image_id: thumb} if card and card.image_id and thumb else {}
+        if item.decided_card is None:
+            item.suggestion_thumbs = {}
+        item.suggestions, item.all_rejected = [], False
         if not decided:
             item.status, item.note = "pending", note
         self.model.changed(item.key)
