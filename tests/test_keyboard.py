@@ -534,3 +534,27 @@ def test_enter_on_a_photo_being_matched_again_says_it_is_still_matching(
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
     assert "Still matching" in said, said
     assert photo.status == "suggested"  # nothing was decided
+
+
+def test_enter_on_a_photo_whose_rematch_was_stopped_says_it_was_stopped(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Another model took over and Stop was pressed before it matched the photo again: the
+    photo said 'Not matched (stopped): add the photo again…', yet Enter on it said 'There is
+    no suggestion 1 for this photo', as if it had been matched and had none (review 36)."""
+    w = window
+    _two_model_library(qtbot, w, tmp_path, engine_calls)
+    w.review.queue.setFocus()
+    photo = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(photo.key))
+    release = _hold_engine(w)
+    try:
+        w.session.rematch()
+        w.session.stop_matching()
+        assert photo.status == "pending" and photo.stopped
+        key(w, Qt.Key.Key_Return)
+        said = w.statusBar().full_message
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert "stopped" in said, said

@@ -479,3 +479,156 @@ def test_the_progress_counts_each_photo_once_when_a_model_switch_comes_mid_match
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
     assert all(i.status == "suggested" for i in w.model.items)
     assert seen and max(total for _done, total in seen) <= 14, seen
+
+
+def test_accept_confident_across_a_model_switch_records_the_suggestions_it_accepted(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """'Confirm the top suggestion for 2 photos?' was open when another model took over
+    (the photos are matched again, their suggestions cleared); Yes confirmed the old model's
+    SKUs anyway. The library held no suggestion of the new model for them yet, so each
+    confirmation was saved with no rank and no score: the Learning page counted them 'found
+    by search', not top-1 hits, and the export's rank column was empty (review 36)."""
+
+    from PySide6.QtWidgets import QMessageBox
+
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    lib_path = tmp_path / "lib"
+    held: list[threading.Event] = []
+    rematch = w.session.rematch
+
+    def held_rematch() -> None:  # the new model's matching has not answered yet
+        held.append(_hold_engine(w))
+        rematch()
+
+    monkeypatch.setattr(w.session, "rematch", held_rematch)
+
+    def answer(box: QMessageBox) -> int:
+        w.switch_model(version, confirm=False)  # by hand, or Improve model, meanwhile
+        qtbot.waitUntil(lambda: bool(held), timeout=120_000)
+        return int(QMessageBox.StandardButton.Yes)
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    w.review.queue.setFocus()
+    w.session.accept_confident()
+    held[0].set()
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    rows = (
+        library_db(lib_path)
+        .execute("SELECT photo_id, sku, rank, score FROM decisions WHERE action = 'confirm'")
+        .fetchall()
+    )
+    assert all(r[2] is not None and r[3] is not None for r in rows), rows
+
+
+def test_a_stopped_photo_put_back_to_undecided_by_ctrl_z_and_stopped_again_says_so(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a model switch, Stop: the photo said 'Not matched (stopped)'. N marked it no
+    match, Ctrl+Z made it undecided again and it was matched again, still flagged stopped;
+    Stop once more skipped it, and it said 'Matching again with the new model…' for ever,
+    though nothing matched it (review 36)."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    w.review.queue.setFocus()
+    photo = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(photo.key))
+    rematch = w.session.rematch
+
+    def rematch_then_stop() -> None:  # Stop pressed before the new model matched it
+        release = _hold_engine(w)
+        try:
+            rematch()
+            w.session.stop_matching()
+        finally:
+            release.set()
+
+    monkeypatch.setattr(w.session, "rematch", rematch_then_stop)
+    _switched(qtbot, w, version)
+    assert photo.status == "pending" and photo.stopped
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "no_match", timeout=WAIT_MS)
+    release = _hold_engine(w)
+    later = threading.Event()  # queued behind the undo: the undo's matching waits for it
+    try:
+        key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the undo waits its turn
+        w.worker.submit(lambda ctx: later.wait(20), what="hold", priority=Priority.INTERACTIVE)
+    finally:
+        release.set()
+    try:
+        qtbot.waitUntil(lambda: photo.status == "pending", timeout=WAIT_MS)
+        assert not photo.stopped  # being matched: no longer flagged stopped
+        w.act_stop.trigger()
+    finally:
+        later.set()
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    qtbot.wait(200)
+    assert not w.session.matching
+    assert photo.status != "pending" or "stopped" in photo.status_text(), photo.status_text()
+
+
+def test_a_photo_confirmed_before_a_model_switch_still_shows_the_product_it_was_confirmed_as(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A photo confirmed, then another model took over: the photo showed only 'Confirmed:
+    SKU-001. No suggestion is stored for this photo.', the product it was confirmed as (its
+    name and picture) gone from the page, where before the switch its card was shown as
+    chosen (review 36)."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    w.review.queue.setFocus()
+    first = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
+    chosen = first.decided_sku
+    _switched(qtbot, w, version)
+    w.session.select_row(w.model.row_of(first.key))
+    shown = [c for c in w.review.cards if c.isVisible()]
+    text = w.review.cards_message.text() if w.review.cards_message.isVisible() else ""
+    assert [c.suggestion.sku for c in shown if c.suggestion] == [chosen], text
+    assert not shown[0].key.isVisible()  # shown, not on offer: keys 1-9 pick nothing
+    assert "No suggestion is stored" not in text, text
+
+
+def test_undoing_a_confirmation_without_any_model_switch_does_not_say_new_model(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls, boxes: Any
+) -> None:
+    """No model switch at all: a photo confirmed, then the supplier's new price list
+    replaced the catalog (its old products withdrawn), then Ctrl+Z. The photo, matched again
+    because its suggestions were withdrawn, said 'Matching again with the new model…',
+    though the model had never changed (review 36)."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "p", [1]))
+    wait_matched(qtbot, w, 1)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    photo = item(w, "photo-of-001.jpg")
+    w.review.queue.setFocus()
+    w.session.select_row(0)
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "confirmed", timeout=WAIT_MS)
+    write_catalog(tmp_path / "supplier", 1, start=6, sheet=False)
+    sheet = tmp_path / "supplier" / "new.csv"
+    sheet.write_text("sku,image\nSKU-006,images/SKU-006.jpg\n", encoding="utf-8")
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    notes: list[str] = []
+    w.model.dataChanged.connect(lambda *_: notes.append(photo.status_text()))
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: photo.status == "suggested" and bool(photo.suggestions), timeout=WAIT_MS
+    )
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    assert [s.sku for s in photo.suggestions] == ["SKU-006"]
+    assert not [n for n in notes if "new model" in n], notes
