@@ -358,6 +358,23 @@ def _shown(it: Any) -> list[tuple[str, float]]:
     return [(s.sku, round(s.score, 6)) for s in it.suggestions]
 
 
+def _confirmed_then_switched(
+    qtbot: Any, w: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> tuple[Any, str | None, str]:
+    """photo-of-001 confirmed with Enter, then the other model switched to and the photo
+    selected again: the photo, the product it was confirmed as, and the model now used."""
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    w.review.queue.setFocus()
+    first = item(w, "photo-of-001.jpg")
+    w.session.select_row(w.model.row_of(first.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
+    chosen = first.decided_sku
+    _switched(qtbot, w, version)
+    w.session.select_row(w.model.row_of(first.key))
+    return first, chosen, version
+
+
 def test_a_photo_put_back_with_ctrl_z_after_a_model_switch_is_matched_with_the_new_model(
     qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
 ) -> None:
@@ -393,16 +410,8 @@ def test_undoing_a_confirmation_made_before_a_model_switch_offers_the_new_models
     the next Enter confirmed the old model's top product; keys 1-9 on the confirmed photo
     picked among the old model's suggestions too (review 34)."""
     w = window
-    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
     lib_path = tmp_path / "lib"
-    w.review.queue.setFocus()
-    first = item(w, "photo-of-001.jpg")
-    w.session.select_row(w.model.row_of(first.key))
-    key(w, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
-    chosen = first.decided_sku
-    _switched(qtbot, w, version)
-    w.session.select_row(w.model.row_of(first.key))
+    first, chosen, version = _confirmed_then_switched(qtbot, w, tmp_path, engine_calls)
     key(w, Qt.Key.Key_2)  # the old model's second suggestion is not on offer any more
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
     assert (first.status, first.decided_sku) == ("confirmed", chosen)
@@ -585,15 +594,7 @@ def test_a_photo_confirmed_before_a_model_switch_still_shows_the_product_it_was_
     name and picture) gone from the page, where before the switch its card was shown as
     chosen (review 36)."""
     w = window
-    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
-    w.review.queue.setFocus()
-    first = item(w, "photo-of-001.jpg")
-    w.session.select_row(w.model.row_of(first.key))
-    key(w, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
-    chosen = first.decided_sku
-    _switched(qtbot, w, version)
-    w.session.select_row(w.model.row_of(first.key))
+    _, chosen, _ = _confirmed_then_switched(qtbot, w, tmp_path, engine_calls)
     shown = [c for c in w.review.cards if c.isVisible()]
     text = w.review.cards_message.text() if w.review.cards_message.isVisible() else ""
     assert [c.suggestion.sku for c in shown if c.suggestion] == [chosen], text

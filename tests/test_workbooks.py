@@ -668,6 +668,16 @@ def _png(seed: int, size: int = 160, fmt: str = "PNG") -> io.BytesIO:
     return buf
 
 
+def _over_two_rows(row: int, top: int, bottom: int) -> XlImage:
+    """A picture from ``top`` EMU into Excel row ``row`` to ``bottom`` EMU into the next."""
+    img = XlImage(_png(row))
+    img.anchor = TwoCellAnchor(
+        _from=AnchorMarker(col=2, row=row - 1, rowOff=top),
+        to=AnchorMarker(col=3, row=row, rowOff=bottom),
+    )
+    return img
+
+
 def _book(path: Path, skus: list[str], pictures: list[tuple[int, object]]) -> Path:
     """A price list: header SKU/Name/Picture, one row per SKU; ``pictures``: (seed, anchor)
     with anchor a cell ("C2") or an openpyxl anchor."""
@@ -776,12 +786,11 @@ def test_a_picture_the_shop_put_in_the_pictures_folder_is_not_silently_deleted(
     assert (folder / "B_back.jpg").is_file()
 
 
-def test_a_picture_the_shop_edited_is_not_overwritten_when_the_workbook_did_not_change(
-    tmp_path: Path,
-) -> None:
-    """The marker says pictures are replaced 'when the workbook changes'; the README that an
-    unchanged picture is not rewritten. The shop crops A.png; re-importing the same workbook
-    silently writes the supplier's picture over the shop's edit."""
+@pytest.mark.parametrize("supplier_seed", [1, 9], ids=["same picture", "new picture"])
+def test_a_picture_the_shop_edited_is_never_overwritten(tmp_path: Path, supplier_seed: int) -> None:
+    """The shop crops A.png in the pictures folder. Re-importing the same workbook wrote the
+    supplier's picture over the crop, without a word; so did a workbook with a new picture
+    for A. The crop stays, with a note saying how to take the workbook's picture."""
     book = _book(tmp_path / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
     picture = tmp_path / "list pictures" / "A.png"
     with Library(tmp_path / "lib") as lib:
@@ -789,8 +798,10 @@ def test_a_picture_the_shop_edited_is_not_overwritten_when_the_workbook_did_not_
         with Image.open(picture) as im:
             im.crop((10, 10, 150, 150)).save(picture)
         edited = picture.read_bytes()
-        lib.import_catalog(None, book)
+        _book(book, ["A", "B"], [(supplier_seed, "C2"), (2, "C3")])
+        report = lib.import_catalog(None, book)
     assert picture.read_bytes() == edited
+    assert any(where == str(picture) and "delete it to take" in why for where, why in report.notes)
 
 
 def test_a_shopmatch_named_folder_of_the_shops_own_is_never_written_into(tmp_path: Path) -> None:
@@ -943,12 +954,7 @@ def test_pictures_in_a_product_block_of_merged_rows_belong_to_that_product(
     for first in (2, 4):
         for col in "ABC":
             ws.merge_cells(f"{col}{first}:{col}{first + 1}")
-        img = XlImage(_png(first))
-        img.anchor = TwoCellAnchor(
-            _from=AnchorMarker(col=2, row=first - 1, rowOff=120000),
-            to=AnchorMarker(col=3, row=first, rowOff=70000),
-        )
-        ws.add_image(img)
+        ws.add_image(_over_two_rows(first, 120000, 70000))
     wb.save(tmp_path / "list.xlsx")
     sheet = read_sheet(tmp_path / "list.xlsx")
     assert [(r.sku, len(r.embedded)) for r in sheet.rows] == [("A", 1), ("B", 1)], sheet.notes
@@ -1095,12 +1101,7 @@ def test_a_category_merged_down_its_products_does_not_take_their_pictures(
         ws.append([None, "500 g, keep cool", None, None])
     ws.merge_cells("D2:D7")
     for first in (2, 4, 6):
-        img = XlImage(_png(first))
-        img.anchor = TwoCellAnchor(
-            _from=AnchorMarker(col=2, row=first - 1, rowOff=150000),
-            to=AnchorMarker(col=3, row=first, rowOff=150000),
-        )
-        ws.add_image(img)
+        ws.add_image(_over_two_rows(first, 150000, 150000))
     wb.save(tmp_path / "list.xlsx")
     sheet = read_sheet(tmp_path / "list.xlsx")
     assert all(len(r.embedded) <= 1 for r in sheet.rows), [
@@ -1132,24 +1133,6 @@ def test_a_catalog_folder_moved_with_its_workbook_keeps_one_pictures_folder(
         "list.xlsx",
     ]
     assert _files(tmp_path / "catalog 2027" / "list pictures") == ["A.png", "C.png"]
-
-
-def test_a_picture_the_shop_edited_is_not_silently_overwritten_by_the_suppliers_new_one(
-    tmp_path: Path,
-) -> None:
-    """README: 'a picture the shop edited there stays, with a note'. The shop crops A.png;
-    the supplier then sends a new picture for A: the crop is overwritten, no note, no copy."""
-    book = _book(tmp_path / "list.xlsx", ["A", "B"], [(1, "C2"), (2, "C3")])
-    picture = tmp_path / "list pictures" / "A.png"
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(None, book)
-        with Image.open(picture) as im:
-            im.crop((10, 10, 150, 150)).save(picture)
-        edited = picture.read_bytes()
-        _book(book, ["A", "B"], [(9, "C2"), (2, "C3")])
-        lib.import_catalog(None, book)
-    kept = [p for p in (tmp_path / "list pictures").iterdir() if p.read_bytes() == edited]
-    assert kept, _files(tmp_path / "list pictures")
 
 
 def test_a_cancelled_imports_pictures_are_not_deleted_by_another_library(
