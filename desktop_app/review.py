@@ -723,14 +723,15 @@ class ReviewPage(QWidget):
         for i, card in enumerate(self.cards):
             if i < len(suggestions) and item is not None:
                 s = suggestions[i]
-                confident = pickable and i == 0 and s.score >= threshold
-                thumb = item.suggestion_thumbs.get(s.image_id or -1)
-                if pickable:
-                    card.show_suggestion(
-                        s, thumb, confident and item.status == "suggested", s.sku == chosen
-                    )
-                else:
-                    card.show_suggestion(s, thumb, False, s.sku == chosen, pickable=False)
+                card.show_suggestion(
+                    s,
+                    item.suggestion_thumbs.get(s.image_id or -1),
+                    confident=(
+                        pickable and i == 0 and s.score >= threshold and item.status == "suggested"
+                    ),
+                    chosen=(s.sku == chosen),
+                    pickable=pickable,
+                )
                 card.show()
             else:
                 card.hide()

@@ -474,13 +474,14 @@ class ReviewSession(QObject):
         (``note``: 'Matching again with the new model…') until it is matched again. A
         confirmed photo keeps the card of the product it was confirmed as, to show (never
         to pick: keys 1-9 choose among ``suggestions`` only)."""
-        kept = item.decided_card if decided and item.status == "confirmed" else None
-        card = next((s for s in item.suggestions if s.sku == item.decided_sku), kept)
-        thumb = item.suggestion_thumbs.get(card.image_id or -1) if card is not None else None
-        item.decided_card = card if decided and item.status == "confirmed" else None
+        card = (
+            next((s for s in item.suggestions if s.sku == item.decided_sku), item.decided_card)
+            if decided and item.status == "confirmed"
+            else None
+        )
+        thumb = item.suggestion_thumbs.get(card.image_id) if card and card.image_id else None
+        item.decided_card = card
         item.suggestion_thumbs = {card.image_id: thumb} if card and card.image_id and thumb else {}
-        if item.decided_card is None:
-            item.suggestion_thumbs = {}
         item.suggestions, item.all_rejected = [], False
         if not decided:
             item.status, item.note = "pending", note

@@ -207,10 +207,12 @@ def _check_removals(
     is there but cannot be read (a copy cut short): it keeps its earlier version."""
     present: set[str] = set()
     moved: set[tuple[str, int]] = set()
+    pictured: set[str] = set()  # a product with a new picture in a workbook is not leaving
     for item in items:
         if planned and str(item.path) in planned:  # a workbook's picture, written next
             present.add(str(item.path))
             moved.add((item.sku, planned[str(item.path)]))
+            pictured.add(item.sku)
             continue
         try:
             st = item.path.stat()
@@ -225,8 +227,6 @@ def _check_removals(
         "AND origin = 'catalog'",
         roots,
     ).fetchall()
-    # A product with a new picture in a workbook (next year's list, re-shot) is not leaving.
-    pictured = {item.sku for item in items if planned and str(item.path) in planned}
     leaving = [
         str(sku)
         for path, sku, size in rows

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.images import WORKBOOK_PICTURES_MARKER as MARKER
 from engine.sheet import Sheet, SheetRow
+from engine.wording import count
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -91,19 +92,25 @@ def folder_for(sheet_path: Path, root: Path) -> Path:
     """'Preisliste 2026.xlsx' -> root/'Preisliste 2026 pictures', or, when a folder of that
     name is the shop's own (no manifest, not empty), '... pictures (ShopMatch)', then
     '(ShopMatch 2)' and so on. ShopMatch never writes into a folder it did not make."""
-    stem = safe_stem(sheet_path.stem)
-    names = [f"{stem} pictures", f"{stem} pictures (ShopMatch)"]
-    names += [f"{stem} pictures (ShopMatch {n})" for n in range(2, OTHER_NAMES)]
-    for name in names:
-        folder = root / name
+    folders = _folder_names(sheet_path, root)
+    for folder in folders:
         if not folder.exists() or read_manifest(folder) is not None:
             return folder
         if folder.is_dir() and not any(folder.iterdir()):
             return folder
     raise ValueError(
-        f"cannot save the pictures of {sheet_path.name}: folders named '{names[0]}' and "
-        f"'{names[-1]}' already hold other files in {root}; move them away, then import"
+        f"cannot save the pictures of {sheet_path.name}: folders named '{folders[0].name}' "
+        f"and '{folders[-1].name}' already hold other files in {root}; move them away, then "
+        "import"
     )
+
+
+def _folder_names(sheet_path: Path, root: Path) -> list[Path]:
+    """The folders a workbook's pictures may go to, in the order they are tried."""
+    stem = safe_stem(sheet_path.stem)
+    names = [f"{stem} pictures", f"{stem} pictures (ShopMatch)"]
+    names += [f"{stem} pictures (ShopMatch {n})" for n in range(2, OTHER_NAMES)]
+    return [root / name for name in names]
 
 
 def plan_pictures(sheet: Sheet, root: Path) -> SavedPictures:
@@ -112,9 +119,9 @@ def plan_pictures(sheet: Sheet, root: Path) -> SavedPictures:
     if not sheet.workbook:
         return SavedPictures()
     rows = [row for row in sheet.rows if row.embedded]
-    if not rows:  # none now: an earlier import's folder is still tidied
-        folder = root / f"{safe_stem(sheet.path.stem)} pictures"
-        return SavedPictures(folder if read_manifest(folder) is not None else None)
+    if not rows:  # none now: an earlier import's folder (of any of its names) is still tidied
+        ours = (f for f in _folder_names(sheet.path, root) if read_manifest(f) is not None)
+        return SavedPictures(next(ours, None))
     folder = folder_for(sheet.path, root)
     plan = SavedPictures(folder)
     for row, names in zip(rows, _file_names(rows), strict=True):
@@ -162,8 +169,8 @@ def save_pictures(sheet: Sheet, plan: SavedPictures, library: Path) -> None:
     plan.notes.append(
         (
             str(folder),
-            f"{plan.count} picture{'s' if plan.count > 1 else ''} placed in {sheet.path.name}: "
-            "saved here, named by SKU, and imported",
+            f"{count(plan.count, 'picture')} placed in {sheet.path.name}: saved here, named "
+            "by SKU, and imported",
         )
     )
 
@@ -177,18 +184,17 @@ def tidy(lib: Library, saved: SavedPictures, root: Path) -> list[tuple[str, str]
     (renamed: their pictures were followed to the new folder) are tidied alike, and go
     once nothing is left in them. Returns notes for the import's summary."""
     catalog = {str(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")}
-    folders = [saved.folder] if saved.folder is not None else []
+    folders: list[tuple[Path, Manifest]] = []
+    if saved.folder is not None and (manifest := read_manifest(saved.folder)) is not None:
+        folders.append((saved.folder, manifest))
     for marker in sorted(root.glob(f"*/{MARKER}")):
-        if marker.parent.is_symlink() or marker.parent in folders:
+        if marker.parent.is_symlink() or marker.parent == saved.folder:
             continue  # a folder linked in from elsewhere is tidied where it lives, if at all
         manifest = read_manifest(marker.parent)
         if manifest and not Path(manifest.workbook).exists():
-            folders.append(marker.parent)
+            folders.append((marker.parent, manifest))
     notes: list[tuple[str, str]] = []
-    for folder in folders:
-        manifest = read_manifest(folder)
-        if manifest is None:
-            continue
+    for folder, manifest in folders:
         now = saved.written if folder == saved.folder else {}
         try:
             gone = _tidy_folder(lib, folder, manifest, now, catalog)
@@ -200,8 +206,8 @@ def tidy(lib: Library, saved: SavedPictures, root: Path) -> list[tuple[str, str]
             notes.append(
                 (
                     str(folder),
-                    f"{len(gone)} saved picture{'s' if len(gone) > 1 else ''} the workbook no "
-                    f"longer holds: removed ({shown})",
+                    f"{count(len(gone), 'saved picture')} the workbook no longer holds: "
+                    f"removed ({shown})",
                 )
             )
     return notes
