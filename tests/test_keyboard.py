@@ -511,13 +511,23 @@ def test_the_outcome_of_a_run_does_not_take_the_keys_from_staff_reviewing(
     assert photo.status == "confirmed", "the key went nowhere: a modal box holds the window"
 
 
-def test_enter_on_a_photo_being_matched_again_says_it_is_still_matching(
-    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+@pytest.mark.parametrize(
+    ("stop", "says"), [(False, "Still matching"), (True, "stopped")], ids=["matching", "stopped"]
+)
+def test_enter_on_a_photo_being_matched_again_says_where_its_matching_stands(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    engine_calls: EngineCalls,
+    stop: bool,
+    says: str,
 ) -> None:
     """After a model switch the photos still to decide are matched again, shown as
     'Matching again with the new model…', their suggestions gone. Enter on one said 'There
     is no suggestion 1 for this photo', as if the photo had none, where a photo being
-    matched says 'Still matching…' (review 34)."""
+    matched says 'Still matching…' (review 34). With Stop pressed before the new model
+    matched it, the photo said 'Not matched (stopped): add the photo again…', and Enter
+    still said 'There is no suggestion 1' (review 36)."""
     w = window
     _two_model_library(qtbot, w, tmp_path, engine_calls)
     w.review.queue.setFocus()
@@ -526,35 +536,13 @@ def test_enter_on_a_photo_being_matched_again_says_it_is_still_matching(
     release = _hold_engine(w)  # its matching with the new model has not answered yet
     try:
         w.session.rematch()  # what a model switch (by hand or Improve model) ends with
-        assert photo.status == "pending"
+        if stop:
+            w.session.stop_matching()
+        assert photo.status == "pending" and photo.stopped == stop
         key(w, Qt.Key.Key_Return)
         said = w.statusBar().full_message
     finally:
         release.set()
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
-    assert "Still matching" in said, said
-    assert photo.status == "suggested"  # nothing was decided
-
-
-def test_enter_on_a_photo_whose_rematch_was_stopped_says_it_was_stopped(
-    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
-) -> None:
-    """Another model took over and Stop was pressed before it matched the photo again: the
-    photo said 'Not matched (stopped): add the photo again…', yet Enter on it said 'There is
-    no suggestion 1 for this photo', as if it had been matched and had none (review 36)."""
-    w = window
-    _two_model_library(qtbot, w, tmp_path, engine_calls)
-    w.review.queue.setFocus()
-    photo = item(w, "photo-of-001.jpg")
-    w.session.select_row(w.model.row_of(photo.key))
-    release = _hold_engine(w)
-    try:
-        w.session.rematch()
-        w.session.stop_matching()
-        assert photo.status == "pending" and photo.stopped
-        key(w, Qt.Key.Key_Return)
-        said = w.statusBar().full_message
-    finally:
-        release.set()
-    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
-    assert "stopped" in said, said
+    assert says in said, said
+    assert photo.status == ("pending" if stop else "suggested")  # nothing was decided
