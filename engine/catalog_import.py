@@ -427,10 +427,14 @@ def import_catalog(
         require_images(root)
     saved = plan_pictures(sheet, root) if sheet is not None else SavedPictures()
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
-    old = _replace(lib, replaces, str(root)) if replaces is not None else None
+    # A sheet imported alone is its own catalog, whatever else its folder holds (Downloads).
+    source = str(root) if folder is not None or sheet is None else str(sheet.path.resolve())
+    taken, overlaps = _earlier_issues(lib, source, root, rows) if source != str(root) else ([], [])
+    if replaces is not None:
+        taken.append(_replace(lib, replaces, source))
     if removals == "ask":
         read = sheet.worksheets if sheet else ""
-        _check_removals(lib, [str(root)] + ([old] if old else []), items, read, saved.sizes(sheet))
+        _check_removals(lib, [source, *taken], items, read, saved.sizes(sheet))
     if sheet is not None:
         save_pictures(sheet, saved, lib.path)  # the import goes ahead: pictures are written
     report = ImportReport(
@@ -441,7 +445,6 @@ def import_catalog(
     clock = _run_clock(lib, len(items), owed, progress)
     progress = clock or progress
     now = utcnow()
-    source = str(root)
     import_id = (
         lib.db["imports"]
         .insert(
@@ -454,13 +457,15 @@ def import_catalog(
         .last_pk
     )
 
-    if old is not None:
+    if taken:
         with transaction(lib.db):
-            lib.db.execute(
+            lib.db.conn.executemany(
                 "UPDATE catalog_images SET source_root = ? WHERE source_root = ? "
                 "AND origin = 'catalog'",
-                [source, old],
+                [(source, earlier) for earlier in taken],
             )
+    for other, shared in overlaps:
+        _note_overlap(other, shared, report)
 
     # 1. Products: upsert every row in one transaction (cheap, no images needed).
     products: dict[str, SheetRow] = {}
@@ -760,7 +765,7 @@ def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) ->
     skipped; that folder may be an older copy of this catalog, or another supplier's that
     shares stock photos: only the user can tell, so the import says so and leaves both."""
     for other, n in sorted(repeats.items(), key=lambda kv: -kv[1]):
-        if not Path(other).is_dir():
+        if not Path(other).exists():  # a folder, or a sheet imported alone
             continue
         if report.copy_of is None:
             report.copy_of = other
@@ -775,13 +780,69 @@ def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) ->
         )
 
 
+TAKES_OVER = 0.5  # share of an earlier sheet's pictured products a sheet lists to follow it
+
+
+def _earlier_issues(
+    lib: Library, source: str, folder: Path, rows: list[SheetRow]
+) -> tuple[list[str], list[tuple[str, int]]]:
+    """The catalogs a sheet imported alone takes over, and those it only shares products
+    with. Another supplier's sheet saved in the same folder is another catalog; the same
+    supplier's next list (a new file name each month) lists most of the products of the
+    one it follows. Looked at: sheets imported alone from this folder, and the folder's own
+    catalog (a sheet imported alone used to be keyed by its folder). Returns the sources
+    listing at least ``TAKES_OVER`` of whose pictured products are here, and (source,
+    products shared) for the others sharing some."""
+    listed = {row.sku for row in rows}
+    candidates = lib.db.execute(
+        """
+        SELECT c.source_root, count(DISTINCT c.sku) FROM catalog_images c
+        WHERE c.origin = 'catalog' AND c.source_root != ? AND (c.source_root = ? OR EXISTS (
+            SELECT 1 FROM imports i WHERE i.source_root = c.source_root
+              AND i.sheet = c.source_root))
+        GROUP BY c.source_root ORDER BY c.source_root
+        """,
+        [source, str(folder)],
+    ).fetchall()
+    taken: list[str] = []
+    overlaps: list[tuple[str, int]] = []
+    for other, pictured in candidates:
+        if other != str(folder) and Path(other).parent != folder:
+            continue
+        skus = lib.db.execute(
+            "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+            [other],
+        )
+        shared = sum(str(sku) in listed for (sku,) in skus)
+        if shared >= TAKES_OVER * pictured:
+            taken.append(str(other))
+        elif shared:
+            overlaps.append((str(other), shared))
+    return taken, overlaps
+
+
+def _note_overlap(other: str, shared: int, report: ImportReport) -> None:
+    """A sheet listing a few of an earlier one's products (another distributor's, or the
+    supplier's list rewritten): both stay, the app asks whether this one replaces it."""
+    if report.copy_of is None:
+        report.copy_of = other
+    report.notes.append(
+        (
+            other,
+            f"{count(shared, 'product')} of this sheet {are(shared)} also listed there, "
+            "imported before; that catalog's other products stay. If this sheet replaces it, "
+            f"import again with --replaces {other}",
+        )
+    )
+
+
 def _replace(lib: Library, old: Path, source: str) -> str:
     """``--replaces OLD``: OLD's catalog pictures become this folder's, in one transaction,
     so that this import (and, after a cancel or a crash, the next one) takes them over where
     it finds the same picture and removes the rest as it removes its own missing files."""
     folder = str(Path(old).resolve())
     if folder == source:
-        raise ValueError(f"{old} is the folder being imported; --replaces names an older one")
+        raise ValueError(f"{old} is the catalog being imported; --replaces names an older one")
     if (
         lib.db.execute(
             "SELECT 1 FROM catalog_images WHERE source_root = ? AND origin = 'catalog' LIMIT 1",
