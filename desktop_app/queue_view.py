@@ -64,9 +64,11 @@ class QueueItem:
     stopped: bool = False
     engine_thumb: Path | None = None
     preview: QPixmap | None = None
-    # Confirmed before another model took over: the product's card (the old suggestion),
-    # shown beside the decision; never picked by keys 1-9 (not among ``suggestions``).
+    # The confirmed product's card (the suggestion confirmed, or the product found by
+    # search) and its thumbnail: shown beside the decision when no suggestion on show is
+    # that product (another model took over); never picked by keys 1-9.
     decided_card: Suggestion | None = None
+    decided_thumb: Path | None = None
 
     @property
     def top(self) -> Suggestion | None:

@@ -312,11 +312,16 @@ class SuggestionCard(QFrame):
             )
             pix.setDevicePixelRatio(self.devicePixelRatioF())
         self.thumb.setPixmap(pix)
+        # Not on offer, it has no score to give (found by search, or another model's).
         self.setToolTip(
-            f"{s.name}\nSKU {s.sku}\nsimilarity {s.similarity:.3f}"
-            + (f", {s.inliers} matching points" if s.inliers else "")
-            + "\n"
-            + (f"Click or press {self.index + 1} to confirm" if pickable else "Confirmed")
+            f"{s.name}\nSKU {s.sku}\n"
+            + (
+                f"similarity {s.similarity:.3f}"
+                + (f", {s.inliers} matching points" if s.inliers else "")
+                + f"\nClick or press {self.index + 1} to confirm"
+                if pickable
+                else "Confirmed"
+            )
         )
         look = CARD_CHOSEN if chosen else (CARD_CONFIDENT if confident else CARD_PLAIN)
         if look != self._look:
@@ -725,7 +730,9 @@ class ReviewPage(QWidget):
                 s = suggestions[i]
                 card.show_suggestion(
                     s,
-                    item.suggestion_thumbs.get(s.image_id or -1),
+                    item.suggestion_thumbs.get(s.image_id or -1)
+                    if pickable
+                    else item.decided_thumb,
                     confident=(
                         pickable and i == 0 and s.score >= threshold and item.status == "suggested"
                     ),

@@ -26,6 +26,7 @@ from engine import decisions, matching, overview
 from engine.db import select_in
 from engine.matching import PhotoMatch, Suggestion, expand_paths
 from engine.progress import CancelToken
+from engine.sheet import product_price
 from engine.wording import are, count, were
 
 TOP_K = 5
@@ -69,6 +70,8 @@ class MatchedPhoto:
     # Matched with this model, but staff rejected every suggestion: nothing left to offer,
     # and matching again would only find the same products.
     all_rejected: bool = False
+    decided_card: Suggestion | None = None  # StateUpdate.card
+    decided_thumb: Path | None = None
 
     @property
     def needs_matching(self) -> bool:
@@ -83,13 +86,33 @@ class StateUpdate:
     status: str
     decided_sku: str | None
     decided_name: str
+    # The confirmed product as a card, with its picture's thumbnail: shown when no
+    # suggestion on show is that product (found by search; another model's suggestions).
+    card: Suggestion | None = None
+    card_thumb: Path | None = None
 
 
 def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
     st = lib.photo_state(photo_id)
     sku = st.decision.sku if st.decision is not None and st.status == "confirmed" else None
     product = lib.product(sku) if sku else None
-    return StateUpdate(photo_id, st.status, sku, str((product or {}).get("name") or ""))
+    name = str((product or {}).get("name") or "")
+    if sku is None or product is None:
+        return StateUpdate(photo_id, st.status, sku, name)
+    # The product itself, as a search result shows it (its first picture): no rank, no score.
+    card = Suggestion(
+        rank=0,
+        sku=sku,
+        similarity=0.0,
+        score=0.0,
+        image_id=None,
+        name=name,
+        category=str(product.get("category") or ""),
+        supplier=str(product.get("supplier") or ""),
+        price=product_price(product),
+    )
+    thumb = overview.sku_thumbs(lib, [sku]).get(sku)
+    return StateUpdate(photo_id, st.status, sku, name, card, thumb)
 
 
 def stored_match(lib, rec: overview.PhotoRecord) -> MatchedPhoto:  # type: ignore[no-untyped-def]
@@ -117,6 +140,8 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
         status=st.status,
         decided_sku=st.decided_sku,
         decided_name=st.decided_name,
+        decided_card=st.card,
+        decided_thumb=st.card_thumb,
         thumb=rec.thumb if rec else None,
         suggestion_thumbs=thumbs,
         # Every one rejected, and none withdrawn since: a withdrawn one leaves room that
@@ -409,7 +434,9 @@ class ReviewSession(QObject):
         item.decided_sku = mp.decided_sku
         item.decided_name = mp.decided_name
         item.engine_thumb = mp.thumb
-        item.decided_card = None  # its suggestions (or the decision's) are the library's now
+        # The library's: a photo listed confirmed without suggestions of the model in use
+        # (Ctrl+Z brought back a confirmation made before a model switch) shows this card.
+        item.decided_card, item.decided_thumb = mp.decided_card, mp.decided_thumb
         item.note = ""
         item.stopped = False  # matched before the Stop reached its chunk
         if (item.preview is None or item.preview.isNull()) and mp.thumb and mp.thumb.exists():
@@ -473,16 +500,17 @@ class ReviewSession(QObject):
         """Drop the suggestions of a model no longer in use; an undecided photo is pending
         (``note``: 'Matching again with the new model…') until it is matched again. A
         confirmed photo keeps the card of the product it was confirmed as, to show (never
-        to pick: keys 1-9 choose among ``suggestions`` only)."""
-        card = (
-            next((s for s in item.suggestions if s.sku == item.decided_sku), item.decided_card)
-            if decided and item.status == "confirmed"
-            else None
-        )
-        thumb = item.suggestion_thumbs.get(card.image_id) if card and card.image_id else None
-        item.decided_card = card
-        item.suggestion_thumbs = {card.image_id: thumb} if card and card.image_id and thumb else {}
-        item.suggestions, item.all_rejected = [], False
+        to pick: keys 1-9 choose among ``suggestions`` only): the suggestion it was
+        confirmed from, with the picture that matched, else the library's card of the
+        product (found by search, it was none of the suggestions)."""
+        if decided and item.status == "confirmed":
+            chosen = next((s for s in item.suggestions if s.sku == item.decided_sku), None)
+            if chosen is not None:
+                item.decided_card = chosen
+                item.decided_thumb = item.suggestion_thumbs.get(chosen.image_id or -1)
+        else:
+            item.decided_card = item.decided_thumb = None
+        item.suggestions, item.suggestion_thumbs, item.all_rejected = [], {}, False
         if not decided:
             item.status, item.note = "pending", note
         self.model.changed(item.key)
@@ -782,6 +810,9 @@ class ReviewSession(QObject):
         item = self.model.item(row)
         if item is not None:
             self._apply(item, st.status, st.decided_sku, st.decided_name)
+            # The card on show stays if it is that product's (the picture that matched).
+            if item.decided_card is None or item.decided_card.sku != st.decided_sku:
+                item.decided_card, item.decided_thumb = st.card, st.card_thumb
             if row == self.current_row():
                 self.refresh()
             else:

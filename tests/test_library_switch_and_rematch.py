@@ -17,6 +17,7 @@ pytest.importorskip("pytestqt")
 
 import test_desktop
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from test_desktop import (
     WAIT_MS,
     EngineCalls,
@@ -633,3 +634,141 @@ def test_undoing_a_confirmation_without_any_model_switch_does_not_say_new_model(
     qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
     assert [s.sku for s in photo.suggestions] == ["SKU-006"]
     assert not [n for n in notes if "new model" in n], notes
+
+
+def _confirm_from_search(qtbot: Any, w: MainWindow, photo: Any) -> str:
+    """Ctrl+F, the SKU of a product none of the photo's cards offers (nor its decision), and
+    Enter in the search box: the photo confirmed as it, which is returned."""
+    w.review.queue.setFocus()
+    w.session.select_row(w.model.row_of(photo.key))
+    offered = {s.sku for s in photo.suggestions} | {photo.decided_sku}
+    sku = next(f"SKU-{i:03d}" for i in range(6) if f"SKU-{i:03d}" not in offered)
+    key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(w.review.search, sku)
+    results = w.review.results
+    qtbot.waitUntil(
+        lambda: results.count() > 0 and results.item(0).data(Qt.ItemDataRole.UserRole) == sku,
+        timeout=WAIT_MS,
+    )
+    QTest.keyClick(w.review.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.decided_sku == sku, timeout=WAIT_MS)
+    return sku
+
+
+def _assert_product_card(w: MainWindow, photo: Any, sku: str) -> None:
+    """The photo on show, with the card of the product it is confirmed as: its picture, name
+    and SKU, not on offer (no key number: keys 1-9 pick nothing)."""
+    w.session.select_row(w.model.row_of(photo.key))
+    shown = [c for c in w.review.cards if c.isVisible()]
+    text = w.review.cards_message.text() if w.review.cards_message.isVisible() else ""
+    assert (photo.status, photo.decided_sku) == ("confirmed", sku)
+    assert [c.suggestion.sku for c in shown if c.suggestion] == [sku], f"no card; {text!r}"
+    card = shown[0]
+    assert (card.name.full_text(), card.sku.full_text()) == (
+        f"Product {int(sku[4:])}",
+        f"SKU {sku}",
+    )
+    assert not card.thumb.pixmap().isNull(), "the supplier's picture is missing"
+    assert not card.key.isVisible()
+    assert "Confirmed product" in w.review.cards_title.text()
+
+
+def test_a_photo_confirmed_from_search_still_shows_the_products_card_after_a_model_switch(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """A photo confirmed with a product found by search (Ctrl+F: none of its suggestion
+    cards), then another model took over: the photo said 'Confirmed: SKU-002 · Product 2'
+    with no card at all, where a photo confirmed from a card kept its card, picture and all.
+    Confirmed from search once more after the switch, it still showed no card."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    photo = item(w, "photo-of-001.jpg")
+    sku = _confirm_from_search(qtbot, w, photo)
+    _switched(qtbot, w, version)
+    _assert_product_card(w, photo, sku)
+    again = _confirm_from_search(qtbot, w, photo)  # no suggestion on show: another product
+    _assert_product_card(w, photo, again)
+
+
+def test_a_confirmation_put_back_by_ctrl_z_after_a_model_switch_shows_the_products_card(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Confirmed from its top card, then another model took over, then N ('no match') and
+    Ctrl+Z: the photo was confirmed again, but its product's card was gone, the page saying
+    only 'Confirmed: SKU-001 · Product 1'."""
+    w = window
+    photo, chosen, _ = _confirmed_then_switched(qtbot, w, tmp_path, engine_calls)
+    assert chosen is not None
+    _assert_product_card(w, photo, chosen)
+    key(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "no_match", timeout=WAIT_MS)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "confirmed", timeout=WAIT_MS)
+    _assert_product_card(w, photo, chosen)
+
+
+def test_a_photo_marked_no_match_after_a_confirmation_shows_no_product_card_after_a_switch(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Confirmed from search, then marked no match (N), then another model took over: the
+    page says 'No match' and shows no card, neither the old model's suggestions (keys 1-9
+    would pick them) nor the product it was confirmed as before."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    photo = item(w, "photo-of-001.jpg")
+    _confirm_from_search(qtbot, w, photo)
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "no_match", timeout=WAIT_MS)
+    _switched(qtbot, w, version)
+    w.session.select_row(w.model.row_of(photo.key))
+    assert photo.status == "no_match"
+    assert not [c for c in w.review.cards if c.isVisible()]
+    assert w.review.cards_message.text().startswith("No match."), w.review.cards_message.text()
+
+
+def test_undoing_a_search_confirmation_after_a_model_switch_offers_the_new_models_cards(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Confirmed from search, another model took over, then Ctrl+Z: the photo is undecided
+    and matched again with the model in use; its cards are that model's suggestions, on
+    offer (keys 1-9), not the product the undone confirmation named."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    photo = item(w, "photo-of-001.jpg")
+    _confirm_from_search(qtbot, w, photo)
+    _switched(qtbot, w, version)
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: photo.status == "suggested", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    w.session.select_row(w.model.row_of(photo.key))
+    assert photo.photo_id is not None
+    now = _stored(tmp_path / "lib", photo.photo_id, version)
+    shown = [c for c in w.review.cards if c.isVisible()]
+    assert now and [(c.suggestion.sku, c.key.isVisible()) for c in shown if c.suggestion] == [
+        (sku, True) for sku, _ in now
+    ]
+    assert "Confirmed product" not in w.review.cards_title.text()
+
+
+def test_a_confirmation_put_back_by_ctrl_z_after_reopening_the_library_shows_its_card(
+    qtbot: Any, make_window: Any, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Confirmed from search, another model took over, N, and the app closed. Next day,
+    Ctrl+Z listed the photo again, confirmed as that product, without its card."""
+    w = make_window()
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    photo = item(w, "photo-of-001.jpg")
+    sku = _confirm_from_search(qtbot, w, photo)
+    _switched(qtbot, w, version)
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "no_match", timeout=WAIT_MS)
+    w.close()
+    again = make_window()  # the same settings, as the next start
+    open_library(qtbot, again, tmp_path / "lib")
+    qtbot.waitUntil(lambda: not again.worker.busy, timeout=WAIT_MS)
+    key(again, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not again.worker.busy and again.model.rowCount() > 0, timeout=WAIT_MS)
+    _assert_product_card(again, item(again, "photo-of-001.jpg"), sku)
