@@ -744,7 +744,8 @@ class ReviewPage(QWidget):
                 card.hide()
         extra = ""
         if chosen and not any(s.sku == chosen for s in suggestions):
-            extra = f"Confirmed from search: {chosen}"
+            name = f" · {item.decided_name}" if item is not None and item.decided_name else ""
+            extra = f"Confirmed from search: {chosen}{name}"
         self.cards_message.setText(message or extra)
         self.cards_message.setVisible(bool(message or extra))
         self.cards_title.setText(
