@@ -505,6 +505,7 @@ def import_catalog(
     claimed: dict[str, str] = {}  # picture file -> the SKU it went to in this import
     unlisted: set[str] = set()  # SKUs whose pictures this import removes
     repeats: dict[str, int] = {}  # other catalog folder -> its pictures repeated here
+    followed: dict[str, list[tuple[str, str]]] = {}  # moved catalog -> (old file, new file)
     planned = {str(item.path) for item in items}
     # (index in report.skipped, file, the file it repeats, imported before) for files
     # skipped as the same picture as another file of this import.
@@ -586,6 +587,8 @@ def import_catalog(
                     # instead of being "skipped" while the file it repeats leaves.
                     sku = item.sku if sheet is not None else str(dup[3])
                     claimed[key] = sku
+                    if dup[4] != source:
+                        followed.setdefault(str(dup[4]), []).append((str(dup[1]), key))
                     lib.db.execute(
                         "UPDATE catalog_images SET path = ?, source_root = ?, sku = ?, size = ?, "
                         "mtime = ? WHERE id = ?",
@@ -703,7 +706,7 @@ def import_catalog(
                 [source],
             ).fetchall()
             if r[1] not in keep_paths
-        ]
+        ] + _left_behind(lib, followed, root)
         if removals == "keep":
             leaving = []
         gone = [image_id for image_id, _sku in leaving]
@@ -758,6 +761,37 @@ def import_catalog(
         synced = lib.sync_local_features(progress=progress, cancel=cancel)
         report.cancelled = synced.cancelled
     return report
+
+
+def _left_behind(
+    lib: Library, followed: dict[str, list[tuple[str, str]]], root: Path
+) -> list[tuple[int, str]]:
+    """Pictures removed from a catalog folder while it moved here (another drive letter, a
+    renamed folder): left under the old path, they went on being suggested. A catalog most
+    of whose pictures were followed here has moved; of its other pictures those whose file
+    is gone from the part of it this import covers leave (a sub-folder imported on its own
+    leaves its sister folders alone). Returns (image id, SKU) pairs."""
+    out: list[tuple[int, str]] = []
+    for old_root, pairs in followed.items():
+        rest = lib.db.execute(  # the pairs' rows already belong to this import
+            "SELECT id, path, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+            [old_root],
+        ).fetchall()
+        if len(pairs) < TAKES_OVER * (len(pairs) + len(rest)):
+            continue
+        parts: set[Path] = set()  # where this import's folder was (or the part of it)
+        for old, new in pairs:
+            if not Path(new).is_relative_to(root):
+                continue
+            tail = Path(new).relative_to(root).parts
+            if Path(old).parts[-len(tail) :] == tail:
+                parts.add(Path(*Path(old).parts[: -len(tail)]))
+        out += [
+            (int(image_id), str(sku))
+            for image_id, path, sku in rest
+            if any(Path(path).is_relative_to(p) for p in parts) and not Path(path).exists()
+        ]
+    return out
 
 
 def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) -> None:
