@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from engine import local_features
-from engine.db import transaction, utcnow
+from engine.db import select_in, transaction, utcnow
 from engine.errors import folder_problem
 from engine.export_csv import SEPARATOR_SETTING
 from engine.images import (
@@ -196,6 +197,7 @@ class RemovalsNeedConsent(ValueError):
 def _check_removals(
     lib: Library,
     roots: list[str],
+    ids: list[int],
     items: list[_Item],
     worksheets: str = "",
     planned: dict[str, int] | None = None,
@@ -223,19 +225,23 @@ def _check_removals(
             moved.add((item.sku, st.st_size))
     marks = ", ".join("?" * len(roots))
     rows = lib.db.execute(
-        f"SELECT path, sku, size FROM catalog_images WHERE source_root IN ({marks}) "
+        f"SELECT path, sku, size, source_root FROM catalog_images WHERE source_root IN ({marks}) "
         "AND origin = 'catalog'",
         roots,
     ).fetchall()
+    rows += select_in(
+        lib.db, "SELECT path, sku, size, source_root FROM catalog_images WHERE id IN ({marks})", ids
+    )
     leaving = [
-        str(sku)
-        for path, sku, size in rows
+        (str(sku), str(root))
+        for path, sku, size, root in rows
         if path not in present and (sku, size) not in moved and sku not in pictured
     ]
     if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
-        raise RemovalsNeedConsent(
-            Path(roots[0]), len(leaving), len(rows), sorted(set(leaving)), worksheets
-        )
+        # Named after the catalog they were imported with: an earlier sheet taken over.
+        (source, _n), *_ = Counter(root for _sku, root in leaving).most_common(1)
+        skus = sorted({sku for sku, _root in leaving})
+        raise RemovalsNeedConsent(Path(source), len(leaving), len(rows), skus, worksheets)
 
 
 def _plan(
@@ -429,12 +435,17 @@ def import_catalog(
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
     # A sheet imported alone is its own catalog, whatever else its folder holds (Downloads).
     source = str(root) if folder is not None or sheet is None else str(sheet.path.resolve())
-    taken, overlaps = _earlier_issues(lib, source, root, rows) if source != str(root) else ([], [])
+    taken = (
+        _earlier_issues(lib, source, root, sheet, folder is None, rows)
+        if sheet is not None
+        else _Earlier()
+    )
     if replaces is not None:
-        taken.append(_replace(lib, replaces, source))
+        taken.sources.append(_replace(lib, replaces, source))
     if removals == "ask":
         read = sheet.worksheets if sheet else ""
-        _check_removals(lib, [source, *taken], items, read, saved.sizes(sheet))
+        roots = [source, *taken.sources]
+        _check_removals(lib, roots, taken.rows, items, read, saved.sizes(sheet))
     if sheet is not None:
         save_pictures(sheet, saved, lib.path)  # the import goes ahead: pictures are written
     report = ImportReport(
@@ -457,14 +468,17 @@ def import_catalog(
         .last_pk
     )
 
-    if taken:
-        with transaction(lib.db):
-            lib.db.conn.executemany(
-                "UPDATE catalog_images SET source_root = ? WHERE source_root = ? "
-                "AND origin = 'catalog'",
-                [(source, earlier) for earlier in taken],
-            )
-    for other, shared in overlaps:
+    with transaction(lib.db):  # one step: a crash leaves them where they were
+        lib.db.conn.executemany(
+            "UPDATE catalog_images SET source_root = ? WHERE source_root = ? "
+            "AND origin = 'catalog'",
+            [(source, earlier) for earlier in taken.sources],
+        )
+        lib.db.conn.executemany(
+            "UPDATE catalog_images SET source_root = ? WHERE id = ?",
+            [(source, image_id) for image_id in taken.rows],
+        )
+    for other, shared in taken.overlaps:
         _note_overlap(other, shared, report)
 
     # 1. Products: upsert every row in one transaction (cheap, no images needed).
@@ -777,7 +791,7 @@ def _left_behind(
             "SELECT id, path, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
             [old_root],
         ).fetchall()
-        if len(pairs) < TAKES_OVER * (len(pairs) + len(rest)):
+        if 2 * len(pairs) < len(pairs) + len(rest):  # most of it followed here: it moved
             continue
         parts: set[Path] = set()  # where this import's folder was (or the part of it)
         for old, new in pairs:
@@ -814,45 +828,75 @@ def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) ->
         )
 
 
-TAKES_OVER = 0.5  # share of an earlier sheet's pictured products a sheet lists to follow it
+@dataclass
+class _Earlier:
+    """What an import takes over from catalogs imported before (their pictures become its
+    own, leaving as its own missing files do), and the catalogs it only shares products
+    with (the app asks whether it replaces them)."""
+
+    sources: list[str] = field(default_factory=list)  # whole catalogs
+    rows: list[int] = field(default_factory=list)  # pictures of a folder's mixed catalog
+    overlaps: list[tuple[str, int]] = field(default_factory=list)  # (catalog, shared SKUs)
 
 
 def _earlier_issues(
-    lib: Library, source: str, folder: Path, rows: list[SheetRow]
-) -> tuple[list[str], list[tuple[str, int]]]:
-    """The catalogs a sheet imported alone takes over, and those it only shares products
-    with. Another supplier's sheet saved in the same folder is another catalog; the same
-    supplier's next list (a new file name each month) lists most of the products of the
-    one it follows. Looked at: sheets imported alone from this folder, and the folder's own
-    catalog (a sheet imported alone used to be keyed by its folder). Returns the sources
-    listing at least ``TAKES_OVER`` of whose pictured products are here, and (source,
-    products shared) for the others sharing some."""
+    lib: Library, source: str, folder: Path, sheet: Sheet, alone: bool, rows: list[SheetRow]
+) -> _Earlier:
+    """The catalogs this sheet's import continues. A sheet is one catalog however it is
+    imported: with its folder, it takes over what the sheet imported alone brought in.
+    Imported alone (keyed by its own path, so another supplier's sheet saved in the same
+    folder is another catalog), it takes over:
+
+    - the folder's own catalog, how older releases kept a sheet imported alone (and how a
+      folder import with this sheet keeps it): whole when every import of the folder named
+      this sheet, else only the pictures of products this sheet lists (two suppliers'
+      sheets, kept side by side, shared that catalog);
+    - a sheet imported alone from the same folder whose every pictured product this one
+      lists (the same list renamed, or its next issue adding products): nothing of it
+      leaves but pictures replaced here. One sharing only some products may be the
+      supplier's next issue or another distributor's list: only the user can tell, so it
+      is an overlap, and a product leaves only once they say this sheet replaces it."""
+    key = str(sheet.path.resolve())
+    if not alone:
+        held = "SELECT 1 FROM catalog_images WHERE source_root = ? AND origin = 'catalog'"
+        return _Earlier([key] if lib.db.execute(held, [key]).fetchone() else [])
+    earlier = _Earlier()
     listed = {row.sku for row in rows}
+    named = {
+        s
+        for (s,) in lib.db.execute("SELECT sheet FROM imports WHERE source_root = ?", [str(folder)])
+    }
+    pictures = lib.db.execute(
+        "SELECT id, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+        [str(folder)],
+    ).fetchall()
+    if pictures and named == {key}:
+        earlier.sources.append(str(folder))
+    else:
+        earlier.rows = [int(i) for i, sku in pictures if sku in listed]
     candidates = lib.db.execute(
         """
-        SELECT c.source_root, count(DISTINCT c.sku) FROM catalog_images c
-        WHERE c.origin = 'catalog' AND c.source_root != ? AND (c.source_root = ? OR EXISTS (
+        SELECT DISTINCT c.source_root FROM catalog_images c
+        WHERE c.origin = 'catalog' AND c.source_root NOT IN (?, ?) AND EXISTS (
             SELECT 1 FROM imports i WHERE i.source_root = c.source_root
-              AND i.sheet = c.source_root))
-        GROUP BY c.source_root ORDER BY c.source_root
+              AND i.sheet = c.source_root)
+        ORDER BY c.source_root
         """,
         [source, str(folder)],
     ).fetchall()
-    taken: list[str] = []
-    overlaps: list[tuple[str, int]] = []
-    for other, pictured in candidates:
-        if other != str(folder) and Path(other).parent != folder:
+    for (other,) in candidates:
+        if Path(other).parent != folder:
             continue
         skus = lib.db.execute(
             "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
             [other],
-        )
+        ).fetchall()
         shared = sum(str(sku) in listed for (sku,) in skus)
-        if shared >= TAKES_OVER * pictured:
-            taken.append(str(other))
+        if shared == len(skus):
+            earlier.sources.append(str(other))
         elif shared:
-            overlaps.append((str(other), shared))
-    return taken, overlaps
+            earlier.overlaps.append((str(other), shared))
+    return earlier
 
 
 def _note_overlap(other: str, shared: int, report: ImportReport) -> None:

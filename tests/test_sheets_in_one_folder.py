@@ -66,28 +66,48 @@ def test_another_suppliers_sheet_beside_it_leaves_the_first_catalog_alone(
         assert _live(lib) == A[:3] + B
 
 
-def test_the_same_suppliers_next_list_under_a_new_name_takes_over(tmp_path: Path) -> None:
-    """'alpha-november.csv' lists most of 'alpha.csv's products: it is that catalog's next
-    issue, so the products it no longer lists leave (as if alpha.csv were imported again),
-    and a too large share leaving is asked about first."""
+def test_the_same_suppliers_list_renamed_takes_over_its_pictures(tmp_path: Path) -> None:
+    """'alpha.csv' saved again as 'alpha-november.csv' with a product added: it lists every
+    product of the earlier list, so it carries that catalog on (a product it drops later
+    leaves, as when alpha.csv is imported again); another supplier's sheet is not touched."""
     downloads = tmp_path / "Downloads"
     october = _sheet(downloads, "alpha.csv", A, 10)
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(None, october)
         lib.import_catalog(None, _sheet(downloads, "beta.csv", B, 40))
-        november = _sheet(downloads, "alpha-november.csv", [*A[:3], "A5"], 10)
+        november = _sheet(downloads, "alpha-november.csv", [*A, "A5"], 10)
         report = lib.import_catalog(None, november)
-        assert (report.added, report.unchanged, report.removed) == (1, 3, 1)
-        assert _live(lib) == [*A[:3], "A5", *B]
-        # December keeps one product of four: taken for another catalog that shares one
-        # product, as a second distributor's would be. The app asks whether it replaces
-        # November's; told so, the import asks before taking three products out.
-        december = _sheet(downloads, "alpha-december.csv", ["A1", "A6", "A7", "A8", "A9"], 10)
-        report = lib.import_catalog(None, december)
-        assert (report.removed, report.copy_of) == (0, str(november.resolve()))
+        assert (report.added, report.unchanged, report.removed, report.copy_of) == (1, 4, 0, None)
+        _sheet(downloads, "alpha-november.csv", [*A[1:], "A5"], 10)
+        again = lib.import_catalog(None, november)
+        assert (again.unchanged, again.removed) == (4, 1)
+        assert _live(lib) == [*A[1:], "A5", *B]
+
+
+def test_a_list_dropping_products_under_a_new_name_asks_whether_it_replaces_the_old(
+    tmp_path: Path,
+) -> None:
+    """'alpha-november.csv' drops A4 and adds A5: the supplier's next list, or another
+    distributor's sharing three products? Only the shop can tell: nothing leaves until it
+    says this sheet replaces alpha.csv (the app asks; --replaces on the command line)."""
+    downloads = tmp_path / "Downloads"
+    october = _sheet(downloads, "alpha.csv", A, 10)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, october)
+        november = _sheet(downloads, "alpha-november.csv", [*A[:3], "A5"], 50)
+        report = lib.import_catalog(None, november)
+        assert (report.added, report.unchanged, report.removed) == (1, 3, 0)
+        assert report.copy_of == str(october.resolve())
+        replaced = lib.import_catalog(None, november, replaces=october)
+        assert (replaced.unchanged, replaced.removed) == (4, 1)
+        assert _live(lib) == [*A[:3], "A5"]
+        # December keeps one product of four: told it replaces November's, the import
+        # asks before taking three products out, naming the list they came from.
+        december = _sheet(downloads, "alpha-december.csv", ["A1", "A6", "A7", "A8", "A9"], 60)
         with pytest.raises(RemovalsNeedConsent) as asked:
             lib.import_catalog(None, december, replaces=november)
         assert asked.value.skus == ["A2", "A3", "A5"]
+        assert asked.value.folder == november.resolve()
 
 
 def test_a_list_sharing_a_few_products_asks_whether_it_replaces_the_other(
@@ -125,3 +145,105 @@ def test_a_library_that_keyed_the_sheet_by_its_folder_upgrades_on_the_next_impor
         assert (report.unchanged, report.removed) == (3, 1)
         lib.import_catalog(None, _sheet(downloads, "beta.csv", B, 40))
         assert _live(lib) == A[:3] + B
+
+
+# --- review 38 ------------------------------------------------------------------------------
+
+
+def test_sheet_imported_alone_then_with_its_folder_still_drops_what_the_supplier_dropped(
+    tmp_path: Path,
+) -> None:
+    """The shop imports the supplier's sheet alone (README: "import it alone, no folder
+    needed"), and next month picks the catalog folder and the same sheet in the import
+    dialog (or `shopmatch import Acme --sheet Acme/prices.csv`). The supplier dropped A4:
+    the summary says '0 removed' and A4 keeps being suggested for ever. The first import
+    keyed the pictures by the sheet's path, the folder import by the folder; an unchanged
+    picture is never re-keyed, so the folder import owns none of them and removes nothing.
+    Before d1505d4 both were keyed by the folder and A4 left."""
+    acme = tmp_path / "Acme"
+    sheet = _sheet(acme, "prices.csv", A, 10)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, sheet)
+        _sheet(acme, "prices.csv", A[:3], 10)  # next month's list: A4 dropped
+        report = lib.import_catalog(acme, sheet, removals="remove")
+        assert _live(lib) == A[:3], (report.removed, report.unchanged)
+
+
+def test_folder_import_then_sheet_alone_then_folder_again_drops_what_the_supplier_dropped(
+    tmp_path: Path,
+) -> None:
+    """And back: catalog folder imported with its sheet; once, someone imports only the
+    sheet (it takes the folder's catalog over, re-keyed to the sheet's path); the next
+    folder import no longer removes a product the supplier dropped."""
+    acme = tmp_path / "Acme"
+    sheet = _sheet(acme, "prices.csv", A, 10)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, sheet)
+        lib.import_catalog(None, sheet)
+        _sheet(acme, "prices.csv", A[:3], 10)
+        report = lib.import_catalog(acme, sheet, removals="remove")
+        assert _live(lib) == A[:3], (report.removed, report.unchanged)
+
+
+def test_upgraded_library_that_kept_two_suppliers_in_downloads_does_not_withdraw_one(
+    tmp_path: Path,
+) -> None:
+    """A library from before d1505d4: alpha.csv and beta.csv were imported alone from
+    Downloads, both keyed by the folder; the second import asked first and the shop chose
+    'Keep them' (the old release's own advice). After the upgrade, importing beta.csv again
+    (unchanged, default ask-first) silently withdraws all of alpha's products: beta lists
+    5 of the folder catalog's 9 pictured products (>= half), so the whole folder catalog,
+    alpha's pictures included, is 'taken over' and alpha's 4 pictures leave without a
+    question (4 of 9 is not 'most'). This is the very loss the change set out to end."""
+    downloads = tmp_path / "Downloads"
+    alpha = _sheet(downloads, "alpha.csv", A, 10)
+    beta = _sheet(downloads, "beta.csv", B, 40)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(downloads, alpha)  # keyed by the folder, as before
+        lib.import_catalog(downloads, beta, removals="keep")  # 'Keep them', as before
+        assert _live(lib) == A + B
+        report = lib.import_catalog(None, beta)  # nothing asked
+        assert _live(lib) == A + B, (report.removed, report.notes)
+
+
+def test_a_specials_list_at_exactly_half_does_not_silently_withdraw_the_rest(
+    tmp_path: Path,
+) -> None:
+    """The supplier's full list (A1..A6) and its specials sheet (A1..A3 plus S1, the same
+    picture files) both sit in Downloads and are both current. Importing the specials
+    withdraws A4..A6 without a question (3 of 6 listed is 'at least half': taken for the
+    next issue; 3 of 6 pictures leaving is not 'most': not asked); importing the full list
+    again then withdraws S1. Neither file changed, yet each import takes the other's
+    products out: the shop's matches flip with the order it imports in."""
+    downloads = tmp_path / "Downloads"
+    full = _sheet(downloads, "alpha.csv", [f"A{i}" for i in range(1, 7)], 10)
+    _sheet(downloads, "s.csv", ["S1"], 90)  # S1's own picture
+    specials = _sheet(downloads, "alpha-specials.csv", ["A1", "A2", "A3", "S1"], 10)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, full)
+        first = lib.import_catalog(None, specials)  # default: ask first
+        lib.import_catalog(None, full)
+        assert _live(lib) == [f"A{i}" for i in range(1, 7)] + ["S1"], (
+            first.removed,
+            first.notes,
+        )
+
+
+def test_ask_first_names_the_sheet_the_pictures_were_imported_from(tmp_path: Path) -> None:
+    """A distributor's gamma.csv, never imported before, lists 2 of alpha's 4 products with
+    its own pictures: it 'takes over' alpha.csv and asks first. The question reads 'This
+    import would take 4 of the 4 pictures imported from gamma.csv out of the catalog' (the
+    app shows exc.folder.name): gamma.csv was never imported; the pictures are alpha.csv's.
+    A shop told these are gamma's own old pictures clicks 'Remove them' and withdraws the
+    other supplier's products."""
+    downloads = tmp_path / "Downloads"
+    alpha = _sheet(downloads, "alpha.csv", A, 10)
+    gamma = _sheet(downloads, "gamma.csv", ["A1", "A2", "G1"], 70, tag="-gamma")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, alpha)
+        report = lib.import_catalog(None, gamma)  # shares two products: asked to replace
+        assert report.copy_of == str(alpha.resolve()) and _live(lib) == [*A, "G1"]
+        with pytest.raises(RemovalsNeedConsent) as asked:
+            lib.import_catalog(None, gamma, replaces=alpha)
+        assert asked.value.folder != gamma.resolve(), str(asked.value)
+        assert "alpha.csv" in str(asked.value), str(asked.value)
