@@ -110,6 +110,22 @@ def write_catalog(folder: Path, n: int, start: int = 0, sheet: bool = True) -> P
     return path
 
 
+def write_price_list(folder: Path, name: str, skus: list[str], seed: int, tag: str = "") -> Path:
+    """A CSV price list naming one picture per SKU, the pictures saved beside it (named
+    ``<SKU><tag>.jpg``; a picture already there is kept)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["sku", "name", "image"])
+        for i, sku in enumerate(skus):
+            picture = folder / f"{sku}{tag}.jpg"
+            if not picture.exists():
+                product_image(seed + i).save(picture, quality=90)
+            out.writerow([sku, f"Product {sku}", picture.name])
+    return path
+
+
 def write_photos(folder: Path, skus: list[int], take: int = 0) -> list[Path]:
     """Phone photos of products ``skus``; another ``take`` shoots them anew (other files)."""
     folder.mkdir(parents=True, exist_ok=True)

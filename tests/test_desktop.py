@@ -33,7 +33,7 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QMessageBox
 
-from conftest import write_catalog, write_photos
+from conftest import write_catalog, write_photos, write_price_list
 from desktop_app import app as desktop_app_main
 from desktop_app import main_window as main_window_module
 from desktop_app.export_dialog import ExportDialog
@@ -185,7 +185,7 @@ def open_library(qtbot: Any, w: MainWindow, path: Path) -> None:
     )
 
 
-def import_catalog(qtbot: Any, w: MainWindow, folder: Path, sheet: Path | None) -> None:
+def import_catalog(qtbot: Any, w: MainWindow, folder: Path | None, sheet: Path | None) -> None:
     w.import_summary = None
     w.import_catalog(folder, sheet)
     qtbot.waitUntil(lambda: w.import_summary is not None, timeout=WAIT_MS)
@@ -273,6 +273,32 @@ def test_a_newer_copy_of_a_catalog_asks_whether_it_replaces_the_old_one(
         assert roots == {str(new)}
         (gone,) = db.execute("SELECT withdrawn_at FROM products WHERE sku = 'SKU-003'").fetchone()
         assert gone
+
+
+def test_two_suppliers_sheets_from_downloads_stay_and_a_renamed_list_asks_to_replace(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
+) -> None:
+    """Each sheet chosen alone in the import dialog: another supplier's sheet beside the
+    first leaves it alone (no question, both catalogs kept); the first supplier's list under
+    a new name, dropping a product, asks whether it replaces the old one (Yes: it leaves)."""
+    w = window
+    lib_path = tmp_path / "lib"
+    open_library(qtbot, w, lib_path)
+    downloads = tmp_path / "Downloads"
+    alpha = write_price_list(downloads, "alpha.csv", ["A1", "A2", "A3"], 10)
+    import_catalog(qtbot, w, None, alpha)
+    import_catalog(qtbot, w, None, write_price_list(downloads, "beta.csv", ["B1", "B2"], 40))
+    assert boxes == []
+    november = write_price_list(downloads, "alpha 11.csv", ["A1", "A2", "B9"], 70)
+    import_catalog(qtbot, w, None, november)
+    (box,) = boxes
+    assert box["text"] == "Does this catalog replace the one imported from alpha.csv?"
+    with library_db(lib_path) as db:
+        live = db.execute(
+            "SELECT DISTINCT c.sku FROM catalog_images c JOIN products p ON p.sku = c.sku "
+            "WHERE p.withdrawn_at IS NULL ORDER BY c.sku"
+        ).fetchall()
+    assert [r[0] for r in live] == ["A1", "A2", "B1", "B2", "B9"]
 
 
 def test_a_rejected_suggestion_is_not_offered_again(tmp_path: Path) -> None:

@@ -8,30 +8,13 @@ keyed such imports by their folder; they upgrade as they are imported again.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
-from conftest import product_image
+from conftest import write_price_list as _sheet
 from engine.catalog_import import RemovalsNeedConsent
 from engine.library import Library
-
-
-def _sheet(folder: Path, name: str, skus: list[str], seed: int, tag: str = "") -> Path:
-    """A CSV price list naming one picture per SKU, the pictures saved beside it (named
-    ``<SKU><tag>.jpg``; a picture already there is kept)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(["sku", "name", "image"])
-        for i, sku in enumerate(skus):
-            picture = folder / f"{sku}{tag}.jpg"
-            if not picture.exists():
-                product_image(seed + i).save(picture, quality=90)
-            out.writerow([sku, f"Product {sku}", picture.name])
-    return path
 
 
 def _live(lib: Library) -> list[str]:
