@@ -838,10 +838,12 @@ class MainWindow(QMainWindow):
         removals: str = "ask",
         replaces: Path | None = None,
         next_step: str | None = None,
+        first: ImportReport | None = None,
     ) -> CancelToken:
         """Run the import in the background behind a progress dialog; show the summary. An
         import that would take most of a folder's pictures out asks first, then runs again
-        with the answer."""
+        with the answer. ``first``: the run that went through before the user said this
+        catalog replaces another (shown if this one is called off)."""
         token = CancelToken()
         progress = ProgressDialog(self)
         progress.cancel_requested.connect(token.cancel)
@@ -875,9 +877,18 @@ class MainWindow(QMainWindow):
             )
             if older is not None and self._replaces(folder or sheet, older):
                 self.import_catalog(
-                    folder, sheet, then, removals=removals, replaces=older, next_step=next_step
+                    folder,
+                    sheet,
+                    then,
+                    removals=removals,
+                    replaces=older,
+                    next_step=next_step,
+                    first=report,
                 )
                 return
+            summarise(report)
+
+        def summarise(report: ImportReport) -> None:
             self.last_import = report
             summary = ImportSummaryDialog(report, self, next_step)
             summary.open()
@@ -885,7 +896,7 @@ class MainWindow(QMainWindow):
             self.catalog.loaded = False
             if self.tabs.currentWidget() is self.catalog:
                 self.catalog.reload()
-            if report.added or report.updated or report.removed:
+            if report.added or report.updated or report.removed or first is not None:
                 self.session.refresh_suggestions()  # not the catalog they were matched with
             self.refresh_status(then=(lambda: then(report)) if then else None)
 
@@ -896,7 +907,20 @@ class MainWindow(QMainWindow):
                 choice = ask_removals(self, err.exc)
                 if choice is not None:
                     self.import_catalog(
-                        folder, sheet, then, removals=choice, replaces=replaces, next_step=next_step
+                        folder,
+                        sheet,
+                        then,
+                        removals=choice,
+                        replaces=replaces,
+                        next_step=next_step,
+                        first=first,
+                    )
+                elif first is not None and replaces is not None:  # it went through before
+                    summarise(first)
+                    self.statusBar().showMessage(
+                        f"Imported; the catalog from {replaces.name} was not replaced and stays "
+                        "as it was",
+                        10000,
                     )
                 else:  # the progress dialog just vanished: say that nothing happened
                     self.statusBar().showMessage(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from engine import local_features
-from engine.db import select_in, transaction, utcnow
+from engine.db import transaction, utcnow
 from engine.errors import folder_problem
 from engine.export_csv import SEPARATOR_SETTING
 from engine.images import (
@@ -194,48 +194,59 @@ class RemovalsNeedConsent(ValueError):
         )
 
 
+@dataclass
+class _Present:
+    """The pictures an import's plan holds: their files, and (SKU, size) pairs, by which a
+    picture moved or renamed is known before it is read (it is followed by its content)."""
+
+    paths: set[str] = field(default_factory=set)
+    pairs: set[tuple[str, int]] = field(default_factory=set)
+    pictured: set[str] = field(default_factory=set)  # products with a new workbook picture
+
+    @classmethod
+    def of(cls, items: list[_Item], planned: dict[str, int] | None = None) -> _Present:
+        """``planned``: a workbook's pictures, written after the checks, by their size."""
+        present = cls()
+        for item in items:
+            if planned and str(item.path) in planned:
+                present.paths.add(str(item.path))
+                present.pairs.add((item.sku, planned[str(item.path)]))
+                present.pictured.add(item.sku)
+                continue
+            try:
+                st = item.path.stat()
+            except OSError:
+                continue
+            if st.st_size and stat.S_ISREG(st.st_mode):
+                present.paths.add(str(item.path))
+                present.pairs.add((item.sku, st.st_size))
+        return present
+
+    def holds(self, path: str, sku: str, size: int) -> bool:
+        return path in self.paths or (sku, size) in self.pairs
+
+
 def _check_removals(
     lib: Library,
     roots: list[str],
-    ids: list[int],
-    items: list[_Item],
+    present: _Present,
     worksheets: str = "",
-    planned: dict[str, int] | None = None,
 ) -> None:
-    """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
+    """Raise RemovalsNeedConsent when more than half of these catalogs' pictures (and more
     than a few) would leave: files that are gone, empty (an unzip cut short), or that the
     sheet no longer names. A picture of the same size for the same product in the plan was
-    moved or renamed (it is followed by its content), so it is not counted; nor is one that
-    is there but cannot be read (a copy cut short): it keeps its earlier version."""
-    present: set[str] = set()
-    moved: set[tuple[str, int]] = set()
-    pictured: set[str] = set()  # a product with a new picture in a workbook is not leaving
-    for item in items:
-        if planned and str(item.path) in planned:  # a workbook's picture, written next
-            present.add(str(item.path))
-            moved.add((item.sku, planned[str(item.path)]))
-            pictured.add(item.sku)
-            continue
-        try:
-            st = item.path.stat()
-        except OSError:
-            continue
-        if st.st_size and stat.S_ISREG(st.st_mode):
-            present.add(str(item.path))
-            moved.add((item.sku, st.st_size))
+    moved or renamed, so it is not counted; nor is one that is there but cannot be read (a
+    copy cut short): it keeps its earlier version."""
     marks = ", ".join("?" * len(roots))
     rows = lib.db.execute(
         f"SELECT path, sku, size, source_root FROM catalog_images WHERE source_root IN ({marks}) "
         "AND origin = 'catalog'",
         roots,
     ).fetchall()
-    rows += select_in(
-        lib.db, "SELECT path, sku, size, source_root FROM catalog_images WHERE id IN ({marks})", ids
-    )
     leaving = [
         (str(sku), str(root))
         for path, sku, size, root in rows
-        if path not in present and (sku, size) not in moved and sku not in pictured
+        if not present.holds(path, sku, size) and sku not in present.pictured
     ]
     if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
         # Named after the catalog they were imported with: an earlier sheet taken over.
@@ -435,17 +446,12 @@ def import_catalog(
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
     # A sheet imported alone is its own catalog, whatever else its folder holds (Downloads).
     source = str(root) if folder is not None or sheet is None else str(sheet.path.resolve())
-    taken = (
-        _earlier_issues(lib, source, root, sheet, folder is None, rows)
-        if sheet is not None
-        else _Earlier()
-    )
+    present = _Present.of(items, saved.sizes(sheet))
+    taken = _earlier_issues(lib, source, root, sheet, folder is None, rows, present)
     if replaces is not None:
         taken.sources.append(_replace(lib, replaces, source))
     if removals == "ask":
-        read = sheet.worksheets if sheet else ""
-        roots = [source, *taken.sources]
-        _check_removals(lib, roots, taken.rows, items, read, saved.sizes(sheet))
+        _check_removals(lib, [source, *taken.sources], present, sheet.worksheets if sheet else "")
     if sheet is not None:
         save_pictures(sheet, saved, lib.path)  # the import goes ahead: pictures are written
     report = ImportReport(
@@ -473,10 +479,6 @@ def import_catalog(
             "UPDATE catalog_images SET source_root = ? WHERE source_root = ? "
             "AND origin = 'catalog'",
             [(source, earlier) for earlier in taken.sources],
-        )
-        lib.db.conn.executemany(
-            "UPDATE catalog_images SET source_root = ? WHERE id = ?",
-            [(source, image_id) for image_id in taken.rows],
         )
     for other, shared in taken.overlaps:
         _note_overlap(other, shared, report)
@@ -519,7 +521,6 @@ def import_catalog(
     claimed: dict[str, str] = {}  # picture file -> the SKU it went to in this import
     unlisted: set[str] = set()  # SKUs whose pictures this import removes
     repeats: dict[str, int] = {}  # other catalog folder -> its pictures repeated here
-    followed: dict[str, list[tuple[str, str]]] = {}  # moved catalog -> (old file, new file)
     planned = {str(item.path) for item in items}
     # (index in report.skipped, file, the file it repeats, imported before) for files
     # skipped as the same picture as another file of this import.
@@ -601,8 +602,6 @@ def import_catalog(
                     # instead of being "skipped" while the file it repeats leaves.
                     sku = item.sku if sheet is not None else str(dup[3])
                     claimed[key] = sku
-                    if dup[4] != source:
-                        followed.setdefault(str(dup[4]), []).append((str(dup[1]), key))
                     lib.db.execute(
                         "UPDATE catalog_images SET path = ?, source_root = ?, sku = ?, size = ?, "
                         "mtime = ? WHERE id = ?",
@@ -720,7 +719,7 @@ def import_catalog(
                 [source],
             ).fetchall()
             if r[1] not in keep_paths
-        ] + _left_behind(lib, followed, root)
+        ]
         if removals == "keep":
             leaving = []
         gone = [image_id for image_id, _sku in leaving]
@@ -777,37 +776,6 @@ def import_catalog(
     return report
 
 
-def _left_behind(
-    lib: Library, followed: dict[str, list[tuple[str, str]]], root: Path
-) -> list[tuple[int, str]]:
-    """Pictures removed from a catalog folder while it moved here (another drive letter, a
-    renamed folder): left under the old path, they went on being suggested. A catalog most
-    of whose pictures were followed here has moved; of its other pictures those whose file
-    is gone from the part of it this import covers leave (a sub-folder imported on its own
-    leaves its sister folders alone). Returns (image id, SKU) pairs."""
-    out: list[tuple[int, str]] = []
-    for old_root, pairs in followed.items():
-        rest = lib.db.execute(  # the pairs' rows already belong to this import
-            "SELECT id, path, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
-            [old_root],
-        ).fetchall()
-        if 2 * len(pairs) < len(pairs) + len(rest):  # most of it followed here: it moved
-            continue
-        parts: set[Path] = set()  # where this import's folder was (or the part of it)
-        for old, new in pairs:
-            if not Path(new).is_relative_to(root):
-                continue
-            tail = Path(new).relative_to(root).parts
-            if Path(old).parts[-len(tail) :] == tail:
-                parts.add(Path(*Path(old).parts[: -len(tail)]))
-        out += [
-            (int(image_id), str(sku))
-            for image_id, path, sku in rest
-            if any(Path(path).is_relative_to(p) for p in parts) and not Path(path).exists()
-        ]
-    return out
-
-
 def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) -> None:
     """Pictures this folder repeats from another catalog folder (same picture, same SKU) are
     skipped; that folder may be an older copy of this catalog, or another supplier's that
@@ -834,69 +802,80 @@ class _Earlier:
     own, leaving as its own missing files do), and the catalogs it only shares products
     with (the app asks whether it replaces them)."""
 
-    sources: list[str] = field(default_factory=list)  # whole catalogs
-    rows: list[int] = field(default_factory=list)  # pictures of a folder's mixed catalog
+    sources: list[str] = field(default_factory=list)
     overlaps: list[tuple[str, int]] = field(default_factory=list)  # (catalog, shared SKUs)
 
 
 def _earlier_issues(
-    lib: Library, source: str, folder: Path, sheet: Sheet, alone: bool, rows: list[SheetRow]
+    lib: Library,
+    source: str,
+    folder: Path,
+    sheet: Sheet | None,
+    alone: bool,
+    rows: list[SheetRow],
+    present: _Present,
 ) -> _Earlier:
-    """The catalogs this sheet's import continues. A sheet is one catalog however it is
-    imported: with its folder, it takes over what the sheet imported alone brought in.
-    Imported alone (keyed by its own path, so another supplier's sheet saved in the same
-    folder is another catalog), it takes over:
+    """The catalogs this import carries on. Each catalog is keyed by what was imported: a
+    folder (with or without a sheet), or a sheet imported alone (so another supplier's
+    sheet in the same Downloads folder is another catalog). Taken over, whole:
 
-    - the folder's own catalog, how older releases kept a sheet imported alone (and how a
-      folder import with this sheet keeps it): whole when every import of the folder named
-      this sheet, else only the pictures of products this sheet lists (two suppliers'
-      sheets, kept side by side, shared that catalog);
-    - a sheet imported alone from the same folder whose every pictured product this one
-      lists (the same list renamed, or its next issue adding products): nothing of it
-      leaves but pictures replaced here. One sharing only some products may be the
-      supplier's next issue or another distributor's list: only the user can tell, so it
-      is an overlap, and a product leaves only once they say this sheet replaces it."""
-    key = str(sheet.path.resolve())
-    if not alone:
-        held = "SELECT 1 FROM catalog_images WHERE source_root = ? AND origin = 'catalog'"
-        return _Earlier([key] if lib.db.execute(held, [key]).fetchone() else [])
+    - the same sheet imported the other way (alone before, with its folder now, or back),
+      and the sheet's folder's catalog when every import of that folder named this sheet
+      (how releases before this one kept a sheet imported alone);
+    - a sheet imported alone from inside this folder (or beside this sheet), or the sheet's
+      folder's catalog, when this import holds every one of its pictures (the same file, or
+      its content) except those deleted since (the file gone from a folder still there):
+      the list renamed, its next issue, the folder's catalog carried on by a sheet. Nothing
+      of it leaves but what is gone already, so nobody needs to be asked.
+
+    A sheet imported alone from the same folder that shares products but not all of its
+    pictures with this one (the supplier's next issue dropping some, a distributor's list,
+    a specials list) is an overlap: only the user can tell, so the app asks whether this
+    one replaces it, and until then nothing of it leaves."""
+    key = str(sheet.path.resolve()) if sheet is not None else None
     earlier = _Earlier()
     listed = {row.sku for row in rows}
-    named = {
-        s
-        for (s,) in lib.db.execute("SELECT sheet FROM imports WHERE source_root = ?", [str(folder)])
-    }
-    pictures = lib.db.execute(
-        "SELECT id, sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
-        [str(folder)],
-    ).fetchall()
-    if pictures and named == {key}:
-        earlier.sources.append(str(folder))
-    else:
-        earlier.rows = [int(i) for i, sku in pictures if sku in listed]
     candidates = lib.db.execute(
         """
         SELECT DISTINCT c.source_root FROM catalog_images c
-        WHERE c.origin = 'catalog' AND c.source_root NOT IN (?, ?) AND EXISTS (
-            SELECT 1 FROM imports i WHERE i.source_root = c.source_root
-              AND i.sheet = c.source_root)
+        WHERE c.origin = 'catalog' AND c.source_root != ? AND (
+            c.source_root IN (?, ?) OR EXISTS (
+                SELECT 1 FROM imports i WHERE i.source_root = c.source_root
+                  AND i.sheet = c.source_root))
         ORDER BY c.source_root
         """,
-        [source, str(folder)],
+        [source, str(folder), key],
     ).fetchall()
     for (other,) in candidates:
-        if Path(other).parent != folder:
+        other = str(other)
+        if other not in (str(folder), key) and not Path(other).is_relative_to(folder):
             continue
-        skus = lib.db.execute(
-            "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? AND origin = 'catalog'",
+        named = {
+            str(s)
+            for (s,) in lib.db.execute("SELECT sheet FROM imports WHERE source_root = ?", [other])
+        }
+        if other == key or (alone and other == str(folder) and named == {key}):
+            earlier.sources.append(other)  # the same sheet
+            continue
+        pictures = lib.db.execute(
+            "SELECT path, sku, size FROM catalog_images WHERE source_root = ? "
+            "AND origin = 'catalog'",
             [other],
         ).fetchall()
-        shared = sum(str(sku) in listed for (sku,) in skus)
-        if shared == len(skus):
-            earlier.sources.append(str(other))
-        elif shared:
-            earlier.overlaps.append((str(other), shared))
+        held = [str(p) for p, k, n in pictures if present.holds(str(p), str(k), int(n))]
+        if held and all(p in held or _deleted(str(p)) for p, _k, _n in pictures):
+            earlier.sources.append(other)
+        elif alone and other != str(folder) and Path(other).parent == folder:
+            shared = len(listed & {str(k) for _p, k, _n in pictures})
+            if shared:
+                earlier.overlaps.append((other, shared))
     return earlier
+
+
+def _deleted(path: str) -> bool:
+    """The file is gone from a folder that is still there: deleted, not out of reach (a
+    drive unplugged, a folder moved: its pictures may come back)."""
+    return not os.path.lexists(path) and os.path.isdir(os.path.dirname(path))
 
 
 def _note_overlap(other: str, shared: int, report: ImportReport) -> None:

@@ -301,6 +301,48 @@ def test_two_suppliers_sheets_from_downloads_stay_and_a_renamed_list_asks_to_rep
     assert [r[0] for r in live] == ["A1", "A2", "B1", "B2", "B9"]
 
 
+def test_declining_to_replace_after_all_still_shows_the_import_that_went_through(
+    qtbot: Any, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the app, a distributor's gamma.csv (A1, A2 with its own pictures, and G1) is
+    imported alone after alpha.csv. The import runs; the app asks 'Does this catalog
+    replace the one imported from alpha.csv?'; the shop says Yes; the app runs it again,
+    which asks first ('would take 4 of the 7 pictures ...'); the shop, unsure now, presses
+    Cancel. The status bar says 'Import cancelled: nothing was imported, the catalog is as
+    it was' and no summary is shown, yet the first run imported gamma.csv: G1 and gamma's
+    pictures are in the catalog, its notes and skipped files never shown. main_window's
+    done() drops the first run's report when it asks the replace question, and failed()
+    says nothing happened about the second run only."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def answer(box: QMessageBox) -> int:  # Yes to the replace question, Cancel to removals
+        if box.icon() == QMessageBox.Icon.Warning:
+            return int(QMessageBox.StandardButton.Cancel)
+        return int(QMessageBox.StandardButton.Yes)
+
+    w = make_window()
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    downloads = tmp_path / "Downloads"
+    alpha = write_price_list(downloads, "alpha.csv", ["A1", "A2", "A3", "A4"], 10)
+    gamma = write_price_list(downloads, "gamma.csv", ["A1", "A2", "G1"], 70, tag="-gamma")
+    open_library(qtbot, w, tmp_path / "lib")
+    w.import_summary = None
+    w.import_catalog(None, alpha)
+    qtbot.waitUntil(lambda: w.import_summary is not None and not w.worker.busy, timeout=WAIT_MS)
+    w.import_summary.accept()
+    w.import_summary = None
+    w.import_catalog(None, gamma)
+    qtbot.waitUntil(lambda: w.import_summary is not None and not w.worker.busy, timeout=WAIT_MS)
+    said = w.statusBar().full_message  # type: ignore[attr-defined]
+    assert said == "Imported; the catalog from alpha.csv was not replaced and stays as it was"
+    assert w.last_import is not None and w.last_import.added == 3  # gamma's first run's summary
+    with library_db(tmp_path / "lib") as db:
+        (alpha_left,) = db.execute(
+            "SELECT count(*) FROM catalog_images WHERE source_root = ?", [str(alpha.resolve())]
+        ).fetchone()
+    assert alpha_left == 4
+
+
 def test_a_rejected_suggestion_is_not_offered_again(tmp_path: Path) -> None:
     """Rejected on the command line, the product was still first in the window, and Enter
     confirmed it."""

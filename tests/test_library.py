@@ -157,48 +157,6 @@ def test_a_moved_catalog_folder_is_followed_not_skipped(tmp_path: Path) -> None:
         assert lib.import_catalog(new, new / "sheet.csv").removed == 1
 
 
-def test_a_catalog_folder_moved_and_updated_at_once_loses_its_dropped_pictures(
-    tmp_path: Path,
-) -> None:
-    """Moved (another drive letter, a renamed folder) while the supplier dropped a product:
-    its picture stayed in the catalog under the old folder's path, a file gone for good,
-    and the product was still suggested (review 37)."""
-    old = tmp_path / "supplier-2025"
-    write_catalog(old, 5)
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(old, old / "sheet.csv")
-        new = old.rename(tmp_path / "Supplier catalog")
-        (new / "images" / "SKU-004.jpg").unlink()
-        sheet = new / "sheet.csv"
-        lines = sheet.read_text(encoding="utf-8").splitlines()
-        sheet.write_text("\n".join(x for x in lines if "SKU-004" not in x) + "\n", "utf-8")
-        rep = lib.import_catalog(new, sheet)
-        assert (rep.added, rep.unchanged, rep.removed) == (0, 4, 1)
-        paths = [Path(r[0]) for r in lib.db.execute("SELECT path FROM catalog_images")]
-        assert len(paths) == 4 and all(p.is_relative_to(new) and p.exists() for p in paths)
-        assert lib.product("SKU-004")["withdrawn_at"]  # type: ignore[index]
-
-
-def test_a_moved_folder_imported_in_part_leaves_its_other_part_alone(tmp_path: Path) -> None:
-    """The whole catalog moved, but only its 'dairy' sub-folder is imported from the new
-    place: the 'produce' pictures, not looked at, stay in the catalog until their own
-    import (only missing files under the part followed leave)."""
-    old = tmp_path / "catalog"
-    for i, part in enumerate(["dairy"] * 4 + ["produce"] * 2):
-        (old / part).mkdir(parents=True, exist_ok=True)
-        product_image(i).save(old / part / f"P{i}.jpg", quality=90)
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(old, None)
-        new = old.rename(tmp_path / "catalog 2026")
-        (new / "dairy" / "P3.jpg").unlink()
-        rep = lib.import_catalog(new / "dairy", None)
-        assert (rep.unchanged, rep.removed) == (3, 1)
-        produce = lib.db.execute(
-            "SELECT count(*) FROM catalog_images WHERE path LIKE ?", [f"%{os.sep}produce{os.sep}%"]
-        ).fetchone()[0]
-        assert produce == 2
-
-
 def test_an_updated_catalog_unpacked_beside_the_old_one_replaces_it_when_told(
     tmp_path: Path,
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_catalog
 from conftest import write_price_list as _sheet
 from engine.catalog_import import RemovalsNeedConsent
 from engine.library import Library
@@ -230,3 +231,129 @@ def test_ask_first_names_the_sheet_the_pictures_were_imported_from(tmp_path: Pat
             lib.import_catalog(None, gamma, replaces=alpha)
         assert asked.value.folder != gamma.resolve(), str(asked.value)
         assert "alpha.csv" in str(asked.value), str(asked.value)
+
+
+# --- review 39 ------------------------------------------------------------------------------
+
+
+def test_the_stick_under_another_letter_withdraws_last_years_catalog_still_on_it(
+    tmp_path: Path,
+) -> None:
+    """Two catalogs of one supplier on a USB stick: 'Acme 2025' (SKU-000..005) and
+    'Acme 2026' (SKU-000..003 with the same pictures, plus two new products). Importing
+    2026 noted the repeated pictures and the app asked 'Does this catalog replace the one
+    imported from Acme 2025?'; the shop said No: 2025's products SKU-004/005 are still
+    sold. Next time the stick comes up under another drive letter and the shop imports
+    'Acme 2026' there: the summary says '2 removed' and SKU-004 and SKU-005 are withdrawn,
+    never suggested again, though 'Acme 2025' sits untouched beside it on the stick and
+    no file changed. The repeated pictures were followed by content (their old paths are
+    gone with the old letter), which made 2025 look 'moved here'; _left_behind then takes
+    its other pictures (also 'missing' under the old letter) out, without a question."""
+    stick = tmp_path / "E"
+    write_catalog(stick / "Acme 2025", 6)
+    old = stick / "Acme 2026"
+    write_catalog(old, 4)
+    write_catalog(old / "new", 2, start=10, sheet=False)
+    rows = (old / "sheet.csv").read_text(encoding="utf-8").splitlines()
+    rows += [
+        f"SKU-{i:03d},Product {i},Dairy,Acme,1.00,new/images/SKU-{i:03d}.jpg,c" for i in (10, 11)
+    ]
+    (old / "sheet.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(stick / "Acme 2025", stick / "Acme 2025" / "sheet.csv")
+        first = lib.import_catalog(old, old / "sheet.csv")
+        assert first.copy_of == str((stick / "Acme 2025").resolve())  # the app asks; 'No'
+        assert _live(lib) == [f"SKU-{i:03d}" for i in (0, 1, 2, 3, 4, 5, 10, 11)]
+        moved = stick.rename(tmp_path / "F")  # the same stick, another drive letter
+        report = lib.import_catalog(moved / "Acme 2026", moved / "Acme 2026" / "sheet.csv")
+        assert _live(lib) == [f"SKU-{i:03d}" for i in (0, 1, 2, 3, 4, 5, 10, 11)], (
+            report.removed,
+            report.notes,
+        )
+
+
+def test_reimporting_the_full_list_silently_drops_a_distributors_pictures(
+    tmp_path: Path,
+) -> None:
+    """alpha.csv (A1..A4) and a distributor's gamma.csv listing two of those products with
+    its own pictures sit in Downloads. Importing gamma asked 'Does this catalog replace the
+    one imported from alpha.csv?' and the shop said No: both stay. Next month the shop
+    imports alpha.csv again (unchanged; default ask-first): nothing is asked, the summary
+    says '2 removed', and gamma's pictures of A1 and A2 are gone; importing gamma again
+    brings them back and the next alpha import removes them again. Rule (b) of
+    _earlier_issues takes any earlier sheet whose pictured products this one all lists for
+    its previous issue, so a smaller list of the same products (a distributor's, a specials
+    list with its own shots) is taken over and emptied by the bigger one."""
+    downloads = tmp_path / "Downloads"
+    alpha = _sheet(downloads, "alpha.csv", ["A1", "A2", "A3", "A4"], 10)
+    gamma = _sheet(downloads, "gamma.csv", ["A1", "A2"], 70, tag="-gamma")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, alpha)
+        first = lib.import_catalog(None, gamma)
+        assert first.copy_of == str(alpha.resolve()) and first.added == 2  # 'No'
+        again = lib.import_catalog(None, alpha)
+        held = lib.db.execute(
+            "SELECT count(*) FROM catalog_images WHERE path LIKE '%-gamma.jpg'"
+        ).fetchone()[0]
+        assert held == 2, (again.removed, again.notes)
+
+
+def test_next_months_folder_import_keeps_a_dropped_product_once_a_list_was_imported_alone(
+    tmp_path: Path,
+) -> None:
+    """The supplier sends its catalog folder with a price list named by month. October:
+    'Acme' imported with 'prices-oct.csv'. November: someone imports only the new list,
+    'prices-nov.csv' (README: a sheet can be imported alone; its pictures are found beside
+    it). December: 'Acme' with 'prices-dec.csv' again, the supplier having dropped SKU-002
+    and deleted its picture. The summary says '0 removed' and SKU-002 stays suggested for
+    good, its picture pointing at a deleted file. The November import took the folder's
+    pictures over (keyed by prices-nov.csv); a folder import takes over only the catalog of
+    the very sheet it is given (prices-dec.csv, never imported alone), and a picture found
+    unchanged is never re-keyed, so the folder's catalog owns nothing any more. Review 38
+    fixed this for a sheet of the same name; suppliers rename theirs every month."""
+    acme = tmp_path / "Acme"
+    write_catalog(acme, 4)
+    text = (acme / "sheet.csv").read_text(encoding="utf-8")
+    (acme / "sheet.csv").unlink()
+    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
+    october.write_text(text, encoding="utf-8")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, october)
+        november.write_text(text, encoding="utf-8")
+        assert lib.import_catalog(None, november).unchanged == 4
+        december = acme / "prices-dec.csv"
+        december.write_text(
+            "\n".join(x for x in text.splitlines() if "SKU-002" not in x) + "\n", "utf-8"
+        )
+        (acme / "images" / "SKU-002.jpg").unlink()
+        report = lib.import_catalog(acme, december, removals="remove")
+        paths = [Path(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")]
+        missing = [p.name for p in paths if not p.exists()]
+        assert "SKU-002" not in _live(lib) and not missing, (report.removed, missing)
+
+
+def test_a_specials_list_saved_in_the_catalog_folder_withdraws_products_of_the_full_catalog(
+    tmp_path: Path,
+) -> None:
+    """The catalog folder 'Acme' is imported with its full list, prices.csv (SKU-000..005).
+    The supplier also sends a monthly specials list, saved in the same folder as
+    specials.csv and imported alone (only new prices: 'import it alone, no folder
+    needed'). October's specials are SKU-000 and SKU-001; November's file names SKU-002
+    and SKU-003 instead. Importing November's specials (default: ask first) asks nothing
+    and withdraws SKU-000 and SKU-001: never suggested again, though prices.csv still lists
+    them and their pictures are in the folder, untouched. Rule (a) of _earlier_issues, meant
+    for libraries from before d1505d4, also applies to today's folder catalog: the October
+    specials import took SKU-000/001's pictures from the folder's catalog (their SKUs are
+    listed), so to November's specials they are its own pictures it no longer lists."""
+    acme = tmp_path / "Acme"
+    write_catalog(acme, 6)
+    full = (acme / "sheet.csv").read_text(encoding="utf-8").splitlines()
+    prices = (acme / "sheet.csv").rename(acme / "prices.csv")
+    specials = acme / "specials.csv"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, prices)
+        specials.write_text("\n".join([full[0], full[1], full[2]]) + "\n", "utf-8")
+        assert lib.import_catalog(None, specials).unchanged == 2
+        specials.write_text("\n".join([full[0], full[3], full[4]]) + "\n", "utf-8")
+        report = lib.import_catalog(None, specials)  # nothing asked
+        assert _live(lib) == [f"SKU-{i:03d}" for i in range(6)], (report.removed, report.notes)
