@@ -57,6 +57,9 @@ class QueueItem:
     all_rejected: bool = False  # staff rejected every suggestion: nothing left to offer
     decided_sku: str | None = None
     decided_name: str = ""
+    # Confirmed as a product none of its suggestions offered (the library recorded it with
+    # no rank): 'Confirmed from search' is said only then, never guessed from the cards.
+    decided_from_search: bool = False
     error: str | None = None
     note: str = ""  # e.g. "matching was cancelled"
     # Matching was stopped before this photo: nothing matches it until it is added again
@@ -66,7 +69,8 @@ class QueueItem:
     preview: QPixmap | None = None
     # The confirmed product's card (the suggestion confirmed, or the product found by
     # search) and its thumbnail: shown beside the decision when no suggestion on show is
-    # that product (another model took over); never picked by keys 1-9.
+    # that product (found by search, another model took over, withdrawn); never picked by
+    # keys 1-9. Kept, hidden, while the photo is decided otherwise: Ctrl+Z brings it back.
     decided_card: Suggestion | None = None
     decided_thumb: Path | None = None
 

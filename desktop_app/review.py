@@ -698,10 +698,9 @@ class ReviewPage(QWidget):
             message = "No suggestions: the catalog is empty. Import a catalog first."
         chosen = item.decided_sku if item.status == "confirmed" else None
         card = item.decided_card
-        if item.suggestions or card is None or card.sku != chosen:
-            self._show_cards(item.suggestions, item, message, chosen)
-        else:  # decided before another model took over: its product, not to pick
-            self._show_cards([card], item, message, chosen, pickable=False)
+        if card is None or card.sku != chosen or any(s.sku == chosen for s in item.suggestions):
+            card = None  # not the decision's, or its suggestion card is on show
+        self._show_cards(item.suggestions, item, message, chosen, confirmed=card)
         # Not while it is matched (again, after a model switch: it has a photo id then).
         decidable = item.photo_id is not None and (item.status != "pending" or item.stopped)
         self.no_match_button.setEnabled(decidable)
@@ -722,37 +721,44 @@ class ReviewPage(QWidget):
         item: QueueItem | None,
         message: str | None,
         chosen: str | None = None,
-        pickable: bool = True,
+        confirmed: Suggestion | None = None,
     ) -> None:
+        """The suggestions, on offer (keys 1-9 pick exactly these), then ``confirmed``: the
+        product the photo is confirmed as when none of them is (found by search, another
+        model's suggestion, withdrawn since), shown without a key, score or click."""
         threshold = self.model.threshold
+        extra = len(suggestions) if confirmed is not None else -1  # the confirmed card's slot
         for i, card in enumerate(self.cards):
             if i < len(suggestions) and item is not None:
                 s = suggestions[i]
                 card.show_suggestion(
                     s,
-                    item.suggestion_thumbs.get(s.image_id or -1)
-                    if pickable
-                    else item.decided_thumb,
-                    confident=(
-                        pickable and i == 0 and s.score >= threshold and item.status == "suggested"
-                    ),
+                    item.suggestion_thumbs.get(s.image_id or -1),
+                    confident=i == 0 and s.score >= threshold and item.status == "suggested",
                     chosen=(s.sku == chosen),
-                    pickable=pickable,
+                )
+                card.show()
+            elif i == extra and confirmed is not None and item is not None:
+                card.show_suggestion(
+                    confirmed, item.decided_thumb, confident=False, chosen=True, pickable=False
                 )
                 card.show()
             else:
                 card.hide()
-        extra = ""
-        if chosen and not any(s.sku == chosen for s in suggestions):
-            name = f" · {item.decided_name}" if item is not None and item.decided_name else ""
-            extra = f"Confirmed from search: {chosen}{name}"
-        self.cards_message.setText(message or extra)
-        self.cards_message.setVisible(bool(message or extra))
+        said = ""
+        if chosen and item is not None and not any(s.sku == chosen for s in suggestions):
+            # The library's word (no rank recorded), not 'none of the cards on show': a
+            # suggestion withdrawn since is no card either, yet was not found by search.
+            how = "Confirmed from search" if item.decided_from_search else "Confirmed"
+            name = f" · {item.decided_name}" if item.decided_name else ""
+            said = f"{how}: {chosen}{name}"
+        self.cards_message.setText(message or said)
+        self.cards_message.setVisible(bool(message or said))
         self.cards_title.setText(
-            "<b>Confirmed product</b>"
-            if not pickable
-            else f"<b>Suggestions</b> <span style='color:#546e7a'>({len(suggestions)})</span>"
+            f"<b>Suggestions</b> <span style='color:#546e7a'>({len(suggestions)})</span>"
             if suggestions
+            else "<b>Confirmed product</b>"
+            if confirmed is not None
             else "<b>Suggestions</b>"
         )
 

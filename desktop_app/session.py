@@ -72,6 +72,7 @@ class MatchedPhoto:
     all_rejected: bool = False
     decided_card: Suggestion | None = None  # StateUpdate.card
     decided_thumb: Path | None = None
+    decided_from_search: bool = False
 
     @property
     def needs_matching(self) -> bool:
@@ -90,29 +91,38 @@ class StateUpdate:
     # suggestion on show is that product (found by search; another model's suggestions).
     card: Suggestion | None = None
     card_thumb: Path | None = None
+    # Recorded with no rank (none of the photo's suggestions): found by search.
+    from_search: bool = False
 
 
-def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
-    st = lib.photo_state(photo_id)
-    sku = st.decision.sku if st.decision is not None and st.status == "confirmed" else None
-    product = lib.product(sku) if sku else None
-    name = str((product or {}).get("name") or "")
-    if sku is None or product is None:
-        return StateUpdate(photo_id, st.status, sku, name)
-    # The product itself, as a search result shows it (its first picture): no rank, no score.
+def _product_card(lib, product: dict[str, object]) -> tuple[Suggestion, Path | None]:  # type: ignore[no-untyped-def]
+    """Engine thread: a product as a card, as a search result shows it (its name marked if
+    it was withdrawn, its supplier picture), with no rank and no score."""
+    sku = str(product["sku"])
     card = Suggestion(
         rank=0,
         sku=sku,
         similarity=0.0,
         score=0.0,
         image_id=None,
-        name=name,
+        name=str(withdrawn_note(product).get("name") or ""),
         category=str(product.get("category") or ""),
         supplier=str(product.get("supplier") or ""),
         price=product_price(product),
     )
-    thumb = overview.sku_thumbs(lib, [sku]).get(sku)
-    return StateUpdate(photo_id, st.status, sku, name, card, thumb)
+    return card, overview.sku_thumbs(lib, [sku]).get(sku)
+
+
+def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
+    st = lib.photo_state(photo_id)
+    confirmed = st.decision if st.decision is not None and st.status == "confirmed" else None
+    sku = confirmed.sku if confirmed is not None else None
+    product = lib.product(sku) if sku else None
+    name = str((product or {}).get("name") or "")
+    if confirmed is None or product is None:
+        return StateUpdate(photo_id, st.status, sku, name)
+    card, thumb = _product_card(lib, product)
+    return StateUpdate(photo_id, st.status, sku, name, card, thumb, confirmed.rank is None)
 
 
 def stored_match(lib, rec: overview.PhotoRecord) -> MatchedPhoto:  # type: ignore[no-untyped-def]
@@ -142,6 +152,7 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
         decided_name=st.decided_name,
         decided_card=st.card,
         decided_thumb=st.card_thumb,
+        decided_from_search=st.from_search,
         thumb=rec.thumb if rec else None,
         suggestion_thumbs=thumbs,
         # Every one rejected, and none withdrawn since: a withdrawn one leaves room that
@@ -150,6 +161,20 @@ def describe_match(lib, m: PhotoMatch) -> MatchedPhoto:  # type: ignore[no-untyp
         and not suggestions
         and not matching.has_withdrawn_suggestions(lib, m.photo_id),
     )
+
+
+def _take_card(item: QueueItem, card: Suggestion | None, thumb: Path | None) -> None:
+    """Give ``item`` the library's card of its confirmed product (its name, and whether it
+    was withdrawn, as they are now). The picture on show stays when the card on show is that
+    product's: the one that matched, still on disk where a withdrawal emptied the library's
+    (catalog_images). No card (N, undecided): the one on show is kept, hidden (show_item
+    shows only the decision's), so Ctrl+Z after N brings it back as it was."""
+    if card is None:
+        return
+    old, shown = item.decided_card, item.decided_thumb
+    if old is not None and old.sku == card.sku and shown is not None and shown.exists():
+        thumb = shown
+    item.decided_card, item.decided_thumb = card, thumb
 
 
 class ReviewSession(QObject):
@@ -433,10 +458,11 @@ class ReviewSession(QObject):
         item.error = mp.error
         item.decided_sku = mp.decided_sku
         item.decided_name = mp.decided_name
+        item.decided_from_search = mp.decided_from_search
         item.engine_thumb = mp.thumb
         # The library's: a photo listed confirmed without suggestions of the model in use
         # (Ctrl+Z brought back a confirmation made before a model switch) shows this card.
-        item.decided_card, item.decided_thumb = mp.decided_card, mp.decided_thumb
+        _take_card(item, mp.decided_card, mp.decided_thumb)
         item.note = ""
         item.stopped = False  # matched before the Stop reached its chunk
         if (item.preview is None or item.preview.isNull()) and mp.thumb and mp.thumb.exists():
@@ -453,8 +479,39 @@ class ReviewSession(QObject):
         Their stored vectors are reused (no encoding); they keep showing their current
         suggestions until the new ones arrive. Returns how many are searched again."""
         items = [i for i in self.model.items if i.status == "suggested" and i.photo_id]
+        self._refresh_cards()
         self._match(items)
         return len(items)
+
+    def _refresh_cards(self) -> None:
+        """The catalog changed: the confirmed products' cards (of photos listed or taken off
+        the list) are read again, so a product the import withdrew says so on its card, as
+        in search results. Keyed by SKU: a decision made meanwhile keeps its own card."""
+        held = [i for _row, i, _n in self._removed]
+        skus = sorted(
+            {
+                i.decided_sku
+                for i in [*self.model.items, *held]
+                if i.status == "confirmed" and i.decided_sku
+            }
+        )
+        if not skus:
+            return
+
+        def run(ctx: TaskContext) -> dict[str, tuple[Suggestion, Path | None]]:
+            products = {sku: ctx.lib.product(sku) for sku in skus}
+            return {sku: _product_card(ctx.lib, p) for sku, p in products.items() if p}
+
+        def done(cards: dict[str, tuple[Suggestion, Path | None]]) -> None:
+            for item in [*self.model.items, *(i for _row, i, _n in self._removed)]:
+                new = cards.get(item.decided_sku or "") if item.status == "confirmed" else None
+                if new is not None:
+                    _take_card(item, *new)
+            self.refresh()
+
+        self.worker.submit(
+            run, what="read the confirmed products", priority=Priority.QUERY, on_result=done
+        )
 
     def rematch(self) -> None:
         """Another model matches now: the photos still to decide lose their suggestions and
@@ -500,16 +557,19 @@ class ReviewSession(QObject):
         """Drop the suggestions of a model no longer in use; an undecided photo is pending
         (``note``: 'Matching again with the new model…') until it is matched again. A
         confirmed photo keeps the card of the product it was confirmed as, to show (never
-        to pick: keys 1-9 choose among ``suggestions`` only): the suggestion it was
-        confirmed from, with the picture that matched, else the library's card of the
-        product (found by search, it was none of the suggestions)."""
+        to pick: keys 1-9 choose among ``suggestions`` only): the library's card of the
+        product (its name now, marked if withdrawn; the suggestion it was confirmed from if
+        there is none) with the picture that matched, else the library's picture (found by
+        search, it was none of the suggestions). Any other photo keeps its card too,
+        hidden: Ctrl+Z may confirm it as that product again (N, then Ctrl+Z)."""
         if decided and item.status == "confirmed":
             chosen = next((s for s in item.suggestions if s.sku == item.decided_sku), None)
             if chosen is not None:
-                item.decided_card = chosen
-                item.decided_thumb = item.suggestion_thumbs.get(chosen.image_id or -1)
-        else:
-            item.decided_card = item.decided_thumb = None
+                matched = item.suggestion_thumbs.get(chosen.image_id or -1)
+                if item.decided_card is None or item.decided_card.sku != chosen.sku:
+                    item.decided_card, item.decided_thumb = chosen, matched
+                elif matched is not None:
+                    item.decided_thumb = matched
         item.suggestions, item.suggestion_thumbs, item.all_rejected = [], {}, False
         if not decided:
             item.status, item.note = "pending", note
@@ -747,8 +807,9 @@ class ReviewSession(QObject):
         item = self.current_item()
         if self._decidable(item):
             assert item is not None
-            name = next((s.name for s in item.suggestions if s.sku == sku), "")
-            self._decide(item, "confirm", sku, name)
+            offered = next((s for s in item.suggestions if s.sku == sku), None)
+            name = offered.name if offered is not None else ""
+            self._decide(item, "confirm", sku, name, from_search=offered is None)
 
     def no_match(self) -> None:
         item = self.current_item()
@@ -756,14 +817,29 @@ class ReviewSession(QObject):
             assert item is not None
             self._decide(item, "no_match", None, "")
 
-    def _apply(self, item: QueueItem, status: str, sku: str | None, name: str) -> None:
+    def _apply(
+        self,
+        item: QueueItem,
+        status: str,
+        sku: str | None,
+        name: str,
+        from_search: bool = False,
+    ) -> None:
         item.status = status
         item.decided_sku = sku
         item.decided_name = name
+        item.decided_from_search = from_search
         self.model.changed(item.key)
 
-    def _decide(self, item: QueueItem, action: str, sku: str | None, name: str) -> None:
-        before = (item.status, item.decided_sku, item.decided_name)
+    def _decide(
+        self,
+        item: QueueItem,
+        action: str,
+        sku: str | None,
+        name: str,
+        from_search: bool = False,
+    ) -> None:
+        before = (item.status, item.decided_sku, item.decided_name, item.decided_from_search)
         photo_id = item.photo_id
         assert photo_id is not None
         if (action, sku) == (
@@ -779,7 +855,9 @@ class ReviewSession(QObject):
             # A key pressed on a photo already decided replaces that decision: say so.
             now = sku if action == "confirm" else "no match"
             self.message.emit(f"{item.path.name}: changed from {was} to {now} (Ctrl+Z undoes)")
-        self._apply(item, "confirmed" if action == "confirm" else "no_match", sku, name)
+        self._apply(
+            item, "confirmed" if action == "confirm" else "no_match", sku, name, from_search
+        )
         self._decided += 1  # the library's undo now comes before any earlier removal
         self._advance(self.model.row_of(item.key))
 
@@ -806,13 +884,16 @@ class ReviewSession(QObject):
         )
 
     def _reconcile(self, st: StateUpdate) -> None:
+        """The library's answer to a decision or an undo, given to the photo on the list and
+        to one taken off it (Delete pressed before the answer came): Ctrl+Z puts that one
+        back as the library has it, not as the keypress guessed (no name, no card)."""
         row = self.model.row_of_photo(st.photo_id)
         item = self.model.item(row)
+        held = [i for _row, i, _n in self._removed if i.photo_id == st.photo_id]
+        for each in {id(i): i for i in [item, *held] if i is not None}.values():
+            self._apply(each, st.status, st.decided_sku, st.decided_name, st.from_search)
+            _take_card(each, st.card, st.card_thumb)
         if item is not None:
-            self._apply(item, st.status, st.decided_sku, st.decided_name)
-            # The card on show stays if it is that product's (the picture that matched).
-            if item.decided_card is None or item.decided_card.sku != st.decided_sku:
-                item.decided_card, item.decided_thumb = st.card, st.card_thumb
             if row == self.current_row():
                 self.refresh()
             else:

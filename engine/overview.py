@@ -196,9 +196,14 @@ def image_thumbs(lib: Library, image_ids: list[int]) -> dict[int, Path]:
 
 
 def sku_thumbs(lib: Library, skus: list[str]) -> dict[str, Path]:
-    """First catalog image thumbnail per SKU (for search results)."""
-    sql = "SELECT sku, sha256 FROM catalog_images WHERE sku IN ({marks}) ORDER BY id DESC"
-    # rows come newest first, so the oldest (first imported) image is written last and wins
+    """First catalog image thumbnail per SKU (search results, a confirmed product's card):
+    the supplier's picture, never a staff photo instant memory kept, unless it has none."""
+    sql = (
+        "SELECT sku, sha256 FROM catalog_images WHERE sku IN ({marks}) "
+        "ORDER BY origin = 'catalog', id DESC"
+    )
+    # Staff photos first, then the supplier's, each newest first: the last written wins, so
+    # the oldest supplier picture (first imported), else the oldest staff photo.
     return {str(sku): lib.thumbnail(sha) for sku, sha in select_in(lib.db, sql, skus)}
 
 

@@ -4,6 +4,7 @@ by a second hostile look at the day's fixes. Real window (offscreen), real engin
 
 from __future__ import annotations
 
+import csv
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from test_desktop import (
     wait_matched,
 )
 
+from desktop_app.catalog_browser import WITHDRAWN
 from desktop_app.main_window import MainWindow
 from desktop_app.worker import Priority, TaskContext
 
@@ -655,19 +657,18 @@ def _confirm_from_search(qtbot: Any, w: MainWindow, photo: Any) -> str:
     return sku
 
 
-def _assert_product_card(w: MainWindow, photo: Any, sku: str) -> None:
+def _assert_product_card(w: MainWindow, photo: Any, sku: str, withdrawn: bool = False) -> None:
     """The photo on show, with the card of the product it is confirmed as: its picture, name
-    and SKU, not on offer (no key number: keys 1-9 pick nothing)."""
+    (marked as search results mark it if ``withdrawn``) and SKU, not on offer (no key number:
+    keys 1-9 pick nothing)."""
     w.session.select_row(w.model.row_of(photo.key))
     shown = [c for c in w.review.cards if c.isVisible()]
     text = w.review.cards_message.text() if w.review.cards_message.isVisible() else ""
     assert (photo.status, photo.decided_sku) == ("confirmed", sku)
     assert [c.suggestion.sku for c in shown if c.suggestion] == [sku], f"no card; {text!r}"
     card = shown[0]
-    assert (card.name.full_text(), card.sku.full_text()) == (
-        f"Product {int(sku[4:])}",
-        f"SKU {sku}",
-    )
+    name = f"Product {int(sku[4:])}" + (f" ({WITHDRAWN})" if withdrawn else "")
+    assert (card.name.full_text(), card.sku.full_text()) == (name, f"SKU {sku}")
     assert not card.thumb.pixmap().isNull(), "the supplier's picture is missing"
     assert not card.key.isVisible()
     assert "Confirmed product" in w.review.cards_title.text()
@@ -776,3 +777,146 @@ def test_a_confirmation_put_back_by_ctrl_z_after_reopening_the_library_shows_its
     key(again, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not again.worker.busy and again.model.rowCount() > 0, timeout=WAIT_MS)
     _assert_product_card(again, item(again, "photo-of-001.jpg"), sku)
+
+
+def _search_results_for(qtbot: Any, w: MainWindow, photo: Any, sku: str) -> None:
+    """Ctrl+F on ``photo`` and the SKU typed: its result listed, Enter not pressed yet."""
+    w.review.queue.setFocus()
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(w.review.search, sku)
+    results = w.review.results
+    qtbot.waitUntil(
+        lambda: results.count() > 0 and results.item(0).data(Qt.ItemDataRole.UserRole) == sku,
+        timeout=WAIT_MS,
+    )
+
+
+def test_a_photo_taken_off_the_list_right_after_its_search_pick_comes_back_with_its_card(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls
+) -> None:
+    """Staff confirm the last photo to review from search (Ctrl+F, Enter) while the engine
+    is still busy with a chunk of matching, and at once take it off the list (Delete: a
+    duplicate shot). Another model takes over, then Ctrl+Z puts the photo back: it said
+    'Confirmed: SKU-002' with no card and no product name (review 40). The engine's answer
+    to the confirmation (the card, the name) was only given to photos on the list: the one
+    held off it kept the keypress's guess. It is given to that one too now."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    w.review.queue.setFocus()
+    other = item(w, "photo-of-002.jpg")
+    w.session.select_row(w.model.row_of(other.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and other.status == "confirmed", timeout=WAIT_MS)
+    photo = item(w, "photo-of-001.jpg")
+    offered = {s.sku for s in photo.suggestions}
+    sku = next(f"SKU-{i:03d}" for i in range(6) if f"SKU-{i:03d}" not in offered)
+    _search_results_for(qtbot, w, photo, sku)
+    release = _hold_engine(w)  # a chunk of matching still running
+    try:
+        QTest.keyClick(w.review.search, Qt.Key.Key_Return)  # confirmed (the last to review)
+        assert w.session.current_item() is photo
+        key(w, Qt.Key.Key_Delete)  # taken off the list
+        assert photo not in w.model.items
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    _switched(qtbot, w, version)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # put back
+    assert photo in w.model.items
+    _assert_product_card(w, photo, sku)
+    assert photo.decided_name == f"Product {int(sku[4:])}"
+
+
+def _withdraw(qtbot: Any, w: MainWindow, tmp_path: Path, sku: str) -> None:
+    """The supplier's new sheet no longer lists ``sku`` and its picture is gone from the
+    folder: imported again, the product leaves the catalog (withdrawn)."""
+    sheet = tmp_path / "supplier" / "sheet.csv"
+    with open(sheet, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(sheet, "w", newline="", encoding="utf-8") as fh:
+        out = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(r for r in rows if r["SKU"] != sku)
+    (tmp_path / "supplier" / "images" / f"{sku}.jpg").unlink()
+    import_catalog(qtbot, w, tmp_path / "supplier", sheet)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+
+
+def _n_then_ctrl_z(qtbot: Any, w: MainWindow, photo: Any) -> None:
+    """N on the photo, then Ctrl+Z: it is confirmed again as before."""
+    w.review.queue.setFocus()
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "no_match", timeout=WAIT_MS)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "confirmed", timeout=WAIT_MS)
+
+
+def test_a_top_card_confirmation_put_back_after_its_withdrawal_shows_its_card_not_from_search(
+    qtbot: Any, window: MainWindow, tmp_path: Path, boxes: Any
+) -> None:
+    """A photo confirmed with Enter (its top card, SKU-001). The supplier's new sheet drops
+    SKU-001 (withdrawn). Staff press N by mistake and Ctrl+Z at once: the photo was
+    confirmed as SKU-001 again, but the page said 'Confirmed from search: SKU-001 ·
+    Product 1', which was false (the library recorded it from rank 1 of the suggestions),
+    and the product it was confirmed as had no card any more: only the four other products
+    were shown, on offer (review 40). 'From search' was guessed from 'none of the cards on
+    show', and the confirmed product's card was shown only when no suggestion was. Now the
+    page says what the library recorded, and the product's card follows the numbered ones,
+    marked withdrawn, with no key: keys 1-9 still pick exactly the suggestions."""
+    w = window
+    library_with_catalog(qtbot, w, tmp_path, 6)
+    w.add_paths(write_photos(tmp_path / "p", [1, 2]))
+    wait_matched(qtbot, w, 2)
+    qtbot.waitUntil(lambda: not w.worker.busy and not w.session.matching, timeout=WAIT_MS)
+    photo = item(w, "photo-of-001.jpg")
+    w.review.queue.setFocus()
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_Return)  # its top card
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "confirmed", timeout=WAIT_MS)
+    chosen = photo.decided_sku
+    assert chosen is not None
+    _withdraw(qtbot, w, tmp_path, chosen)
+    _n_then_ctrl_z(qtbot, w, photo)
+    w.session.select_row(w.model.row_of(photo.key))
+    assert photo.decided_sku == chosen
+    said = w.review.cards_message.text() if w.review.cards_message.isVisible() else ""
+    shown = [c for c in w.review.cards if c.isVisible() and c.suggestion]
+    skus = [c.suggestion.sku for c in shown if c.suggestion]
+    offered = [s.sku for s in photo.suggestions]
+    assert said == f"Confirmed: {chosen} · Product {int(chosen[4:])}", (said, skus)
+    assert offered and chosen not in offered
+    assert skus == [*offered, chosen], (said, skus)
+    assert [c.key.isVisible() for c in shown] == [True] * len(offered) + [False]
+    assert shown[-1].name.full_text() == f"Product {int(chosen[4:])} ({WITHDRAWN})"
+    assert not shown[-1].thumb.pixmap().isNull()
+    key(w, Qt.Key(Qt.Key.Key_1.value + len(offered)))  # the confirmed card's place: no key
+    qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
+    assert (photo.status, photo.decided_sku) == ("confirmed", chosen)
+
+
+def test_ctrl_z_after_n_brings_back_a_withdrawn_products_card_with_its_picture_marked(
+    qtbot: Any, window: MainWindow, tmp_path: Path, engine_calls: EngineCalls, boxes: Any
+) -> None:
+    """Confirmed from its top card; the supplier's new sheet drops that product; another
+    model takes over: the photo shows 'Confirmed product' with the product's picture. N by
+    mistake, Ctrl+Z: confirmed as the same product again, but its card had a blank picture
+    (the thumbnail still on disk, on show a moment before), and nothing said the product was
+    withdrawn (review 40). The card was dropped on N, and the one Ctrl+Z brought back took
+    its picture from catalog_images, which the withdrawal emptied for that product. The card
+    on show is kept across N and Ctrl+Z now, and says the product was withdrawn."""
+    w = window
+    version = _two_model_library(qtbot, w, tmp_path, engine_calls)
+    photo = item(w, "photo-of-001.jpg")
+    w.review.queue.setFocus()
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "confirmed", timeout=WAIT_MS)
+    chosen = photo.decided_sku
+    assert chosen is not None
+    _withdraw(qtbot, w, tmp_path, chosen)
+    _switched(qtbot, w, version)
+    _assert_product_card(w, photo, chosen, withdrawn=True)  # picture and all
+    _n_then_ctrl_z(qtbot, w, photo)
+    _assert_product_card(w, photo, chosen, withdrawn=True)

@@ -337,3 +337,48 @@ def test_embeddings_are_unit_vectors_and_rebuildable(
     library.index_path.unlink()
     library.invalidate_index()
     assert len(library.index) == 12 and library.index_path.exists()
+
+
+def test_a_products_card_shows_the_supplier_picture_not_a_staff_photo_kept_before_it(
+    tmp_path: Path,
+) -> None:
+    """A product listed before its picture came: staff confirmed a photo of it (instant
+    memory keeps that photo as a reference image), then the supplier's picture arrived with
+    the next import. Search results and the confirmed product's card showed the staff photo
+    as the product's picture (the oldest image of any origin won, review 40)."""
+    import csv
+
+    from engine import overview
+    from engine.manifest import file_sha256
+
+    sheet = write_catalog(tmp_path / "supplier", 4)
+    assert sheet is not None
+    with open(sheet, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+
+    def write_sheet() -> None:
+        with open(sheet, "w", newline="", encoding="utf-8") as fh:
+            out = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            out.writeheader()
+            out.writerows(rows)
+
+    picture = tmp_path / "supplier" / "images" / "SKU-003.jpg"
+    held = picture.read_bytes()
+    picture.unlink()
+    rows[3]["Image"] = ""  # listed without a picture yet
+    write_sheet()
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        (m,) = lib.match(write_photos(tmp_path / "p", [3]))
+        assert m.photo_id is not None
+        lib.confirm(m.photo_id, "SKU-003")
+        assert lib.status().remembered == 1  # the staff photo is a reference image now
+        picture.write_bytes(held)
+        rows[3]["Image"] = "images/SKU-003.jpg"
+        write_sheet()
+        lib.import_catalog(tmp_path / "supplier", sheet)
+        origins = [r["origin"] for r in lib.catalog_images("SKU-003")]
+        assert origins == ["confirmed", "catalog"]  # the staff photo is the older one
+        assert overview.sku_thumbs(lib, ["SKU-003"])["SKU-003"] == lib.thumbnail(
+            file_sha256(picture)
+        )
