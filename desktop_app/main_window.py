@@ -957,8 +957,8 @@ class MainWindow(QMainWindow):
             self,
             "Import catalog",
             f"Does this catalog replace the one imported from {older.name}?",
-            f"It has pictures or products in common with {older}. If it is a newer copy of "
-            "that catalog, the older one's pictures of products it drops or pictures anew are "
+            f"Some of its pictures are the same as in {older}. If it is a newer copy of that "
+            "catalog, the older folder's pictures of products it drops or pictures anew are "
             "removed. If it is another supplier's catalog, both stay.",
         ):
             return True

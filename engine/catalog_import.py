@@ -230,29 +230,90 @@ def _check_removals(
     lib: Library,
     roots: list[str],
     present: _Present,
+    key: str | None,
+    listed: set[str],
     worksheets: str = "",
 ) -> None:
-    """Raise RemovalsNeedConsent when more than half of these catalogs' pictures (and more
-    than a few) would leave: files that are gone, empty (an unzip cut short), or that the
-    sheet no longer names. A picture of the same size for the same product in the plan was
-    moved or renamed, so it is not counted; nor is one that is there but cannot be read (a
-    copy cut short): it keeps its earlier version."""
+    """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
+    than a few) would leave, or any picture another sheet brought in that this one may or
+    may not continue (see ``_spared``): files that are gone, empty (an unzip cut short), or
+    that the sheet no longer names. A picture of the same size for the same product in the
+    plan was moved or renamed (it is followed by its content), so it is not counted; nor is
+    one that is there but cannot be read (a copy cut short): it keeps its earlier version."""
     marks = ", ".join("?" * len(roots))
     rows = lib.db.execute(
-        f"SELECT path, sku, size, source_root FROM catalog_images WHERE source_root IN ({marks}) "
-        "AND origin = 'catalog'",
+        f"SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
+        f"WHERE source_root IN ({marks}) AND origin = 'catalog'",
         roots,
     ).fetchall()
-    leaving = [
-        (str(sku), str(root))
-        for path, sku, size, root in rows
-        if not present.holds(path, sku, size) and sku not in present.pictured
+    gone = [  # a replaced folder's pictures count as this sheet's (see import_catalog)
+        (r[0], r[1], r[2], r[3] if r[5] == roots[0] else key)
+        for r in rows
+        if not present.holds(str(r[1]), str(r[2]), int(r[4])) and r[2] not in present.pictured
     ]
-    if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
-        # Named after the catalog they were imported with: an earlier sheet taken over.
-        (source, _n), *_ = Counter(root for _sku, root in leaving).most_common(1)
-        skus = sorted({sku for sku, _root in leaving})
-        raise RemovalsNeedConsent(Path(source), len(leaving), len(rows), skus, worksheets)
+    fate = _spared(lib, roots[0], key, listed, gone)
+    leaving = fate.leaving
+    if fate.unsure or (len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows)):
+        # Named after the sheet most of them came with, else their folder.
+        root = {int(r[0]): str(r[5]) for r in rows}
+        came = Counter(str(sheet or root[int(i)]) for i, _p, _s, sheet in leaving)
+        (named, _n), *_ = came.most_common(1)
+        skus = sorted({str(sku) for _i, _p, sku, _s in leaving})
+        raise RemovalsNeedConsent(Path(named), len(leaving), len(rows), skus, worksheets)
+
+
+Leaving = tuple[int, str, str, "str | None"]  # (image id, path, SKU, sheet that brought it)
+
+
+@dataclass
+class _Fate:
+    """What becomes of the pictures an import no longer finds (see ``_spared``)."""
+
+    leaving: list[Leaving] = field(default_factory=list)
+    followed: list[str] = field(default_factory=list)  # sheets this one is the next issue of
+    unsure: list[str] = field(default_factory=list)  # sheets only the user can place
+
+
+def _spared(
+    lib: Library, source: str, key: str | None, listed: set[str], gone: list[Leaving]
+) -> _Fate:
+    """Of this folder's pictures the import no longer finds, those that leave. A folder may
+    hold several suppliers' sheets (Downloads), so each picture keeps the sheet that
+    brought it in. One another sheet brought in stays when this sheet lists its product
+    (another picture of it, still there) or none of that sheet's products (another
+    catalog). It leaves when the two lists share most of their products (more than half of
+    those either lists: the same supplier's next list, renamed), this sheet then carrying
+    that one's pictures on; when they share fewer (a specials list beside the full one, a
+    catalog rewritten) only once the user says so (``unsure``: the import asks). A folder
+    imported without a sheet, pictures no sheet brought in, and this sheet's own pictures
+    leave as ever."""
+    fate = _Fate()
+    shared: dict[str, tuple[int, int]] = {}  # other sheet -> (products both list, either)
+    for row in gone:
+        other = row[3]
+        if key is None or other is None or other == key:
+            fate.leaving.append(row)
+            continue
+        if row[2] in listed:  # another picture of a product this sheet lists: still its
+            if not os.path.lexists(row[1]):  # picture, unless its file is gone
+                fate.leaving.append(row)
+            continue
+        if other not in shared:
+            skus = {
+                str(sku)
+                for (sku,) in lib.db.execute(
+                    "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? "
+                    "AND sheet = ? AND origin = 'catalog'",
+                    [source, other],
+                )
+            }
+            shared[other] = (len(skus & listed), len(skus | listed))
+            if shared[other][0]:
+                next_issue = 2 * shared[other][0] > shared[other][1]
+                (fate.followed if next_issue else fate.unsure).append(other)
+        if shared[other][0]:
+            fate.leaving.append(row)
+    return fate
 
 
 def _plan(
@@ -444,14 +505,14 @@ def import_catalog(
         require_images(root)
     saved = plan_pictures(sheet, root) if sheet is not None else SavedPictures()
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
-    # A sheet imported alone is its own catalog, whatever else its folder holds (Downloads).
-    source = str(root) if folder is not None or sheet is None else str(sheet.path.resolve())
+    source = str(root)
+    sheet_key = str(sheet.path.resolve()) if sheet is not None else None
+    listed = {row.sku for row in rows}
     present = _Present.of(items, saved.sizes(sheet))
-    taken = _earlier_issues(lib, source, root, sheet, folder is None, rows, present)
-    if replaces is not None:
-        taken.sources.append(_replace(lib, replaces, source))
+    old = _replace(lib, replaces, source) if replaces is not None else None
     if removals == "ask":
-        _check_removals(lib, [source, *taken.sources], present, sheet.worksheets if sheet else "")
+        read = sheet.worksheets if sheet else ""
+        _check_removals(lib, [source, *([old] if old else [])], present, sheet_key, listed, read)
     if sheet is not None:
         save_pictures(sheet, saved, lib.path)  # the import goes ahead: pictures are written
     report = ImportReport(
@@ -474,14 +535,13 @@ def import_catalog(
         .last_pk
     )
 
-    with transaction(lib.db):  # one step: a crash leaves them where they were
-        lib.db.conn.executemany(
-            "UPDATE catalog_images SET source_root = ? WHERE source_root = ? "
-            "AND origin = 'catalog'",
-            [(source, earlier) for earlier in taken.sources],
-        )
-    for other, shared in taken.overlaps:
-        _note_overlap(other, shared, report)
+    if old is not None:  # its pictures become this sheet's: what it drops leaves
+        with transaction(lib.db):
+            lib.db.execute(
+                "UPDATE catalog_images SET source_root = ?, sheet = ? WHERE source_root = ? "
+                "AND origin = 'catalog'",
+                [source, sheet_key, old],
+            )
 
     # 1. Products: upsert every row in one transaction (cheap, no images needed).
     products: dict[str, SheetRow] = {}
@@ -710,16 +770,27 @@ def import_catalog(
                 if before:
                     keep_paths.add(key)
 
-        # 4. Files that left the catalog (or became unreadable) leave the index.
-        leaving = [
-            (int(r[0]), str(r[2]))
-            for r in lib.db.execute(
-                "SELECT id, path, sku FROM catalog_images WHERE source_root = ? "
-                "AND origin = 'catalog'",
-                [source],
-            ).fetchall()
-            if r[1] not in keep_paths
-        ]
+        # 4. Files that left the catalog (or became unreadable) leave the index, but for
+        # another sheet's (another supplier's list saved in the same folder).
+        rows_here = lib.db.execute(
+            "SELECT id, path, sku, sheet FROM catalog_images WHERE source_root = ? "
+            "AND origin = 'catalog'",
+            [source],
+        ).fetchall()
+        gone_here = [r for r in rows_here if r[1] not in keep_paths]
+        fate = _spared(lib, source, sheet_key, listed, gone_here)
+        leaving = [(int(r[0]), str(r[2])) for r in fate.leaving]
+        if sheet_key is not None:  # which sheet brought each picture in (see _spared)
+            succeeded = fate.followed + (fate.unsure if removals == "remove" else [])
+            with transaction(lib.db):
+                lib.db.conn.executemany(
+                    "UPDATE catalog_images SET sheet = ? WHERE path = ? AND sheet IS NULL",
+                    [(sheet_key, path) for path in keep_paths],
+                )
+                lib.db.conn.executemany(
+                    "UPDATE catalog_images SET sheet = ? WHERE source_root = ? AND sheet = ?",
+                    [(sheet_key, source, other) for other in succeeded],
+                )
         if removals == "keep":
             leaving = []
         gone = [image_id for image_id, _sku in leaving]
@@ -781,7 +852,7 @@ def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) ->
     skipped; that folder may be an older copy of this catalog, or another supplier's that
     shares stock photos: only the user can tell, so the import says so and leaves both."""
     for other, n in sorted(repeats.items(), key=lambda kv: -kv[1]):
-        if not Path(other).exists():  # a folder, or a sheet imported alone
+        if not Path(other).is_dir():
             continue
         if report.copy_of is None:
             report.copy_of = other
@@ -796,110 +867,13 @@ def _note_copies(lib: Library, repeats: dict[str, int], report: ImportReport) ->
         )
 
 
-@dataclass
-class _Earlier:
-    """What an import takes over from catalogs imported before (their pictures become its
-    own, leaving as its own missing files do), and the catalogs it only shares products
-    with (the app asks whether it replaces them)."""
-
-    sources: list[str] = field(default_factory=list)
-    overlaps: list[tuple[str, int]] = field(default_factory=list)  # (catalog, shared SKUs)
-
-
-def _earlier_issues(
-    lib: Library,
-    source: str,
-    folder: Path,
-    sheet: Sheet | None,
-    alone: bool,
-    rows: list[SheetRow],
-    present: _Present,
-) -> _Earlier:
-    """The catalogs this import carries on. Each catalog is keyed by what was imported: a
-    folder (with or without a sheet), or a sheet imported alone (so another supplier's
-    sheet in the same Downloads folder is another catalog). Taken over, whole:
-
-    - the same sheet imported the other way (alone before, with its folder now, or back),
-      and the sheet's folder's catalog when every import of that folder named this sheet
-      (how releases before this one kept a sheet imported alone);
-    - a sheet imported alone from inside this folder (or beside this sheet), or the sheet's
-      folder's catalog, when this import holds every one of its pictures (the same file, or
-      its content) except those deleted since (the file gone from a folder still there):
-      the list renamed, its next issue, the folder's catalog carried on by a sheet. Nothing
-      of it leaves but what is gone already, so nobody needs to be asked.
-
-    A sheet imported alone from the same folder that shares products but not all of its
-    pictures with this one (the supplier's next issue dropping some, a distributor's list,
-    a specials list) is an overlap: only the user can tell, so the app asks whether this
-    one replaces it, and until then nothing of it leaves."""
-    key = str(sheet.path.resolve()) if sheet is not None else None
-    earlier = _Earlier()
-    listed = {row.sku for row in rows}
-    candidates = lib.db.execute(
-        """
-        SELECT DISTINCT c.source_root FROM catalog_images c
-        WHERE c.origin = 'catalog' AND c.source_root != ? AND (
-            c.source_root IN (?, ?) OR EXISTS (
-                SELECT 1 FROM imports i WHERE i.source_root = c.source_root
-                  AND i.sheet = c.source_root))
-        ORDER BY c.source_root
-        """,
-        [source, str(folder), key],
-    ).fetchall()
-    for (other,) in candidates:
-        other = str(other)
-        if other not in (str(folder), key) and not Path(other).is_relative_to(folder):
-            continue
-        named = {
-            str(s)
-            for (s,) in lib.db.execute("SELECT sheet FROM imports WHERE source_root = ?", [other])
-        }
-        if other == key or (alone and other == str(folder) and named == {key}):
-            earlier.sources.append(other)  # the same sheet
-            continue
-        pictures = lib.db.execute(
-            "SELECT path, sku, size FROM catalog_images WHERE source_root = ? "
-            "AND origin = 'catalog'",
-            [other],
-        ).fetchall()
-        held = [str(p) for p, k, n in pictures if present.holds(str(p), str(k), int(n))]
-        if held and all(p in held or _deleted(str(p)) for p, _k, _n in pictures):
-            earlier.sources.append(other)
-        elif alone and other != str(folder) and Path(other).parent == folder:
-            shared = len(listed & {str(k) for _p, k, _n in pictures})
-            if shared:
-                earlier.overlaps.append((other, shared))
-    return earlier
-
-
-def _deleted(path: str) -> bool:
-    """The file is gone from a folder that is still there: deleted, not out of reach (a
-    drive unplugged, a folder moved: its pictures may come back)."""
-    return not os.path.lexists(path) and os.path.isdir(os.path.dirname(path))
-
-
-def _note_overlap(other: str, shared: int, report: ImportReport) -> None:
-    """A sheet listing a few of an earlier one's products (another distributor's, or the
-    supplier's list rewritten): both stay, the app asks whether this one replaces it."""
-    if report.copy_of is None:
-        report.copy_of = other
-    report.notes.append(
-        (
-            other,
-            f"{count(shared, 'product')} of this sheet {are(shared)} also listed there, "
-            "imported before; that catalog's other products stay. If this sheet replaces it, "
-            f"import again with --replaces {other}",
-        )
-    )
-
-
 def _replace(lib: Library, old: Path, source: str) -> str:
     """``--replaces OLD``: OLD's catalog pictures become this folder's, in one transaction,
     so that this import (and, after a cancel or a crash, the next one) takes them over where
     it finds the same picture and removes the rest as it removes its own missing files."""
     folder = str(Path(old).resolve())
     if folder == source:
-        raise ValueError(f"{old} is the catalog being imported; --replaces names an older one")
+        raise ValueError(f"{old} is the folder being imported; --replaces names an older one")
     if (
         lib.db.execute(
             "SELECT 1 FROM catalog_images WHERE source_root = ? AND origin = 'catalog' LIMIT 1",

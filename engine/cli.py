@@ -777,10 +777,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--replaces",
         type=_path,
-        metavar="OLD",
-        help="this catalog is a newer copy of the one imported from OLD (a folder, or a "
-        "sheet imported alone): OLD's pictures count as this one's (kept where repeated "
-        "here, else removed)",
+        metavar="OLD_FOLDER",
+        help="this folder is a newer copy of the catalog imported from OLD_FOLDER: its "
+        "pictures count as this folder's (kept where repeated here, else removed)",
     )
     gone = p.add_mutually_exclusive_group()
     gone.add_argument(

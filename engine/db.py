@@ -363,8 +363,25 @@ def _v7(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v8(db: sqlite_utils.Database) -> None:
+    """Each supplier picture remembers the sheet that brought it in: a folder may hold
+    several suppliers' sheets (Downloads), and importing one must not take out the pictures
+    another one brought in. NULL: a folder imported without a sheet, or before v8 (such a
+    picture leaves as it always did, and belongs to the next sheet that lists it)."""
+    db.execute("ALTER TABLE catalog_images ADD COLUMN sheet TEXT")
+
+
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+    _v8,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Settings key: the schema version an upgrade started from (the oldest, if several), set in
 # the migration's own transaction and cleared once the library has caught up with what the

@@ -275,12 +275,12 @@ def test_a_newer_copy_of_a_catalog_asks_whether_it_replaces_the_old_one(
         assert gone
 
 
-def test_two_suppliers_sheets_from_downloads_stay_and_a_renamed_list_asks_to_replace(
+def test_two_suppliers_sheets_from_downloads_stay_and_a_list_sharing_little_asks_first(
     qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
 ) -> None:
     """Each sheet chosen alone in the import dialog: another supplier's sheet beside the
-    first leaves it alone (no question, both catalogs kept); the first supplier's list under
-    a new name, dropping a product, asks whether it replaces the old one (Yes: it leaves)."""
+    first leaves it alone (no question, both catalogs kept); a list sharing only some of
+    the first one's products asks before taking the others out (Yes: they leave)."""
     w = window
     lib_path = tmp_path / "lib"
     open_library(qtbot, w, lib_path)
@@ -292,7 +292,9 @@ def test_two_suppliers_sheets_from_downloads_stay_and_a_renamed_list_asks_to_rep
     november = write_price_list(downloads, "alpha 11.csv", ["A1", "A2", "B9"], 70)
     import_catalog(qtbot, w, None, november)
     (box,) = boxes
-    assert box["text"] == "Does this catalog replace the one imported from alpha.csv?"
+    assert box["text"] == (
+        "This import would take 1 of the 5 pictures imported from alpha.csv out of the catalog."
+    )
     with library_db(lib_path) as db:
         live = db.execute(
             "SELECT DISTINCT c.sku FROM catalog_images c JOIN products p ON p.sku = c.sku "
@@ -304,15 +306,12 @@ def test_two_suppliers_sheets_from_downloads_stay_and_a_renamed_list_asks_to_rep
 def test_declining_to_replace_after_all_still_shows_the_import_that_went_through(
     qtbot: Any, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In the app, a distributor's gamma.csv (A1, A2 with its own pictures, and G1) is
-    imported alone after alpha.csv. The import runs; the app asks 'Does this catalog
-    replace the one imported from alpha.csv?'; the shop says Yes; the app runs it again,
-    which asks first ('would take 4 of the 7 pictures ...'); the shop, unsure now, presses
-    Cancel. The status bar says 'Import cancelled: nothing was imported, the catalog is as
-    it was' and no summary is shown, yet the first run imported gamma.csv: G1 and gamma's
-    pictures are in the catalog, its notes and skipped files never shown. main_window's
-    done() drops the first run's report when it asks the replace question, and failed()
-    says nothing happened about the second run only."""
+    """A newer copy of a catalog folder, repeating one picture of the old one, is imported;
+    the app asks whether it replaces the old one; the shop says Yes; the app runs it again,
+    which asks first (most of the old folder's pictures would leave); the shop, unsure now,
+    presses Cancel. The status bar said 'Import cancelled: nothing was imported, the
+    catalog is as it was' and no summary was shown, yet the first run had imported the new
+    folder: main_window's done() dropped its report when it asked the replace question."""
     from PySide6.QtWidgets import QMessageBox
 
     def answer(box: QMessageBox) -> int:  # Yes to the replace question, Cancel to removals
@@ -322,25 +321,22 @@ def test_declining_to_replace_after_all_still_shows_the_import_that_went_through
 
     w = make_window()
     monkeypatch.setattr(QMessageBox, "exec", answer)
-    downloads = tmp_path / "Downloads"
-    alpha = write_price_list(downloads, "alpha.csv", ["A1", "A2", "A3", "A4"], 10)
-    gamma = write_price_list(downloads, "gamma.csv", ["A1", "A2", "G1"], 70, tag="-gamma")
+    old, new = tmp_path / "supplier", tmp_path / "supplier-2026"
     open_library(qtbot, w, tmp_path / "lib")
+    import_catalog(qtbot, w, old, write_catalog(old, 6))
+    write_catalog(new, 1)  # SKU-000, the same picture as the old folder's
+    write_catalog(new, 3, start=10, sheet=False)
     w.import_summary = None
-    w.import_catalog(None, alpha)
-    qtbot.waitUntil(lambda: w.import_summary is not None and not w.worker.busy, timeout=WAIT_MS)
-    w.import_summary.accept()
-    w.import_summary = None
-    w.import_catalog(None, gamma)
+    w.import_catalog(new, None)
     qtbot.waitUntil(lambda: w.import_summary is not None and not w.worker.busy, timeout=WAIT_MS)
     said = w.statusBar().full_message  # type: ignore[attr-defined]
-    assert said == "Imported; the catalog from alpha.csv was not replaced and stays as it was"
-    assert w.last_import is not None and w.last_import.added == 3  # gamma's first run's summary
+    assert said == "Imported; the catalog from supplier was not replaced and stays as it was"
+    assert w.last_import is not None and w.last_import.added == 3  # the first run's summary
     with library_db(tmp_path / "lib") as db:
-        (alpha_left,) = db.execute(
-            "SELECT count(*) FROM catalog_images WHERE source_root = ?", [str(alpha.resolve())]
+        (old_left,) = db.execute(
+            "SELECT count(*) FROM catalog_images WHERE source_root = ?", [str(old.resolve())]
         ).fetchone()
-    assert alpha_left == 4
+    assert old_left == 6
 
 
 def test_a_rejected_suggestion_is_not_offered_again(tmp_path: Path) -> None:

@@ -8,13 +8,17 @@ keyed such imports by their folder; they upgrade as they are imported again.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from conftest import write_catalog
+from conftest import product_image, write_catalog
 from conftest import write_price_list as _sheet
+from engine import backups
 from engine.catalog_import import RemovalsNeedConsent
+from engine.db import DB_NAME, SCHEMA_VERSION
 from engine.library import Library
 
 
@@ -68,50 +72,51 @@ def test_the_same_suppliers_list_renamed_takes_over_its_pictures(tmp_path: Path)
         assert _live(lib) == [*A[1:], "A5", *B]
 
 
-def test_a_list_dropping_products_under_a_new_name_asks_whether_it_replaces_the_old(
-    tmp_path: Path,
-) -> None:
-    """'alpha-november.csv' drops A4 and adds A5: the supplier's next list, or another
-    distributor's sharing three products? Only the shop can tell: nothing leaves until it
-    says this sheet replaces alpha.csv (the app asks; --replaces on the command line)."""
+def test_the_same_suppliers_next_list_under_a_new_name_carries_it_on(tmp_path: Path) -> None:
+    """'alpha-november.csv' drops A4 and adds A5: the two lists share most of their
+    products, so it is the supplier's next list and A4 leaves, as if alpha.csv were imported
+    again; the other supplier's sheet beside them is not touched. December keeps one
+    product of four: the import asks first, naming the list those products came with."""
     downloads = tmp_path / "Downloads"
     october = _sheet(downloads, "alpha.csv", A, 10)
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(None, october)
+        lib.import_catalog(None, _sheet(downloads, "beta.csv", B, 40))
         november = _sheet(downloads, "alpha-november.csv", [*A[:3], "A5"], 50)
         report = lib.import_catalog(None, november)
-        assert (report.added, report.unchanged, report.removed) == (1, 3, 0)
-        assert report.copy_of == str(october.resolve())
-        replaced = lib.import_catalog(None, november, replaces=october)
-        assert (replaced.unchanged, replaced.removed) == (4, 1)
-        assert _live(lib) == [*A[:3], "A5"]
-        # December keeps one product of four: told it replaces November's, the import
-        # asks before taking three products out, naming the list they came from.
+        assert (report.added, report.unchanged, report.removed) == (1, 3, 1)
+        assert _live(lib) == [*A[:3], "A5", *B]
         december = _sheet(downloads, "alpha-december.csv", ["A1", "A6", "A7", "A8", "A9"], 60)
         with pytest.raises(RemovalsNeedConsent) as asked:
-            lib.import_catalog(None, december, replaces=november)
+            lib.import_catalog(None, december)
         assert asked.value.skus == ["A2", "A3", "A5"]
         assert asked.value.folder == november.resolve()
+        lib.import_catalog(None, december, removals="keep")
+        assert _live(lib) == [*A[:3], "A5", "A6", "A7", "A8", "A9", *B]
 
 
-def test_a_list_sharing_a_few_products_asks_whether_it_replaces_the_other(
+def test_a_distributors_list_sharing_a_product_asks_before_taking_the_others_out(
     tmp_path: Path,
 ) -> None:
-    """A second distributor lists A1 too, with its own picture: neither catalog is taken
-    for the other's next issue, and the import says which sheet it overlaps (the app asks
-    whether it replaces it; --replaces makes it so)."""
+    """A second distributor's gamma.csv lists A1 too, with its own picture, and two
+    products of its own: the lists share too little to be one list's issues, so the import
+    asks before taking alpha's other products out, naming alpha.csv (not gamma.csv, never
+    imported). Kept, both catalogs stay and A1 has both pictures."""
     downloads = tmp_path / "Downloads"
-    first = _sheet(downloads, "alpha.csv", A, 10)
+    alpha = _sheet(downloads, "alpha.csv", A, 10)
     with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(None, first)
+        lib.import_catalog(None, alpha)
         gamma = _sheet(downloads, "gamma.csv", ["A1", "G1", "G2"], 70, tag="-gamma")
-        report = lib.import_catalog(None, gamma)
-        assert report.removed == 0 and _live(lib) == [*A, "G1", "G2"]
-        assert report.copy_of == str(first.resolve())
-        assert any("--replaces" in why for _where, why in report.notes), report.notes
-        replaced = lib.import_catalog(None, gamma, removals="remove", replaces=first)
-        assert replaced.removed == 4  # alpha's pictures: A1's too, gamma's picture stays
-        assert _live(lib) == ["A1", "G1", "G2"]
+        with pytest.raises(RemovalsNeedConsent) as asked:
+            lib.import_catalog(None, gamma)
+        assert asked.value.skus == ["A2", "A3", "A4"]
+        assert asked.value.folder == alpha.resolve()
+        assert "alpha.csv" in str(asked.value)
+        report = lib.import_catalog(None, gamma, removals="keep")
+        assert (report.added, report.removed) == (3, 0)
+        assert _live(lib) == [*A, "G1", "G2"]
+        (pictures,) = lib.db.execute("SELECT count(*) FROM catalog_images WHERE sku = 'A1'")
+        assert pictures[0] == 2
 
 
 def test_a_library_that_keyed_the_sheet_by_its_folder_upgrades_on_the_next_import(
@@ -190,47 +195,27 @@ def test_upgraded_library_that_kept_two_suppliers_in_downloads_does_not_withdraw
         assert _live(lib) == A + B, (report.removed, report.notes)
 
 
-def test_a_specials_list_at_exactly_half_does_not_silently_withdraw_the_rest(
+def test_a_specials_list_beside_the_full_one_asks_and_never_withdraws_silently(
     tmp_path: Path,
 ) -> None:
-    """The supplier's full list (A1..A6) and its specials sheet (A1..A3 plus S1, the same
-    picture files) both sit in Downloads and are both current. Importing the specials
-    withdraws A4..A6 without a question (3 of 6 listed is 'at least half': taken for the
-    next issue; 3 of 6 pictures leaving is not 'most': not asked); importing the full list
-    again then withdraws S1. Neither file changed, yet each import takes the other's
-    products out: the shop's matches flip with the order it imports in."""
+    """The supplier's full list (A1..A6) and its specials sheet (A1..A3 with the same
+    pictures, plus S1) both sit in Downloads. Importing the specials withdrew A4..A6
+    without a question; importing the full list again then withdrew S1. The specials now
+    ask first (the shop keeps the others), the full list leaves S1 alone (the specials
+    brought it in), and all seven products stay."""
     downloads = tmp_path / "Downloads"
     full = _sheet(downloads, "alpha.csv", [f"A{i}" for i in range(1, 7)], 10)
     _sheet(downloads, "s.csv", ["S1"], 90)  # S1's own picture
     specials = _sheet(downloads, "alpha-specials.csv", ["A1", "A2", "A3", "S1"], 10)
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(None, full)
-        first = lib.import_catalog(None, specials)  # default: ask first
-        lib.import_catalog(None, full)
-        assert _live(lib) == [f"A{i}" for i in range(1, 7)] + ["S1"], (
-            first.removed,
-            first.notes,
-        )
-
-
-def test_ask_first_names_the_sheet_the_pictures_were_imported_from(tmp_path: Path) -> None:
-    """A distributor's gamma.csv, never imported before, lists 2 of alpha's 4 products with
-    its own pictures: it 'takes over' alpha.csv and asks first. The question reads 'This
-    import would take 4 of the 4 pictures imported from gamma.csv out of the catalog' (the
-    app shows exc.folder.name): gamma.csv was never imported; the pictures are alpha.csv's.
-    A shop told these are gamma's own old pictures clicks 'Remove them' and withdraws the
-    other supplier's products."""
-    downloads = tmp_path / "Downloads"
-    alpha = _sheet(downloads, "alpha.csv", A, 10)
-    gamma = _sheet(downloads, "gamma.csv", ["A1", "A2", "G1"], 70, tag="-gamma")
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(None, alpha)
-        report = lib.import_catalog(None, gamma)  # shares two products: asked to replace
-        assert report.copy_of == str(alpha.resolve()) and _live(lib) == [*A, "G1"]
         with pytest.raises(RemovalsNeedConsent) as asked:
-            lib.import_catalog(None, gamma, replaces=alpha)
-        assert asked.value.folder != gamma.resolve(), str(asked.value)
-        assert "alpha.csv" in str(asked.value), str(asked.value)
+            lib.import_catalog(None, specials)
+        assert asked.value.skus == ["A4", "A5", "A6"]
+        lib.import_catalog(None, specials, removals="keep")
+        again = lib.import_catalog(None, full)  # S1 is the specials' own: nothing to ask
+        assert (again.unchanged, again.removed) == (6, 0)
+        assert _live(lib) == [f"A{i}" for i in range(1, 7)] + ["S1"]
 
 
 # --- review 39 ------------------------------------------------------------------------------
@@ -272,30 +257,28 @@ def test_the_stick_under_another_letter_withdraws_last_years_catalog_still_on_it
         )
 
 
-def test_reimporting_the_full_list_silently_drops_a_distributors_pictures(
+def test_reimporting_the_full_list_keeps_a_distributors_pictures_of_its_products(
     tmp_path: Path,
 ) -> None:
-    """alpha.csv (A1..A4) and a distributor's gamma.csv listing two of those products with
-    its own pictures sit in Downloads. Importing gamma asked 'Does this catalog replace the
-    one imported from alpha.csv?' and the shop said No: both stay. Next month the shop
-    imports alpha.csv again (unchanged; default ask-first): nothing is asked, the summary
-    says '2 removed', and gamma's pictures of A1 and A2 are gone; importing gamma again
-    brings them back and the next alpha import removes them again. Rule (b) of
-    _earlier_issues takes any earlier sheet whose pictured products this one all lists for
-    its previous issue, so a smaller list of the same products (a distributor's, a specials
-    list with its own shots) is taken over and emptied by the bigger one."""
+    """A distributor's gamma.csv lists A1 and A2 with its own pictures (uncompressed TIFFs
+    from a photo studio: every one of the same size). Kept beside alpha.csv when asked,
+    they are taken out by the next import of the unchanged alpha.csv, without a word: they
+    are other pictures of products alpha.csv lists, and stay."""
     downloads = tmp_path / "Downloads"
-    alpha = _sheet(downloads, "alpha.csv", ["A1", "A2", "A3", "A4"], 10)
-    gamma = _sheet(downloads, "gamma.csv", ["A1", "A2"], 70, tag="-gamma")
+    alpha = _sheet(downloads, "alpha.csv", A, 10)
+    for i, sku in enumerate(["A1", "A2"]):
+        product_image(70 + i).save(downloads / f"{sku}-gamma.tif", compression=None)
+    gamma = downloads / "gamma.csv"
+    gamma.write_text(
+        "sku,name,image\nA1,Product A1,A1-gamma.tif\nA2,Product A2,A2-gamma.tif\n", "utf-8"
+    )
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(None, alpha)
-        first = lib.import_catalog(None, gamma)
-        assert first.copy_of == str(alpha.resolve()) and first.added == 2  # 'No'
-        again = lib.import_catalog(None, alpha)
-        held = lib.db.execute(
-            "SELECT count(*) FROM catalog_images WHERE path LIKE '%-gamma.jpg'"
-        ).fetchone()[0]
-        assert held == 2, (again.removed, again.notes)
+        lib.import_catalog(None, gamma, removals="keep")
+        report = lib.import_catalog(None, alpha)  # asks nothing
+        assert (report.unchanged, report.removed) == (4, 0)
+        (pictures,) = lib.db.execute("SELECT count(*) FROM catalog_images WHERE path LIKE '%.tif'")
+        assert pictures[0] == 2
 
 
 def test_next_months_folder_import_keeps_a_dropped_product_once_a_list_was_imported_alone(
@@ -332,19 +315,14 @@ def test_next_months_folder_import_keeps_a_dropped_product_once_a_list_was_impor
         assert "SKU-002" not in _live(lib) and not missing, (report.removed, missing)
 
 
-def test_a_specials_list_saved_in_the_catalog_folder_withdraws_products_of_the_full_catalog(
+def test_a_specials_list_saved_in_the_catalog_folder_never_withdraws_silently(
     tmp_path: Path,
 ) -> None:
-    """The catalog folder 'Acme' is imported with its full list, prices.csv (SKU-000..005).
-    The supplier also sends a monthly specials list, saved in the same folder as
-    specials.csv and imported alone (only new prices: 'import it alone, no folder
-    needed'). October's specials are SKU-000 and SKU-001; November's file names SKU-002
-    and SKU-003 instead. Importing November's specials (default: ask first) asks nothing
-    and withdraws SKU-000 and SKU-001: never suggested again, though prices.csv still lists
-    them and their pictures are in the folder, untouched. Rule (a) of _earlier_issues, meant
-    for libraries from before d1505d4, also applies to today's folder catalog: the October
-    specials import took SKU-000/001's pictures from the folder's catalog (their SKUs are
-    listed), so to November's specials they are its own pictures it no longer lists."""
+    """The catalog folder 'Acme' is imported with its full list, prices.csv (SKU-000..005);
+    a monthly specials list, specials.csv, saved in the same folder, is imported alone.
+    November's specials (SKU-002/003 instead of October's SKU-000/001) withdrew SKU-000 and
+    SKU-001 without a question, though prices.csv lists them and their pictures are there.
+    Now it asks (the lists share too little to be one list's issues); kept, all stay."""
     acme = tmp_path / "Acme"
     write_catalog(acme, 6)
     full = (acme / "sheet.csv").read_text(encoding="utf-8").splitlines()
@@ -353,7 +331,35 @@ def test_a_specials_list_saved_in_the_catalog_folder_withdraws_products_of_the_f
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(acme, prices)
         specials.write_text("\n".join([full[0], full[1], full[2]]) + "\n", "utf-8")
-        assert lib.import_catalog(None, specials).unchanged == 2
+        with pytest.raises(RemovalsNeedConsent):
+            lib.import_catalog(None, specials)
+        assert lib.import_catalog(None, specials, removals="keep").unchanged == 2
         specials.write_text("\n".join([full[0], full[3], full[4]]) + "\n", "utf-8")
-        report = lib.import_catalog(None, specials)  # nothing asked
-        assert _live(lib) == [f"SKU-{i:03d}" for i in range(6)], (report.removed, report.notes)
+        with pytest.raises(RemovalsNeedConsent):
+            lib.import_catalog(None, specials)
+        lib.import_catalog(None, specials, removals="keep")
+        assert _live(lib) == [f"SKU-{i:03d}" for i in range(6)]
+
+
+def test_a_library_from_before_sheets_were_remembered_upgrades_and_keeps_working(
+    tmp_path: Path,
+) -> None:
+    """A schema-7 library (no sheet remembered per picture) is backed up and upgraded when
+    opened: its pictures belong to no sheet, so the next import of the folder's sheet
+    treats them as its own (the product it dropped leaves, as it always did) and from then
+    on another supplier's sheet beside it leaves them alone."""
+    downloads = tmp_path / "Downloads"
+    alpha = _sheet(downloads, "alpha.csv", A, 10)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(None, alpha)
+    with contextlib.closing(sqlite3.connect(tmp_path / "lib" / DB_NAME)) as conn:
+        conn.execute("ALTER TABLE catalog_images DROP COLUMN sheet")  # as schema 7 had it
+        conn.execute("PRAGMA user_version = 7")
+        conn.commit()
+    _sheet(downloads, "alpha.csv", A[:3], 10)
+    with Library(tmp_path / "lib") as lib:
+        assert lib.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+        assert lib.import_catalog(None, alpha).removed == 1
+        lib.import_catalog(None, _sheet(downloads, "beta.csv", B, 40))
+        assert _live(lib) == A[:3] + B
+    assert "upgrade" in [b.reason for b in backups.list_backups(tmp_path / "lib")]
