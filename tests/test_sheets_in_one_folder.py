@@ -221,7 +221,7 @@ def test_a_specials_list_beside_the_full_one_asks_and_never_withdraws_silently(
 # --- review 39 ------------------------------------------------------------------------------
 
 
-def test_the_stick_under_another_letter_withdraws_last_years_catalog_still_on_it(
+def test_the_stick_under_another_letter_keeps_last_years_catalog_still_on_it(
     tmp_path: Path,
 ) -> None:
     """Two catalogs of one supplier on a USB stick: 'Acme 2025' (SKU-000..005) and
@@ -281,7 +281,7 @@ def test_reimporting_the_full_list_keeps_a_distributors_pictures_of_its_products
         assert pictures[0] == 2
 
 
-def test_next_months_folder_import_keeps_a_dropped_product_once_a_list_was_imported_alone(
+def test_next_months_folder_import_drops_a_product_after_a_list_was_imported_alone(
     tmp_path: Path,
 ) -> None:
     """The supplier sends its catalog folder with a price list named by month. October:
@@ -363,3 +363,132 @@ def test_a_library_from_before_sheets_were_remembered_upgrades_and_keeps_working
         lib.import_catalog(None, _sheet(downloads, "beta.csv", B, 40))
         assert _live(lib) == A[:3] + B
     assert "upgrade" in [b.reason for b in backups.list_backups(tmp_path / "lib")]
+
+
+# --- review 41 ------------------------------------------------------------------------------
+
+
+def _monthly(acme: Path, n: int = 4) -> str:
+    """The catalog folder 'Acme' (images/SKU-000.. and a list); returns the list's text."""
+    write_catalog(acme, n)
+    text = (acme / "sheet.csv").read_text(encoding="utf-8")
+    (acme / "sheet.csv").unlink()
+    return text
+
+
+def _without(text: str, sku: str) -> str:
+    return "\n".join(x for x in text.splitlines() if sku not in x) + "\n"
+
+
+def test_next_months_list_imported_alone_drops_what_the_supplier_dropped(
+    tmp_path: Path,
+) -> None:
+    """October: the shop imports the catalog folder 'Acme' with 'prices-oct.csv'. November:
+    the supplier mails only a new price list, 'prices-nov.csv', which drops SKU-003; the
+    shop saves it into 'Acme' (the picture folder it already has is unchanged, SKU-003.jpg
+    still in it) and imports the sheet alone (README: no folder needed). The summary says
+    '0 removed', no note and no 'Does this catalog replace ...?' question: SKU-003 stays
+    suggested. The folder catalog is taken over only when the list holds all its
+    pictures (SKU-003.jpg is neither held nor deleted), and the overlap question is only
+    for another sheet imported alone (never for the sheet's folder catalog), so the import
+    neither carries the catalog on nor says anything. Two sheets imported alone in the
+    same position are asked about (test_a_list_dropping_products_under_a_new_name_...).
+    It stays for as long as the shop imports its monthly lists alone."""
+    acme = tmp_path / "Acme"
+    text = _monthly(acme)
+    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
+    october.write_text(text, encoding="utf-8")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, october)
+        november.write_text(_without(text, "SKU-003"), encoding="utf-8")
+        report = lib.import_catalog(None, november)
+        asked = report.copy_of is not None
+        assert asked or "SKU-003" not in _live(lib), (report.summary(), report.notes)
+
+
+def test_a_folder_import_after_a_list_imported_alone_drops_a_product_whose_file_stays(
+    tmp_path: Path,
+) -> None:
+    """Review 39's own case, with the supplier's pictures folder as suppliers ship it: the
+    dropped product's picture is still in it. October: 'Acme' + 'prices-oct.csv'.
+    November: 'prices-nov.csv' imported alone (it takes the folder's catalog over).
+    December: 'Acme' + 'prices-dec.csv', which no longer lists SKU-002 (SKU-002.jpg still
+    in images/). The summary says '0 removed', nothing is asked, SKU-002 stays suggested
+    for good. The November catalog is taken over only when December holds all its
+    pictures or their files were deleted, and a folder import never asks about an
+    overlap; the folder's catalog owns nothing any more (unchanged pictures are never
+    re-keyed), so nothing the supplier drops ever leaves again."""
+    acme = tmp_path / "Acme"
+    text = _monthly(acme)
+    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
+    october.write_text(text, encoding="utf-8")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, october)
+        november.write_text(text, encoding="utf-8")
+        assert lib.import_catalog(None, november).unchanged == 4
+        december = acme / "prices-dec.csv"
+        december.write_text(_without(text, "SKU-002"), encoding="utf-8")
+        report = lib.import_catalog(acme, december, removals="remove")
+        asked = report.copy_of is not None
+        assert asked or "SKU-002" not in _live(lib), (report.summary(), report.notes)
+
+
+def test_a_product_folder_deleted_with_its_product_takes_it_out(tmp_path: Path) -> None:
+    """A supplier whose pictures sit in one folder per product (Acme/SKU-002/front.jpg),
+    as many do. October: 'Acme' + 'prices-oct.csv'; November: 'prices-nov.csv' alone
+    (takes the catalog over); December: the supplier drops SKU-002 and its folder, and
+    the shop imports 'Acme' + 'prices-dec.csv'. '0 removed': SKU-002 stays suggested, its
+    picture a file that no longer exists. _deleted counts a file as deleted only when its
+    own parent folder is still there; a product folder deleted with it reads as 'out of
+    reach' (an unplugged drive), though 'Acme', the folder being imported, is right there,
+    so the November catalog is not carried on and the folder's catalog owns nothing."""
+    acme = tmp_path / "Acme"
+    write_catalog(acme, 4)
+    lines = (acme / "sheet.csv").read_text(encoding="utf-8").splitlines()
+    (acme / "sheet.csv").unlink()
+    out = [lines[0]]
+    for i, line in enumerate(lines[1:]):
+        (acme / f"SKU-{i:03d}").mkdir()
+        (acme / "images" / f"SKU-{i:03d}.jpg").rename(acme / f"SKU-{i:03d}" / "front.jpg")
+        out.append(line.replace(f"images/SKU-{i:03d}.jpg", f"SKU-{i:03d}/front.jpg"))
+    text = "\n".join(out) + "\n"
+    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
+    october.write_text(text, encoding="utf-8")
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, october)
+        november.write_text(text, encoding="utf-8")
+        assert lib.import_catalog(None, november).unchanged == 4
+        (acme / "SKU-002" / "front.jpg").unlink()
+        (acme / "SKU-002").rmdir()
+        december = acme / "prices-dec.csv"
+        december.write_text(_without(text, "SKU-002"), encoding="utf-8")
+        report = lib.import_catalog(acme, december, removals="remove")
+        paths = [Path(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")]
+        missing = [str(p.relative_to(acme)) for p in paths if not p.exists()]
+        assert "SKU-002" not in _live(lib) and not missing, (report.summary(), missing)
+
+
+def test_two_suppliers_sheets_imported_with_their_pictures_folder_leave_each_other_alone(
+    tmp_path: Path,
+) -> None:
+    """Two suppliers' price lists and their pictures land in Downloads. The shop fills in
+    the import dialog as it asks: 'Images folder' Downloads (where the pictures are),
+    'Product sheet' alpha.csv; next time the dialog comes back with Downloads filled in
+    and the shop picks beta.csv as the sheet. That second import asks nothing and
+    withdraws alpha's products (A1, A2: never suggested again), though alpha.csv and its
+    pictures are untouched. 'A sheet is one catalog whether imported alone or with its
+    folder' (README) holds only for a sheet imported alone: with a folder, both sheets'
+    pictures are keyed by Downloads, so each list's import removes the other's pictures
+    as its own missing files (2 leaving is below the ask-first threshold)."""
+    from conftest import write_price_list
+
+    downloads = tmp_path / "Downloads"
+    alpha = write_price_list(downloads, "alpha.csv", ["A1", "A2"], 10)
+    beta = write_price_list(downloads, "beta.csv", ["B1", "B2", "B3", "B4", "B5"], 40)
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(downloads, alpha)
+        report = lib.import_catalog(downloads, beta)  # default: ask first; nothing asked
+        assert _live(lib) == ["A1", "A2", "B1", "B2", "B3", "B4", "B5"], (
+            report.summary(),
+            report.notes,
+        )
