@@ -226,94 +226,154 @@ class _Present:
         return path in self.paths or (sku, size) in self.pairs
 
 
-def _check_removals(
-    lib: Library,
-    roots: list[str],
-    present: _Present,
-    key: str | None,
-    listed: set[str],
-    worksheets: str = "",
-) -> None:
-    """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
-    than a few) would leave, or any picture another sheet brought in that this one may or
-    may not continue (see ``_spared``): files that are gone, empty (an unzip cut short), or
-    that the sheet no longer names. A picture of the same size for the same product in the
-    plan was moved or renamed (it is followed by its content), so it is not counted; nor is
-    one that is there but cannot be read (a copy cut short): it keeps its earlier version."""
-    marks = ", ".join("?" * len(roots))
+Row = tuple[int, str, str, "str | None", int, str]  # id, path, SKU, sheet, size, folder
+
+
+@dataclass
+class _Scope:
+    """The pictures an import answers for, and how to tell which of them leave: its folder's,
+    those its sheet brought in from another folder (a sheet is one catalog, imported alone
+    or with its pictures' folder), and a replaced folder's (only its pictures of no sheet or
+    of a sheet this import holds pictures of: another supplier's sheet there is not
+    replaced). ``_spared`` decides for pictures of other sheets in this folder."""
+
+    source: str
+    key: str | None  # this import's sheet
+    listed: set[str]
+    old: str | None = None
+    old_sheets: set[str] = field(default_factory=set)
+
+    def rows(self, lib: Library) -> list[Row]:
+        found: dict[int, Row] = {}
+        for sql, args in (
+            ("source_root = ?", [self.source]),
+            ("sheet = ?", [self.key]),
+            ("source_root = ?", [self.old]),
+        ):
+            for r in lib.db.execute(
+                "SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
+                f"WHERE {sql} AND origin = 'catalog'",
+                args,
+            ):
+                if r[5] == self.old and r[3] is not None and r[3] not in self.old_sheets:
+                    continue
+                found[int(r[0])] = (int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), str(r[5]))
+        return list(found.values())
+
+    def own(self, row: Row) -> bool:
+        return row[3] == self.key or (self.old is not None and row[5] == self.old)
+
+
+def _held_sheets(lib: Library, old: str, present: _Present) -> set[str]:
+    """The sheets of a replaced folder this import holds pictures of (the same file, or the
+    same picture moved): the catalog it replaces there, not another supplier's beside it."""
     rows = lib.db.execute(
-        f"SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
-        f"WHERE source_root IN ({marks}) AND origin = 'catalog'",
-        roots,
-    ).fetchall()
-    gone = [  # a replaced folder's pictures count as this sheet's (see import_catalog)
-        (r[0], r[1], r[2], r[3] if r[5] == roots[0] else key)
-        for r in rows
-        if not present.holds(str(r[1]), str(r[2]), int(r[4])) and r[2] not in present.pictured
-    ]
-    fate = _spared(lib, roots[0], key, listed, gone)
+        "SELECT path, sku, size, sheet FROM catalog_images WHERE source_root = ? "
+        "AND origin = 'catalog' AND sheet IS NOT NULL",
+        [old],
+    )
+    return {str(sheet) for path, sku, size, sheet in rows if present.holds(path, sku, size)}
+
+
+def _check_removals(lib: Library, scope: _Scope, present: _Present, worksheets: str = "") -> None:
+    """Raise RemovalsNeedConsent when more than half of the pictures at stake (and more than
+    a few) would leave, or any that only the user can place (see ``_spared``): files that
+    are gone, empty (an unzip cut short), or that the sheet no longer names. A picture of
+    the same size for the same product in the plan was moved or renamed (it is followed by
+    its content), so it is not counted; nor is one that is there but cannot be read (a copy
+    cut short): it keeps its earlier version. Another supplier's pictures in the same
+    folder are not at stake, so they neither count nor drown the question."""
+    rows = scope.rows(lib)
+    gone = [r for r in rows if not present.holds(r[1], r[2], r[4]) and r[2] not in present.pictured]
+    fate = _spared(lib, scope, gone, present.paths)
+    stake = [r for r in rows if scope.own(r) or r[3] is None or r[3] in fate.touched]
     leaving = fate.leaving
-    if fate.unsure or (len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows)):
-        # Named after the sheet most of them came with, else their folder.
-        root = {int(r[0]): str(r[5]) for r in rows}
-        came = Counter(str(sheet or root[int(i)]) for i, _p, _s, sheet in leaving)
-        (named, _n), *_ = came.most_common(1)
-        skus = sorted({str(sku) for _i, _p, sku, _s in leaving})
-        raise RemovalsNeedConsent(Path(named), len(leaving), len(rows), skus, worksheets)
+    if fate.ask or (len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(stake)):
+        # Named after the other sheet most of them came with, else their folder.
+        def origin(r: Row) -> str:
+            return str(r[3]) if r[3] is not None and not scope.own(r) else r[5]
 
-
-Leaving = tuple[int, str, str, "str | None"]  # (image id, path, SKU, sheet that brought it)
+        (named, _n), *_ = Counter(origin(r) for r in leaving).most_common(1)
+        held = sum(origin(r) == named for r in stake)
+        skus = sorted({r[2] for r in leaving})
+        raise RemovalsNeedConsent(Path(named), len(leaving), held, skus, worksheets)
 
 
 @dataclass
 class _Fate:
     """What becomes of the pictures an import no longer finds (see ``_spared``)."""
 
-    leaving: list[Leaving] = field(default_factory=list)
+    leaving: list[Row] = field(default_factory=list)
     followed: list[str] = field(default_factory=list)  # sheets this one is the next issue of
     unsure: list[str] = field(default_factory=list)  # sheets only the user can place
+    ask: bool = False  # some of those leaving only the user can place
+
+    @property
+    def touched(self) -> list[str]:
+        return self.followed + self.unsure
 
 
-def _spared(
-    lib: Library, source: str, key: str | None, listed: set[str], gone: list[Leaving]
-) -> _Fate:
-    """Of this folder's pictures the import no longer finds, those that leave. A folder may
-    hold several suppliers' sheets (Downloads), so each picture keeps the sheet that
-    brought it in. One another sheet brought in stays when this sheet lists its product
-    (another picture of it, still there) or none of that sheet's products (another
-    catalog). It leaves when the two lists share most of their products (more than half of
-    those either lists: the same supplier's next list, renamed), this sheet then carrying
-    that one's pictures on; when they share fewer (a specials list beside the full one, a
-    catalog rewritten) only once the user says so (``unsure``: the import asks). A folder
-    imported without a sheet, pictures no sheet brought in, and this sheet's own pictures
-    leave as ever."""
+def _spared(lib: Library, scope: _Scope, gone: list[Row], held: set[str]) -> _Fate:
+    """Of the pictures an import no longer finds, those that leave. A folder may hold
+    several suppliers' sheets (Downloads), so each picture keeps the sheet that brought it
+    in. This sheet's own pictures leave as ever. Another sheet's:
+
+    - that sheet is this one's earlier issue (the supplier's list under a new name) when
+      the two share most of their products (more than half of those either lists) and this
+      import holds that sheet's very files of products both list (``held``: paths): its
+      pictures leave as this sheet's own, this sheet carrying it on;
+    - sharing no product, it is another supplier's: its pictures stay;
+    - otherwise (a specials list beside the full one, a distributor's list with its own
+      pictures, a catalog rewritten) its pictures of products this sheet lists stay while
+      their files are there, and the rest leave only once the user says so (``ask``).
+
+    A picture no sheet brought in (a folder imported without one, or before schema 8)
+    leaves with this sheet's import, unless other sheets were imported from its folder:
+    then it is the user's call too. A folder imported without a sheet leaves as ever."""
     fate = _Fate()
-    shared: dict[str, tuple[int, int]] = {}  # other sheet -> (products both list, either)
+    status: dict[str, str] = {}  # other sheet -> "followed", "unsure" or "other"
+    named: dict[str, set[str]] = {}  # folder -> the sheets imported from it
     for row in gone:
         other = row[3]
-        if key is None or other is None or other == key:
+        if scope.key is None or scope.own(row):
             fate.leaving.append(row)
             continue
-        if row[2] in listed:  # another picture of a product this sheet lists: still its
-            if not os.path.lexists(row[1]):  # picture, unless its file is gone
-                fate.leaving.append(row)
-            continue
-        if other not in shared:
-            skus = {
-                str(sku)
-                for (sku,) in lib.db.execute(
-                    "SELECT DISTINCT sku FROM catalog_images WHERE source_root = ? "
-                    "AND sheet = ? AND origin = 'catalog'",
-                    [source, other],
-                )
-            }
-            shared[other] = (len(skus & listed), len(skus | listed))
-            if shared[other][0]:
-                next_issue = 2 * shared[other][0] > shared[other][1]
-                (fate.followed if next_issue else fate.unsure).append(other)
-        if shared[other][0]:
+        if other is None:
+            if row[5] not in named:
+                named[row[5]] = {
+                    str(s)
+                    for (s,) in lib.db.execute(
+                        "SELECT DISTINCT sheet FROM imports WHERE source_root = ? "
+                        "AND sheet IS NOT NULL",
+                        [row[5]],
+                    )
+                }
             fate.leaving.append(row)
+            fate.ask = fate.ask or not named[row[5]] <= {scope.key}
+            continue
+        if other not in status:
+            status[other] = _relation(lib, other, scope.listed, held)
+            if status[other] != "other":
+                getattr(fate, status[other]).append(other)
+        if status[other] == "followed" or (row[2] in scope.listed and not os.path.lexists(row[1])):
+            fate.leaving.append(row)
+        elif status[other] == "unsure" and row[2] not in scope.listed:
+            fate.leaving.append(row)
+            fate.ask = True
     return fate
+
+
+def _relation(lib: Library, other: str, listed: set[str], held: set[str]) -> str:
+    """How another sheet's catalog relates to this import (see ``_spared``)."""
+    rows = lib.db.execute(
+        "SELECT path, sku FROM catalog_images WHERE sheet = ? AND origin = 'catalog'", [other]
+    ).fetchall()
+    skus = {str(sku) for _path, sku in rows}
+    common = skus & listed
+    if not common:
+        return "other"
+    same_files = any(str(path) in held for path, sku in rows if sku in common)
+    return "followed" if 2 * len(common) > len(skus | listed) and same_files else "unsure"
 
 
 def _plan(
@@ -507,12 +567,13 @@ def import_catalog(
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
     source = str(root)
     sheet_key = str(sheet.path.resolve()) if sheet is not None else None
-    listed = {row.sku for row in rows}
     present = _Present.of(items, saved.sizes(sheet))
-    old = _replace(lib, replaces, source) if replaces is not None else None
+    scope = _Scope(source, sheet_key, {row.sku for row in rows})
+    if replaces is not None:
+        scope.old = _replace(lib, replaces, source)
+        scope.old_sheets = _held_sheets(lib, scope.old, present)
     if removals == "ask":
-        read = sheet.worksheets if sheet else ""
-        _check_removals(lib, [source, *([old] if old else [])], present, sheet_key, listed, read)
+        _check_removals(lib, scope, present, sheet.worksheets if sheet else "")
     if sheet is not None:
         save_pictures(sheet, saved, lib.path)  # the import goes ahead: pictures are written
     report = ImportReport(
@@ -535,13 +596,15 @@ def import_catalog(
         .last_pk
     )
 
-    if old is not None:  # its pictures become this sheet's: what it drops leaves
+    if scope.old is not None:  # its pictures become this sheet's: what it drops leaves
+        marks = ", ".join("?" * len(scope.old_sheets))
         with transaction(lib.db):
             lib.db.execute(
                 "UPDATE catalog_images SET source_root = ?, sheet = ? WHERE source_root = ? "
-                "AND origin = 'catalog'",
-                [source, sheet_key, old],
+                f"AND origin = 'catalog' AND (sheet IS NULL OR sheet IN ({marks}))",
+                [source, sheet_key, scope.old, *scope.old_sheets],
             )
+        scope.old = None  # now this folder's
 
     # 1. Products: upsert every row in one transaction (cheap, no images needed).
     products: dict[str, SheetRow] = {}
@@ -664,8 +727,8 @@ def import_catalog(
                     claimed[key] = sku
                     lib.db.execute(
                         "UPDATE catalog_images SET path = ?, source_root = ?, sku = ?, size = ?, "
-                        "mtime = ? WHERE id = ?",
-                        [key, source, sku, st.st_size, st.st_mtime, dup[0]],
+                        "mtime = ?, sheet = coalesce(sheet, ?) WHERE id = ?",
+                        [key, source, sku, st.st_size, st.st_mtime, sheet_key, dup[0]],
                     )
                     report.unchanged += 1
                     reporter.step()
@@ -719,6 +782,7 @@ def import_catalog(
                         "updated_at": utcnow(),
                     }
                     if row_id is None:
+                        record["sheet"] = sheet_key  # set now: a cancel must not orphan it
                         record["added_at"] = record["updated_at"]
                         row_id = lib.db["catalog_images"].insert(record).last_pk
                         report.added += 1
@@ -772,14 +836,9 @@ def import_catalog(
 
         # 4. Files that left the catalog (or became unreadable) leave the index, but for
         # another sheet's (another supplier's list saved in the same folder).
-        rows_here = lib.db.execute(
-            "SELECT id, path, sku, sheet FROM catalog_images WHERE source_root = ? "
-            "AND origin = 'catalog'",
-            [source],
-        ).fetchall()
-        gone_here = [r for r in rows_here if r[1] not in keep_paths]
-        fate = _spared(lib, source, sheet_key, listed, gone_here)
-        leaving = [(int(r[0]), str(r[2])) for r in fate.leaving]
+        gone_here = [r for r in scope.rows(lib) if r[1] not in keep_paths]
+        fate = _spared(lib, scope, gone_here, keep_paths)
+        leaving = [(r[0], r[2]) for r in fate.leaving]
         if sheet_key is not None:  # which sheet brought each picture in (see _spared)
             succeeded = fate.followed + (fate.unsure if removals == "remove" else [])
             with transaction(lib.db):
@@ -788,8 +847,8 @@ def import_catalog(
                     [(sheet_key, path) for path in keep_paths],
                 )
                 lib.db.conn.executemany(
-                    "UPDATE catalog_images SET sheet = ? WHERE source_root = ? AND sheet = ?",
-                    [(sheet_key, source, other) for other in succeeded],
+                    "UPDATE catalog_images SET sheet = ? WHERE sheet = ?",
+                    [(sheet_key, other) for other in succeeded],
                 )
         if removals == "keep":
             leaving = []

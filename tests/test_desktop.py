@@ -293,7 +293,7 @@ def test_two_suppliers_sheets_from_downloads_stay_and_a_list_sharing_little_asks
     import_catalog(qtbot, w, None, november)
     (box,) = boxes
     assert box["text"] == (
-        "This import would take 1 of the 5 pictures imported from alpha.csv out of the catalog."
+        "This import would take 1 of the 3 pictures imported from alpha.csv out of the catalog."
     )
     with library_db(lib_path) as db:
         live = db.execute(
@@ -492,7 +492,7 @@ def test_an_import_that_would_empty_most_of_the_catalog_asks_first(
     import_catalog(qtbot, w, tmp_path / "supplier", few)  # asked; the test answers Remove
     (box,) = boxes
     assert box["text"] == (
-        "This import would take 5 of the 6 pictures imported from supplier out of the catalog."
+        "This import would take 5 of the 6 pictures imported from sheet.csv out of the catalog."
     )
     assert "Nothing has been changed yet" in box["informative"]
     with library_db(lib_path) as db:
@@ -533,7 +533,7 @@ def test_keep_them_adds_the_sheet_and_keeps_the_other_products(
     asked = _answer_removals(monkeypatch, QMessageBox.StandardButton.No)  # "Keep them"
     import_catalog(qtbot, w, tmp_path / "supplier", _sheet_of_new_products_only(tmp_path))
     assert asked == [
-        "This import would take 5 of the 6 pictures imported from supplier out of the catalog."
+        "This import would take 5 of the 6 pictures imported from sheet.csv out of the catalog."
     ]
     with library_db(lib_path) as db:
         assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 7
