@@ -7,6 +7,7 @@ mtime without even being hashed, and identical content is never embedded twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -200,30 +201,53 @@ class _Present:
     picture moved or renamed is known before it is read (it is followed by its content)."""
 
     paths: set[str] = field(default_factory=set)
-    pairs: set[tuple[str, int]] = field(default_factory=set)
+    pairs: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     pictured: set[str] = field(default_factory=set)  # products with a new workbook picture
+    planned: dict[str, bytes] = field(default_factory=dict)  # a workbook's, not yet written
+    _sha: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, items: list[_Item], planned: dict[str, int] | None = None) -> _Present:
-        """``planned``: a workbook's pictures, written after the checks, by their size."""
-        present = cls()
+    def of(cls, items: list[_Item], planned: dict[str, bytes] | None = None) -> _Present:
+        """``planned``: a workbook's pictures, written after the checks, by their content."""
+        present = cls(planned=planned or {})
         for item in items:
-            if planned and str(item.path) in planned:
-                present.paths.add(str(item.path))
-                present.pairs.add((item.sku, planned[str(item.path)]))
+            if str(item.path) in present.planned:
+                size = len(present.planned[str(item.path)])
                 present.pictured.add(item.sku)
-                continue
-            try:
-                st = item.path.stat()
-            except OSError:
-                continue
-            if st.st_size and stat.S_ISREG(st.st_mode):
-                present.paths.add(str(item.path))
-                present.pairs.add((item.sku, st.st_size))
+            else:
+                try:
+                    st = item.path.stat()
+                except OSError:
+                    continue
+                if not (st.st_size and stat.S_ISREG(st.st_mode)):
+                    continue
+                size = st.st_size
+            present.paths.add(str(item.path))
+            present.pairs.setdefault((item.sku, size), []).append(str(item.path))
         return present
 
     def holds(self, path: str, sku: str, size: int) -> bool:
         return path in self.paths or (sku, size) in self.pairs
+
+    def same(self, path: str, sku: str, size: int, sha: str) -> bool:
+        """The very picture is in the plan: the same file, or one of the same content (a
+        renamed workbook's pictures, saved into its new folder), not just the same size."""
+        return path in self.paths or any(
+            self.sha(p) == sha for p in self.pairs.get((sku, size), [])
+        )
+
+    def sha(self, path: str) -> str:
+        if path not in self._sha:
+            data = self.planned.get(path)
+            try:
+                self._sha[path] = (
+                    hashlib.sha256(data).hexdigest()
+                    if data is not None
+                    else file_sha256(Path(path))
+                )
+            except OSError:
+                self._sha[path] = ""
+        return self._sha[path]
 
 
 Row = tuple[int, str, str, "str | None", int, str]  # id, path, SKU, sheet, size, folder
@@ -240,6 +264,7 @@ class _Scope:
     source: str
     key: str | None  # this import's sheet
     listed: set[str]
+    pictured: set[str]  # products this import has pictures of
     old: str | None = None
     old_sheets: set[str] = field(default_factory=set)
 
@@ -285,13 +310,18 @@ def _check_removals(lib: Library, scope: _Scope, present: _Present, worksheets: 
     folder are not at stake, so they neither count nor drown the question."""
     rows = scope.rows(lib)
     gone = [r for r in rows if not present.holds(r[1], r[2], r[4]) and r[2] not in present.pictured]
-    fate = _spared(lib, scope, gone, present.paths)
-    stake = [r for r in rows if scope.own(r) or r[3] is None or r[3] in fate.touched]
+    fate = _spared(lib, scope, gone, present)
+    stake = (
+        rows
+        if scope.key is None  # a folder imported without a sheet answers for all of it
+        else [r for r in rows if scope.own(r) or r[3] is None or r[3] in fate.touched]
+    )
     leaving = fate.leaving
     if fate.ask or (len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(stake)):
         # Named after the other sheet most of them came with, else their folder.
         def origin(r: Row) -> str:
-            return str(r[3]) if r[3] is not None and not scope.own(r) else r[5]
+            other = r[3] is not None and scope.key is not None and not scope.own(r)
+            return str(r[3]) if other else r[5]
 
         (named, _n), *_ = Counter(origin(r) for r in leaving).most_common(1)
         held = sum(origin(r) == named for r in stake)
@@ -313,14 +343,16 @@ class _Fate:
         return self.followed + self.unsure
 
 
-def _spared(lib: Library, scope: _Scope, gone: list[Row], held: set[str]) -> _Fate:
-    """Of the pictures an import no longer finds, those that leave. A folder may hold
+def _spared(lib: Library, scope: _Scope, gone: list[Row], present: _Present) -> _Fate:
+    """Of the pictures an import no longer finds, those that leave (``present``: what the
+    import holds, as the ask-first check saw it, so both decide alike). A folder may hold
     several suppliers' sheets (Downloads), so each picture keeps the sheet that brought it
     in. This sheet's own pictures leave as ever. Another sheet's:
 
     - that sheet is this one's earlier issue (the supplier's list under a new name) when
-      the two share most of their products (more than half of those either lists) and this
-      import holds that sheet's very files of products both list (``held``: paths): its
+      the two share most of their pictured products (more than half of those either has a
+      picture of) and this import holds that sheet's very pictures of some (the same files
+      or the same content, not just the same size: a distributor's own shots): its
       pictures leave as this sheet's own, this sheet carrying it on;
     - sharing no product, it is another supplier's: its pictures stay;
     - otherwise (a specials list beside the full one, a distributor's list with its own
@@ -352,7 +384,7 @@ def _spared(lib: Library, scope: _Scope, gone: list[Row], held: set[str]) -> _Fa
             fate.ask = fate.ask or not named[row[5]] <= {scope.key}
             continue
         if other not in status:
-            status[other] = _relation(lib, other, scope.listed, held)
+            status[other] = _relation(lib, other, scope, present)
             if status[other] != "other":
                 getattr(fate, status[other]).append(other)
         if status[other] == "followed" or (row[2] in scope.listed and not os.path.lexists(row[1])):
@@ -363,17 +395,19 @@ def _spared(lib: Library, scope: _Scope, gone: list[Row], held: set[str]) -> _Fa
     return fate
 
 
-def _relation(lib: Library, other: str, listed: set[str], held: set[str]) -> str:
-    """How another sheet's catalog relates to this import (see ``_spared``)."""
+def _relation(lib: Library, other: str, scope: _Scope, present: _Present) -> str:
+    """How another sheet's catalog relates to this import (see ``_spared``): compared by the
+    products both have pictures of (a list naming products without pictures is as usual)."""
     rows = lib.db.execute(
-        "SELECT path, sku FROM catalog_images WHERE sheet = ? AND origin = 'catalog'", [other]
+        "SELECT path, sku, size, sha256 FROM catalog_images WHERE sheet = ? AND origin = 'catalog'",
+        [other],
     ).fetchall()
-    skus = {str(sku) for _path, sku in rows}
-    common = skus & listed
-    if not common:
+    skus = {str(r[1]) for r in rows}
+    if not skus & scope.listed:
         return "other"
-    same_files = any(str(path) in held for path, sku in rows if sku in common)
-    return "followed" if 2 * len(common) > len(skus | listed) and same_files else "unsure"
+    common = skus & scope.pictured
+    same = any(present.same(str(p), str(k), int(n), str(h)) for p, k, n, h in rows if k in common)
+    return "followed" if same and 2 * len(common) > len(skus | scope.pictured) else "unsure"
 
 
 def _plan(
@@ -567,8 +601,8 @@ def import_catalog(
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
     source = str(root)
     sheet_key = str(sheet.path.resolve()) if sheet is not None else None
-    present = _Present.of(items, saved.sizes(sheet))
-    scope = _Scope(source, sheet_key, {row.sku for row in rows})
+    present = _Present.of(items, saved.contents(sheet))
+    scope = _Scope(source, sheet_key, {row.sku for row in rows}, {i.sku for i in items})
     if replaces is not None:
         scope.old = _replace(lib, replaces, source)
         scope.old_sheets = _held_sheets(lib, scope.old, present)
@@ -707,11 +741,16 @@ def import_catalog(
                 report.unchanged += 1
             else:
                 dup = lib.db.execute(
-                    "SELECT id, path, origin, sku, source_root FROM catalog_images "
+                    "SELECT id, path, origin, sku, source_root, sheet FROM catalog_images "
                     "WHERE sha256 = ? AND path != ?",
                     [sha, key],
                 ).fetchone()
-                leaves = dup is not None and dup[4] == source and dup[1] not in planned
+                # This import's own picture elsewhere (its folder's, or this sheet's from its
+                # previous folder) that the plan no longer names: it moved here.
+                ours = dup is not None and (
+                    dup[4] == source or (sheet_key is not None and dup[5] == sheet_key)
+                )
+                leaves = ours and dup[1] not in planned
                 if (
                     row is None
                     and dup is not None
@@ -837,7 +876,7 @@ def import_catalog(
         # 4. Files that left the catalog (or became unreadable) leave the index, but for
         # another sheet's (another supplier's list saved in the same folder).
         gone_here = [r for r in scope.rows(lib) if r[1] not in keep_paths]
-        fate = _spared(lib, scope, gone_here, keep_paths)
+        fate = _spared(lib, scope, gone_here, present)
         leaving = [(r[0], r[2]) for r in fate.leaving]
         if sheet_key is not None:  # which sheet brought each picture in (see _spared)
             succeeded = fate.followed + (fate.unsure if removals == "remove" else [])
