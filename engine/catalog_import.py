@@ -7,13 +7,11 @@ mtime without even being hashed, and identical content is never embedded twice.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import stat
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,53 +199,30 @@ class _Present:
     picture moved or renamed is known before it is read (it is followed by its content)."""
 
     paths: set[str] = field(default_factory=set)
-    pairs: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    pairs: set[tuple[str, int]] = field(default_factory=set)
     pictured: set[str] = field(default_factory=set)  # products with a new workbook picture
-    planned: dict[str, bytes] = field(default_factory=dict)  # a workbook's, not yet written
-    _sha: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, items: list[_Item], planned: dict[str, bytes] | None = None) -> _Present:
-        """``planned``: a workbook's pictures, written after the checks, by their content."""
-        present = cls(planned=planned or {})
+    def of(cls, items: list[_Item], planned: dict[str, int] | None = None) -> _Present:
+        """``planned``: a workbook's pictures, written after the checks, by their size."""
+        present = cls()
         for item in items:
-            if str(item.path) in present.planned:
-                size = len(present.planned[str(item.path)])
+            if planned and str(item.path) in planned:
+                present.paths.add(str(item.path))
+                present.pairs.add((item.sku, planned[str(item.path)]))
                 present.pictured.add(item.sku)
-            else:
-                try:
-                    st = item.path.stat()
-                except OSError:
-                    continue
-                if not (st.st_size and stat.S_ISREG(st.st_mode)):
-                    continue
-                size = st.st_size
-            present.paths.add(str(item.path))
-            present.pairs.setdefault((item.sku, size), []).append(str(item.path))
+                continue
+            try:
+                st = item.path.stat()
+            except OSError:
+                continue
+            if st.st_size and stat.S_ISREG(st.st_mode):
+                present.paths.add(str(item.path))
+                present.pairs.add((item.sku, st.st_size))
         return present
 
     def holds(self, path: str, sku: str, size: int) -> bool:
         return path in self.paths or (sku, size) in self.pairs
-
-    def same(self, path: str, sku: str, size: int, sha: str) -> bool:
-        """The very picture is in the plan: the same file, or one of the same content (a
-        renamed workbook's pictures, saved into its new folder), not just the same size."""
-        return path in self.paths or any(
-            self.sha(p) == sha for p in self.pairs.get((sku, size), [])
-        )
-
-    def sha(self, path: str) -> str:
-        if path not in self._sha:
-            data = self.planned.get(path)
-            try:
-                self._sha[path] = (
-                    hashlib.sha256(data).hexdigest()
-                    if data is not None
-                    else file_sha256(Path(path))
-                )
-            except OSError:
-                self._sha[path] = ""
-        return self._sha[path]
 
 
 Row = tuple[int, str, str, "str | None", int, str]  # id, path, SKU, sheet, size, folder
@@ -255,159 +230,73 @@ Row = tuple[int, str, str, "str | None", int, str]  # id, path, SKU, sheet, size
 
 @dataclass
 class _Scope:
-    """The pictures an import answers for, and how to tell which of them leave: its folder's,
-    those its sheet brought in from another folder (a sheet is one catalog, imported alone
-    or with its pictures' folder), and a replaced folder's (only its pictures of no sheet or
-    of a sheet this import holds pictures of: another supplier's sheet there is not
-    replaced). ``_spared`` decides for pictures of other sheets in this folder."""
+    """The pictures an import answers for: its folder's, those its sheet brought in from
+    another folder (a sheet is one catalog, imported alone or with its pictures' folder),
+    and a replaced folder's; and the sheet and products it lists, by which it tells
+    another supplier's pictures saved in the same folder."""
 
     source: str
     key: str | None  # this import's sheet
     listed: set[str]
-    pictured: set[str]  # products this import has pictures of
     old: str | None = None
-    old_sheets: set[str] = field(default_factory=set)
+    _other: dict[str, bool] = field(default_factory=dict)
 
     def rows(self, lib: Library) -> list[Row]:
         found: dict[int, Row] = {}
-        for sql, args in (
-            ("source_root = ?", [self.source]),
-            ("sheet = ?", [self.key]),
-            ("source_root = ?", [self.old]),
-        ):
+        for column, value in (("source_root", self.source), ("sheet", self.key)):
             for r in lib.db.execute(
                 "SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
-                f"WHERE {sql} AND origin = 'catalog'",
-                args,
+                f"WHERE {column} = ? AND origin = 'catalog'",
+                [value],
             ):
-                if r[5] == self.old and r[3] is not None and r[3] not in self.old_sheets:
-                    continue
+                found[int(r[0])] = (int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), str(r[5]))
+        if self.old is not None:
+            for r in lib.db.execute(
+                "SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
+                "WHERE source_root = ? AND origin = 'catalog'",
+                [self.old],
+            ):
                 found[int(r[0])] = (int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), str(r[5]))
         return list(found.values())
 
-    def own(self, row: Row) -> bool:
-        return row[3] == self.key or (self.old is not None and row[5] == self.old)
-
-
-def _held_sheets(lib: Library, old: str, present: _Present) -> set[str]:
-    """The sheets of a replaced folder this import holds pictures of (the same file, or the
-    same picture moved): the catalog it replaces there, not another supplier's beside it."""
-    rows = lib.db.execute(
-        "SELECT path, sku, size, sheet FROM catalog_images WHERE source_root = ? "
-        "AND origin = 'catalog' AND sheet IS NOT NULL",
-        [old],
-    )
-    return {str(sheet) for path, sku, size, sheet in rows if present.holds(path, sku, size)}
+    def another_suppliers(self, lib: Library, row: Row) -> bool:
+        """The picture came with another sheet, still there, whose products (as it listed
+        them when last imported) are none of this sheet's: another supplier's list saved in
+        the same folder (Downloads).
+        Whatever shares a product with this sheet is this catalog's, as it always was (its
+        earlier issue under another name, a specials list): a picture of it leaves."""
+        other = row[3]
+        if self.key is None or other is None or other == self.key:
+            return False
+        if not os.path.lexists(row[1]):
+            return False  # deleted, not another supplier's: it leaves
+        if other not in self._other:  # what it listed, else the pictures it brought in
+            skus = (
+                lib.db.execute("SELECT sku FROM sheet_products WHERE sheet = ?", [other]).fetchall()
+                or lib.db.execute(
+                    "SELECT DISTINCT sku FROM catalog_images WHERE sheet = ? "
+                    "AND origin = 'catalog'",
+                    [other],
+                ).fetchall()
+            )
+            self._other[other] = not any(str(sku) in self.listed for (sku,) in skus)
+        return self._other[other]
 
 
 def _check_removals(lib: Library, scope: _Scope, present: _Present, worksheets: str = "") -> None:
-    """Raise RemovalsNeedConsent when more than half of the pictures at stake (and more than
-    a few) would leave, or any that only the user can place (see ``_spared``): files that
-    are gone, empty (an unzip cut short), or that the sheet no longer names. A picture of
-    the same size for the same product in the plan was moved or renamed (it is followed by
-    its content), so it is not counted; nor is one that is there but cannot be read (a copy
-    cut short): it keeps its earlier version. Another supplier's pictures in the same
-    folder are not at stake, so they neither count nor drown the question."""
-    rows = scope.rows(lib)
-    gone = [r for r in rows if not present.holds(r[1], r[2], r[4]) and r[2] not in present.pictured]
-    fate = _spared(lib, scope, gone, present)
-    stake = (
-        rows
-        if scope.key is None  # a folder imported without a sheet answers for all of it
-        else [r for r in rows if scope.own(r) or r[3] is None or r[3] in fate.touched]
-    )
-    leaving = fate.leaving
-    if fate.ask or (len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(stake)):
-        # Named after the other sheet most of them came with, else their folder.
-        def origin(r: Row) -> str:
-            other = r[3] is not None and scope.key is not None and not scope.own(r)
-            return str(r[3]) if other else r[5]
-
-        (named, _n), *_ = Counter(origin(r) for r in leaving).most_common(1)
-        held = sum(origin(r) == named for r in stake)
+    """Raise RemovalsNeedConsent when more than half of these folders' pictures (and more
+    than a few) would leave: files that are gone, empty (an unzip cut short), or that the
+    sheet no longer names. A picture of the same size for the same product in the plan was
+    moved or renamed (it is followed by its content), so it is not counted; nor is one that
+    is there but cannot be read (a copy cut short): it keeps its earlier version. Another
+    supplier's pictures in the same folder neither leave nor count."""
+    rows = [r for r in scope.rows(lib) if not scope.another_suppliers(lib, r)]
+    leaving = [
+        r for r in rows if not present.holds(r[1], r[2], r[4]) and r[2] not in present.pictured
+    ]
+    if len(leaving) >= ASK_ABOVE and 2 * len(leaving) > len(rows):
         skus = sorted({r[2] for r in leaving})
-        raise RemovalsNeedConsent(Path(named), len(leaving), held, skus, worksheets)
-
-
-@dataclass
-class _Fate:
-    """What becomes of the pictures an import no longer finds (see ``_spared``)."""
-
-    leaving: list[Row] = field(default_factory=list)
-    followed: list[str] = field(default_factory=list)  # sheets this one is the next issue of
-    unsure: list[str] = field(default_factory=list)  # sheets only the user can place
-    ask: bool = False  # some of those leaving only the user can place
-
-    @property
-    def touched(self) -> list[str]:
-        return self.followed + self.unsure
-
-
-def _spared(lib: Library, scope: _Scope, gone: list[Row], present: _Present) -> _Fate:
-    """Of the pictures an import no longer finds, those that leave (``present``: what the
-    import holds, as the ask-first check saw it, so both decide alike). A folder may hold
-    several suppliers' sheets (Downloads), so each picture keeps the sheet that brought it
-    in. This sheet's own pictures leave as ever. Another sheet's:
-
-    - that sheet is this one's earlier issue (the supplier's list under a new name) when
-      the two share most of their pictured products (more than half of those either has a
-      picture of) and this import holds that sheet's very pictures of some (the same files
-      or the same content, not just the same size: a distributor's own shots): its
-      pictures leave as this sheet's own, this sheet carrying it on;
-    - sharing no product, it is another supplier's: its pictures stay;
-    - otherwise (a specials list beside the full one, a distributor's list with its own
-      pictures, a catalog rewritten) its pictures of products this sheet lists stay while
-      their files are there, and the rest leave only once the user says so (``ask``).
-
-    A picture no sheet brought in (a folder imported without one, or before schema 8)
-    leaves with this sheet's import, unless other sheets were imported from its folder:
-    then it is the user's call too. A folder imported without a sheet leaves as ever."""
-    fate = _Fate()
-    status: dict[str, str] = {}  # other sheet -> "followed", "unsure" or "other"
-    named: dict[str, set[str]] = {}  # folder -> the sheets imported from it
-    for row in gone:
-        other = row[3]
-        if scope.key is None or scope.own(row):
-            fate.leaving.append(row)
-            continue
-        if other is None:
-            if row[5] not in named:
-                named[row[5]] = {
-                    str(s)
-                    for (s,) in lib.db.execute(
-                        "SELECT DISTINCT sheet FROM imports WHERE source_root = ? "
-                        "AND sheet IS NOT NULL",
-                        [row[5]],
-                    )
-                }
-            fate.leaving.append(row)
-            fate.ask = fate.ask or not named[row[5]] <= {scope.key}
-            continue
-        if other not in status:
-            status[other] = _relation(lib, other, scope, present)
-            if status[other] != "other":
-                getattr(fate, status[other]).append(other)
-        if status[other] == "followed" or (row[2] in scope.listed and not os.path.lexists(row[1])):
-            fate.leaving.append(row)
-        elif status[other] == "unsure" and row[2] not in scope.listed:
-            fate.leaving.append(row)
-            fate.ask = True
-    return fate
-
-
-def _relation(lib: Library, other: str, scope: _Scope, present: _Present) -> str:
-    """How another sheet's catalog relates to this import (see ``_spared``): compared by the
-    products both have pictures of (a list naming products without pictures is as usual)."""
-    rows = lib.db.execute(
-        "SELECT path, sku, size, sha256 FROM catalog_images WHERE sheet = ? AND origin = 'catalog'",
-        [other],
-    ).fetchall()
-    skus = {str(r[1]) for r in rows}
-    if not skus & scope.listed:
-        return "other"
-    common = skus & scope.pictured
-    same = any(present.same(str(p), str(k), int(n), str(h)) for p, k, n, h in rows if k in common)
-    return "followed" if same and 2 * len(common) > len(skus | scope.pictured) else "unsure"
+        raise RemovalsNeedConsent(Path(scope.source), len(leaving), len(rows), skus, worksheets)
 
 
 def _plan(
@@ -601,11 +490,10 @@ def import_catalog(
     rows, items, skipped, found = _plan(lib, root, sheet, folder is not None, saved.by_row)
     source = str(root)
     sheet_key = str(sheet.path.resolve()) if sheet is not None else None
-    present = _Present.of(items, saved.contents(sheet))
-    scope = _Scope(source, sheet_key, {row.sku for row in rows}, {i.sku for i in items})
+    present = _Present.of(items, saved.sizes(sheet))
+    scope = _Scope(source, sheet_key, {row.sku for row in rows})
     if replaces is not None:
         scope.old = _replace(lib, replaces, source)
-        scope.old_sheets = _held_sheets(lib, scope.old, present)
     if removals == "ask":
         _check_removals(lib, scope, present, sheet.worksheets if sheet else "")
     if sheet is not None:
@@ -630,13 +518,12 @@ def import_catalog(
         .last_pk
     )
 
-    if scope.old is not None:  # its pictures become this sheet's: what it drops leaves
-        marks = ", ".join("?" * len(scope.old_sheets))
+    if scope.old is not None:  # its pictures become this folder's: what it drops leaves
         with transaction(lib.db):
             lib.db.execute(
-                "UPDATE catalog_images SET source_root = ?, sheet = ? WHERE source_root = ? "
-                f"AND origin = 'catalog' AND (sheet IS NULL OR sheet IN ({marks}))",
-                [source, sheet_key, scope.old, *scope.old_sheets],
+                "UPDATE catalog_images SET source_root = ? WHERE source_root = ? "
+                "AND origin = 'catalog'",
+                [source, scope.old],
             )
         scope.old = None  # now this folder's
 
@@ -766,7 +653,7 @@ def import_catalog(
                     claimed[key] = sku
                     lib.db.execute(
                         "UPDATE catalog_images SET path = ?, source_root = ?, sku = ?, size = ?, "
-                        "mtime = ?, sheet = coalesce(sheet, ?) WHERE id = ?",
+                        "mtime = ?, sheet = coalesce(?, sheet) WHERE id = ?",
                         [key, source, sku, st.st_size, st.st_mtime, sheet_key, dup[0]],
                     )
                     report.unchanged += 1
@@ -874,20 +761,23 @@ def import_catalog(
                     keep_paths.add(key)
 
         # 4. Files that left the catalog (or became unreadable) leave the index, but for
-        # another sheet's (another supplier's list saved in the same folder).
-        gone_here = [r for r in scope.rows(lib) if r[1] not in keep_paths]
-        fate = _spared(lib, scope, gone_here, present)
-        leaving = [(r[0], r[2]) for r in fate.leaving]
-        if sheet_key is not None:  # which sheet brought each picture in (see _spared)
-            succeeded = fate.followed + (fate.unsure if removals == "remove" else [])
+        # another supplier's (its list saved in the same folder). The pictures this import
+        # holds are now its sheet's.
+        leaving = [
+            (r[0], r[2])
+            for r in scope.rows(lib)
+            if r[1] not in keep_paths and not scope.another_suppliers(lib, r)
+        ]
+        if sheet_key is not None:
             with transaction(lib.db):
                 lib.db.conn.executemany(
-                    "UPDATE catalog_images SET sheet = ? WHERE path = ? AND sheet IS NULL",
+                    "UPDATE catalog_images SET sheet = ? WHERE path = ?",
                     [(sheet_key, path) for path in keep_paths],
                 )
+                lib.db.execute("DELETE FROM sheet_products WHERE sheet = ?", [sheet_key])
                 lib.db.conn.executemany(
-                    "UPDATE catalog_images SET sheet = ? WHERE sheet = ?",
-                    [(sheet_key, other) for other in succeeded],
+                    "INSERT OR IGNORE INTO sheet_products (sheet, sku) VALUES (?, ?)",
+                    [(sheet_key, sku) for sku in sorted(scope.listed)],
                 )
         if removals == "keep":
             leaving = []

@@ -364,11 +364,22 @@ def _v7(db: sqlite_utils.Database) -> None:
 
 
 def _v8(db: sqlite_utils.Database) -> None:
-    """Each supplier picture remembers the sheet that brought it in: a folder may hold
-    several suppliers' sheets (Downloads), and importing one must not take out the pictures
-    another one brought in. NULL: a folder imported without a sheet, or before v8 (such a
+    """Each supplier picture remembers the sheet that last listed it, and each sheet the
+    products it listed when last imported: a folder may hold several suppliers' sheets
+    (Downloads), and importing one must not take out the pictures of another that lists
+    none of its products. NULL: a folder imported without a sheet, or before v8 (such a
     picture leaves as it always did, and belongs to the next sheet that lists it)."""
-    db.execute("ALTER TABLE catalog_images ADD COLUMN sheet TEXT")
+    db.executescript(
+        """
+        ALTER TABLE catalog_images ADD COLUMN sheet TEXT;
+        CREATE INDEX catalog_images_sheet ON catalog_images(sheet);
+        CREATE TABLE sheet_products (
+            sheet TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            PRIMARY KEY (sheet, sku)
+        ) WITHOUT ROWID;
+        """
+    )
 
 
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.

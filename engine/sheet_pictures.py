@@ -63,14 +63,14 @@ class SavedPictures:
     def count(self) -> int:
         return sum(len(paths) for paths in self.by_row.values())
 
-    def contents(self, sheet: Sheet | None) -> dict[str, bytes]:
-        """Each planned file and what it will hold: before they are written, the ask-first
-        check counts them as there (a renamed workbook's pictures are followed by their
-        content, not taken for removed)."""
+    def sizes(self, sheet: Sheet | None) -> dict[str, int]:
+        """Each planned file and the size it will have: before they are written, the
+        ask-first check counts them as there (a renamed workbook's pictures are followed
+        by size, not taken for removed)."""
         if sheet is None:
             return {}
         return {
-            str(path): picture.data
+            str(path): len(picture.data)
             for row in sheet.rows
             for picture, path in zip(row.embedded, self.by_row.get(id(row), []), strict=False)
         }

@@ -275,12 +275,12 @@ def test_a_newer_copy_of_a_catalog_asks_whether_it_replaces_the_old_one(
         assert gone
 
 
-def test_two_suppliers_sheets_from_downloads_stay_and_a_list_sharing_little_asks_first(
+def test_two_suppliers_sheets_from_downloads_stay_and_the_next_list_carries_one_on(
     qtbot: Any, window: MainWindow, tmp_path: Path, boxes: list[dict[str, Any]]
 ) -> None:
     """Each sheet chosen alone in the import dialog: another supplier's sheet beside the
-    first leaves it alone (no question, both catalogs kept); a list sharing only some of
-    the first one's products asks before taking the others out (Yes: they leave)."""
+    first leaves it alone (no question, both catalogs kept); the first supplier's next list
+    under a new name is its catalog: the product it drops leaves."""
     w = window
     lib_path = tmp_path / "lib"
     open_library(qtbot, w, lib_path)
@@ -290,11 +290,8 @@ def test_two_suppliers_sheets_from_downloads_stay_and_a_list_sharing_little_asks
     import_catalog(qtbot, w, None, write_price_list(downloads, "beta.csv", ["B1", "B2"], 40))
     assert boxes == []
     november = write_price_list(downloads, "alpha 11.csv", ["A1", "A2", "B9"], 70)
-    import_catalog(qtbot, w, None, november)
-    (box,) = boxes
-    assert box["text"] == (
-        "This import would take 1 of the 3 pictures imported from alpha.csv out of the catalog."
-    )
+    import_catalog(qtbot, w, None, november)  # one picture of three leaves: not asked
+    assert boxes == []
     with library_db(lib_path) as db:
         live = db.execute(
             "SELECT DISTINCT c.sku FROM catalog_images c JOIN products p ON p.sku = c.sku "
@@ -492,7 +489,7 @@ def test_an_import_that_would_empty_most_of_the_catalog_asks_first(
     import_catalog(qtbot, w, tmp_path / "supplier", few)  # asked; the test answers Remove
     (box,) = boxes
     assert box["text"] == (
-        "This import would take 5 of the 6 pictures imported from sheet.csv out of the catalog."
+        "This import would take 5 of the 6 pictures imported from supplier out of the catalog."
     )
     assert "Nothing has been changed yet" in box["informative"]
     with library_db(lib_path) as db:
@@ -533,7 +530,7 @@ def test_keep_them_adds_the_sheet_and_keeps_the_other_products(
     asked = _answer_removals(monkeypatch, QMessageBox.StandardButton.No)  # "Keep them"
     import_catalog(qtbot, w, tmp_path / "supplier", _sheet_of_new_products_only(tmp_path))
     assert asked == [
-        "This import would take 5 of the 6 pictures imported from sheet.csv out of the catalog."
+        "This import would take 5 of the 6 pictures imported from supplier out of the catalog."
     ]
     with library_db(lib_path) as db:
         assert db.execute("SELECT count(*) FROM catalog_images").fetchone()[0] == 7

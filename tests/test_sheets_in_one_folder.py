@@ -1,10 +1,10 @@
 """Several supplier sheets in one folder (Downloads, a mail attachments folder).
 
-Each supplier picture remembers the sheet that brought it in (schema 8): another supplier's
-sheet saved beside it neither takes it out nor asks to, the same supplier's next list (a new
-name each month) carries it on as importing it again would, and a list sharing only some of
-its products (a specials list, a distributor's) asks first. Libraries from before schema 8
-keep working: their pictures belong to the next sheet that lists them.
+Each supplier picture remembers the sheet that last listed it, and each sheet the products
+it listed (schema 8): another supplier's sheet saved beside it, sharing no product, neither
+takes its pictures out nor counts in the ask-first question. Sheets sharing products (the
+same supplier's list renamed each month, a specials list) are one catalog, as they always
+were: the review-44 section checks those flows behave as before schema 8.
 """
 
 from __future__ import annotations
@@ -35,6 +35,17 @@ def _live(lib: Library) -> list[str]:
         "WHERE c.origin = 'catalog' AND p.withdrawn_at IS NULL ORDER BY c.sku"
     )
     return [str(sku) for (sku,) in rows]
+
+
+def _as_schema_7(conn: sqlite3.Connection) -> None:
+    """The library as schema 7 kept it: no sheet per picture, no sheets' product lists."""
+    conn.executescript(
+        """
+        DROP INDEX catalog_images_sheet;
+        DROP TABLE sheet_products;
+        ALTER TABLE catalog_images DROP COLUMN sheet;
+        """
+    )
 
 
 A = ["A1", "A2", "A3", "A4"]
@@ -95,8 +106,7 @@ def test_the_same_suppliers_next_list_under_a_new_name_carries_it_on(tmp_path: P
         december = _sheet(downloads, "alpha-december.csv", ["A1", "A6", "A7", "A8", "A9"], 60)
         with pytest.raises(RemovalsNeedConsent) as asked:
             lib.import_catalog(None, december)
-        assert asked.value.skus == ["A2", "A3", "A5"]
-        assert asked.value.folder == november.resolve()
+        assert (asked.value.skus, asked.value.held) == (["A2", "A3", "A5"], 4)  # not beta's
         lib.import_catalog(None, december, removals="keep")
         assert _live(lib) == [*A[:3], "A5", "A6", "A7", "A8", "A9", *B]
 
@@ -115,9 +125,7 @@ def test_a_distributors_list_sharing_a_product_asks_before_taking_the_others_out
         gamma = _sheet(downloads, "gamma.csv", ["A1", "G1", "G2"], 70, tag="-gamma")
         with pytest.raises(RemovalsNeedConsent) as asked:
             lib.import_catalog(None, gamma)
-        assert asked.value.skus == ["A2", "A3", "A4"]
-        assert asked.value.folder == alpha.resolve()
-        assert "alpha.csv" in str(asked.value)
+        assert (asked.value.skus, asked.value.held) == (A, 4)
         report = lib.import_catalog(None, gamma, removals="keep")
         assert (report.added, report.removed) == (3, 0)
         assert _live(lib) == [*A, "G1", "G2"]
@@ -201,29 +209,6 @@ def test_upgraded_library_that_kept_two_suppliers_in_downloads_does_not_withdraw
         assert _live(lib) == A + B, (report.removed, report.notes)
 
 
-def test_a_specials_list_beside_the_full_one_asks_and_never_withdraws_silently(
-    tmp_path: Path,
-) -> None:
-    """The supplier's full list (A1..A6) and its specials sheet (A1..A3 with the same
-    pictures, plus S1) both sit in Downloads. Importing the specials withdrew A4..A6
-    without a question; importing the full list again then withdrew S1. The specials now
-    ask first (the shop keeps the others), the full list leaves S1 alone (the specials
-    brought it in), and all seven products stay."""
-    downloads = tmp_path / "Downloads"
-    full = _sheet(downloads, "alpha.csv", [f"A{i}" for i in range(1, 7)], 10)
-    _sheet(downloads, "s.csv", ["S1"], 90)  # S1's own picture
-    specials = _sheet(downloads, "alpha-specials.csv", ["A1", "A2", "A3", "S1"], 10)
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(None, full)
-        with pytest.raises(RemovalsNeedConsent) as asked:
-            lib.import_catalog(None, specials)
-        assert asked.value.skus == ["A4", "A5", "A6"]
-        lib.import_catalog(None, specials, removals="keep")
-        again = lib.import_catalog(None, full)  # S1 is the specials' own: nothing to ask
-        assert (again.unchanged, again.removed) == (6, 0)
-        assert _live(lib) == [f"A{i}" for i in range(1, 7)] + ["S1"]
-
-
 # --- review 39 ------------------------------------------------------------------------------
 
 
@@ -261,30 +246,6 @@ def test_the_stick_under_another_letter_keeps_last_years_catalog_still_on_it(
             report.removed,
             report.notes,
         )
-
-
-def test_reimporting_the_full_list_keeps_a_distributors_pictures_of_its_products(
-    tmp_path: Path,
-) -> None:
-    """A distributor's gamma.csv lists A1 and A2 with its own pictures (uncompressed TIFFs
-    from a photo studio: every one of the same size). Kept beside alpha.csv when asked,
-    they are taken out by the next import of the unchanged alpha.csv, without a word: they
-    are other pictures of products alpha.csv lists, and stay."""
-    downloads = tmp_path / "Downloads"
-    alpha = _sheet(downloads, "alpha.csv", A, 10)
-    for i, sku in enumerate(["A1", "A2"]):
-        product_image(70 + i).save(downloads / f"{sku}-gamma.tif", compression=None)
-    gamma = downloads / "gamma.csv"
-    gamma.write_text(
-        "sku,name,image\nA1,Product A1,A1-gamma.tif\nA2,Product A2,A2-gamma.tif\n", "utf-8"
-    )
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(None, alpha)
-        lib.import_catalog(None, gamma, removals="keep")
-        report = lib.import_catalog(None, alpha)  # asks nothing
-        assert (report.unchanged, report.removed) == (4, 0)
-        (pictures,) = lib.db.execute("SELECT count(*) FROM catalog_images WHERE path LIKE '%.tif'")
-        assert pictures[0] == 2
 
 
 def test_next_months_folder_import_drops_a_product_after_a_list_was_imported_alone(
@@ -359,7 +320,7 @@ def test_a_library_from_before_sheets_were_remembered_upgrades_and_keeps_working
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(None, alpha)
     with contextlib.closing(sqlite3.connect(tmp_path / "lib" / DB_NAME)) as conn:
-        conn.execute("ALTER TABLE catalog_images DROP COLUMN sheet")  # as schema 7 had it
+        _as_schema_7(conn)
         conn.execute("PRAGMA user_version = 7")
         conn.commit()
     _sheet(downloads, "alpha.csv", A[:3], 10)
@@ -551,63 +512,6 @@ def test_the_ask_first_check_counts_only_the_pictures_at_stake(
             lib.import_catalog(None, alpha)
 
 
-def test_a_distributors_list_with_its_own_pictures_asks_before_withdrawing_a_product(
-    tmp_path: Path,
-) -> None:
-    """alpha.csv (A1..A4) is the maker's list. A distributor's gamma.csv lists A1..A3 with
-    its own pictures, and one product of its own. Importing gamma asks nothing and
-    withdraws A4, which alpha.csv still lists, picture and all (and hands alpha's pictures
-    to gamma.csv). They then ping-pong: the next import of alpha.csv brings A4 back and
-    withdraws G1, gamma's own product, the next of gamma.csv withdraws A4 again, and so on.
-    README: 'importing one sheet never takes out ... another sheet's pictures of products
-    it lists too', and a distributor's list 'asks first before taking any of the other's
-    products out'. _spared takes any two lists sharing more than half
-    of their products for one list's issues, though gamma holds none of alpha's pictures:
-    it pictures the shared products anew, which a supplier's next list does not do."""
-    downloads = tmp_path / "Downloads"
-    alpha = _sheet(downloads, "alpha.csv", A, 10)
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(None, alpha)
-        gamma = _sheet(downloads, "gamma.csv", ["A1", "A2", "A3", "G1"], 70, tag="-gamma")
-        with pytest.raises(RemovalsNeedConsent) as asked:  # asked first
-            lib.import_catalog(None, gamma)
-        assert asked.value.skus == ["A4"] and asked.value.folder == alpha.resolve()
-        lib.import_catalog(None, gamma, removals="keep")
-        with pytest.raises(RemovalsNeedConsent) as back:  # G1, gamma's own: asked too
-            lib.import_catalog(None, alpha)
-        assert back.value.skus == ["G1"] and back.value.folder == gamma.resolve()
-        again = lib.import_catalog(None, alpha, removals="keep")
-        assert again.removed == 0 and _live(lib) == [*A, "G1"]  # gamma's A1..A3 stay
-
-
-def test_a_library_from_before_schema_8_asks_before_taking_the_other_suppliers_products(
-    tmp_path: Path,
-) -> None:
-    """A schema-7 library: alpha.csv and beta.csv were both imported from Downloads, and
-    the shop chose 'Keep them' when beta's import asked. After the upgrade, importing
-    beta.csv again (unchanged, ask first) withdraws alpha's four products without a word.
-    No picture of an old library has a sheet, and _spared lets a picture no sheet brought
-    in leave with any sheet's import (4 of 9 is not 'most'). Review 38's test of this case
-    passes only because it made the 'old' library with the new code, which set ``sheet``."""
-    downloads = tmp_path / "Downloads"
-    alpha = _sheet(downloads, "alpha.csv", A, 10)
-    beta = _sheet(downloads, "beta.csv", B, 40)
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(downloads, alpha)
-        lib.import_catalog(downloads, beta, removals="keep")
-    with contextlib.closing(sqlite3.connect(tmp_path / "lib" / DB_NAME)) as conn:
-        conn.execute("ALTER TABLE catalog_images DROP COLUMN sheet")  # as schema 7 had it
-        conn.execute("PRAGMA user_version = 7")
-        conn.commit()
-    with Library(tmp_path / "lib") as lib:
-        assert _live(lib) == A + B
-        with pytest.raises(RemovalsNeedConsent) as asked:  # two sheets shared the folder
-            lib.import_catalog(None, beta)
-        assert asked.value.skus == A
-        lib.import_catalog(None, beta, removals="keep")
-        assert _live(lib) == A + B
-
-
 def test_replacing_downloads_replaces_only_the_sheet_repeated(tmp_path: Path) -> None:
     """alpha.csv and beta.csv (two suppliers) were imported from Downloads. Alpha then
     ships its catalog as a folder, 'Acme', with the same pictures; importing it notes the
@@ -631,30 +535,6 @@ def test_replacing_downloads_replaces_only_the_sheet_repeated(tmp_path: Path) ->
         assert first.copy_of == str(downloads.resolve())  # the app asks; the shop: Yes
         report = lib.import_catalog(acme, acme / "prices.csv", replaces=downloads)
         assert _live(lib) == [*A, "B1", "B2"], report.summary()
-
-
-def test_the_consent_question_counts_the_named_sheets_pictures(
-    tmp_path: Path,
-) -> None:
-    """alpha.csv (A1..A6) and beta.csv (12 products of another supplier) sit in Downloads;
-    the shop imports alpha's specials list (A1..A3 with alpha's pictures, and S1). The app
-    asks: 'This import would take 3 of the 18 pictures imported from alpha.csv out of the
-    catalog.' alpha.csv brought in 6 pictures, and half of them would leave; '3 of 19'
-    reads as a little upkeep and invites 'Remove them'. ``held`` is every picture of the
-    folder (beta's included), while the name is the one sheet most
-    of the leaving pictures came with."""
-    downloads = tmp_path / "Downloads"
-    full = _sheet(downloads, "alpha.csv", [f"A{i}" for i in range(1, 7)], 10)
-    _sheet(downloads, "beta.csv", [f"B{i}" for i in range(1, 13)], 40)
-    _sheet(downloads, "s.csv", ["S1"], 90)  # S1's own picture
-    specials = _sheet(downloads, "alpha-specials.csv", ["A1", "A2", "A3", "S1"], 10)
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(None, full)
-        lib.import_catalog(None, downloads / "beta.csv")
-        with pytest.raises(RemovalsNeedConsent) as asked:
-            lib.import_catalog(None, specials)
-        assert asked.value.folder == full.resolve()
-        assert (asked.value.leaving, asked.value.held) == (3, 6), str(asked.value)
 
 
 def test_a_picture_the_supplier_replaced_leaves_once_the_list_is_renamed(
@@ -865,3 +745,143 @@ def test_the_same_list_with_next_months_copy_of_the_pictures_keeps_them(tmp_path
         report = lib.import_catalog(new, sheet)  # the default: ask only when it must
         assert report.removed == 0, report.summary()
         assert _live(lib) == skus
+
+
+# --- review 44: one supplier's monthly flows, as before schema 8 --------------------------------
+
+P = [f"P{i:02d}" for i in range(10)]
+
+
+def _pictures(folder: Path, skus: list[str]) -> None:
+    """images/<SKU>.jpg, each product's own picture (seeded by its name), kept if there."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for sku in skus:
+        path = folder / "images" / f"{sku}.jpg"
+        if not path.exists():
+            product_image(sum(map(ord, sku)) * 7 + len(sku)).save(path, quality=90)
+
+
+def _list(path: Path, skus: list[str]) -> Path:
+    """The supplier's price list naming images/<SKU>.jpg (its pictures saved beside it)."""
+    _pictures(path.parent, skus)
+    lines = ["SKU,Name,Price,Image"] + [
+        f"{sku},Product {sku},{i + 1}.50,images/{sku}.jpg" for i, sku in enumerate(skus)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_product_added_one_month_and_dropped_later_goes_without_a_question(
+    tmp_path: Path,
+) -> None:
+    """One supplier, one folder 'Acme', a price list renamed monthly. January: P00..P09.
+    February's list adds two products (N1, N2) and drops nothing. March's list drops N1
+    (a trial product that did not sell; its file stays, the zip is unpacked over the
+    folder). 7c9d7aa: 1 picture of 12 leaves, nothing asked. e48bfee: RemovalsNeedConsent
+    ('1 of the 2 pictures imported from prices-feb.csv'), the monthly CLI job fails."""
+    acme = tmp_path / "Acme"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, _list(acme / "prices-jan.csv", P))
+        lib.import_catalog(acme, _list(acme / "prices-feb.csv", [*P, "N1", "N2"]))
+        assert _live(lib) == ["N1", "N2", *P]
+        report = lib.import_catalog(acme, _list(acme / "prices-mar.csv", [*P, "N2"]))
+        assert report.removed == 1, report.summary()
+        assert _live(lib) == ["N2", *P]
+
+
+def test_a_seasonal_range_change_under_a_new_list_name_goes_without_a_question(
+    tmp_path: Path,
+) -> None:
+    """One supplier, one folder 'Acme'. Autumn list (prices-autumn.csv): P00..P09. The
+    winter list (prices-winter.csv) keeps P00..P05, drops the four autumn specials
+    P06..P09 and adds six winter products W1..W6. 4 of 10 pictures leave: 7c9d7aa lets it
+    through (not most of the catalog). e48bfee asks: _relation takes the autumn list for
+    'unsure' (6 shared products are not more than half of the 16 either pictures)."""
+    acme = tmp_path / "Acme"
+    winter = P[:6] + [f"W{i}" for i in range(1, 7)]
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, _list(acme / "prices-autumn.csv", P))
+        report = lib.import_catalog(acme, _list(acme / "prices-winter.csv", winter))
+        assert report.removed == 4, report.summary()
+        assert _live(lib) == sorted(winter)
+
+
+def test_the_consent_question_counts_the_pictures_that_leave_of_what_it_names(
+    tmp_path: Path,
+) -> None:
+    """One supplier, one folder, a list renamed monthly. January: P00..P03. February adds
+    N1..N4 (drops nothing). March keeps only P00 and N1: 6 of the 8 pictures would leave,
+    and both releases ask. 7c9d7aa: '6 of the 8 pictures imported from Acme'. e48bfee:
+    '6 of the 4 pictures imported from .../prices-jan.csv': it names the sheet most of the
+    leaving pictures came with, counts that sheet's pictures as held, but every leaving
+    picture (February's too) as leaving."""
+    acme = tmp_path / "Acme"
+    news = ["N1", "N2", "N3", "N4"]
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, _list(acme / "prices-jan.csv", P[:4]))
+        lib.import_catalog(acme, _list(acme / "prices-feb.csv", P[:4] + news))
+        with pytest.raises(RemovalsNeedConsent) as asked:
+            lib.import_catalog(acme, _list(acme / "prices-mar.csv", ["P00", "N1"]))
+        named = asked.value.folder
+        # What stays of what it names must be what is held less what leaves.
+        named_rows = [
+            sku
+            for path, sku in lib.db.execute(
+                "SELECT path, sku FROM catalog_images WHERE origin = 'catalog'"
+            )
+            if named == acme.resolve() or sku in P[:4]
+        ]
+        staying = [sku for sku in named_rows if sku in ("P00", "N1")]
+        assert asked.value.held == len(named_rows), str(asked.value)
+        assert asked.value.held - asked.value.leaving == len(staying), str(asked.value)
+
+
+def test_an_upgraded_library_with_a_monthly_renamed_list_drops_one_product_quietly(
+    tmp_path: Path,
+) -> None:
+    """A library from before schema 8 (made here, then its ``sheet`` column dropped as
+    schema 7 had none): 'Acme' imported with prices-jan.csv, then prices-feb.csv (the
+    same products). After the upgrade, March's list drops P09: one picture of ten, which
+    7c9d7aa removes without a word. e48bfee asks ('1 of the 10 pictures imported from
+    Acme'): no picture has a sheet, and the folder 'had several sheets imported from it',
+    every month's list counting as another sheet."""
+    acme = tmp_path / "Acme"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, _list(acme / "prices-jan.csv", P))
+        lib.import_catalog(acme, _list(acme / "prices-feb.csv", P))
+    with contextlib.closing(sqlite3.connect(tmp_path / "lib" / DB_NAME)) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(catalog_images)")]
+        if "sheet" in columns:
+            _as_schema_7(conn)
+        conn.execute("PRAGMA user_version = 7")
+        conn.commit()
+    with Library(tmp_path / "lib") as lib:
+        report = lib.import_catalog(acme, _list(acme / "prices-mar.csv", P[:9]))
+        assert report.removed == 1, report.summary()
+        assert _live(lib) == P[:9]
+
+
+def test_next_months_folder_replacing_last_months_takes_out_what_it_dropped(
+    tmp_path: Path,
+) -> None:
+    """'Acme' was imported monthly with a renamed list: prices-nov.csv (P00..P09), then
+    prices-dec.csv adding N1 and N2. In January the supplier ships a whole new folder,
+    'Acme 2026-01' (the same pictures, N1 and N2 discontinued). Its import notes the
+    repeated pictures; the shop answers Yes to 'Does this catalog replace the one imported
+    from Acme?'. 7c9d7aa: N1 and N2 leave. e48bfee: they stay suggested for good, as
+    products of the old folder nobody imports any more (_held_sheets replaces only
+    prices-nov.csv, whose pictures the new folder holds; December's pictures stay)."""
+    acme, new = tmp_path / "Acme", tmp_path / "Acme 2026-01"
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(acme, _list(acme / "prices-nov.csv", P))
+        lib.import_catalog(acme, _list(acme / "prices-dec.csv", [*P, "N1", "N2"]))
+        (new / "images").mkdir(parents=True)
+        for sku in P:
+            (new / "images" / f"{sku}.jpg").write_bytes(
+                (acme / "images" / f"{sku}.jpg").read_bytes()
+            )
+        sheet = _list(new / "prices.csv", P)
+        first = lib.import_catalog(new, sheet)
+        assert first.copy_of == str(acme.resolve()), first.notes
+        report = lib.import_catalog(new, sheet, replaces=acme)
+        assert _live(lib) == P, report.summary()
