@@ -230,10 +230,9 @@ Row = tuple[int, str, str, "str | None", int, str]  # id, path, SKU, sheet, size
 
 @dataclass
 class _Scope:
-    """The pictures an import answers for: its folder's, those its sheet brought in from
-    another folder (a sheet is one catalog, imported alone or with its pictures' folder),
-    and a replaced folder's; and the sheet and products it lists, by which it tells
-    another supplier's pictures saved in the same folder."""
+    """The pictures an import answers for (its folder's, and a replaced folder's), and the
+    sheet and products it lists, by which it tells another supplier's pictures saved in
+    the same folder."""
 
     source: str
     key: str | None  # this import's sheet
@@ -243,18 +242,11 @@ class _Scope:
 
     def rows(self, lib: Library) -> list[Row]:
         found: dict[int, Row] = {}
-        for column, value in (("source_root", self.source), ("sheet", self.key)):
-            for r in lib.db.execute(
-                "SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
-                f"WHERE {column} = ? AND origin = 'catalog'",
-                [value],
-            ):
-                found[int(r[0])] = (int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), str(r[5]))
-        if self.old is not None:
+        for root in (self.source, self.old):
             for r in lib.db.execute(
                 "SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
                 "WHERE source_root = ? AND origin = 'catalog'",
-                [self.old],
+                [root],
             ):
                 found[int(r[0])] = (int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), str(r[5]))
         return list(found.values())
@@ -628,16 +620,11 @@ def import_catalog(
                 report.unchanged += 1
             else:
                 dup = lib.db.execute(
-                    "SELECT id, path, origin, sku, source_root, sheet FROM catalog_images "
+                    "SELECT id, path, origin, sku, source_root FROM catalog_images "
                     "WHERE sha256 = ? AND path != ?",
                     [sha, key],
                 ).fetchone()
-                # This import's own picture elsewhere (its folder's, or this sheet's from its
-                # previous folder) that the plan no longer names: it moved here.
-                ours = dup is not None and (
-                    dup[4] == source or (sheet_key is not None and dup[5] == sheet_key)
-                )
-                leaves = ours and dup[1] not in planned
+                leaves = dup is not None and dup[4] == source and dup[1] not in planned
                 if (
                     row is None
                     and dup is not None

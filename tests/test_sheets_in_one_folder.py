@@ -572,36 +572,6 @@ def test_a_picture_the_supplier_replaced_leaves_once_the_list_is_renamed(
     assert run(("prices-oct.csv", "prices-nov.csv")) == 1
 
 
-def test_a_list_imported_alone_after_its_pictures_folder_drops_a_product(
-    tmp_path: Path,
-) -> None:
-    """The supplier mails its price list, alpha.csv, and a zip of pictures; the shop saves
-    both in Downloads (the pictures unpack into 'alpha pictures', the list names them
-    'alpha pictures/A1.jpg'). October: the import dialog with 'Images folder' alpha
-    pictures and 'Product sheet' alpha.csv. November: alpha.csv drops A4; the shop imports
-    the list alone (README: its pictures are found beside it). '0 removed': A4 stays
-    suggested for good, whichever way the list is imported from then on alternately. Step 4
-    only looks at pictures whose source_root is this import's folder (Downloads now,
-    'alpha pictures' then), although every picture now records the very sheet that brought
-    it in: these are alpha.csv's own, wherever their folder key says they were imported."""
-    downloads = tmp_path / "Downloads"
-    pictures = downloads / "alpha pictures"
-    pictures.mkdir(parents=True)
-    lines = ["sku,name,image"]
-    for i, sku in enumerate(A):
-        product_image(10 + i).save(pictures / f"{sku}.jpg", quality=90)
-        lines.append(f"{sku},Product {sku},alpha pictures/{sku}.jpg")
-    alpha = downloads / "alpha.csv"
-    alpha.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(pictures, alpha)
-        assert _live(lib) == A
-        alpha.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # A4 dropped
-        report = lib.import_catalog(None, alpha, removals="remove")
-        assert report.unchanged == 3
-        assert _live(lib) == A[:3], report.summary()
-
-
 # --- review 43 ------------------------------------------------------------------------------
 
 
