@@ -622,6 +622,9 @@ def test_undoing_a_confirmation_without_any_model_switch_does_not_say_new_model(
     w.session.select_row(0)
     key(w, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "confirmed", timeout=WAIT_MS)
+    for old in (tmp_path / "supplier" / "images").glob("*.jpg"):
+        old.unlink()  # the new catalog's files replace the old ones (another list's
+        # pictures still there, of none of its products, would be another supplier's)
     write_catalog(tmp_path / "supplier", 1, start=6, sheet=False)
     sheet = tmp_path / "supplier" / "new.csv"
     sheet.write_text("sku,image\nSKU-006,images/SKU-006.jpg\n", encoding="utf-8")
