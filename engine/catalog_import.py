@@ -241,22 +241,23 @@ class _Scope:
     _other: dict[str, bool] = field(default_factory=dict)
 
     def rows(self, lib: Library) -> list[Row]:
-        found: dict[int, Row] = {}
-        for root in (self.source, self.old):
+        roots = [self.source] if self.old is None else [self.source, self.old]
+        marks = ", ".join("?" * len(roots))
+        return [
+            (int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), str(r[5]))
             for r in lib.db.execute(
                 "SELECT id, path, sku, sheet, size, source_root FROM catalog_images "
-                "WHERE source_root = ? AND origin = 'catalog'",
-                [root],
-            ):
-                found[int(r[0])] = (int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), str(r[5]))
-        return list(found.values())
+                f"WHERE source_root IN ({marks}) AND origin = 'catalog'",
+                roots,
+            )
+        ]
 
     def another_suppliers(self, lib: Library, row: Row) -> bool:
         """The picture came with another sheet, still there, whose products (as it listed
         them when last imported) are none of this sheet's: another supplier's list saved in
-        the same folder (Downloads).
-        Whatever shares a product with this sheet is this catalog's, as it always was (its
-        earlier issue under another name, a specials list): a picture of it leaves."""
+        the same folder (Downloads). Whatever shares a product with this sheet is this
+        catalog's, as it always was (its earlier issue under another name, a specials
+        list): a picture of it leaves."""
         other = row[3]
         if self.key is None or other is None or other == self.key:
             return False
@@ -503,7 +504,7 @@ def import_catalog(
         .insert(
             {
                 "source_root": source,
-                "sheet": str(sheet.path.resolve()) if sheet else None,
+                "sheet": sheet_key,
                 "started_at": now,
             }
         )
