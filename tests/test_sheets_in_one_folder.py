@@ -10,14 +10,12 @@ were: the review-44 section checks those flows behave as before schema 8.
 from __future__ import annotations
 
 import contextlib
-import io
 import shutil
 import sqlite3
 from pathlib import Path
 
-import openpyxl
 import pytest
-from openpyxl.drawing.image import Image as XlImage
+from test_workbooks import _picture_list
 
 from conftest import product_image, write_catalog
 from conftest import write_price_list as _sheet
@@ -262,9 +260,7 @@ def test_next_months_folder_import_drops_a_product_after_a_list_was_imported_alo
     unchanged is never re-keyed, so the folder's catalog owns nothing any more. Review 38
     fixed this for a sheet of the same name; suppliers rename theirs every month."""
     acme = tmp_path / "Acme"
-    write_catalog(acme, 4)
-    text = (acme / "sheet.csv").read_text(encoding="utf-8")
-    (acme / "sheet.csv").unlink()
+    text = _monthly(acme)
     october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
     october.write_text(text, encoding="utf-8")
     with Library(tmp_path / "lib") as lib:
@@ -573,21 +569,6 @@ def test_a_picture_the_supplier_replaced_leaves_once_the_list_is_renamed(
 
 
 # --- review 43 ------------------------------------------------------------------------------
-
-
-def _picture_list(path: Path, skus: list[str], seeds: list[int]) -> Path:
-    """A price list with each product's picture pasted in its row (column C)."""
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.append(["SKU", "Name", "Picture"])
-    for row, (sku, seed) in enumerate(zip(skus, seeds, strict=True), 2):
-        ws.append([sku, f"Product {seed}", None])
-        buf = io.BytesIO()
-        product_image(seed, 160).save(buf, "PNG")
-        buf.seek(0)
-        ws.add_image(XlImage(buf), f"C{row}")
-    wb.save(path)
-    return path
 
 
 def _list_by_sku(path: Path, skus: list[str]) -> Path:
