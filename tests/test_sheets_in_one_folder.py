@@ -246,19 +246,17 @@ def test_the_stick_under_another_letter_keeps_last_years_catalog_still_on_it(
         )
 
 
+@pytest.mark.parametrize("deleted", [True, False], ids=["file deleted", "file stays"])
 def test_next_months_folder_import_drops_a_product_after_a_list_was_imported_alone(
-    tmp_path: Path,
+    tmp_path: Path, deleted: bool
 ) -> None:
     """The supplier sends its catalog folder with a price list named by month. October:
     'Acme' imported with 'prices-oct.csv'. November: someone imports only the new list,
-    'prices-nov.csv' (README: a sheet can be imported alone; its pictures are found beside
-    it). December: 'Acme' with 'prices-dec.csv' again, the supplier having dropped SKU-002
-    and deleted its picture. The summary says '0 removed' and SKU-002 stays suggested for
-    good, its picture pointing at a deleted file. The November import took the folder's
-    pictures over (keyed by prices-nov.csv); a folder import takes over only the catalog of
-    the very sheet it is given (prices-dec.csv, never imported alone), and a picture found
-    unchanged is never re-keyed, so the folder's catalog owns nothing any more. Review 38
-    fixed this for a sheet of the same name; suppliers rename theirs every month."""
+    'prices-nov.csv' (a sheet can be imported alone; its pictures are found beside it).
+    December: 'Acme' with 'prices-dec.csv' again, the supplier having dropped SKU-002, its
+    picture deleted or still in images/ (as suppliers ship their folders). Reviews 39 and
+    41: designs that keyed the November list by its own path said '0 removed', and SKU-002
+    stayed suggested for good."""
     acme = tmp_path / "Acme"
     text = _monthly(acme)
     october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
@@ -268,10 +266,9 @@ def test_next_months_folder_import_drops_a_product_after_a_list_was_imported_alo
         november.write_text(text, encoding="utf-8")
         assert lib.import_catalog(None, november).unchanged == 4
         december = acme / "prices-dec.csv"
-        december.write_text(
-            "\n".join(x for x in text.splitlines() if "SKU-002" not in x) + "\n", "utf-8"
-        )
-        (acme / "images" / "SKU-002.jpg").unlink()
+        december.write_text(_without(text, "SKU-002"), encoding="utf-8")
+        if deleted:
+            (acme / "images" / "SKU-002.jpg").unlink()
         report = lib.import_catalog(acme, december, removals="remove")
         paths = [Path(p) for (p,) in lib.db.execute("SELECT path FROM catalog_images")]
         missing = [p.name for p in paths if not p.exists()]
@@ -367,33 +364,6 @@ def test_next_months_list_imported_alone_drops_what_the_supplier_dropped(
         report = lib.import_catalog(None, november)
         asked = report.copy_of is not None
         assert asked or "SKU-003" not in _live(lib), (report.summary(), report.notes)
-
-
-def test_a_folder_import_after_a_list_imported_alone_drops_a_product_whose_file_stays(
-    tmp_path: Path,
-) -> None:
-    """Review 39's own case, with the supplier's pictures folder as suppliers ship it: the
-    dropped product's picture is still in it. October: 'Acme' + 'prices-oct.csv'.
-    November: 'prices-nov.csv' imported alone (it takes the folder's catalog over).
-    December: 'Acme' + 'prices-dec.csv', which no longer lists SKU-002 (SKU-002.jpg still
-    in images/). The summary says '0 removed', nothing is asked, SKU-002 stays suggested
-    for good. The November catalog is taken over only when December holds all its
-    pictures or their files were deleted, and a folder import never asks about an
-    overlap; the folder's catalog owns nothing any more (unchanged pictures are never
-    re-keyed), so nothing the supplier drops ever leaves again."""
-    acme = tmp_path / "Acme"
-    text = _monthly(acme)
-    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
-    october.write_text(text, encoding="utf-8")
-    with Library(tmp_path / "lib") as lib:
-        lib.import_catalog(acme, october)
-        november.write_text(text, encoding="utf-8")
-        assert lib.import_catalog(None, november).unchanged == 4
-        december = acme / "prices-dec.csv"
-        december.write_text(_without(text, "SKU-002"), encoding="utf-8")
-        report = lib.import_catalog(acme, december, removals="remove")
-        asked = report.copy_of is not None
-        assert asked or "SKU-002" not in _live(lib), (report.summary(), report.notes)
 
 
 def test_a_product_folder_deleted_with_its_product_takes_it_out(tmp_path: Path) -> None:
