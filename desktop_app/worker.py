@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
+from desktop_app.gc_guard import GuiThreadCollector
 from engine.progress import Cancelled, CancelToken, Progress
 
 if TYPE_CHECKING:
@@ -132,10 +133,12 @@ class _DetachedRunnable(QRunnable):
     def __init__(self, worker: EngineWorker, task: _Task) -> None:
         super().__init__()
         self._worker = worker
-        self._task = task
+        self._task: _Task | None = task
 
     def run(self) -> None:
-        self._worker._run(self._task)
+        slot = [self._task]  # the runnable lets go of it: the GUI thread frees it (_execute)
+        self._task = None
+        self._worker._execute(slot)  # type: ignore[arg-type]
 
 
 class _WorkerThread(QThread):
@@ -164,6 +167,11 @@ class EngineWorker(QObject):
         self._seq = itertools.count()
         self._ids = itertools.count(1)
         self._tasks: dict[int, _Task] = {}
+        # Finished tasks the engine thread has let go of: the GUI thread drops them (_deliver).
+        self._retired: dict[int, _Task] = {}
+        self._retired_lock = threading.Lock()
+        self._collector = GuiThreadCollector(self)
+        self._collector.start()
         self._generation = 0  # bumped (GUI side) each time another library is opened
         self._lib: Library | None = None  # touched only on the worker thread
         self._lib_generation = 0  # worker side
@@ -365,6 +373,9 @@ class EngineWorker(QObject):
         stopped = self._thread.wait(timeout_ms)
         pool_stopped = self._pool.waitForDone(timeout_ms)
         self._tasks.clear()
+        with self._retired_lock:
+            self._retired.clear()
+        self._collector.stop()
         return bool(stopped) and bool(pool_stopped)
 
     # -- worker thread -----------------------------------------------------------------------
@@ -376,11 +387,27 @@ class EngineWorker(QObject):
     def _loop(self) -> None:
         self.engine_thread_ident = threading.get_ident()
         while True:
-            _, _, task = self._queue.get()
-            if task is None:
+            slot = [self._queue.get()[2]]
+            if slot[0] is None:
                 self._close_current()
                 return
-            self._run(task)
+            self._execute(slot)  # type: ignore[arg-type]
+
+    def _execute(self, slot: list[_Task]) -> None:
+        """Run the task in ``slot`` (taken out of it), then hand it to the GUI thread to free.
+
+        Its callbacks hold Qt objects (a progress dialog the GUI deletes when the task is
+        done); had this thread dropped the last reference, their wrappers would be freed
+        here while the GUI thread deletes the objects, which crashed the app (CI, exit 139).
+        So this thread lets go before saying "done", and the GUI thread frees it on "done".
+        """
+        task = slot.pop()
+        self._run(task)
+        task_id = task.id
+        with self._retired_lock:
+            self._retired[task_id] = task
+        del task
+        self._relay.emit(task_id, "done", None)
 
     def _run(self, task: _Task) -> None:
         assert threading.get_ident() != self._gui_thread, "engine work on the GUI thread"
@@ -397,12 +424,13 @@ class EngineWorker(QObject):
             emit(task.id, "cancelled", None)
         except BaseException as exc:  # every failure goes back to the GUI, never lost
             emit(task.id, "error", TaskError(exc, traceback.format_exc()))
-        finally:
-            emit(task.id, "done", None)
 
     # -- GUI thread --------------------------------------------------------------------------
     @Slot(int, str, object)
     def _deliver(self, task_id: int, kind: str, payload: object) -> None:
+        if kind == "done":
+            with self._retired_lock:
+                self._retired.pop(task_id, None)
         task = self._tasks.get(task_id)
         if task is None:
             return

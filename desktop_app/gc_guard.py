@@ -1,0 +1,59 @@
+"""Python's cyclic garbage collector, run on the GUI thread only.
+
+Left automatic, the collector runs on whichever thread happens to allocate when a threshold
+is crossed: the engine thread in the middle of matching, say. A cycle it frees there may hold
+the last reference to a Qt object's wrapper (a dialog a callback captured), and freeing that
+off the GUI thread, while the GUI thread deletes the object, crashes the process. So while the
+app has background threads, automatic collection is off and a timer on the GUI thread does it,
+by the same thresholds (the pattern Camelot and OpenCue use for PySide apps).
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QObject, QTimer
+
+_holders = 0  # collectors started and not yet stopped: automatic collection is off while > 0
+
+
+class GuiThreadCollector(QObject):
+    """Collects on the GUI thread every ``interval_ms`` when the thresholds say so."""
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = 500) -> None:
+        super().__init__(parent)
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.collect_due)
+        self._running = False
+
+    def start(self) -> None:
+        global _holders
+        if self._running:
+            return
+        self._running = True
+        _holders += 1
+        gc.disable()
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Collect once more and give automatic collection back when no collector is left."""
+        global _holders
+        if not self._running:
+            return
+        self._running = False
+        self._timer.stop()
+        _holders -= 1
+        if _holders == 0:
+            gc.enable()
+        gc.collect()
+
+    def collect_due(self) -> None:
+        """The oldest generation whose count is past its threshold, as automatic collection
+        would have picked (collecting a generation collects the younger ones too); else the
+        youngest, which holds fewer objects than its threshold, so it takes microseconds and
+        a cycle left by a burst of work does not wait for the next burst."""
+        counts = gc.get_count()
+        thresholds = gc.get_threshold()
+        due = [g for g in range(3) if thresholds[g] and counts[g] > thresholds[g]]
+        gc.collect(due[-1] if due else 0)
