@@ -644,17 +644,9 @@ def test_undoing_a_confirmation_without_any_model_switch_does_not_say_new_model(
 def _confirm_from_search(qtbot: Any, w: MainWindow, photo: Any) -> str:
     """Ctrl+F, the SKU of a product none of the photo's cards offers (nor its decision), and
     Enter in the search box: the photo confirmed as it, which is returned."""
-    w.review.queue.setFocus()
-    w.session.select_row(w.model.row_of(photo.key))
     offered = {s.sku for s in photo.suggestions} | {photo.decided_sku}
     sku = next(f"SKU-{i:03d}" for i in range(6) if f"SKU-{i:03d}" not in offered)
-    key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(w.review.search, sku)
-    results = w.review.results
-    qtbot.waitUntil(
-        lambda: results.count() > 0 and results.item(0).data(Qt.ItemDataRole.UserRole) == sku,
-        timeout=WAIT_MS,
-    )
+    _search_results_for(qtbot, w, photo, sku)
     QTest.keyClick(w.review.search, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not w.worker.busy and photo.decided_sku == sku, timeout=WAIT_MS)
     return sku

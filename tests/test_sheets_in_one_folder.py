@@ -257,10 +257,7 @@ def test_next_months_folder_import_drops_a_product_after_a_list_was_imported_alo
     picture deleted or still in images/ (as suppliers ship their folders). Reviews 39 and
     41: designs that keyed the November list by its own path said '0 removed', and SKU-002
     stayed suggested for good."""
-    acme = tmp_path / "Acme"
-    text = _monthly(acme)
-    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
-    october.write_text(text, encoding="utf-8")
+    acme, text, october, november = _monthly(tmp_path / "Acme")
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(acme, october)
         november.write_text(text, encoding="utf-8")
@@ -328,12 +325,16 @@ def test_a_library_from_before_sheets_were_remembered_upgrades_and_keeps_working
 # --- review 41 ------------------------------------------------------------------------------
 
 
-def _monthly(acme: Path, n: int = 4) -> str:
-    """The catalog folder 'Acme' (images/SKU-000.. and a list); returns the list's text."""
-    write_catalog(acme, n)
-    text = (acme / "sheet.csv").read_text(encoding="utf-8")
-    (acme / "sheet.csv").unlink()
-    return text
+def _monthly(acme: Path) -> tuple[Path, str, Path, Path]:
+    """The catalog folder 'Acme' (images/SKU-000..003) with October's list 'prices-oct.csv':
+    the folder, the list's text, October's and November's list paths (November's unwritten)."""
+    write_catalog(acme, 4)
+    sheet = acme / "sheet.csv"
+    text = sheet.read_text(encoding="utf-8")
+    sheet.unlink()
+    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
+    october.write_text(text, encoding="utf-8")
+    return acme, text, october, november
 
 
 def _without(text: str, sku: str) -> str:
@@ -354,10 +355,7 @@ def test_next_months_list_imported_alone_drops_what_the_supplier_dropped(
     neither carries the catalog on nor says anything. Two sheets imported alone in the
     same position are asked about (test_a_list_dropping_products_under_a_new_name_...).
     It stays for as long as the shop imports its monthly lists alone."""
-    acme = tmp_path / "Acme"
-    text = _monthly(acme)
-    october, november = acme / "prices-oct.csv", acme / "prices-nov.csv"
-    october.write_text(text, encoding="utf-8")
+    acme, text, october, november = _monthly(tmp_path / "Acme")
     with Library(tmp_path / "lib") as lib:
         lib.import_catalog(acme, october)
         november.write_text(_without(text, "SKU-003"), encoding="utf-8")
