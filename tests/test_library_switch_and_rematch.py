@@ -361,17 +361,23 @@ def _shown(it: Any) -> list[tuple[str, float]]:
     return [(s.sku, round(s.score, 6)) for s in it.suggestions]
 
 
+def _confirmed_with_enter(qtbot: Any, w: MainWindow, name: str) -> Any:
+    """The photo ``name`` selected in the queue and confirmed with Enter (its top card)."""
+    w.review.queue.setFocus()
+    photo = item(w, name)
+    w.session.select_row(w.model.row_of(photo.key))
+    key(w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.worker.busy and photo.status == "confirmed", timeout=WAIT_MS)
+    return photo
+
+
 def _confirmed_then_switched(
     qtbot: Any, w: MainWindow, tmp_path: Path, engine_calls: EngineCalls
 ) -> tuple[Any, str | None, str]:
     """photo-of-001 confirmed with Enter, then the other model switched to and the photo
     selected again: the photo, the product it was confirmed as, and the model now used."""
     version = _two_model_library(qtbot, w, tmp_path, engine_calls)
-    w.review.queue.setFocus()
-    first = item(w, "photo-of-001.jpg")
-    w.session.select_row(w.model.row_of(first.key))
-    key(w, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w.worker.busy and first.status == "confirmed", timeout=WAIT_MS)
+    first = _confirmed_with_enter(qtbot, w, "photo-of-001.jpg")
     chosen = first.decided_sku
     _switched(qtbot, w, version)
     w.session.select_row(w.model.row_of(first.key))
@@ -798,11 +804,7 @@ def test_a_photo_taken_off_the_list_right_after_its_search_pick_comes_back_with_
     held off it kept the keypress's guess. It is given to that one too now."""
     w = window
     version = _two_model_library(qtbot, w, tmp_path, engine_calls)
-    w.review.queue.setFocus()
-    other = item(w, "photo-of-002.jpg")
-    w.session.select_row(w.model.row_of(other.key))
-    key(w, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w.worker.busy and other.status == "confirmed", timeout=WAIT_MS)
+    _confirmed_with_enter(qtbot, w, "photo-of-002.jpg")
     photo = item(w, "photo-of-001.jpg")
     offered = {s.sku for s in photo.suggestions}
     sku = next(f"SKU-{i:03d}" for i in range(6) if f"SKU-{i:03d}" not in offered)
