@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_light(app)
 
     window = create_window(args)
-    app.aboutToQuit.connect(window.close)  # stops the engine thread cleanly on any quit
+    app.aboutToQuit.connect(window.quit_now)  # stops the engine thread cleanly on any quit
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         """A bug in a slot must not pass silently or kill the window: show it, keep going."""

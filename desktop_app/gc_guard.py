@@ -14,7 +14,30 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer
 
-_holders = 0  # collectors started and not yet stopped: automatic collection is off while > 0
+_holders = 0  # holds taken and not given back: automatic collection is off while > 0
+
+
+class _Hold:
+    """One collector's share of "automatic collection off"; given back once, by stop() or
+    when the collector is deleted without it (its owner gone with the app quitting)."""
+
+    def __init__(self) -> None:
+        self.taken = False
+
+    def take(self) -> None:
+        global _holders
+        if not self.taken:
+            self.taken = True
+            _holders += 1
+            gc.disable()
+
+    def give_back(self) -> None:
+        global _holders
+        if self.taken:
+            self.taken = False
+            _holders -= 1
+            if _holders == 0:
+                gc.enable()
 
 
 class GuiThreadCollector(QObject):
@@ -25,27 +48,20 @@ class GuiThreadCollector(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.collect_due)
-        self._running = False
+        self._hold = _Hold()
+        # A plain object's method, so it still runs once this QObject is being destroyed.
+        self.destroyed.connect(self._hold.give_back)
 
     def start(self) -> None:
-        global _holders
-        if self._running:
-            return
-        self._running = True
-        _holders += 1
-        gc.disable()
+        self._hold.take()
         self._timer.start()
 
     def stop(self) -> None:
         """Collect once more and give automatic collection back when no collector is left."""
-        global _holders
-        if not self._running:
+        if not self._hold.taken:
             return
-        self._running = False
         self._timer.stop()
-        _holders -= 1
-        if _holders == 0:
-            gc.enable()
+        self._hold.give_back()
         gc.collect()
 
     def collect_due(self) -> None:

@@ -579,6 +579,14 @@ class LearningPanel(QWidget):
             scratch.release(job.workdir)
         return True
 
+    def engine_stopped(self) -> None:
+        """The window has closed and its threads have ended: no step of a run can use the
+        run's scratch folder any more, so it goes now rather than at the library's next
+        opening (which would be another process's, and not soon, after a quit)."""
+        job, self.job, self._token, self.clock = self.job, None, None, None
+        if job is not None:
+            scratch.release(job.workdir)
+
     def cancel_training(self) -> None:
         token = self._token
         if token is not None and not token.cancelled:

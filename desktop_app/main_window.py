@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings
         self.worker = worker or EngineWorker(self)
+        self._quitting = False  # quit_now(): the app is quitting, so closing asks nothing
         self.worker.error.connect(self.show_task_error)
         self.worker.library_changed.connect(self._on_library_changed)
         self.library_path: Path | None = None
@@ -1400,12 +1401,24 @@ class MainWindow(QMainWindow):
             return {}
         return saved if isinstance(saved, dict) else {}
 
+    def quit_now(self) -> None:
+        """The application is quitting (its event loop has ended; nothing can stop that
+        now): close without asking, so that training stops and the engine thread is shut
+        down, not left running while Python tears down (a "No" to "Quit anyway?" here
+        kept the window and the engine alive into the exit)."""
+        self._quitting = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.learning.training and not ask(
-            self,
-            "Quit ShopMatch",
-            "The model is still being fine-tuned. Quit anyway?",
-            "Fine-tuning stops; the current model stays active and nothing else is lost.",
+        if (
+            self.learning.training
+            and not self._quitting
+            and not ask(
+                self,
+                "Quit ShopMatch",
+                "The model is still being fine-tuned. Quit anyway?",
+                "Fine-tuning stops; the current model stays active and nothing else is lost.",
+            )
         ):
             event.ignore()
             return
@@ -1419,5 +1432,6 @@ class MainWindow(QMainWindow):
         self.session.cancel_matching()
         self.loader.clear()
         self.loader.wait(3000)
-        self.worker.shutdown()
+        if self.worker.shutdown():
+            self.learning.engine_stopped()
         super().closeEvent(event)

@@ -22,7 +22,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
 
 from desktop_app.gc_guard import GuiThreadCollector
 from engine.progress import Cancelled, CancelToken, Progress
@@ -168,10 +168,13 @@ class EngineWorker(QObject):
         self._ids = itertools.count(1)
         self._tasks: dict[int, _Task] = {}
         # Finished tasks the engine thread has let go of: the GUI thread drops them (_deliver).
-        self._retired: dict[int, _Task] = {}
+        self._retired: dict[int, tuple[_Task, object]] = {}
         self._retired_lock = threading.Lock()
         self._collector = GuiThreadCollector(self)
         self._collector.start()
+        self._winding_up = QTimer(self)  # polls for the end of a shutdown that timed out
+        self._winding_up.setInterval(200)
+        self._winding_up.timeout.connect(self._wind_up)
         self._generation = 0  # bumped (GUI side) each time another library is opened
         self._lib: Library | None = None  # touched only on the worker thread
         self._lib_generation = 0  # worker side
@@ -358,6 +361,11 @@ class EngineWorker(QObject):
     def busy(self) -> bool:
         return bool(self._tasks)
 
+    @property
+    def stopped(self) -> bool:
+        """shutdown() has run and the engine thread has ended."""
+        return self._stopped and self._thread.isFinished()
+
     def shutdown(self, timeout_ms: int = 15000) -> bool:
         """Cancel background work, finish what the user already did, close the library on
         its own thread and stop; True if it stopped. A decision (or undo) queued behind a
@@ -370,13 +378,29 @@ class EngineWorker(QObject):
         self._stopped = True
         # After the queued decisions (same priority, later in order), before everything else.
         self._queue.put((int(Priority.INTERACTIVE), next(self._seq), None))
-        stopped = self._thread.wait(timeout_ms)
-        pool_stopped = self._pool.waitForDone(timeout_ms)
+        stopped = bool(self._thread.wait(timeout_ms)) and bool(self._pool.waitForDone(timeout_ms))
         self._tasks.clear()
+        if stopped:
+            self._wind_up()
+        else:
+            # A step that cannot be cancelled is still running: what it holds is handed
+            # back here when it ends, and collection stays on this thread until then.
+            self._winding_up.start()
+        return stopped
+
+    def _wind_up(self) -> None:
+        """Once both threads have stopped: free what they left, here on the GUI thread."""
+        if not (self._thread.isFinished() and self._pool.activeThreadCount() == 0):
+            return
+        self._winding_up.stop()
+        while True:  # the work the stop went ahead of (matching chunks), never run
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         with self._retired_lock:
             self._retired.clear()
         self._collector.stop()
-        return bool(stopped) and bool(pool_stopped)
 
     # -- worker thread -----------------------------------------------------------------------
     def _close_current(self) -> None:
@@ -402,28 +426,33 @@ class EngineWorker(QObject):
         So this thread lets go before saying "done", and the GUI thread frees it on "done".
         """
         task = slot.pop()
-        self._run(task)
+        sent = self._run(task)
         task_id = task.id
         with self._retired_lock:
-            self._retired[task_id] = task
-        del task
+            self._retired[task_id] = (task, sent)
+        del task, sent
         self._relay.emit(task_id, "done", None)
 
-    def _run(self, task: _Task) -> None:
+    def _run(self, task: _Task) -> object:
+        """Run it and send the GUI its outcome; returns what was sent (the result, a
+        TaskError whose traceback holds the task's frames, or None), for _execute to hand
+        back with the task."""
         assert threading.get_ident() != self._gui_thread, "engine work on the GUI thread"
-        emit = self._relay.emit
         try:
             stale = (
                 not task.lifecycle and not task.detached and task.generation != self._lib_generation
             )
             if task.token.cancelled or stale:
                 raise Cancelled()
-            result = task.fn(TaskContext(self, task))
-            emit(task.id, "result", result)
+            return self._send(task.id, "result", task.fn(TaskContext(self, task)))
         except Cancelled:
-            emit(task.id, "cancelled", None)
+            return self._send(task.id, "cancelled", None)
         except BaseException as exc:  # every failure goes back to the GUI, never lost
-            emit(task.id, "error", TaskError(exc, traceback.format_exc()))
+            return self._send(task.id, "error", TaskError(exc, traceback.format_exc()))
+
+    def _send(self, task_id: int, kind: str, payload: object) -> object:
+        self._relay.emit(task_id, kind, payload)
+        return payload
 
     # -- GUI thread --------------------------------------------------------------------------
     @Slot(int, str, object)

@@ -1813,6 +1813,34 @@ def test_opening_another_library_mid_training_asks_first(
     qtbot.waitUntil(lambda: not list(lib_path.glob(".learning-*")), timeout=WAIT_MS)
 
 
+def test_the_app_quitting_mid_training_stops_it_without_asking(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The application quitting (a logout, Ctrl+Q from the desktop, app.quit()) cannot be
+    refused, yet it asked 'Quit anyway?': a 'No' left the window open and training and the
+    engine thread running into Python's exit."""
+    w = window
+    lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    w.learning.config_overrides["epochs"] = 200
+    w.learning.start_training(confirm=False)
+    _wait_training_step(qtbot, w)
+    asked: list[object] = []
+    monkeypatch.setattr(main_window_module, "ask", lambda *a, **_k: asked.append(a) or False)
+    w.quit_now()
+    assert not asked
+    assert not w.isVisible() and w.worker.stopped
+    # The library is free (no lock held) and the run left nothing that its next opening
+    # does not clear: the scratch folder of the stopped step goes then.
+    with engine_calls.by_test(), Library(lib_path) as lib:
+        assert len(lib.models()) == 1
+    assert not list(lib_path.glob(".learning-*"))
+
+
 def test_opening_another_library_while_the_new_model_is_checked_does_not_leave_training_on(
     qtbot: Any,
     window: MainWindow,

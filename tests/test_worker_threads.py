@@ -19,9 +19,11 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+import shiboken6
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
-from desktop_app.worker import EngineWorker, TaskContext
+from desktop_app.worker import EngineWorker, Priority, TaskContext
 
 
 class Freed:
@@ -32,6 +34,15 @@ class Freed:
 
     def __del__(self) -> None:
         self._where.append(threading.current_thread().name)
+
+
+def _freed_cycle(where: list[str]) -> int:
+    """Leave a reference cycle holding a Freed, then allocate as engine work does (enough
+    to cross the youngest generation's threshold many times)."""
+    cycle: list[Any] = [Freed(where)]
+    cycle.append(cycle)
+    del cycle
+    return len([[i] for i in range(50 * gc.get_threshold()[0])])
 
 
 def _settle(worker: EngineWorker, until: Any) -> None:
@@ -71,12 +82,7 @@ def test_cycles_made_on_the_engine_thread_are_collected_on_the_gui_thread(qapp: 
         assert not gc.isenabled()
 
         def garbage(ctx: TaskContext) -> int:
-            cycle: list[Any] = [Freed(where)]
-            cycle.append(cycle)
-            del cycle
-            # Enough allocations to cross the youngest generation's threshold many times.
-            kept = [[i] for i in range(50 * gc.get_threshold()[0])]
-            return len(kept)
+            return _freed_cycle(where)
 
         done: list[int] = []
         worker.submit(garbage, what="make garbage", on_result=done.append)
@@ -85,3 +91,72 @@ def test_cycles_made_on_the_engine_thread_are_collected_on_the_gui_thread(qapp: 
     finally:
         worker.shutdown()
     assert gc.isenabled()
+
+
+def test_a_shutdown_that_times_out_keeps_collection_on_the_gui_thread(qapp: Any) -> None:
+    """A step that cannot be cancelled (a backup of a big library) outlasts shutdown's
+    wait: automatic collection stayed off only until then, so the cycles the engine thread
+    went on to leave were freed on it. Now it is given back once the thread has ended."""
+    worker = EngineWorker()
+    where: list[str] = []
+    started, gate = threading.Event(), threading.Event()
+
+    def slow(ctx: TaskContext) -> int:
+        started.set()
+        gate.wait(30)
+        return _freed_cycle(where)
+
+    try:
+        worker.submit(slow, what="back up the library", priority=Priority.INTERACTIVE)
+        assert started.wait(10)
+        assert worker.shutdown(timeout_ms=200) is False  # still busy
+        assert not gc.isenabled()
+        gate.set()
+        _settle(worker, lambda: bool(where) and gc.isenabled())
+        assert where == [threading.main_thread().name]
+        assert gc.isenabled()  # given back once the engine thread had ended
+    finally:
+        gate.set()
+
+
+def test_work_the_stop_went_ahead_of_is_freed_on_the_gui_thread(qapp: Any) -> None:
+    """Closing during matching: the stop runs before the queued chunks, which never run.
+    They stayed in the queue (inside the worker's reference cycle with its thread) until
+    some thread's automatic collection freed them, with the photos their callbacks hold."""
+    worker = EngineWorker()
+    where: list[str] = []
+
+    def until_the_stop_is_queued(ctx: TaskContext) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with worker._queue.mutex:
+                if any(entry[2] is None for entry in worker._queue.queue):
+                    return
+            time.sleep(0.001)
+
+    worker.submit(until_the_stop_is_queued, what="confirm", priority=Priority.INTERACTIVE)
+    for _ in range(3):
+        held = Freed(where)
+        worker.submit(
+            lambda ctx: None,
+            what="match the photos",
+            priority=Priority.BACKGROUND,
+            on_cancelled=lambda held=held: None,
+        )
+        del held
+    assert worker.shutdown() is True
+    assert where == [threading.main_thread().name] * 3
+
+
+def test_a_worker_deleted_without_shutdown_gives_automatic_collection_back(qapp: Any) -> None:
+    """Its owner deleted without closing (the app torn down): collection was left off for
+    good, with the timer that did it gone."""
+    parent = QObject()
+    worker = EngineWorker(parent)
+    try:
+        assert not gc.isenabled()
+        shiboken6.delete(parent)  # the worker and its collector go with it
+        assert gc.isenabled()
+    finally:
+        worker._queue.put((0, -1, None))  # stop its thread (test clean-up)
+        worker._thread.wait(20000)
