@@ -109,9 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         show_error(window, "finish that action", exc, details)
 
     # Ctrl+C in the terminal (or a service manager's SIGTERM) closes the window properly, so
-    # settings are saved and the engine thread stops at a safe point. Python only sees signals
-    # when it runs, hence the idle timer.
-    handlers = {s: signal.signal(s, lambda *_: window.close()) for s in _STOP_SIGNALS}
+    # settings are saved and the engine thread stops at a safe point, without asking (no one
+    # is there to answer). Python only sees signals when it runs, hence the idle timer.
+    handlers = {s: signal.signal(s, lambda *_: window.quit_now()) for s in _STOP_SIGNALS}
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)

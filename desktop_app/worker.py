@@ -363,8 +363,9 @@ class EngineWorker(QObject):
 
     @property
     def stopped(self) -> bool:
-        """shutdown() has run and the engine thread has ended."""
-        return self._stopped and self._thread.isFinished()
+        """shutdown() has run and both threads have ended: the engine thread and the pool's
+        (a training step that cannot be cancelled outlasts shutdown's wait)."""
+        return self._stopped and self._thread.isFinished() and self._pool.activeThreadCount() == 0
 
     def shutdown(self, timeout_ms: int = 15000) -> bool:
         """Cancel background work, finish what the user already did, close the library on
@@ -372,8 +373,9 @@ class EngineWorker(QObject):
         chunk of matching was shown as done on screen: it is written before the library
         closes, not cancelled with the matching (closing the window right after Enter lost
         it)."""
-        if self._stopped:
-            return True
+        if self._stopped:  # again (a second close): done once the threads have ended
+            self._wind_up()
+            return self.stopped
         self._cancel_background()
         self._stopped = True
         # After the queued decisions (same priority, later in order), before everything else.
@@ -384,13 +386,15 @@ class EngineWorker(QObject):
             self._wind_up()
         else:
             # A step that cannot be cancelled is still running: what it holds is handed
-            # back here when it ends, and collection stays on this thread until then.
+            # back here when it ends, and collection stays on this thread until then (its
+            # timer again: closing the window stops every timer first).
+            self._collector.start()
             self._winding_up.start()
         return stopped
 
     def _wind_up(self) -> None:
         """Once both threads have stopped: free what they left, here on the GUI thread."""
-        if not (self._thread.isFinished() and self._pool.activeThreadCount() == 0):
+        if not self.stopped:
             return
         self._winding_up.stop()
         while True:  # the work the stop went ahead of (matching chunks), never run

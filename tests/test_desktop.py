@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import gc
 import inspect
 import itertools
 import re
@@ -1839,6 +1840,31 @@ def test_the_app_quitting_mid_training_stops_it_without_asking(
     with engine_calls.by_test(), Library(lib_path) as lib:
         assert len(lib.models()) == 1
     assert not list(lib_path.glob(".learning-*"))
+
+
+def test_a_close_that_outlasts_a_training_step_keeps_collecting_on_the_gui_thread(
+    qtbot: Any, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the window stops every timer, the garbage collector's too: once a step that
+    cannot be cancelled outlasted the engine's shutdown, nothing collected at all."""
+    w = window
+    started, gate = threading.Event(), threading.Event()
+
+    def step(ctx: TaskContext) -> None:
+        started.set()
+        gate.wait(30)
+
+    w.worker.run_detached(step, what="export the candidate")
+    assert started.wait(10)
+    shutdown = EngineWorker.shutdown
+    monkeypatch.setattr(EngineWorker, "shutdown", lambda self, timeout_ms=200: shutdown(self, 200))
+    try:
+        w.close()
+        assert not w.worker.stopped
+        assert w.worker._collector._timer.isActive()
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: w.worker.stopped and gc.isenabled(), timeout=WAIT_MS)
 
 
 def test_opening_another_library_while_the_new_model_is_checked_does_not_leave_training_on(

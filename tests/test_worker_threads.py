@@ -23,6 +23,7 @@ import shiboken6
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
+from desktop_app.gc_guard import GuiThreadCollector
 from desktop_app.worker import EngineWorker, Priority, TaskContext
 
 
@@ -160,3 +161,68 @@ def test_a_worker_deleted_without_shutdown_gives_automatic_collection_back(qapp:
     finally:
         worker._queue.put((0, -1, None))  # stop its thread (test clean-up)
         worker._thread.wait(20000)
+
+
+class _Uncancellable:
+    """A pool step that cannot be cancelled (an ONNX export): it outlasts shutdown's wait."""
+
+    def __init__(self, worker: EngineWorker) -> None:
+        self.worker = worker
+        self.started, self.gate = threading.Event(), threading.Event()
+        worker.run_detached(self._run, what="export the candidate")
+        assert self.started.wait(10)
+
+    def _run(self, ctx: TaskContext) -> None:
+        self.started.set()
+        self.gate.wait(30)
+
+    def finish(self) -> None:
+        self.gate.set()
+        _settle(self.worker, lambda: self.worker.stopped)
+
+
+def test_shutdown_says_stopped_only_once_a_pool_step_has_ended(qapp: Any) -> None:
+    """A second shutdown (a second close) said True, and ``stopped`` too, while the step
+    still ran: the window then deleted the training folder the step was writing in."""
+    worker = EngineWorker()
+    step = _Uncancellable(worker)
+    try:
+        assert worker.shutdown(timeout_ms=200) is False
+        assert worker.shutdown(timeout_ms=200) is False
+        assert not worker.stopped
+    finally:
+        step.finish()
+    assert worker.stopped and worker.shutdown() is True
+    assert gc.isenabled()
+
+
+def _collections(collector: GuiThreadCollector, ticks: int, kept_per_tick: int) -> list[int]:
+    """The generations ``ticks`` timer ticks collect, keeping objects as work goes on."""
+    gens: list[int] = []
+    kept: list[Any] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gens.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        for _ in range(ticks):
+            kept.extend([i] for i in range(kept_per_tick))
+            collector.collect_due()
+    finally:
+        gc.callbacks.remove(record)
+    return gens
+
+
+def test_the_collector_collects_everything_only_when_python_would(qapp: Any) -> None:
+    """A full collection (150 ms for 2 million objects) ran every ~66 s of an idle window
+    whatever the heap; Python waits until what survived into the oldest generation since
+    its last full collection is a quarter of it. A heap that grows by that much still gets
+    one."""
+    heap = [[i] for i in range(300_000)]
+    gc.collect()
+    collector = GuiThreadCollector()
+    assert 2 not in _collections(collector, 200, kept_per_tick=0)  # 100 s of an idle window
+    assert 2 in _collections(collector, 200, kept_per_tick=1000)  # 200,000 objects more
+    assert len(heap) == 300_000
