@@ -430,12 +430,15 @@ class EngineWorker(QObject):
         So this thread lets go before saying "done", and the GUI thread frees it on "done".
         """
         task = slot.pop()
-        sent = self._run(task)
-        task_id = task.id
-        with self._retired_lock:
-            self._retired[task_id] = (task, sent)
-        del task, sent
-        self._relay.emit(task_id, "done", None)
+        sent: object = None
+        try:
+            sent = self._run(task)
+        finally:  # "done" even if sending the outcome failed: the GUI must not wait forever
+            task_id = task.id
+            with self._retired_lock:
+                self._retired[task_id] = (task, sent)
+            del task, sent
+            self._relay.emit(task_id, "done", None)
 
     def _run(self, task: _Task) -> object:
         """Run it and send the GUI its outcome; returns what was sent (the result, a
