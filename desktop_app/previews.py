@@ -46,6 +46,20 @@ def cached_pixmap(path: Path, max_side: int = 256) -> QPixmap:
     return pix
 
 
+_primed = False
+
+
+def prime_image_plugins() -> None:
+    """Load Qt's image format plugins once, here on the GUI thread, before a pool thread
+    reads a picture: listing the formats loads every plugin. Their first loading on two
+    pool threads at once, while the GUI thread first measured text, crashed the test run
+    (exit 139 in the first window's first previews)."""
+    global _primed
+    if not _primed:
+        QImageReader.supportedImageFormats()
+        _primed = True
+
+
 class PreviewLoader(QObject):
     """``request(key, path, side)`` → ``loaded(key, QImage)`` later (null QImage on failure)."""
 
@@ -54,6 +68,7 @@ class PreviewLoader(QObject):
 
     def __init__(self, parent: QObject | None = None, threads: int = 2) -> None:
         super().__init__(parent)
+        prime_image_plugins()
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
         self._done.connect(self._forward)
