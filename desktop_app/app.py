@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop_app import selftest
 from desktop_app import settings as keys
+from desktop_app.application import Application
 from desktop_app.dialogs import show_error
 from desktop_app.icons import app_icon
 from desktop_app.main_window import MainWindow
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = (
         existing
         if isinstance(existing, QApplication)
-        else QApplication([sys.argv[0] if sys.argv else "shopmatch-desktop", *qt_args])
+        else Application([sys.argv[0] if sys.argv else "shopmatch-desktop", *qt_args])
     )
     app.setOrganizationName(keys.ORGANISATION)
     app.setApplicationName(keys.APPLICATION)
@@ -101,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     window = create_window(args)
     app.aboutToQuit.connect(window.quit_now)  # stops the engine thread cleanly on any quit
+    if isinstance(app, Application):  # before Qt's own answer, which a progress dialog refused
+        app.quit_requested.connect(window.quit_now)
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         """A bug in a slot must not pass silently or kill the window: show it, keep going."""
@@ -121,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(app.exec())
     finally:
         wake.stop()
+        app.aboutToQuit.disconnect(window.quit_now)
+        if isinstance(app, Application):
+            app.quit_requested.disconnect(window.quit_now)
         sys.excepthook = previous
         for s, h in handlers.items():
             signal.signal(s, h)

@@ -1402,11 +1402,20 @@ class MainWindow(QMainWindow):
         return saved if isinstance(saved, dict) else {}
 
     def quit_now(self) -> None:
-        """The application is quitting (its event loop has ended; nothing can stop that
+        """The application is quitting (Cmd+Q, a logout, SIGTERM; nothing can stop that
         now): close without asking, so that training stops and the engine thread is shut
         down, not left running while Python tears down (a "No" to "Quit anyway?" here
         kept the window and the engine alive into the exit)."""
         self._quitting = True
+        # A dialog open now is moot: a question (even 'Quit anyway?', when a SIGTERM comes
+        # while it is asked) or a progress dialog, whose close means Cancel and would keep
+        # it open until the work stops (refusing Qt's quit). Closed as answered No; the work
+        # stops with the window.
+        for _ in range(8):  # dialogs stacked on dialogs, never forever
+            dialog = QApplication.activeModalWidget()
+            if not isinstance(dialog, QDialog) or not dialog.isVisible():
+                break
+            dialog.done(QDialog.DialogCode.Rejected)
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -1419,6 +1428,7 @@ class MainWindow(QMainWindow):
                 "The model is still being fine-tuned. Quit anyway?",
                 "Fine-tuning stops; the current model stays active and nothing else is lost.",
             )
+            and not self._quitting  # told to quit while it asked (a SIGTERM): no veto
         ):
             event.ignore()
             return

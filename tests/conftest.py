@@ -195,6 +195,15 @@ def kill_cli_midway(lib_dir: Path, args: list[str], count_sql: str, at: int = 32
     return int(done)
 
 
+@pytest.fixture(scope="session")
+def qapp_cls() -> type:
+    """Qt tests run in the app's own QApplication class (pytest-qt makes it), as the app
+    does: it lets the window close first when the app is asked to quit."""
+    from desktop_app.application import Application
+
+    return Application
+
+
 @pytest.fixture
 def catalog_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "supplier"

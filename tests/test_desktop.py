@@ -38,8 +38,10 @@ from conftest import write_catalog, write_photos, write_price_list
 from desktop_app import app as desktop_app_main
 from desktop_app import main_window as main_window_module
 from desktop_app.export_dialog import ExportDialog
+from desktop_app.import_dialog import ProgressDialog
 from desktop_app.main_window import MainWindow
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
+from engine.check import check_library
 from engine.decisions import effective_states
 from engine.export_csv import local_minute
 from engine.library import Library
@@ -1252,6 +1254,47 @@ def test_main_opens_library_and_quits(qtbot: Any, tmp_path: Path, boxes: Any) ->
     assert settings.value("window/geometry") is not None
 
 
+def test_the_app_asked_to_quit_during_an_import_quits(
+    qtbot: Any, tmp_path: Path, boxes: Any
+) -> None:
+    """Cmd+Q or the Dock's Quit (macOS), or a session manager, while a progress dialog is
+    open: Qt closes that dialog first, and its close means Cancel and keeps it open until
+    the work stops, which refused the quit. The import was cancelled and the app stayed
+    open on its summary (review 47)."""
+    lib_path = tmp_path / "lib"
+    sheet = write_catalog(tmp_path / "supplier", 6)
+    asked_to_quit: list[bool] = []
+
+    def poll() -> None:
+        wins = [x for x in QApplication.topLevelWidgets() if isinstance(x, MainWindow)]
+        if not (wins and wins[0].library_status is not None):
+            QTimer.singleShot(50, poll)
+            return
+        wins[0].import_catalog(tmp_path / "supplier", sheet)
+        assert isinstance(QApplication.activeModalWidget(), ProgressDialog)
+        asked_to_quit.append(True)
+        QApplication.quit()
+
+    QTimer.singleShot(50, poll)
+    refused = QTimer()  # still open after this long: the quit was refused
+    refused.setSingleShot(True)
+    refused.timeout.connect(lambda: QApplication.exit(3))
+    refused.start(WAIT_MS)
+    # The window closing would post a second quit, left for the next test's event loop
+    # (the app's process ends instead): only the quit asked for here.
+    QApplication.setQuitOnLastWindowClosed(False)
+    try:
+        code = desktop_app_main.main(
+            ["--library", str(lib_path), "--settings", str(tmp_path / "s.ini")]
+        )
+    finally:
+        refused.stop()
+        QApplication.setQuitOnLastWindowClosed(True)
+    assert asked_to_quit and code == 0
+    with Library(lib_path) as lib:  # closed properly: no lock held, nothing damaged
+        assert check_library(lib).ok
+
+
 def test_demo_imports_catalog_and_queues_photos(
     qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1840,6 +1883,33 @@ def test_the_app_quitting_mid_training_stops_it_without_asking(
     with engine_calls.by_test(), Library(lib_path) as lib:
         assert len(lib.models()) == 1
     assert not list(lib_path.glob(".learning-*"))
+
+
+def test_a_sigterm_while_quit_anyway_is_asked_still_quits(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """X clicked during fine-tuning asks 'Quit anyway?'; a SIGTERM (a logout, a service
+    stop) comes while it is asked: its handler ran quit_now() inside the question's loop,
+    and close() does nothing on a window already closing, so the signal was lost: window,
+    question and training all stayed (review 47)."""
+    w = window
+    _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
+    w.learning.config_overrides["epochs"] = 200
+    w.learning.start_training(confirm=False)
+    _wait_training_step(qtbot, w)
+
+    def sigterm_while_asked(*_a: Any, **_k: Any) -> bool:
+        w.quit_now()  # the signal handler, run by the app's wake timer in the question's loop
+        return False  # the question then goes, unanswered
+
+    monkeypatch.setattr(main_window_module, "ask", sigterm_while_asked)
+    w.close()
+    assert not w.isVisible() and w.worker.stopped and not w.learning.training
 
 
 def test_a_close_that_outlasts_a_training_step_keeps_collecting_on_the_gui_thread(
