@@ -771,7 +771,8 @@ class MainWindow(QMainWindow):
 
     # -- demo --------------------------------------------------------------------------------
     def open_demo(self, path: Path | None = None) -> None:
-        """Open the demo library; import the demo catalog and queue its photos if empty."""
+        """Open the demo library; import the demo catalog (again, if an import was cut
+        short) and queue its photos if it has none."""
         target = Path(path) if path else demo_library_path()
         demo = demo_dir()
 
@@ -780,7 +781,9 @@ class MainWindow(QMainWindow):
             if status is None:
                 return
             queue_photos = status.photos == 0
-            if status.products == 0:
+            # An import cut short (the app quit mid-way) left pictures out: finish it.
+            pictures = sum(1 for f in (demo / "catalog").iterdir() if f.is_file())
+            if status.products == 0 or status.catalog_images < pictures:
                 self.import_catalog(
                     demo / "catalog",
                     demo / "catalog.csv",

@@ -1295,9 +1295,8 @@ def test_the_app_asked_to_quit_during_an_import_quits(
         assert check_library(lib).ok
 
 
-def test_demo_imports_catalog_and_queues_photos(
-    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A bundled demo of 6 products and 2 photos, in the demo's own layout, used by the app."""
     demo = tmp_path / "demo"
     write_catalog(demo / "x", 6)  # images under x/images, sheet in the demo format below
     (demo / "catalog").mkdir()
@@ -1309,6 +1308,39 @@ def test_demo_imports_catalog_and_queues_photos(
     (demo / "catalog.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     write_photos(demo / "photos", [1, 2])
     monkeypatch.setattr(main_window_module, "demo_dir", lambda: demo)
+    return demo
+
+
+def test_the_demo_finishes_an_import_that_was_cut_short(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_calls: EngineCalls,
+) -> None:
+    """The app quit while the demo imported its catalog: the next demo run found products
+    and left the library with some of their pictures for good (review 47: 64 of 81)."""
+    demo = _demo(tmp_path, monkeypatch)
+    held = tmp_path / "held"
+    held.mkdir()
+    for name in ("SKU-004.jpg", "SKU-005.jpg"):  # not imported yet when the app quit
+        (demo / "catalog" / name).rename(held / name)
+    with engine_calls.by_test(), Library(tmp_path / "demo-lib") as lib:
+        lib.import_catalog(demo / "catalog", demo / "catalog.csv")
+        assert lib.status().catalog_images == 4
+    for name in ("SKU-004.jpg", "SKU-005.jpg"):
+        (held / name).rename(demo / "catalog" / name)
+    window.open_demo(tmp_path / "demo-lib")
+    qtbot.waitUntil(lambda: window.import_summary is not None, timeout=WAIT_MS)
+    window.import_summary.accept()
+    wait_matched(qtbot, window, 2)
+    assert window.library_status is not None and window.library_status.catalog_images == 6
+
+
+def test_demo_imports_catalog_and_queues_photos(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _demo(tmp_path, monkeypatch)
     window.open_demo(tmp_path / "demo-lib")
     qtbot.waitUntil(lambda: window.import_summary is not None, timeout=WAIT_MS)
     said = window.import_summary.findChildren(QLabel)[0].text()
