@@ -1694,6 +1694,16 @@ def _confirm_by_name(
     w.learning.config_overrides = dict(TINY_TRAINING)
 
 
+def _training_underway(qtbot: Any, w: MainWindow, tmp_path: Path, calls: EngineCalls) -> Path:
+    """A library with confirmations, and a long fine-tuning run (200 epochs) training on
+    the pool; returns the library."""
+    lib_path = _library_with_confirmations(qtbot, w, tmp_path, calls)
+    w.learning.config_overrides["epochs"] = 200
+    w.learning.start_training(confirm=False)
+    _wait_training_step(qtbot, w)
+    return lib_path
+
+
 def _wait_training_step(qtbot: Any, w: MainWindow) -> None:
     """Until the model trains on the pool (step 2), beside the engine thread."""
     qtbot.waitUntil(
@@ -1873,10 +1883,7 @@ def test_opening_another_library_mid_training_asks_first(
     """It stopped the run without a word, and the other library's Learning page then said
     'Fine-tuning cancelled'."""
     w = window
-    lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
-    w.learning.config_overrides["epochs"] = 200
-    w.learning.start_training(confirm=False)
-    _wait_training_step(qtbot, w)
+    lib_path = _training_underway(qtbot, w, tmp_path, engine_calls)
     with monkeypatch.context() as said_no:
         said_no.setattr(main_window_module, "ask", lambda *_a, **_k: False)
         w.open_library(tmp_path / "other")
@@ -1901,10 +1908,7 @@ def test_the_app_quitting_mid_training_stops_it_without_asking(
     refused, yet it asked 'Quit anyway?': a 'No' left the window open and training and the
     engine thread running into Python's exit."""
     w = window
-    lib_path = _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
-    w.learning.config_overrides["epochs"] = 200
-    w.learning.start_training(confirm=False)
-    _wait_training_step(qtbot, w)
+    lib_path = _training_underway(qtbot, w, tmp_path, engine_calls)
     asked: list[object] = []
     monkeypatch.setattr(main_window_module, "ask", lambda *a, **_k: asked.append(a) or False)
     w.quit_now()
@@ -1930,10 +1934,7 @@ def test_a_sigterm_while_quit_anyway_is_asked_still_quits(
     and close() does nothing on a window already closing, so the signal was lost: window,
     question and training all stayed (review 47)."""
     w = window
-    _library_with_confirmations(qtbot, w, tmp_path, engine_calls)
-    w.learning.config_overrides["epochs"] = 200
-    w.learning.start_training(confirm=False)
-    _wait_training_step(qtbot, w)
+    _training_underway(qtbot, w, tmp_path, engine_calls)
 
     def sigterm_while_asked(*_a: Any, **_k: Any) -> bool:
         w.quit_now()  # the signal handler, run by the app's wake timer in the question's loop
