@@ -583,9 +583,7 @@ class LearningPanel(QWidget):
         """The window has closed and its threads have ended: no step of a run can use the
         run's scratch folder any more, so it goes now rather than at the library's next
         opening (which would be another process's, and not soon, after a quit)."""
-        job, self.job, self._token, self.clock = self.job, None, None, None
-        if job is not None:
-            scratch.release(job.workdir)
+        self._drop_run()
 
     def cancel_training(self) -> None:
         token = self._token
@@ -694,7 +692,11 @@ class LearningPanel(QWidget):
         self.training_changed.emit(on)
 
     def _end(self) -> None:
+        self._drop_run()
+        self._set_running(False)
+
+    def _drop_run(self) -> None:
+        """Leave the run on show and delete its scratch folder, which no step uses now."""
         job, self.job, self._token, self.clock = self.job, None, None, None
         if job is not None:
             scratch.release(job.workdir)
-        self._set_running(False)

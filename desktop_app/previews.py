@@ -7,6 +7,7 @@ its own decodes them at reduced scale (JPEG DCT scaling) and hands back QImages.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Qt, QThreadPool, Signal, Slot
@@ -46,18 +47,13 @@ def cached_pixmap(path: Path, max_side: int = 256) -> QPixmap:
     return pix
 
 
-_primed = False
-
-
+@functools.cache
 def prime_image_plugins() -> None:
     """Load Qt's image format plugins once, here on the GUI thread, before a pool thread
     reads a picture: listing the formats loads every plugin. Their first loading on two
     pool threads at once, while the GUI thread first measured text, crashed the test run
     (exit 139 in the first window's first previews)."""
-    global _primed
-    if not _primed:
-        QImageReader.supportedImageFormats()
-        _primed = True
+    QImageReader.supportedImageFormats()
 
 
 class PreviewLoader(QObject):

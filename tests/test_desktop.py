@@ -33,6 +33,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QMessageBox
+from test_worker_threads import Uncancellable
 
 from conftest import write_catalog, write_photos, write_price_list
 from desktop_app import app as desktop_app_main
@@ -1951,14 +1952,7 @@ def test_a_close_that_outlasts_a_training_step_keeps_collecting_on_the_gui_threa
     """Closing the window stops every timer, the garbage collector's too: once a step that
     cannot be cancelled outlasted the engine's shutdown, nothing collected at all."""
     w = window
-    started, gate = threading.Event(), threading.Event()
-
-    def step(ctx: TaskContext) -> None:
-        started.set()
-        gate.wait(30)
-
-    w.worker.run_detached(step, what="export the candidate")
-    assert started.wait(10)
+    step = Uncancellable(w.worker)
     shutdown = EngineWorker.shutdown
     monkeypatch.setattr(EngineWorker, "shutdown", lambda self, timeout_ms=200: shutdown(self, 200))
     try:
@@ -1966,7 +1960,7 @@ def test_a_close_that_outlasts_a_training_step_keeps_collecting_on_the_gui_threa
         assert not w.worker.stopped
         assert w.worker._collector._timer.isActive()
     finally:
-        gate.set()
+        step.gate.set()
     qtbot.waitUntil(lambda: w.worker.stopped and gc.isenabled(), timeout=WAIT_MS)
 
 

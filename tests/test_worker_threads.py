@@ -163,7 +163,7 @@ def test_a_worker_deleted_without_shutdown_gives_automatic_collection_back(qapp:
         worker._thread.wait(20000)
 
 
-class _Uncancellable:
+class Uncancellable:
     """A pool step that cannot be cancelled (an ONNX export): it outlasts shutdown's wait."""
 
     def __init__(self, worker: EngineWorker) -> None:
@@ -185,7 +185,7 @@ def test_shutdown_says_stopped_only_once_a_pool_step_has_ended(qapp: Any) -> Non
     """A second shutdown (a second close) said True, and ``stopped`` too, while the step
     still ran: the window then deleted the training folder the step was writing in."""
     worker = EngineWorker()
-    step = _Uncancellable(worker)
+    step = Uncancellable(worker)
     try:
         assert worker.shutdown(timeout_ms=200) is False
         assert worker.shutdown(timeout_ms=200) is False
