@@ -1440,6 +1440,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue(keys.GEOMETRY, self.saveGeometry())
         self.settings.setValue(keys.SPLITTER, self.review.splitter.saveState())
         self.settings.sync()
+        # Gone at once: saving a big library's index and a backup may take seconds (review 48).
+        self.hide()
         for timer in self.findChildren(QTimer):
             timer.stop()
         self.session.cancel_matching()

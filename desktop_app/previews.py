@@ -8,6 +8,7 @@ its own decodes them at reduced scale (JPEG DCT scaling) and hands back QImages.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Qt, QThreadPool, Signal, Slot
@@ -57,7 +58,9 @@ def prime_image_plugins() -> None:
 
 
 class PreviewLoader(QObject):
-    """``request(key, path, side)`` → ``loaded(key, QImage)`` later (null QImage on failure)."""
+    """``request(key, path, side)`` → ``loaded(key, QImage)`` later (null QImage on failure);
+    ``path`` may be a list of files to try in turn (a photo, then the library's thumbnail of
+    it for a file Qt cannot read or that is gone)."""
 
     loaded = Signal(object, QImage)
     _done = Signal(object, QImage)  # emitted on pool threads, delivered queued
@@ -69,9 +72,16 @@ class PreviewLoader(QObject):
         self._pool.setMaxThreadCount(threads)
         self._done.connect(self._forward)
 
-    def request(self, key: object, path: Path, max_side: int) -> None:
+    def request(self, key: object, path: Path | Sequence[Path | None], max_side: int) -> None:
+        paths = [path] if isinstance(path, Path) else [p for p in path if p is not None]
+
         def work() -> None:
-            self._done.emit(key, read_scaled(path, max_side))
+            image = QImage()
+            for candidate in paths:
+                image = read_scaled(candidate, max_side)
+                if not image.isNull():
+                    break
+            self._done.emit(key, image)
 
         self._pool.start(work)
 

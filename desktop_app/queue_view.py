@@ -110,6 +110,11 @@ class QueueModel(QAbstractListModel):
         self._items: list[QueueItem] = []
         self._keys = itertools.count(1)
         self.threshold = 0.8
+        # Lookups by key, path and photo, built when first needed after the rows changed:
+        # a scan per lookup made listing 2,000 photos from last time quadratic (review 48).
+        self._row_of_key: dict[int, int] | None = None
+        self._key_of_path: dict[Path, int] | None = None
+        self._key_of_photo: dict[int, int] | None = None
 
     # -- Qt model API ------------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -139,29 +144,65 @@ class QueueModel(QAbstractListModel):
 
     def add_paths(self, paths: list[Path]) -> list[QueueItem]:
         """Append photos not already queued (by path); returns the new items."""
-        known = {i.path for i in self._items}
+        known = self._paths()
         fresh = []
         for p in paths:
             if p not in known:
-                known.add(p)
-                fresh.append(QueueItem(key=next(self._keys), path=p))
+                item = QueueItem(key=next(self._keys), path=p)
+                known[p] = item.key
+                fresh.append(item)
         if fresh:
             start = len(self._items)
             self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
             self._items.extend(fresh)
+            if self._row_of_key is not None:  # appended: the rows before keep their numbers
+                self._row_of_key.update((i.key, start + n) for n, i in enumerate(fresh))
             self.endInsertRows()
         return fresh
 
     def clear(self) -> None:
         self.beginResetModel()
         self._items.clear()
+        self._rows_moved()
         self.endResetModel()
 
+    def _rows_moved(self) -> None:
+        self._row_of_key = self._key_of_path = self._key_of_photo = None
+
+    def _paths(self) -> dict[Path, int]:
+        if self._key_of_path is None:
+            self._key_of_path = {i.path: i.key for i in reversed(self._items)}  # first wins
+        return self._key_of_path
+
     def row_of(self, key: int) -> int:
-        return next((r for r, i in enumerate(self._items) if i.key == key), -1)
+        if self._row_of_key is None:
+            self._row_of_key = {i.key: r for r, i in enumerate(self._items)}
+        return self._row_of_key.get(key, -1)
+
+    def row_of_path(self, path: Path) -> int:
+        key = self._paths().get(path)
+        return -1 if key is None else self.row_of(key)
 
     def row_of_photo(self, photo_id: int) -> int:
-        return next((r for r, i in enumerate(self._items) if i.photo_id == photo_id), -1)
+        if self._key_of_photo is None:
+            self._key_of_photo = {
+                i.photo_id: i.key for i in reversed(self._items) if i.photo_id is not None
+            }
+        key = self._key_of_photo.get(photo_id)
+        return -1 if key is None else self.row_of(key)
+
+    def set_photo(self, item: QueueItem, photo_id: int | None) -> None:
+        """Give a listed photo its library id (matching found or added it)."""
+        if item.photo_id == photo_id:
+            return
+        known = self._key_of_photo
+        if known is not None and item.photo_id is not None and known.get(item.photo_id) == item.key:
+            self._key_of_photo = None  # another row may hold the same id: looked up anew
+        item.photo_id = photo_id
+        if self._key_of_photo is not None and photo_id is not None:
+            first = self._key_of_photo.get(photo_id)
+            if first is None or self.row_of(item.key) < self.row_of(first):
+                self._key_of_photo[photo_id] = item.key
 
     def changed(self, key: int) -> None:
         row = self.row_of(key)
@@ -174,6 +215,7 @@ class QueueModel(QAbstractListModel):
         if row >= 0:
             self.beginRemoveRows(QModelIndex(), row, row)
             del self._items[row]
+            self._rows_moved()
             self.endRemoveRows()
 
     def put_back(self, row: int, item: QueueItem) -> int:
@@ -181,6 +223,7 @@ class QueueModel(QAbstractListModel):
         row = max(0, min(row, len(self._items)))
         self.beginInsertRows(QModelIndex(), row, row)
         self._items.insert(row, item)
+        self._rows_moved()
         self.endInsertRows()
         return row
 

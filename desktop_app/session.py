@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from desktop_app.catalog_browser import withdrawn_note
 from desktop_app.dialogs import ask
-from desktop_app.previews import PreviewLoader, cached_pixmap
+from desktop_app.previews import PreviewLoader
 from desktop_app.queue_view import QueueItem, QueueModel
 from desktop_app.review import ReviewPage
 from desktop_app.worker import EngineWorker, Priority, TaskContext, TaskError
@@ -37,6 +37,9 @@ TOP_K = 5
 CHUNK = 4
 PREVIEW_SIDE = 112
 PHOTO_SIDE = 1600
+# Photos from last time listed at once: the list holds a preview of each (a year's backlog of
+# skipped photos would take hundreds of MB); the next page follows once these are decided.
+WAITING_PAGE = 2000
 Absent = tuple[list[Path], list[Path]]  # remembered (unmatched, stopped) photos not found now
 
 STOPPED_NOTE = (
@@ -123,6 +126,24 @@ def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
         return StateUpdate(photo_id, st.status, sku, name)
     card, thumb = _product_card(lib, product)
     return StateUpdate(photo_id, st.status, sku, name, card, thumb, confirmed.rank is None)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A page of photos from last time, with their stored matches: the highest photo id
+    listed and how many undecided photos come after it."""
+
+    photos: list[MatchedPhoto]
+    after: int
+    left: int
+
+
+def _waiting(lib, after: int) -> Waiting:  # type: ignore[no-untyped-def]
+    """Engine thread: the next page of undecided photos after photo id ``after``."""
+    records = overview.undecided_photos(lib, limit=WAITING_PAGE, after=after)
+    last = records[-1].id if records else after
+    photos = [stored_match(lib, rec) for rec in records]
+    return Waiting(photos, last, overview.undecided_count(lib, after=last))
 
 
 def stored_match(lib, rec: overview.PhotoRecord) -> MatchedPhoto:  # type: ignore[no-untyped-def]
@@ -217,6 +238,11 @@ class ReviewSession(QObject):
         # Remembered photos whose files are not there now (a card not plugged in): kept
         # remembered, (unmatched, stopped), until they are back or the library changes.
         self._absent: Absent = ([], [])
+        # Photos from last time are listed a page at a time: the last page's highest photo
+        # id, how many undecided photos came after it, and whether the next is being read.
+        self._waiting_after = 0
+        self._waiting_left = 0
+        self._waiting_asked = False
         self._undo_shown: QueueItem | None = None  # the photo the latest undo's answer showed
         self.loader.loaded.connect(self._on_preview)
         view = page.queue
@@ -252,6 +278,8 @@ class ReviewSession(QObject):
         self._stopping = False
         self._decided = 0
         self._absent = ([], [])
+        self._waiting_after = self._waiting_left = 0
+        self._waiting_asked = False
         self._undo_shown = None
 
     def add_paths(self, paths: list[Path]) -> None:
@@ -431,8 +459,10 @@ class ReviewSession(QObject):
         self._apply_match(mp)  # first: when the progress says 'done', the photo shows it
         self._step(1)
 
-    def _apply_match(self, mp: MatchedPhoto) -> None:
-        row = next((r for r, i in enumerate(self.model.items) if i.path == mp.path), -1)
+    def _apply_match(self, mp: MatchedPhoto, counts: bool = True) -> None:
+        """Show a photo's match; ``counts`` False leaves the page's counts to the caller (a
+        batch updates them once)."""
+        row = self.model.row_of_path(mp.path)
         item = self.model.item(row)
         if item is None:
             return
@@ -450,7 +480,7 @@ class ReviewSession(QObject):
                 )
                 self.model.remove(item.key)
                 return
-        item.photo_id = mp.photo_id
+        self.model.set_photo(item, mp.photo_id)
         item.suggestions = mp.suggestions
         item.suggestion_thumbs = mp.suggestion_thumbs
         item.all_rejected = mp.all_rejected
@@ -465,12 +495,14 @@ class ReviewSession(QObject):
         _take_card(item, mp.decided_card, mp.decided_thumb)
         item.note = ""
         item.stopped = False  # matched before the Stop reached its chunk
-        if (item.preview is None or item.preview.isNull()) and mp.thumb and mp.thumb.exists():
-            item.preview = cached_pixmap(mp.thumb, PREVIEW_SIDE)
+        if (item.preview is None or item.preview.isNull()) and mp.thumb is not None:
+            # The library's thumbnail, read in the pool: the photo's own may be unreadable
+            # to Qt (HEIC) or gone. Read here, 2,000 photos from last time froze the window.
+            self.loader.request(("thumb", item.key), mp.thumb, PREVIEW_SIDE)
         self.model.changed(item.key)
         if row == self.current_row():
             self.refresh(reload_photo=not self.page.photo.has_photo())
-        else:
+        elif counts:
             self.page.update_counts()
 
     def refresh_suggestions(self) -> int:
@@ -596,9 +628,9 @@ class ReviewSession(QObject):
         match ``unmatched`` (photos queued before but never matched) again; ``stopped`` are
         listed as stopped, not matched."""
 
-        def run(ctx: TaskContext) -> tuple[list[MatchedPhoto], list[Path], list[Path], Absent]:
+        def run(ctx: TaskContext) -> tuple[Waiting, list[Path], list[Path], Absent]:
             lib = ctx.lib
-            waiting = [stored_match(lib, rec) for rec in overview.undecided_photos(lib)]
+            waiting = _waiting(lib, 0)
             # Matched since (from the command line, say): listed as the library has them,
             # if undecided, or not at all, never as stopped.
             known = {
@@ -620,25 +652,23 @@ class ReviewSession(QObject):
                 absent,
             )
 
-        def done(found: tuple[list[MatchedPhoto], list[Path], list[Path], Absent]) -> None:
-            photos, again, still_stopped, self._absent = found
-            fresh = {i.path: i for i in self._list([p.path for p in photos])}
-            rematch = []
-            for mp in photos:
-                item = fresh.get(mp.path)
-                if item is None:
-                    continue
-                if mp.needs_matching:
-                    rematch.append(item)
-                else:
-                    self._apply_match(mp)
+        def done(found: tuple[Waiting, list[Path], list[Path], Absent]) -> None:
+            waiting, again, still_stopped, self._absent = found
+            rematch = self._list_waiting(waiting)
             queued = self._list(again)
             kept = self._list([p for p in still_stopped if p not in set(again)])
             for item in kept:
                 self._mark_stopped(item)
             self._match(rematch + queued)
             said = []
-            if photos:
+            photos = waiting.photos
+            if photos and waiting.left:
+                n = len(photos) + waiting.left
+                said.append(
+                    f"{count(n, 'photo')} from last time {are(n)} waiting for review: the "
+                    f"oldest {len(photos):,} are listed, the others once these are decided"
+                )
+            elif photos:
                 n = len(photos)
                 said.append(f"{count(n, 'photo')} from last time {are(n)} waiting for review")
             if kept:
@@ -652,6 +682,58 @@ class ReviewSession(QObject):
                 self.select_row(self.model.next_undecided(-1))
 
         self.worker.submit(run, what="load the photos to review", on_result=done)
+
+    def _list_waiting(self, waiting: Waiting) -> list[QueueItem]:
+        """List photos from last time with their stored matches (in one go: the page's
+        counts once, not per photo); returns those to match again (another model's)."""
+        self._waiting_after, self._waiting_left = waiting.after, waiting.left
+        photos = waiting.photos
+        fresh = {i.path: i for i in self._list([p.path for p in photos])}
+        rematch = []
+        for mp in photos:
+            item = fresh.get(mp.path)
+            if item is None:
+                continue
+            if mp.needs_matching:
+                rematch.append(item)
+            else:
+                self._apply_match(mp, counts=False)
+        self.page.update_counts()
+        return rematch
+
+    def _list_more_waiting(self) -> None:
+        """The list is decided: the next page of photos from last time, if any was left."""
+        if self._waiting_left <= 0 or self._waiting_asked:
+            return
+        self._waiting_asked = True
+        after, epoch = self._waiting_after, self._epoch
+
+        def done(waiting: Waiting) -> None:
+            self._waiting_asked = False
+            if epoch != self._epoch:  # another library by now
+                return
+            rematch = self._list_waiting(waiting)
+            self._match(rematch)
+            n = len(waiting.photos)
+            if not n:  # decided meanwhile (from the command line, say)
+                return
+            said = f"{count(n, 'more photo')} from last time listed for review"
+            if waiting.left:
+                said += f"; {count(waiting.left, 'other')} {are(waiting.left)} listed after them"
+            self.message.emit(said)
+            if self.model.next_undecided(self.current_row()) >= 0:
+                self.select_row(self.model.next_undecided(self.current_row()))
+
+        def failed(err: TaskError) -> None:
+            self._waiting_asked = False
+            self.on_error("list the photos waiting for review", err)
+
+        self.worker.submit(
+            lambda ctx: _waiting(ctx.lib, after),
+            what="list the photos waiting for review",
+            on_result=done,
+            on_error=failed,
+        )
 
     # -- selection and navigation ------------------------------------------------------------
     def current_row(self) -> int:
@@ -699,6 +781,9 @@ class ReviewSession(QObject):
         nxt = self.model.next_undecided(row)
         if nxt >= 0:
             self.select_row(nxt)
+        elif self._waiting_left > 0:  # more from last time than were listed
+            self.refresh()
+            self._list_more_waiting()
         else:
             self.refresh()
             stopped = self.model.counts()["stopped"]
@@ -726,7 +811,8 @@ class ReviewSession(QObject):
         self.page.show_item(item, row, self.model.rowCount())
         if item is not None and reload_photo:
             self.page.photo.set_photo(None, "Loading…")
-            self.loader.request(("photo", item.key), item.path, PHOTO_SIDE)
+            # The library's 256-px thumbnail where Qt cannot read the photo (HEIC) or it is gone.
+            self.loader.request(("photo", item.key), [item.path, item.engine_thumb], PHOTO_SIDE)
 
     def _on_preview(self, key: object, image: QImage) -> None:
         kind, item_key = key  # type: ignore[misc]
@@ -735,8 +821,6 @@ class ReviewSession(QObject):
         if item is None:
             return
         pix = QPixmap.fromImage(image) if not image.isNull() else QPixmap()
-        if pix.isNull() and item.engine_thumb is not None and item.engine_thumb.exists():
-            pix = cached_pixmap(item.engine_thumb, 256)  # e.g. HEIC, which Qt cannot read
         if kind == "thumb":
             if not pix.isNull():
                 item.preview = pix

@@ -708,6 +708,8 @@ def import_catalog(
                             "DELETE FROM embeddings WHERE image_id = ? AND model_version != ?",
                             [row_id, encoder.version],
                         )
+                        if not report.updated:  # its vector changes under the same id
+                            lib.forget_index_files()
                         report.updated += 1
                     lib.db["embeddings"].upsert(
                         {

@@ -213,10 +213,18 @@ def get(lib: Library, decision_id: int) -> Decision:
     return _decision(row)
 
 
-_LIVE = (
-    "action != 'undo' AND id NOT IN "
-    "(SELECT undoes FROM decisions WHERE action = 'undo' AND undoes IS NOT NULL)"
-)
+def undone(table: str) -> str:
+    """A subquery that finds the undo of ``table``'s decision: through the undo index, one
+    lookup per decision (a list of every undo was built by a scan of all decisions, per
+    query and per key press)."""
+    return (
+        "SELECT 1 FROM decisions AS undo_row "
+        f"WHERE undo_row.action = 'undo' AND undo_row.undoes = {table}.id"
+    )
+
+
+# A decision is live unless it is an undo or undone; the table must be named ``decisions``.
+_LIVE = f"action != 'undo' AND NOT EXISTS ({undone('decisions')})"
 
 
 def undo(lib: Library, photo_id: int | None = None) -> Decision | None:
@@ -249,10 +257,8 @@ def effective_states(lib: Library, up_to: int | None = None) -> dict[int, Decisi
     stood when decision ``up_to`` was the latest (what a training run read then)."""
     live, params = _LIVE, []
     if up_to is not None:
-        live = (
-            "id <= ? AND action != 'undo' AND id NOT IN (SELECT undoes FROM decisions "
-            "WHERE action = 'undo' AND undoes IS NOT NULL AND id <= ?)"
-        )
+        undone_then = f"{undone('decisions')} AND undo_row.id <= ?"
+        live = f"id <= ? AND action != 'undo' AND NOT EXISTS ({undone_then})"
         params = [up_to, up_to]
     rows = lib.db.execute(
         f"SELECT {_COLUMNS} FROM decisions WHERE {live} AND action IN ('confirm', 'no_match') "

@@ -135,6 +135,14 @@ class VectorIndex:
         self.index.add(np.uint64(key), np.asarray(vector, dtype=np.float32))
         self._matrix = None
 
+    def extend(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Add many at once (one call into usearch)."""
+        if len(keys):
+            self.index.add(
+                np.asarray(keys, dtype=np.uint64), np.ascontiguousarray(vectors, np.float32)
+            )
+            self._matrix = None
+
     def remove(self, key: int) -> None:
         self.index.remove(np.uint64(key))
         self._matrix = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.db import select_in
-from engine.decisions import _LIVE, effective_states
+from engine.decisions import _LIVE, effective_states, undone
 from engine.training.options import MIN_HELDOUT
 from engine.wording import count
 
@@ -207,18 +207,31 @@ def sku_thumbs(lib: Library, skus: list[str]) -> dict[str, Path]:
     return {str(sku): lib.thumbnail(sha) for sku, sha in select_in(lib.db, sql, skus)}
 
 
-def undecided_photos(lib: Library, limit: int = 2000, offset: int = 0) -> list[PhotoRecord]:
-    """Photos matched earlier but never decided: the queue to resume on opening a library.
+_UNDECIDED = (
+    "FROM photos WHERE id > ? AND id NOT IN (SELECT photo_id FROM decisions "
+    f"WHERE {_LIVE} AND action IN ('confirm', 'no_match'))"
+)
+
+
+def undecided_photos(
+    lib: Library, limit: int = 2000, offset: int = 0, after: int = 0
+) -> list[PhotoRecord]:
+    """Photos matched earlier but never decided, oldest first (ids above ``after``): the
+    queue to resume on opening a library.
 
     One page in SQL (a photo is decided when it has a live confirm or no-match, as in
     ``effective_states``), so a library with 10k photos does not load them all to show 2000.
     """
     rows = lib.db.execute(
-        f"SELECT id, path, sha256 FROM photos WHERE id NOT IN (SELECT photo_id FROM decisions "
-        f"WHERE {_LIVE} AND action IN ('confirm', 'no_match')) ORDER BY id LIMIT ? OFFSET ?",
-        [max(0, limit), max(0, offset)],
+        f"SELECT id, path, sha256 {_UNDECIDED} ORDER BY id LIMIT ? OFFSET ?",
+        [after, max(0, limit), max(0, offset)],
     ).fetchall()
     return [PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha)) for pid, path, sha in rows]
+
+
+def undecided_count(lib: Library, after: int = 0) -> int:
+    """How many photos :func:`undecided_photos` would list with no limit."""
+    return int(lib.db.execute(f"SELECT count(*) {_UNDECIDED}", [after]).fetchone()[0])
 
 
 def confirmed_photos(lib: Library, sku: str, limit: int = 60) -> list[PhotoRecord]:
@@ -231,8 +244,17 @@ def newest_confirmed_photos(
     """The newest ``limit`` photos confirmed to ``sku`` and how many there are in all: a list
     capped at 60 must not be read as the product's total (it was, at 400)."""
     # By the decision now in force (ids grow with time): a photo confirmed again today is new.
-    states = sorted(effective_states(lib).items(), key=lambda item: item[1].id)
-    ids = [pid for pid, d in states if d.action == "confirm" and d.sku == sku]
+    # Read by the product's own confirmations, not every decision of the library (review 48).
+    ids = [
+        int(r[0])
+        for r in lib.db.execute(
+            f"SELECT photo_id FROM decisions WHERE action = 'confirm' AND sku = ? AND {_LIVE} "
+            "AND NOT EXISTS (SELECT 1 FROM decisions AS later WHERE later.photo_id = "
+            "decisions.photo_id AND later.id > decisions.id AND later.action IN "
+            f"('confirm', 'no_match') AND NOT EXISTS ({undone('later')})) ORDER BY id",
+            [sku],
+        )
+    ]
     newest = ids[-limit:] if limit > 0 else []
     records = photo_records(lib, newest)
     return [records[i] for i in newest if i in records], len(ids)

@@ -273,7 +273,7 @@ def test_a_schema_6_library_is_upgraded_to_the_reading_order(tmp_path: Path) -> 
     later renames and new products."""
     lib_dir = tmp_path / "lib"
     v6_library(lib_dir)
-    assert SCHEMA_VERSION == 8
+    assert SCHEMA_VERSION > 6
     with Library(lib_dir) as lib:
         assert lib.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert names(lib) == [*READ_ORDER, "Ærø cheese", "Ananas"]
