@@ -1440,8 +1440,11 @@ class MainWindow(QMainWindow):
         self.settings.setValue(keys.GEOMETRY, self.saveGeometry())
         self.settings.setValue(keys.SPLITTER, self.review.splitter.saveState())
         self.settings.sync()
-        # Gone at once: saving a big library's index and a backup may take seconds (review 48).
-        self.hide()
+        # Saving a big library's index and a backup may take seconds (review 48): said, and
+        # painted now, as the wait below holds the GUI thread. The window stays meanwhile:
+        # gone, a ShopMatch started again at once would be told the library is open elsewhere.
+        self.statusBar().showMessage("Saving the library…")
+        self.repaint()
         for timer in self.findChildren(QTimer):
             timer.stop()
         self.session.cancel_matching()

@@ -138,12 +138,13 @@ class Waiting:
     left: int
 
 
-def _waiting(lib, after: int) -> Waiting:  # type: ignore[no-untyped-def]
-    """Engine thread: the next page of undecided photos after photo id ``after``."""
-    records = overview.undecided_photos(lib, limit=WAITING_PAGE, after=after)
+def _waiting(lib, after: int, exclude: Sequence[int] = ()) -> Waiting:  # type: ignore[no-untyped-def]
+    """Engine thread: the next page of undecided photos after photo id ``after``, less
+    ``exclude`` (listed already, or taken off the list: back at the next opening)."""
+    records = overview.undecided_photos(lib, limit=WAITING_PAGE, after=after, exclude=exclude)
     last = records[-1].id if records else after
     photos = [stored_match(lib, rec) for rec in records]
-    return Waiting(photos, last, overview.undecided_count(lib, after=last))
+    return Waiting(photos, last, overview.undecided_count(lib, after=last, exclude=exclude))
 
 
 def stored_match(lib, rec: overview.PhotoRecord) -> MatchedPhoto:  # type: ignore[no-untyped-def]
@@ -416,6 +417,8 @@ class ReviewSession(QObject):
         self.matching_progress.emit(self._done, self._total)
         if self._stopping and not self.matching:
             self._say_stopped()
+        if not self.matching:  # e.g. the rest of the list could not be read
+            self._list_more_waiting()
 
     def _chunk_cancelled(
         self,
@@ -654,7 +657,7 @@ class ReviewSession(QObject):
 
         def done(found: tuple[Waiting, list[Path], list[Path], Absent]) -> None:
             waiting, again, still_stopped, self._absent = found
-            rematch = self._list_waiting(waiting)
+            rematch = self._list_waiting(waiting)[1]
             queued = self._list(again)
             kept = self._list([p for p in still_stopped if p not in set(again)])
             for item in kept:
@@ -683,12 +686,14 @@ class ReviewSession(QObject):
 
         self.worker.submit(run, what="load the photos to review", on_result=done)
 
-    def _list_waiting(self, waiting: Waiting) -> list[QueueItem]:
+    def _list_waiting(self, waiting: Waiting) -> tuple[list[QueueItem], list[QueueItem]]:
         """List photos from last time with their stored matches (in one go: the page's
-        counts once, not per photo); returns those to match again (another model's)."""
+        counts once, not per photo); returns those listed now and those of them to match
+        again (another model's)."""
         self._waiting_after, self._waiting_left = waiting.after, waiting.left
         photos = waiting.photos
-        fresh = {i.path: i for i in self._list([p.path for p in photos])}
+        listed = self._list([p.path for p in photos])
+        fresh = {i.path: i for i in listed}
         rematch = []
         for mp in photos:
             item = fresh.get(mp.path)
@@ -699,37 +704,47 @@ class ReviewSession(QObject):
             else:
                 self._apply_match(mp, counts=False)
         self.page.update_counts()
-        return rematch
+        return listed, rematch
+
+    def _list_done(self) -> bool:
+        """Nothing on the list is left to decide, nor still being matched."""
+        return self.model.next_undecided(-1) < 0 and not any(
+            i.status == "pending" and not i.stopped for i in self.model.items
+        )
 
     def _list_more_waiting(self) -> None:
-        """The list is decided: the next page of photos from last time, if any was left."""
-        if self._waiting_left <= 0 or self._waiting_asked:
+        """The list is done: the next page of photos from last time, if any was left."""
+        if self._waiting_left <= 0 or self._waiting_asked or not self._list_done():
             return
         self._waiting_asked = True
         after, epoch = self._waiting_after, self._epoch
+        # Listed already (dropped today), or taken off the list: back at the next opening.
+        shown = [i.photo_id for i in self.model.items if i.photo_id is not None]
+        shown += [i.photo_id for _row, i, _n in self._removed if i.photo_id is not None]
 
         def done(waiting: Waiting) -> None:
             self._waiting_asked = False
             if epoch != self._epoch:  # another library by now
                 return
-            rematch = self._list_waiting(waiting)
+            listed, rematch = self._list_waiting(waiting)
             self._match(rematch)
-            n = len(waiting.photos)
-            if not n:  # decided meanwhile (from the command line, say)
+            if not listed:  # decided meanwhile (from the command line, say)
+                self._say_all_reviewed()
                 return
+            n = len(listed)
             said = f"{count(n, 'more photo')} from last time listed for review"
             if waiting.left:
                 said += f"; {count(waiting.left, 'other')} {are(waiting.left)} listed after them"
             self.message.emit(said)
-            if self.model.next_undecided(self.current_row()) >= 0:
-                self.select_row(self.model.next_undecided(self.current_row()))
+            self.select_row(self.model.row_of(listed[0].key))
 
         def failed(err: TaskError) -> None:
             self._waiting_asked = False
-            self.on_error("list the photos waiting for review", err)
+            if epoch == self._epoch:
+                self.on_error("list the photos waiting for review", err)
 
         self.worker.submit(
-            lambda ctx: _waiting(ctx.lib, after),
+            lambda ctx: _waiting(ctx.lib, after, shown),
             what="list the photos waiting for review",
             on_result=done,
             on_error=failed,
@@ -776,24 +791,28 @@ class ReviewSession(QObject):
             self.select_row(min(row, self.model.rowCount() - 1))
         else:
             self.refresh()
+        self._list_more_waiting()  # that was the last one to decide
 
     def _advance(self, row: int) -> None:
         nxt = self.model.next_undecided(row)
         if nxt >= 0:
             self.select_row(nxt)
-        elif self._waiting_left > 0:  # more from last time than were listed
-            self.refresh()
+            return
+        self.refresh()
+        if self._waiting_left > 0:  # more from last time than were listed
             self._list_more_waiting()
         else:
-            self.refresh()
-            stopped = self.model.counts()["stopped"]
-            if stopped and not self.matching:  # not 'all reviewed': these were never matched
-                self.message.emit(
-                    f"All matched photos reviewed; {count(stopped, 'photo')} {were(stopped)} not "
-                    "matched (stopped): add them again to match them"
-                )
-            elif not self.matching:
-                self.message.emit("All photos reviewed. Export the inventory with Ctrl+E.")
+            self._say_all_reviewed()
+
+    def _say_all_reviewed(self) -> None:
+        stopped = self.model.counts()["stopped"]
+        if stopped and not self.matching:  # not 'all reviewed': these were never matched
+            self.message.emit(
+                f"All matched photos reviewed; {count(stopped, 'photo')} {were(stopped)} not "
+                "matched (stopped): add them again to match them"
+            )
+        elif not self.matching:
+            self.message.emit("All photos reviewed. Export the inventory with Ctrl+E.")
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         if self._photo_notice:
@@ -967,10 +986,11 @@ class ReviewSession(QObject):
             on_error=failed,
         )
 
-    def _reconcile(self, st: StateUpdate) -> None:
+    def _reconcile(self, st: StateUpdate, counts: bool = True) -> None:
         """The library's answer to a decision or an undo, given to the photo on the list and
         to one taken off it (Delete pressed before the answer came): Ctrl+Z puts that one
-        back as the library has it, not as the keypress guessed (no name, no card)."""
+        back as the library has it, not as the keypress guessed (no name, no card).
+        ``counts`` False leaves the page's counts to the caller (a batch: once)."""
         row = self.model.row_of_photo(st.photo_id)
         item = self.model.item(row)
         held = [i for _row, i, _n in self._removed if i.photo_id == st.photo_id]
@@ -980,9 +1000,14 @@ class ReviewSession(QObject):
         if item is not None:
             if row == self.current_row():
                 self.refresh()
-            else:
+            elif counts:
                 self.page.update_counts()
         self.decisions_changed.emit()
+
+    def _reconcile_all(self, states: list[StateUpdate]) -> None:
+        for st in states:
+            self._reconcile(st, counts=False)
+        self.page.update_counts()
 
     def undo(self) -> None:
         """Take back the latest action: a photo taken off the list when nothing was decided
@@ -1145,8 +1170,7 @@ class ReviewSession(QObject):
 
         def done(result: tuple[list[StateUpdate], list[str]]) -> None:
             states, warnings = result
-            for st in states:
-                self._reconcile(st)
+            self._reconcile_all(states)
             said = f"Confirmed {count(len(states), 'confident photo')}"
             if waits:
                 said += "; " + "; ".join(waits)
@@ -1176,7 +1200,7 @@ class ReviewSession(QObject):
             run,
             what="refresh the photo list",
             priority=Priority.INTERACTIVE,
-            on_result=lambda states: [self._reconcile(s) for s in states],
+            on_result=self._reconcile_all,
         )
 
     # -- search ------------------------------------------------------------------------------

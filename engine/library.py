@@ -297,7 +297,7 @@ class Library:
     def _put_back_backup(self) -> backups.Restored:
         """Replace the (closed) damaged database with the newest intact backup. The index
         files go stale first: ids the backup had not yet handed out will be handed out again."""
-        self.forget_index_files()
+        self.forget_index_files(keypoints=True)
         try:
             return backups.restore_newest(self.path, DB_NAME)
         except backups.NoBackupError as exc:
@@ -817,14 +817,20 @@ class Library:
         )
         return loaded
 
-    def forget_index_files(self) -> None:
-        """Make every saved index file read as stale (its sidecar goes), so it is rebuilt
-        from the database when next used: for changes a catch-up cannot see, a stored
-        vector replaced under its id (a supplier picture changed) or ids handed out again
-        (a backup put back). A crash after this costs a rebuild, never a stale vector."""
+    def forget_index_files(self, keypoints: bool = False) -> None:
+        """Make the saved vector index files read as stale (their sidecars go) and drop the
+        index held in memory, so it is rebuilt from the database when next used: for changes
+        a catch-up cannot see, a stored vector replaced under its id (a supplier picture
+        changed). A crash, or a failure that leaves the process running, after this costs a
+        rebuild, never a stale vector saved again as current. With ``keypoints``, the
+        keypoint index's files too: ids handed out again (a backup put back) break both."""
         folder = self.path / "index"
-        for info in folder.glob("*.usearch.json") if folder.is_dir() else []:
+        pattern = "*.usearch.json" if keypoints else "catalog-*.usearch.json"
+        for info in folder.glob(pattern) if folder.is_dir() else []:
             info.unlink(missing_ok=True)
+        self._index = None
+        self._index_dirty = False
+        self._index_removals = 0
 
     def invalidate_index(self) -> None:
         self._index = None

@@ -6,7 +6,9 @@ the schema stays the engine's business.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -208,30 +210,37 @@ def sku_thumbs(lib: Library, skus: list[str]) -> dict[str, Path]:
 
 
 _UNDECIDED = (
-    "FROM photos WHERE id > ? AND id NOT IN (SELECT photo_id FROM decisions "
+    "FROM photos WHERE id > ? AND id NOT IN (SELECT value FROM json_each(?)) "
+    "AND id NOT IN (SELECT photo_id FROM decisions "
     f"WHERE {_LIVE} AND action IN ('confirm', 'no_match'))"
 )
 
 
 def undecided_photos(
-    lib: Library, limit: int = 2000, offset: int = 0, after: int = 0
+    lib: Library,
+    limit: int = 2000,
+    offset: int = 0,
+    after: int = 0,
+    exclude: Collection[int] = (),
 ) -> list[PhotoRecord]:
-    """Photos matched earlier but never decided, oldest first (ids above ``after``): the
-    queue to resume on opening a library.
+    """Photos matched earlier but never decided, oldest first: the queue to resume on
+    opening a library. ``after`` and ``exclude`` leave out photos by id (a page already
+    listed; photos the window lists or took off its list).
 
     One page in SQL (a photo is decided when it has a live confirm or no-match, as in
     ``effective_states``), so a library with 10k photos does not load them all to show 2000.
     """
     rows = lib.db.execute(
         f"SELECT id, path, sha256 {_UNDECIDED} ORDER BY id LIMIT ? OFFSET ?",
-        [after, max(0, limit), max(0, offset)],
+        [after, json.dumps(sorted(exclude)), max(0, limit), max(0, offset)],
     ).fetchall()
     return [PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha)) for pid, path, sha in rows]
 
 
-def undecided_count(lib: Library, after: int = 0) -> int:
+def undecided_count(lib: Library, after: int = 0, exclude: Collection[int] = ()) -> int:
     """How many photos :func:`undecided_photos` would list with no limit."""
-    return int(lib.db.execute(f"SELECT count(*) {_UNDECIDED}", [after]).fetchone()[0])
+    params = [after, json.dumps(sorted(exclude))]
+    return int(lib.db.execute(f"SELECT count(*) {_UNDECIDED}", params).fetchone()[0])
 
 
 def confirmed_photos(lib: Library, sku: str, limit: int = 60) -> list[PhotoRecord]:

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import memory, overview
+from engine import catalog_import, memory, overview
 from engine.db import transaction, utcnow
 from engine.library import Library
+from engine.manifest import file_sha256
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
@@ -272,6 +273,42 @@ def test_a_picture_replaced_by_an_import_that_died_is_never_searched_by_its_old_
         assert np.allclose(indexed_vector(again, image_id), stored_vector(again, image_id))
 
 
+def test_an_import_that_fails_after_replacing_a_picture_never_saves_its_old_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window keeps the library open: an import that fails after it stored a replaced
+    picture's new vector (the disk filled up, say) skips the import's rebuild. The index held
+    in memory, with the old picture under that id, must not be saved as current when the
+    next confirmation marks it changed (review 49)."""
+    sheet = write_catalog(tmp_path / "supplier", 4)
+    path = tmp_path / "lib"
+    with Library(path) as lib:
+        lib.local_features = False
+        lib.import_catalog(tmp_path / "supplier", sheet)
+    picture = tmp_path / "supplier" / "images" / "SKU-001.jpg"
+    product_image(99).save(picture, quality=92)
+    os.utime(picture, (1_700_000_000, 1_700_000_000))
+
+    def full(*_a: Any, **_k: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    with Library(path) as lib:
+        _ = lib.index  # the window matched photos: the index is in memory
+        monkeypatch.setattr(catalog_import, "_withdraw", full)
+        with pytest.raises(OSError):
+            lib.import_catalog(tmp_path / "supplier", sheet)
+        monkeypatch.undo()
+        image_id = int(
+            lib.db.execute(
+                "SELECT id FROM catalog_images WHERE path = ?", [str(picture)]
+            ).fetchone()[0]
+        )
+        dim = lib.model_manifest(lib.model_version).embedding_dim
+        add_reference(lib, np.eye(dim, dtype="<f4")[3], sku="SKU-002")  # the index is dirty
+    with Library(path) as again:
+        assert np.allclose(indexed_vector(again, image_id), stored_vector(again, image_id))
+
+
 def test_ids_handed_out_again_after_a_backup_is_put_back_are_searched_by_their_new_vector(
     tmp_path: Path,
 ) -> None:
@@ -289,7 +326,9 @@ def test_ids_handed_out_again_after_a_backup_is_put_back_are_searched_by_their_n
         assert np.allclose(indexed_vector(lib, second), stored_vector(lib, second))
 
 
-def add_reference(lib: Library, vec: np.ndarray, index: bool = True) -> int:
+def add_reference(
+    lib: Library, vec: np.ndarray, index: bool = True, sku: str = "SKU-000001"
+) -> int:
     """A reference stored as a confirmation stores it (and, with ``index``, indexed)."""
     now = utcnow()
     with transaction(lib.db):
@@ -297,7 +336,7 @@ def add_reference(lib: Library, vec: np.ndarray, index: bool = True) -> int:
             lib.db["catalog_images"]
             .insert(
                 {
-                    "sku": "SKU-000001",
+                    "sku": sku,
                     "path": f"/p/IMG_{vec.argmax()}.jpg",
                     "sha256": f"{vec.argmax():064x}",
                     "origin": "confirmed",
@@ -470,3 +509,125 @@ def test_a_products_detail_reads_its_own_photos_not_every_decision(tmp_path: Pat
     # A read by product grows with the product's photos (1 -> 2); reading every decision
     # grows with the library (40 -> 4,000).
     assert many <= 5 * few + 50, (few, many)
+
+
+def test_taking_the_last_undecided_photo_off_the_list_lists_the_next_page(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_calls: test_desktop.EngineCalls,
+) -> None:
+    """Taking the last undecided photo off the list (Delete) leaves the list done, as a
+    decision does: the next page comes (review 49: only a decision brought it)."""
+    from desktop_app import session as session_module
+
+    monkeypatch.setattr(session_module, "WAITING_PAGE", 5)
+    with engine_calls.by_test():
+        path = grown_library(tmp_path / "lib", products=50, photos=8)
+    said: list[str] = []
+    window.session.message.connect(said.append)
+    window.open_library(path)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
+    for _ in range(4):
+        window.session.confirm_index(0)
+        qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
+    assert window.session.current_item() is window.model.item(4)
+    window.session.remove_current()  # the fifth, the last undecided one: off the list
+    qtbot.wait(200)
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
+    assert window.model.rowCount() == 4 + 3, (window.model.rowCount(), said[-3:])
+
+
+def test_a_photo_taken_off_the_list_this_session_does_not_come_back_as_from_last_time(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_calls: test_desktop.EngineCalls,
+) -> None:
+    """A photo dropped by mistake today and taken off the list (Delete) stays off it until
+    the library opens again, as Delete promises: the next page of photos from last time
+    leaves it out (its id is above the page), and counts only the photos it lists."""
+    from desktop_app import session as session_module
+
+    monkeypatch.setattr(session_module, "WAITING_PAGE", 5)
+    with engine_calls.by_test():
+        path = grown_library(tmp_path / "lib", products=50, photos=8)
+    mistake = tmp_path / "dropped" / "mistake.jpg"
+    mistake.parent.mkdir()
+    product_image(7).save(mistake, quality=90)
+    said: list[str] = []
+    window.session.message.connect(said.append)
+    window.open_library(path)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 5, timeout=WAIT_MS)
+    window.session.add_paths([mistake])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 6, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.model.item(5).status == "suggested" and not window.worker.busy,
+        timeout=WAIT_MS,
+    )
+    window.session.select_row(5)
+    window.session.remove_current()  # dropped by mistake: off the list
+    window.session.select_row(0)
+    for _ in range(5):
+        window.session.confirm_index(0)
+        qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.model.rowCount() >= 8, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
+    listed = [i.path.name for i in window.model.items]
+    assert "mistake.jpg" not in listed, (listed, said[-2:])
+    assert any("3 more photos from last time listed" in s for s in said), said
+
+
+def test_photos_still_being_matched_again_hold_back_the_next_page(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_calls: test_desktop.EngineCalls,
+) -> None:
+    """Photos from last time matched under another model are listed as being matched again;
+    deciding the few suggested ones meanwhile does not bring the next page, which would
+    let the list (previews and all) grow by a page each time staff caught up."""
+    import threading
+
+    from desktop_app import session as session_module
+
+    monkeypatch.setattr(session_module, "WAITING_PAGE", 5)
+    with engine_calls.by_test():
+        path = grown_library(tmp_path / "lib", products=50, photos=12, thumbs=True)
+        with Library(path) as lib:  # photos 2-5 were matched under a model no longer in use
+            lib.db.execute(
+                "UPDATE suggestions SET model_version = 'retired' WHERE photo_id BETWEEN 2 AND 5"
+            )
+            for pid in range(2, 6):
+                shot = tmp_path / "shots" / f"IMG_{pid}.jpg"
+                shot.parent.mkdir(exist_ok=True)
+                product_image(pid).save(shot, quality=90)
+                lib.db.execute(
+                    "UPDATE photos SET path = ?, sha256 = ? WHERE id = ?",
+                    [str(shot), file_sha256(shot), pid],
+                )
+    release = threading.Event()
+    original = Library.match
+
+    def slow(self: Library, *args: Any, **kw: Any) -> Any:
+        release.wait(20)
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(Library, "match", slow)
+    said: list[str] = []
+    window.session.message.connect(said.append)
+    window.open_library(path)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.model.item(0).status == "suggested", timeout=WAIT_MS)
+    assert [i.status for i in window.model.items][1:] == ["pending"] * 4
+    window.session.select_row(0)
+    window.session.confirm_index(0)
+    release.set()
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: all(i.status != "pending" for i in window.model.items), timeout=WAIT_MS)
+    statuses = [i.status for i in window.model.items]
+    assert len(statuses) == 5, (statuses, said)
