@@ -180,29 +180,8 @@ def test_an_index_file_one_reference_behind_is_caught_up_not_rebuilt(
     _ = lib.index
     vec = np.ones(lib.model_manifest(lib.model_version).embedding_dim, dtype="<f4")
     vec /= np.linalg.norm(vec)
-    now = utcnow()
-    with transaction(lib.db):
-        image_id = int(
-            lib.db["catalog_images"]
-            .insert(
-                {
-                    "sku": "SKU-000001",
-                    "path": "/p/IMG_1.jpg",
-                    "sha256": "f" * 64,
-                    "origin": "confirmed",
-                    "added_at": now,
-                    "updated_at": now,
-                }
-            )
-            .last_pk
-        )
-        lib.db["embeddings"].insert(
-            {"image_id": image_id, "model_version": lib.model_version, "vector": vec.tobytes()}
-        )
-    lib.index_add(image_id, vec)
-    # The process dies here: no close, no index save.
-    lib.db.close()
-    lib._lock.release()  # type: ignore[union-attr]
+    image_id = add_reference(lib, vec)
+    die(lib)
 
     rebuilt: list[int] = []
     original = Library.rebuild_index
