@@ -643,10 +643,10 @@ class ReviewPage(QWidget):
         total = sum(c.values())
         todo = c["suggested"] + c["pending"] - stopped
         self.queue_title.setText(
-            f"<b>Photos</b> ({total})<br><span style='color:#546e7a'>{todo} to review · "
-            f"{c['confirmed']} confirmed · {c['no_match']} no match"
-            + (f" · {stopped} not matched" if stopped else "")  # stopped: not to review yet
-            + (f" · {c['error']} unreadable" if c["error"] else "")  # so the counts add up
+            f"<b>Photos</b> ({total:,})<br><span style='color:#546e7a'>{todo:,} to review · "
+            f"{c['confirmed']:,} confirmed · {c['no_match']:,} no match"
+            + (f" · {stopped:,} not matched" if stopped else "")  # stopped: not to review yet
+            + (f" · {c['error']:,} unreadable" if c["error"] else "")  # so the counts add up
             + "</span>"
             if total
             else "<b>Photos</b>"
@@ -676,7 +676,7 @@ class ReviewPage(QWidget):
         if item.status == "confirmed":
             label += f": {item.decided_sku or ''}"
         self.photo_title.set_title(
-            item.path.name, [(label, colour), (f"photo {row + 1} of {total}", "#546e7a")]
+            item.path.name, [(label, colour), (f"photo {row + 1:,} of {total:,}", "#546e7a")]
         )
         message = None
         if item.status == "pending":
