@@ -131,20 +131,23 @@ def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
 @dataclass(frozen=True)
 class Waiting:
     """A page of photos from last time, with their stored matches: the highest photo id
-    listed and how many undecided photos come after it."""
+    listed, how many undecided photos from last time come after it, and the last photo id
+    of last time (photos added since are not from last time, even if taken off the list)."""
 
     photos: list[MatchedPhoto]
     after: int
     left: int
+    upto: int
 
 
-def _waiting(lib, after: int, exclude: Sequence[int] = ()) -> Waiting:  # type: ignore[no-untyped-def]
-    """Engine thread: the next page of undecided photos after photo id ``after``, less
-    ``exclude`` (listed already, or taken off the list: back at the next opening)."""
-    records = overview.undecided_photos(lib, limit=WAITING_PAGE, after=after, exclude=exclude)
+def _waiting(lib, after: int, upto: int | None) -> Waiting:  # type: ignore[no-untyped-def]
+    """Engine thread: the next page of undecided photos after photo id ``after`` (up to
+    ``upto``; None: the first page, up to the last photo there is now)."""
+    end = overview.last_photo_id(lib) if upto is None else upto
+    records = overview.undecided_photos(lib, limit=WAITING_PAGE, after=after, upto=end)
     last = records[-1].id if records else after
     photos = [stored_match(lib, rec) for rec in records]
-    return Waiting(photos, last, overview.undecided_count(lib, after=last, exclude=exclude))
+    return Waiting(photos, last, overview.undecided_count(lib, after=last, upto=end), end)
 
 
 def stored_match(lib, rec: overview.PhotoRecord) -> MatchedPhoto:  # type: ignore[no-untyped-def]
@@ -240,8 +243,9 @@ class ReviewSession(QObject):
         # remembered, (unmatched, stopped), until they are back or the library changes.
         self._absent: Absent = ([], [])
         # Photos from last time are listed a page at a time: the last page's highest photo
-        # id, how many undecided photos came after it, and whether the next is being read.
-        self._waiting_after = 0
+        # id, the last photo id of last time, how many undecided photos came after the page,
+        # and whether the next is being read.
+        self._waiting_after = self._waiting_upto = 0
         self._waiting_left = 0
         self._waiting_asked = False
         self._undo_shown: QueueItem | None = None  # the photo the latest undo's answer showed
@@ -279,7 +283,7 @@ class ReviewSession(QObject):
         self._stopping = False
         self._decided = 0
         self._absent = ([], [])
-        self._waiting_after = self._waiting_left = 0
+        self._waiting_after = self._waiting_left = self._waiting_upto = 0
         self._waiting_asked = False
         self._undo_shown = None
 
@@ -633,7 +637,7 @@ class ReviewSession(QObject):
 
         def run(ctx: TaskContext) -> tuple[Waiting, list[Path], list[Path], Absent]:
             lib = ctx.lib
-            waiting = _waiting(lib, 0)
+            waiting = _waiting(lib, 0, None)
             # Matched since (from the command line, say): listed as the library has them,
             # if undecided, or not at all, never as stopped.
             known = {
@@ -691,6 +695,7 @@ class ReviewSession(QObject):
         counts once, not per photo); returns those listed now and those of them to match
         again (another model's)."""
         self._waiting_after, self._waiting_left = waiting.after, waiting.left
+        self._waiting_upto = waiting.upto
         photos = waiting.photos
         listed = self._list([p.path for p in photos])
         fresh = {i.path: i for i in listed}
@@ -717,10 +722,7 @@ class ReviewSession(QObject):
         if self._waiting_left <= 0 or self._waiting_asked or not self._list_done():
             return
         self._waiting_asked = True
-        after, epoch = self._waiting_after, self._epoch
-        # Listed already (dropped today), or taken off the list: back at the next opening.
-        shown = [i.photo_id for i in self.model.items if i.photo_id is not None]
-        shown += [i.photo_id for _row, i, _n in self._removed if i.photo_id is not None]
+        after, upto, epoch = self._waiting_after, self._waiting_upto, self._epoch
 
         def done(waiting: Waiting) -> None:
             self._waiting_asked = False
@@ -744,7 +746,7 @@ class ReviewSession(QObject):
                 self.on_error("list the photos waiting for review", err)
 
         self.worker.submit(
-            lambda ctx: _waiting(ctx.lib, after, shown),
+            lambda ctx: _waiting(ctx.lib, after, upto),
             what="list the photos waiting for review",
             on_result=done,
             on_error=failed,

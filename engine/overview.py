@@ -6,9 +6,7 @@ the schema stays the engine's business.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,37 +208,38 @@ def sku_thumbs(lib: Library, skus: list[str]) -> dict[str, Path]:
 
 
 _UNDECIDED = (
-    "FROM photos WHERE id > ? AND id NOT IN (SELECT value FROM json_each(?)) "
-    "AND id NOT IN (SELECT photo_id FROM decisions "
+    "FROM photos WHERE id > ? AND id <= ? AND id NOT IN (SELECT photo_id FROM decisions "
     f"WHERE {_LIVE} AND action IN ('confirm', 'no_match'))"
 )
+_NO_END = 2**63 - 1  # SQLite's largest integer: no upper bound
 
 
 def undecided_photos(
-    lib: Library,
-    limit: int = 2000,
-    offset: int = 0,
-    after: int = 0,
-    exclude: Collection[int] = (),
+    lib: Library, limit: int = 2000, offset: int = 0, after: int = 0, upto: int | None = None
 ) -> list[PhotoRecord]:
     """Photos matched earlier but never decided, oldest first: the queue to resume on
-    opening a library. ``after`` and ``exclude`` leave out photos by id (a page already
-    listed; photos the window lists or took off its list).
+    opening a library. Only ids above ``after`` (a page already listed) and up to ``upto``
+    (the photos there were when the library opened: not those added since).
 
     One page in SQL (a photo is decided when it has a live confirm or no-match, as in
     ``effective_states``), so a library with 10k photos does not load them all to show 2000.
     """
+    end = _NO_END if upto is None else upto
     rows = lib.db.execute(
         f"SELECT id, path, sha256 {_UNDECIDED} ORDER BY id LIMIT ? OFFSET ?",
-        [after, json.dumps(sorted(exclude)), max(0, limit), max(0, offset)],
+        [after, end, max(0, limit), max(0, offset)],
     ).fetchall()
     return [PhotoRecord(int(pid), Path(path), sha, lib.thumbnail(sha)) for pid, path, sha in rows]
 
 
-def undecided_count(lib: Library, after: int = 0, exclude: Collection[int] = ()) -> int:
+def undecided_count(lib: Library, after: int = 0, upto: int | None = None) -> int:
     """How many photos :func:`undecided_photos` would list with no limit."""
-    params = [after, json.dumps(sorted(exclude))]
-    return int(lib.db.execute(f"SELECT count(*) {_UNDECIDED}", params).fetchone()[0])
+    end = _NO_END if upto is None else upto
+    return int(lib.db.execute(f"SELECT count(*) {_UNDECIDED}", [after, end]).fetchone()[0])
+
+
+def last_photo_id(lib: Library) -> int:
+    return int(lib.db.execute("SELECT coalesce(max(id), 0) FROM photos").fetchone()[0])
 
 
 def confirmed_photos(lib: Library, sku: str, limit: int = 60) -> list[PhotoRecord]:
