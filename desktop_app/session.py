@@ -1018,7 +1018,7 @@ class ReviewSession(QObject):
         if self._removed and self._removed[-1][2] == self._decided:
             row, item, _ = self._removed.pop()
             at = self.model.row_of(item.key)
-            if at < 0 and item.path not in {i.path for i in self.model.items}:
+            if at < 0 and self.model.row_of_path(item.path) < 0:
                 at = self.model.put_back(row, item)
                 if item.status == "pending" and not item.stopped:
                     self._match([item])  # another model took over while it was off the list
