@@ -1288,7 +1288,7 @@ class MainWindow(QMainWindow):
             start, base = self._match_clock
             rate = Progress("Matching photos", done - base, total - base, time.monotonic() - start)
             left = f" · {format_eta(rate.eta_s)}" if rate.eta_s is not None else ""
-            self.match_label.setText(f"Matching {done} of {count(total, 'photo')}{left}")
+            self.match_label.setText(f"Matching {done:,} of {count(total, 'photo')}{left}")
             self.match_bar.setRange(0, total)
             self.match_bar.setValue(done)
         else:

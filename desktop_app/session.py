@@ -249,6 +249,7 @@ class ReviewSession(QObject):
         self._waiting_left = 0
         self._waiting_asked = False
         self._undo_shown: QueueItem | None = None  # the photo the latest undo's answer showed
+        self._twins: list[tuple[str, str]] = []  # copies left out during this matching
         self.loader.loaded.connect(self._on_preview)
         view = page.queue
         view.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -286,6 +287,7 @@ class ReviewSession(QObject):
         self._waiting_after = self._waiting_left = self._waiting_upto = 0
         self._waiting_asked = False
         self._undo_shown = None
+        self._twins = []
 
     def add_paths(self, paths: list[Path]) -> None:
         """Queue files and folders: folders are expanded on the engine thread."""
@@ -421,8 +423,23 @@ class ReviewSession(QObject):
         self.matching_progress.emit(self._done, self._total)
         if self._stopping and not self.matching:
             self._say_stopped()
-        if not self.matching:  # e.g. the rest of the list could not be read
-            self._list_more_waiting()
+        if not self.matching:
+            self._say_twins()
+            self._list_more_waiting()  # e.g. the rest of the list could not be read
+
+    def _say_twins(self) -> None:
+        """Copies of a picture already listed, in one message once matching ends: one per
+        copy replaced the last in the status bar (60 copies in a drop showed one name)."""
+        twins, self._twins = self._twins, []
+        if len(twins) == 1:
+            ((name, other),) = twins
+            self.message.emit(f"{name} is the same picture as {other}; it is listed once")
+        elif twins:
+            n, (name, other) = len(twins), twins[0]
+            self.message.emit(
+                f"{count(n, 'photo')} {are(n)} the same picture as another photo listed; each "
+                f"picture is listed once (the first: {name}, the same as {other})"
+            )
 
     def _chunk_cancelled(
         self,
@@ -446,7 +463,11 @@ class ReviewSession(QObject):
         # Every photo of the chunk not matched counts as done: photos searched again after
         # an import are not pending, and the progress waited for them for ever.
         self._step(len(chunk) - len(delivered))
-        self.refresh()
+        # The photo on show and the counts are redrawn once, not per chunk: a Stop with 270
+        # chunks queued froze the window for a second (review 50).
+        shown = self.current_item()
+        if not self.matching or any(i is shown for i in left):
+            self.refresh()
 
     def _chunk_failed(
         self, chunk: list[QueueItem], err: TaskError, delivered: list[MatchedPhoto], epoch: int
@@ -481,10 +502,9 @@ class ReviewSession(QObject):
             twin = self.model.row_of_photo(mp.photo_id)
             if twin >= 0 and twin != row:
                 other = self.model.item(twin)
-                self.message.emit(
-                    f"{mp.path.name} is the same picture as {other.path.name if other else ''};"
-                    " it is listed once"
-                )
+                self._twins.append((mp.path.name, other.path.name if other else ""))
+                if not self.matching:
+                    self._say_twins()
                 self.model.remove(item.key)
                 return
         self.model.set_photo(item, mp.photo_id)

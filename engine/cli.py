@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import __version__
 from engine.errors import folder_problem
@@ -21,6 +22,9 @@ from engine.photo_scope import PhotoScope, export_summary, parse_when, photo_ids
 from engine.progress import Progress, format_eta
 from engine.training.options import STAGE_CACHE, STAGE_TRAIN
 from engine.wording import count, one_line
+
+if TYPE_CHECKING:
+    from engine.matching import PhotoMatch
 
 EXIT_ERROR = 1
 EXIT_PROBLEMS = 2  # ``check`` found damage it could not repair
@@ -286,21 +290,27 @@ def cmd_match(args: argparse.Namespace, bar: _Bar) -> int:
                 "the catalog has no pictures to match photos against yet: import the "
                 "supplier's pictures first ('shopmatch import FOLDER --sheet SHEET.csv')"
             )
-        results = list(
-            lib.match(
+        results: list[PhotoMatch] = []
+        interrupted = False
+        try:
+            for m in lib.match(
                 args.photos,
                 top_k=args.top,
                 category=args.category,
                 supplier=args.supplier,
                 progress=bar,
-            )
-        )
+            ):
+                results.append(m)
+        except KeyboardInterrupt:  # Ctrl+C: what was matched is saved, and said (its ids)
+            interrupted = True
         bar.close()
         from engine.decisions import rejected_by_photo
 
         failures = _print_matches(
             results, args.json, _decided(lib, results), rejected_by_photo(lib)
         )
+    if interrupted:
+        raise KeyboardInterrupt
     if not results:
         from engine.images import PICTURE_KINDS
 
