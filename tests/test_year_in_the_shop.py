@@ -220,14 +220,11 @@ def die(lib: Library) -> None:
     lib._lock.release()  # type: ignore[union-attr]
 
 
-def test_a_picture_replaced_by_an_import_that_died_is_never_searched_by_its_old_look(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The supplier sent a new picture under the same file name: the import stores its
-    vector under the same image id. If the process dies before the import's index rebuild,
-    the index file still has the same ids, so catching it up would keep the old picture's
-    vector; the import makes the file stale before it stores the new vector."""
+def picture_replaced(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A library of an imported catalog whose SKU-001 picture the supplier has since replaced
+    under the same file name: (library, sheet, picture)."""
     sheet = write_catalog(tmp_path / "supplier", 4)
+    assert sheet is not None
     path = tmp_path / "lib"
     with Library(path) as lib:
         lib.local_features = False
@@ -235,6 +232,22 @@ def test_a_picture_replaced_by_an_import_that_died_is_never_searched_by_its_old_
     picture = tmp_path / "supplier" / "images" / "SKU-001.jpg"
     product_image(99).save(picture, quality=92)
     os.utime(picture, (1_700_000_000, 1_700_000_000))
+    return path, sheet, picture
+
+
+def image_of(lib: Library, picture: Path) -> int:
+    row = lib.db.execute("SELECT id FROM catalog_images WHERE path = ?", [str(picture)])
+    return int(row.fetchone()[0])
+
+
+def test_a_picture_replaced_by_an_import_that_died_is_never_searched_by_its_old_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supplier sent a new picture under the same file name: the import stores its
+    vector under the same image id. If the process dies before the import's index rebuild,
+    the index file still has the same ids, so catching it up would keep the old picture's
+    vector; the import makes the file stale before it stores the new vector."""
+    path, sheet, picture = picture_replaced(tmp_path)
 
     def dies(self: Library) -> None:
         raise KeyboardInterrupt  # the power went at the end of the import
@@ -243,9 +256,7 @@ def test_a_picture_replaced_by_an_import_that_died_is_never_searched_by_its_old_
     monkeypatch.setattr(Library, "rebuild_index", dies)
     with pytest.raises(KeyboardInterrupt):
         lib.import_catalog(tmp_path / "supplier", sheet)
-    image_id = int(
-        lib.db.execute("SELECT id FROM catalog_images WHERE path = ?", [str(picture)]).fetchone()[0]
-    )
+    image_id = image_of(lib, picture)
     die(lib)
     monkeypatch.undo()
     with Library(path) as again:
@@ -259,14 +270,7 @@ def test_an_import_that_fails_after_replacing_a_picture_never_saves_its_old_vect
     picture's new vector (the disk filled up, say) skips the import's rebuild. The index held
     in memory, with the old picture under that id, must not be saved as current when the
     next confirmation marks it changed (review 49)."""
-    sheet = write_catalog(tmp_path / "supplier", 4)
-    path = tmp_path / "lib"
-    with Library(path) as lib:
-        lib.local_features = False
-        lib.import_catalog(tmp_path / "supplier", sheet)
-    picture = tmp_path / "supplier" / "images" / "SKU-001.jpg"
-    product_image(99).save(picture, quality=92)
-    os.utime(picture, (1_700_000_000, 1_700_000_000))
+    path, sheet, picture = picture_replaced(tmp_path)
 
     def full(*_a: Any, **_k: Any) -> Any:
         raise OSError(28, "No space left on device")
@@ -277,11 +281,7 @@ def test_an_import_that_fails_after_replacing_a_picture_never_saves_its_old_vect
         with pytest.raises(OSError):
             lib.import_catalog(tmp_path / "supplier", sheet)
         monkeypatch.undo()
-        image_id = int(
-            lib.db.execute(
-                "SELECT id FROM catalog_images WHERE path = ?", [str(picture)]
-            ).fetchone()[0]
-        )
+        image_id = image_of(lib, picture)
         dim = lib.model_manifest(lib.model_version).embedding_dim
         add_reference(lib, np.eye(dim, dtype="<f4")[3], sku="SKU-002")  # the index is dirty
     with Library(path) as again:
@@ -389,13 +389,15 @@ def test_restoring_the_queue_decodes_no_thumbnail_per_photo_on_the_gui_thread(
     assert len(on_gui) <= 5, f"{len(on_gui)} pictures decoded on the GUI thread for 60 photos"
 
 
-def test_photos_from_last_time_beyond_a_page_are_listed_once_those_listed_are_decided(
+def opened_in_pages_of_5(
     qtbot: Any,
     window: MainWindow,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     engine_calls: test_desktop.EngineCalls,
-) -> None:
+) -> list[str]:
+    """The window opened on a library with 8 photos from last time, listed 5 at a time
+    (its first page listed); returns the list of what the review page says from then."""
     from desktop_app import session as session_module
 
     monkeypatch.setattr(session_module, "WAITING_PAGE", 5)
@@ -405,6 +407,17 @@ def test_photos_from_last_time_beyond_a_page_are_listed_once_those_listed_are_de
     window.session.message.connect(said.append)
     window.open_library(path)
     qtbot.waitUntil(lambda: window.model.rowCount() == 5, timeout=WAIT_MS)
+    return said
+
+
+def test_photos_from_last_time_beyond_a_page_are_listed_once_those_listed_are_decided(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_calls: test_desktop.EngineCalls,
+) -> None:
+    said = opened_in_pages_of_5(qtbot, window, tmp_path, monkeypatch, engine_calls)
     assert any("8 photos from last time are waiting" in s and "oldest 5" in s for s in said), said
     for _ in range(5):
         window.session.confirm_index(0)
@@ -499,15 +512,7 @@ def test_taking_the_last_undecided_photo_off_the_list_lists_the_next_page(
 ) -> None:
     """Taking the last undecided photo off the list (Delete) leaves the list done, as a
     decision does: the next page comes (review 49: only a decision brought it)."""
-    from desktop_app import session as session_module
-
-    monkeypatch.setattr(session_module, "WAITING_PAGE", 5)
-    with engine_calls.by_test():
-        path = grown_library(tmp_path / "lib", products=50, photos=8)
-    said: list[str] = []
-    window.session.message.connect(said.append)
-    window.open_library(path)
-    qtbot.waitUntil(lambda: window.model.rowCount() == 5, timeout=WAIT_MS)
+    said = opened_in_pages_of_5(qtbot, window, tmp_path, monkeypatch, engine_calls)
     qtbot.waitUntil(lambda: not window.worker.busy, timeout=WAIT_MS)
     for _ in range(4):
         window.session.confirm_index(0)
@@ -529,18 +534,10 @@ def test_a_photo_taken_off_the_list_this_session_does_not_come_back_as_from_last
     """A photo dropped by mistake today and taken off the list (Delete) stays off it until
     the library opens again, as Delete promises: the next page of photos from last time
     leaves it out (its id is above the page), and counts only the photos it lists."""
-    from desktop_app import session as session_module
-
-    monkeypatch.setattr(session_module, "WAITING_PAGE", 5)
-    with engine_calls.by_test():
-        path = grown_library(tmp_path / "lib", products=50, photos=8)
     mistake = tmp_path / "dropped" / "mistake.jpg"
     mistake.parent.mkdir()
     product_image(7).save(mistake, quality=90)
-    said: list[str] = []
-    window.session.message.connect(said.append)
-    window.open_library(path)
-    qtbot.waitUntil(lambda: window.model.rowCount() == 5, timeout=WAIT_MS)
+    said = opened_in_pages_of_5(qtbot, window, tmp_path, monkeypatch, engine_calls)
     window.session.add_paths([mistake])
     qtbot.waitUntil(lambda: window.model.rowCount() == 6, timeout=WAIT_MS)
     qtbot.waitUntil(
