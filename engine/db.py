@@ -416,6 +416,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v9,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+MAX_SQLITE_INT = 2**63 - 1  # the largest id SQLite stores
 # Settings key: the schema version an upgrade started from (the oldest, if several), set in
 # the migration's own transaction and cleared once the library has caught up with what the
 # old release left undone (``Library``: instant memory, products it dropped, its index file).

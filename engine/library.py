@@ -688,11 +688,16 @@ class Library:
         return local_stage.explain(self, Path(path), image_id)
 
     # -- vector index ------------------------------------------------------------------------
-    def _embedding_rows(self, version: str) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.db.execute(
-            "SELECT image_id, vector FROM embeddings WHERE model_version = ? ORDER BY image_id",
-            [version],
-        ).fetchall()
+    def _embedding_rows(
+        self, version: str, only: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(image ids, vectors) stored for ``version``: all of them, or the ids in ``only``."""
+        sql = "SELECT image_id, vector FROM embeddings WHERE model_version = ?"
+        if only is None:
+            rows = self.db.execute(sql + " ORDER BY image_id", [version]).fetchall()
+        else:
+            where = sql + " AND image_id IN ({marks})"
+            rows = list(select_in(self.db, where, only.tolist(), prefix=[version]))
         dim = self.model_manifest(version).embedding_dim
         keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
         vecs = np.zeros((len(rows), dim), dtype=np.float32)
@@ -793,20 +798,7 @@ class Library:
         for key in extra:
             loaded.remove(int(key))
         if len(missing):
-            dim = loaded.dim
-            rows = select_in(
-                self.db,
-                "SELECT image_id, vector FROM embeddings WHERE model_version = ? "
-                "AND image_id IN ({marks})",
-                missing.tolist(),
-                prefix=[self.model_version],
-            )
-            keys, vectors = [], []
-            for key, blob in rows:
-                keys.append(key)
-                vectors.append(np.frombuffer(blob, dtype="<f4", count=dim))
-            if keys:
-                loaded.extend(np.asarray(keys, dtype=np.uint64), np.stack(vectors))
+            loaded.extend(*self._embedding_rows(self.model_version, only=missing))
         self._index_dirty = True  # saved with the next flush, as the changes would have been
         self._index_removals = len(extra)
         log.info(

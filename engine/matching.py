@@ -18,7 +18,14 @@ import numpy as np
 from PIL import Image
 
 from engine import local_features
-from engine.db import CURRENT_SKUS, select_in, store_photo_vector, transaction, utcnow
+from engine.db import (
+    CURRENT_SKUS,
+    MAX_SQLITE_INT,
+    select_in,
+    store_photo_vector,
+    transaction,
+    utcnow,
+)
 from engine.home import expand_home
 from engine.images import ImageLoadError, check_file, iter_image_files
 from engine.index import NO_KEY
@@ -366,9 +373,6 @@ def has_withdrawn_suggestions(lib: Library, photo_id: int) -> bool:
         [photo_id, lib.model_version],
     ).fetchone()
     return row is not None
-
-
-MAX_SQLITE_INT = 2**63 - 1
 
 
 def resolve_photo(lib: Library, ref: str | int | Path) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.db import select_in
+from engine.db import MAX_SQLITE_INT, select_in
 from engine.decisions import _LIVE, effective_states, undone
 from engine.training.options import MIN_HELDOUT
 from engine.wording import count
@@ -211,7 +211,6 @@ _UNDECIDED = (
     "FROM photos WHERE id > ? AND id <= ? AND id NOT IN (SELECT photo_id FROM decisions "
     f"WHERE {_LIVE} AND action IN ('confirm', 'no_match'))"
 )
-_NO_END = 2**63 - 1  # SQLite's largest integer: no upper bound
 
 
 def undecided_photos(
@@ -224,7 +223,7 @@ def undecided_photos(
     One page in SQL (a photo is decided when it has a live confirm or no-match, as in
     ``effective_states``), so a library with 10k photos does not load them all to show 2000.
     """
-    end = _NO_END if upto is None else upto
+    end = MAX_SQLITE_INT if upto is None else upto
     rows = lib.db.execute(
         f"SELECT id, path, sha256 {_UNDECIDED} ORDER BY id LIMIT ? OFFSET ?",
         [after, end, max(0, limit), max(0, offset)],
@@ -234,7 +233,7 @@ def undecided_photos(
 
 def undecided_count(lib: Library, after: int = 0, upto: int | None = None) -> int:
     """How many photos :func:`undecided_photos` would list with no limit."""
-    end = _NO_END if upto is None else upto
+    end = MAX_SQLITE_INT if upto is None else upto
     return int(lib.db.execute(f"SELECT count(*) {_UNDECIDED}", [after, end]).fetchone()[0])
 
 
