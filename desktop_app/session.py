@@ -9,7 +9,7 @@ feels instant; a failed decision is rolled back and reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
@@ -242,11 +242,9 @@ class ReviewSession(QObject):
         # Remembered photos whose files are not there now (a card not plugged in): kept
         # remembered, (unmatched, stopped), until they are back or the library changes.
         self._absent: Absent = ([], [])
-        # Photos from last time are listed a page at a time: the last page's highest photo
-        # id, the last photo id of last time, how many undecided photos came after the page,
-        # and whether the next is being read.
-        self._waiting_after = self._waiting_upto = 0
-        self._waiting_left = 0
+        # Photos from last time are listed a page at a time: the last page listed (its
+        # photos let go), and whether the next is being read.
+        self._page: Waiting | None = None
         self._waiting_asked = False
         self._undo_shown: QueueItem | None = None  # the photo the latest undo's answer showed
         self._twins: list[tuple[str, str]] = []  # copies left out during this matching
@@ -284,7 +282,7 @@ class ReviewSession(QObject):
         self._stopping = False
         self._decided = 0
         self._absent = ([], [])
-        self._waiting_after = self._waiting_left = self._waiting_upto = 0
+        self._page = None
         self._waiting_asked = False
         self._undo_shown = None
         self._twins = []
@@ -714,8 +712,7 @@ class ReviewSession(QObject):
         """List photos from last time with their stored matches (in one go: the page's
         counts once, not per photo); returns those listed now and those of them to match
         again (another model's)."""
-        self._waiting_after, self._waiting_left = waiting.after, waiting.left
-        self._waiting_upto = waiting.upto
+        self._page = replace(waiting, photos=[])
         photos = waiting.photos
         listed = self._list([p.path for p in photos])
         fresh = {i.path: i for i in listed}
@@ -739,10 +736,11 @@ class ReviewSession(QObject):
 
     def _list_more_waiting(self) -> None:
         """The list is done: the next page of photos from last time, if any was left."""
-        if self._waiting_left <= 0 or self._waiting_asked or not self._list_done():
+        page = self._page
+        if page is None or not page.left or self._waiting_asked or not self._list_done():
             return
         self._waiting_asked = True
-        after, upto, epoch = self._waiting_after, self._waiting_upto, self._epoch
+        after, upto, epoch = page.after, page.upto, self._epoch
 
         def done(waiting: Waiting) -> None:
             self._waiting_asked = False
@@ -821,7 +819,7 @@ class ReviewSession(QObject):
             self.select_row(nxt)
             return
         self.refresh()
-        if self._waiting_left > 0:  # more from last time than were listed
+        if self._page is not None and self._page.left:  # more from last time than listed
             self._list_more_waiting()
         else:
             self._say_all_reviewed()
