@@ -26,6 +26,7 @@ from engine.db import (
     transaction,
     utcnow,
 )
+from engine.decisions import photo_state
 from engine.home import expand_home
 from engine.images import ImageLoadError, check_file, iter_image_files
 from engine.index import NO_KEY
@@ -88,8 +89,10 @@ def rank_skus(
     top_k: int,
     category: str | None = None,
     supplier: str | None = None,
+    exclude: frozenset[int] = frozenset(),
 ) -> list[list[Suggestion]]:
-    """Per query vector, the top-k SKUs by best image similarity, with calibrated scores."""
+    """Per query vector, the top-k SKUs by best image similarity, with calibrated scores;
+    ``exclude``: image ids passed over (a confirmed photo's own remembered reference)."""
     index = lib.index
     if len(index) == 0 or len(vectors) == 0:
         return [[] for _ in range(len(vectors))]
@@ -102,14 +105,15 @@ def rank_skus(
     n_products = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
     per_sku = max(1, len(index) // max(1, n_products))
     # Enough image hits to fill ``pool`` SKUs even when products have several images.
-    keys, sims = index.search(vectors, pool * max(2, per_sku + 1), allowed=allowed_keys)
+    wanted = pool * max(2, per_sku + 1) + len(exclude)
+    keys, sims = index.search(vectors, wanted, allowed=allowed_keys)
     image_sku = _image_skus(lib, np.unique(keys))
     temperature = lib.encoder.manifest.temperature
     out: list[list[Suggestion]] = []
     for row_keys, row_sims in zip(keys, sims, strict=True):
         best: dict[str, tuple[float, int]] = {}
         for key, sim in zip(row_keys.tolist(), row_sims.tolist(), strict=True):
-            sku = image_sku.get(key)
+            sku = None if key in exclude else image_sku.get(key)
             if sku is None or (allowed_skus is not None and sku not in allowed_skus):
                 continue
             if sku not in best:  # results are sorted, so the first hit is the best image
@@ -238,15 +242,17 @@ def match_paths(
             log.exception("keypoints of %s could not be extracted", path)
             photo_feats[path] = None
 
-    def ranked(batch_paths: Sequence[Path], vectors: np.ndarray) -> list[list[Suggestion]]:
-        results = rank_skus(lib, vectors, pool_k, category, supplier)
+    def ranked(
+        batch_paths: Sequence[Path], vectors: np.ndarray, exclude: frozenset[int] = frozenset()
+    ) -> list[list[Suggestion]]:
+        results = rank_skus(lib, vectors, pool_k, category, supplier, exclude)
         if lf_index is None:
             return results
         return [
             _with_products(
                 lib,
                 local_features.rerank_photo(
-                    lib, lf_index, photo_feats.pop(p, None), v, sugg, kept, allowed
+                    lib, lf_index, photo_feats.pop(p, None), v, sugg, kept, allowed, exclude
                 ),
             )
             for p, v, sugg in zip(batch_paths, vectors, results, strict=True)
@@ -294,13 +300,23 @@ def match_paths(
             seen[sha] = path
             fresh.append((path, sha))
 
-    # Photos already embedded: just search again (the catalog may have changed).
+    # Photos already embedded: search again (the catalog or instant memory may have changed
+    # since), except decided ones, which keep what they were decided on.
+    n_products = int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0])
     for path, _sha, photo_id, vec, earlier in known:
         if photo_id < 0:
             continue
+        own: frozenset[int] = frozenset()
+        if photo_state(lib, photo_id).decision is not None:
+            stored = stored_suggestions(lib, photo_id)
+            if stored and len(stored) >= min(top_k, n_products):
+                reporter.step()
+                yield PhotoMatch(path, photo_id, stored[:top_k], duplicate_of=earlier)
+                continue
+            own = remembered_references(lib, photo_id)  # else it finds itself at 100%
         if lf_index is not None:
             features_of(path, None)
-        (sugg,) = ranked([path], vec[None, :])
+        (sugg,) = ranked([path], vec[None, :], own)
         with transaction(lib.db):
             _store(lib, photo_id, sugg)
         reporter.step()
@@ -362,6 +378,12 @@ def stored_suggestions(lib: Library, photo_id: int) -> list[Suggestion]:
     return _with_products(
         lib, [Suggestion(r[0], r[1], r[2], r[3], r[4], inliers=r[5]) for r in rows]
     )
+
+
+def remembered_references(lib: Library, photo_id: int) -> frozenset[int]:
+    """Image ids of the photo itself in the index (instant memory of its confirmation)."""
+    rows = lib.db.execute("SELECT id FROM catalog_images WHERE photo_id = ?", [photo_id])
+    return frozenset(int(r[0]) for r in rows)
 
 
 def has_withdrawn_suggestions(lib: Library, photo_id: int) -> bool:

@@ -117,12 +117,14 @@ def rerank_photo(
     suggestions: Sequence[Suggestion],
     top_k: int,
     allowed: Callable[[str], bool],
+    exclude: frozenset[int] = frozenset(),
 ) -> list[Suggestion]:
-    """Re-ranked suggestions, or the global ones (cut to ``top_k``) if the stage fails."""
+    """Re-ranked suggestions, or the global ones (cut to ``top_k``) if the stage fails;
+    ``exclude``: image ids left out (see ``rerank``)."""
     if index is None or photo is None:
         return list(suggestions[:top_k])
     try:
-        return rerank_suggestions(lib, index, photo, vector, suggestions, top_k, allowed)
+        return rerank_suggestions(lib, index, photo, vector, suggestions, top_k, allowed, exclude)
     except Exception as exc:
         # A Ctrl-C during the search (see ``stopped``): caught as a failed re-ranking, it
         # was logged and matching went on for minutes.

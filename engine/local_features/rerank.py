@@ -198,14 +198,16 @@ def rerank(
     suggestions: Sequence[Suggestion],
     top_k: int,
     allowed: Callable[[str], bool],
+    exclude: frozenset[int] = frozenset(),
 ) -> list[Suggestion]:
-    """Suggestions for one photo, re-ranked by verified local features."""
+    """Suggestions for one photo, re-ranked by verified local features; ``exclude``: image
+    ids never to vote for (a confirmed photo's own remembered reference)."""
     if len(photo) == 0 or not suggestions:
         return combine(suggestions, {}, 1.0, top_k)
     root = photo.root()
     neigh = index.search(root[:VOTE_KEYPOINTS], NEIGHBOURS)
     votes = vote(neigh, photo, index.geometry_of(neigh.keys))
-    voted = [i for i, n in votes.items() if n >= MIN_VOTES]
+    voted = [i for i, n in votes.items() if n >= MIN_VOTES and i not in exclude]
     image_sku = _image_skus(lib, voted)
     candidates = select_candidates(votes, suggestions, image_sku, allowed)
     results = verify_candidates(lib, photo, root, candidates)
