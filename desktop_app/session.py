@@ -8,6 +8,8 @@ feels instant; a failed decision is rolled back and reported.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,8 +54,20 @@ STOPPED_KEY_NOTE = "Not matched: matching was stopped; add the photo again to ma
 REMATCH_NOTE = "Matching again with the new model…"
 # Sent back to matching with no model switch (Ctrl+Z after an import withdrew its products).
 AGAIN_NOTE = "Matching again…"
+# Photos searched again after one decision, at most: those whose suggestions the new
+# reference changes, nearest on the list first (bench/bench_review_in_order.py).
+SEARCH_AGAIN = 8
+# Photos a decision checks for that, nearest on the list first: the check reads their
+# vectors, 10-20 ms for 300 (a year-old library, 20,000 products), so not all 2,000 listed.
+SEARCH_AGAIN_CHECKED = 500
+# A number key or Enter this soon after the photo's suggestions changed on screen is not
+# taken: it was meant for the suggestions shown before.
+SETTLE_S = 0.5
+UPDATED_NOTE = "Suggestions updated with what you confirmed"
+SETTLE_NOTE = "The suggestions just changed: check them, then press again"
 
 ErrorHandler = Callable[[str, TaskError], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,9 @@ class StateUpdate:
     card_thumb: Path | None = None
     # Recorded with no rank (none of the photo's suggestions): found by search.
     from_search: bool = False
+    # Photos on the list whose suggestions the decision outdated (instant memory): searched
+    # again in the background (ReviewSession._search_again).
+    search_again: tuple[int, ...] = ()
 
 
 def _product_card(lib, product: dict[str, object]) -> tuple[Suggestion, Path | None]:  # type: ignore[no-untyped-def]
@@ -126,6 +143,13 @@ def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
         return StateUpdate(photo_id, st.status, sku, name)
     card, thumb = _product_card(lib, product)
     return StateUpdate(photo_id, st.status, sku, name, card, thumb, confirmed.rank is None)
+
+
+def _outdated(lib, st: StateUpdate, waiting: Sequence[int], mark: int) -> StateUpdate:  # type: ignore[no-untyped-def]
+    """Engine thread: ``st`` with the photos of ``waiting`` whose suggestions the decision
+    outdated (instant memory added or took away a reference since ``mark``)."""
+    again = lib.outdated_suggestions(waiting, mark, SEARCH_AGAIN)
+    return replace(st, search_again=tuple(again)) if again else st
 
 
 @dataclass(frozen=True)
@@ -248,6 +272,9 @@ class ReviewSession(QObject):
         self._waiting_asked = False
         self._undo_shown: QueueItem | None = None  # the photo the latest undo's answer showed
         self._twins: list[tuple[str, str]] = []  # copies left out during this matching
+        self._again_tokens: list[CancelToken] = []  # photos searched again after a decision
+        # The photo whose suggestions changed on show, and until when keys 1-9 wait (monotonic).
+        self._cards_changed: tuple[int, float] | None = None
         self.loader.loaded.connect(self._on_preview)
         view = page.queue
         view.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -404,9 +431,10 @@ class ReviewSession(QObject):
             )
 
     def cancel_matching(self) -> None:
-        for t in self._tokens:
+        for t in [*self._tokens, *self._again_tokens]:
             t.cancel()
         self._tokens.clear()
+        self._again_tokens.clear()
 
     def _mark_stopped(self, item: QueueItem) -> None:
         item.stopped = True
@@ -455,16 +483,16 @@ class ReviewSession(QObject):
             and self.model.row_of(i.key) >= 0
             and self._matched_by.get(i.key) is token  # not added again since
         ]
-        for item in left:
-            if not item.stopped:
-                self._mark_stopped(item)
+        newly = [i for i in left if not i.stopped]  # (Stop marked the others already)
+        for item in newly:
+            self._mark_stopped(item)
         # Every photo of the chunk not matched counts as done: photos searched again after
         # an import are not pending, and the progress waited for them for ever.
         self._step(len(chunk) - len(delivered))
         # The photo on show and the counts are redrawn once, not per chunk: a Stop with 270
         # chunks queued froze the window for a second (review 50).
         shown = self.current_item()
-        if not self.matching or any(i is shown for i in left):
+        if not self.matching or any(i is shown for i in newly):
             self.refresh()
 
     def _chunk_failed(
@@ -529,6 +557,68 @@ class ReviewSession(QObject):
             self.refresh(reload_photo=not self.page.photo.has_photo())
         elif counts:
             self.page.update_counts()
+
+    def _waiting_ids(self) -> list[int]:
+        """The listed photos still to decide, matched (their stored vectors can be searched
+        again), in the order staff will see them: the one on show and those after it first
+        (at most SEARCH_AGAIN_CHECKED)."""
+        items = self.model.items
+        start = max(0, self.current_row())
+        return [
+            i.photo_id
+            for i in [*items[start:], *items[:start]]
+            if i.status == "suggested" and i.photo_id is not None
+        ][:SEARCH_AGAIN_CHECKED]
+
+    def _search_again(self, photo_ids: Sequence[int]) -> None:
+        """Search again photos a decision outdated (a product just confirmed looks like them),
+        in the background and without progress: they keep their suggestions until the new
+        ones come. Without this, a delivery matched in one go kept the suggestions of that
+        moment while staff confirmed its photos one by one (see SEARCH_AGAIN)."""
+        items = [
+            item
+            for pid in photo_ids
+            if (item := self.model.item(self.model.row_of_photo(pid))) is not None
+            and item.status == "suggested"
+        ]
+        if not items:
+            return
+        paths = [i.path for i in items]
+        token = CancelToken()
+        self._again_tokens.append(token)
+
+        def run(ctx: TaskContext) -> None:
+            for m in ctx.lib.match(paths, top_k=TOP_K, cancel=ctx.token):
+                ctx.partial(describe_match(ctx.lib, m))
+
+        def found(mp: MatchedPhoto, epoch: int = self._epoch) -> None:
+            row = self.model.row_of_path(mp.path)
+            item = self.model.item(row)
+            # Decided, or matched again by another model, since it was asked for: left as is.
+            if epoch != self._epoch or item is None or item.status != "suggested":
+                return
+            if mp.status != "suggested" or mp.photo_id != item.photo_id:
+                return
+            before = [(s.sku, round(s.score, 2)) for s in item.suggestions]
+            self._apply_match(mp)
+            after = [(s.sku, round(s.score, 2)) for s in item.suggestions]
+            if row == self.current_row() and [k for k, _ in before] != [k for k, _ in after]:
+                self._cards_changed = (item.key, time.monotonic() + SETTLE_S)
+                self._notice(UPDATED_NOTE)
+
+        def finished() -> None:
+            if token in self._again_tokens:
+                self._again_tokens.remove(token)
+
+        self.worker.submit(
+            run,
+            what="search the photos waiting again",
+            priority=Priority.BACKGROUND,
+            token=token,
+            on_partial=found,
+            on_error=lambda err: log.warning("searching photos again failed: %s", err),
+            on_done=finished,
+        )
 
     def refresh_suggestions(self) -> int:
         """The catalog changed (an import added, changed or withdrew pictures): photos still
@@ -902,6 +992,10 @@ class ReviewSession(QObject):
                 else f"There is no suggestion {index + 1} for this photo"
             )
             return
+        changed = self._cards_changed
+        if changed is not None and changed[0] == item.key and time.monotonic() < changed[1]:
+            self._notice(SETTLE_NOTE)
+            return
         s = item.suggestions[index]
         self._decide(item, "confirm", s.sku, s.name)
 
@@ -983,15 +1077,17 @@ class ReviewSession(QObject):
         )
         self._decided += 1  # the library's undo now comes before any earlier removal
         self._advance(self.model.row_of(item.key))
+        waiting = self._waiting_ids()
 
         def run(ctx: TaskContext) -> StateUpdate:
+            mark = ctx.lib.reference_mark()
             if action == "confirm":
                 warning = ctx.lib.confirm(photo_id, sku).warning
                 if warning:  # a product no longer in the supplier's catalog: recorded, said
                     self.message.emit(f"{item.path.name}: {warning}")
             else:
                 ctx.lib.no_match(photo_id)
-            return _state(ctx.lib, photo_id)
+            return _outdated(ctx.lib, _state(ctx.lib, photo_id), waiting, mark)
 
         def failed(err: TaskError) -> None:
             self._apply(item, *before)
@@ -1023,6 +1119,7 @@ class ReviewSession(QObject):
             elif counts:
                 self.page.update_counts()
         self.decisions_changed.emit()
+        self._search_again(st.search_again)
 
     def _reconcile_all(self, states: list[StateUpdate]) -> None:
         for st in states:
@@ -1049,13 +1146,17 @@ class ReviewSession(QObject):
         # used to pull the selection back, and the next Enter confirmed that photo again.
         pressed_on = self.current_item()
 
+        waiting = self._waiting_ids()
+
         def run(ctx: TaskContext) -> tuple[str, str | None, StateUpdate, MatchedPhoto] | None:
             lib = ctx.lib
+            mark = lib.reference_mark()
             d = lib.undo()
             if d is None:
                 return None
             again = stored_match(lib, overview.photo_records(lib, [d.photo_id])[d.photo_id])
-            return d.action, d.sku, _state(lib, d.photo_id), again
+            others = [p for p in waiting if p != d.photo_id]
+            return d.action, d.sku, _outdated(lib, _state(lib, d.photo_id), others, mark), again
 
         def done(result: tuple[str, str | None, StateUpdate, MatchedPhoto] | None) -> None:
             if result is None:
@@ -1179,13 +1280,19 @@ class ReviewSession(QObject):
         if by_button:
             self.page.queue.setFocus(Qt.FocusReason.OtherFocusReason)
 
+        decided = {pid for _i, pid, _s, _n in plan}
+        waiting = [p for p in self._waiting_ids() if p not in decided]
+
         def run(ctx: TaskContext) -> tuple[list[StateUpdate], list[str]]:
             out, warnings = [], []
+            mark = ctx.lib.reference_mark()
             for item, pid, sku, _name in plan:
                 warning = ctx.lib.confirm(pid, sku).warning
                 if warning:  # withdrawn since it was suggested: recorded, and said
                     warnings.append(f"{item.path.name}: {warning}")
                 out.append(_state(ctx.lib, pid))
+            if out:  # the batch's references outdate photos once, carried by its last state
+                out[-1] = _outdated(ctx.lib, out[-1], waiting, mark)
             return out, warnings
 
         def done(result: tuple[list[StateUpdate], list[str]]) -> None:

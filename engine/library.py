@@ -1017,6 +1017,18 @@ class Library:
     def photo_state(self, photo_id: int) -> decisions.PhotoState:
         return decisions.photo_state(self, photo_id)
 
+    def reference_mark(self) -> int:
+        """Where the references stand now: pass it to :meth:`outdated_suggestions` after a
+        decision (see ``memory.reference_mark``)."""
+        return memory.reference_mark(self)
+
+    def outdated_suggestions(
+        self, photo_ids: Sequence[int], since: int, limit: int = 0
+    ) -> list[int]:
+        """Of these undecided photos, those the references changed since ``since`` would
+        suggest otherwise: search them again (see ``memory.waiting_to_search_again``)."""
+        return memory.waiting_to_search_again(self, photo_ids, since, limit)
+
     # -- export ------------------------------------------------------------------------------
     def export_csv(
         self,

@@ -7,11 +7,12 @@ the photo's live decision: undo or a changed confirmation updates them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.db import store_photo_vector, transaction, utcnow
+from engine.db import select_in, store_photo_vector, transaction, utcnow
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -206,3 +207,79 @@ def catch_up(lib: Library, todo: list[int] | None = None) -> tuple[int, list[int
     lib.flush()
     left = out_of_step(lib)
     return len(todo) - len(set(left) & set(todo)), left
+
+
+def reference_mark(lib: Library) -> int:
+    """The newest reference image id: references added later have larger ids (AUTOINCREMENT),
+    so :func:`waiting_to_search_again` can tell what changed since."""
+    return int(lib.db.execute("SELECT coalesce(max(id), 0) FROM catalog_images").fetchone()[0])
+
+
+def waiting_to_search_again(
+    lib: Library, photo_ids: Sequence[int], since: int, limit: int = 0
+) -> list[int]:
+    """Of the undecided photos ``photo_ids`` (in the order staff will see them), those whose
+    stored suggestions instant memory has outdated since reference ``since``: a reference
+    added since is more alike than anything they were offered, or than the picture of their
+    first suggestion's product when it is of that product (its score rises); or a suggestion
+    rests on a reference gone (undone). ``limit``: at most so many (0: all).
+
+    Why: a delivery is matched in one go, then reviewed photo by photo. Without this, the
+    photos waiting kept the suggestions of the moment they were matched, so confirming the
+    first photo of a product did nothing for the next ones of it on the list (grocery, 296
+    photos reviewed in file order: top-1 0.43 as matched, 0.70 when each photo is matched
+    just before it is shown). Only the photos the new reference would lift are searched again,
+    found with one vector product, so a decision costs a few searches, not one per photo."""
+    version = lib.model_version
+    wanted = [int(p) for p in photo_ids]
+    if not wanted:
+        return []
+    stale: set[int] = set()
+    # Per photo: its first suggestion's SKU and similarity, and the best similarity of all
+    # (local features may rank a product with a lower similarity first).
+    first: dict[int, tuple[str, float]] = {}
+    best: dict[int, float] = {}
+    for photo_id, rank, sku, sim, image_id, image_there in select_in(
+        lib.db,
+        "SELECT s.photo_id, s.rank, s.sku, s.similarity, s.image_id, c.id FROM suggestions s "
+        "LEFT JOIN catalog_images c ON c.id = s.image_id "
+        "WHERE s.model_version = ? AND s.photo_id IN ({marks})",
+        wanted,
+        prefix=[version],
+    ):
+        pid = int(photo_id)
+        if image_id is not None and image_there is None:
+            stale.add(pid)
+        if rank == 1:
+            first[pid] = (str(sku), float(sim))
+        best[pid] = max(best.get(pid, float(sim)), float(sim))
+    added = lib.db.execute(
+        "SELECT c.sku, e.vector FROM catalog_images c JOIN embeddings e "
+        "ON e.image_id = c.id AND e.model_version = ? WHERE c.id > ?",
+        [version, since],
+    ).fetchall()
+    lifted: set[int] = set()
+    if added:
+        refs = np.stack([np.frombuffer(v, np.float32) for _sku, v in added])
+        skus = [str(s) for s, _v in added]
+        rows = list(
+            select_in(
+                lib.db,
+                "SELECT photo_id, vector FROM photo_embeddings "
+                "WHERE model_version = ? AND photo_id IN ({marks})",
+                [p for p in wanted if p in first and p not in stale],
+                prefix=[version],
+            )
+        )
+        if rows:
+            sims = np.stack([np.frombuffer(v, np.float32) for _p, v in rows]) @ refs.T
+            for (photo_id, _v), row in zip(rows, sims, strict=True):
+                pid = int(photo_id)
+                top_sku, top_sim = first[pid]
+                for sku, x in zip(skus, row.tolist(), strict=True):
+                    # More alike than anything suggested: it may come first. Or alike the
+                    # first suggestion's product more than its picture: its score rises.
+                    if x > best[pid] or (sku == top_sku and x > top_sim):
+                        lifted.add(pid)
+    out = [p for p in wanted if p in stale or p in lifted]
+    return out[:limit] if limit else out

@@ -88,3 +88,35 @@ def test_an_undecided_photo_matched_again_sees_what_staff_confirmed_since(
         lib.confirm(first.photo_id, "SKU-011")
         (again,) = lib.match([shots[1]])
         assert again.suggestions[0].sku == "SKU-011"
+
+
+def test_a_confirmation_outdates_the_waiting_photos_it_would_change(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    """The engine names the undecided photos a decision outdated, so the app searches only
+    those again: after a new pack's first shot is confirmed, its second shot (the new
+    reference is more alike than anything it was offered), not a photo of another product;
+    after Ctrl+Z, the second shot again once it was searched with that reference (its
+    suggestion rests on a reference gone). Nothing is outdated by what came before ``since``."""
+    with Library(tmp_path / "lib") as lib:
+        lib.import_catalog(catalog_dir, catalog_dir / "sheet.csv")
+        shots = []
+        for take in (1, 2):
+            shots.append(tmp_path / f"new-pack-{take}.jpg")
+            photo_of(product_image(500), take).save(shots[-1])
+        (other,) = write_photos(tmp_path / "inbox", [4])
+        a, b, c = lib.match([*shots, other])
+        assert a.photo_id and b.photo_id and c.photo_id
+        waiting = [b.photo_id, c.photo_id]
+        mark = lib.reference_mark()
+        assert lib.outdated_suggestions(waiting, mark) == []
+        lib.confirm(a.photo_id, "SKU-011")
+        assert lib.outdated_suggestions(waiting, mark) == [b.photo_id]
+        assert lib.outdated_suggestions(waiting, lib.reference_mark()) == []
+        (again,) = lib.match([shots[1]])
+        assert again.suggestions[0].sku == "SKU-011"
+        mark = lib.reference_mark()
+        lib.undo()
+        assert lib.outdated_suggestions(waiting, mark) == [b.photo_id]
+        assert lib.outdated_suggestions(waiting, mark, limit=1) == [b.photo_id]
+        assert lib.outdated_suggestions([], mark) == []
