@@ -583,13 +583,10 @@ class ReviewSession(QObject):
         ]
         if not items:
             return
-        paths = [i.path for i in items]
         token = CancelToken()
         self._again_tokens.append(token)
-
-        def run(ctx: TaskContext) -> None:
-            for m in ctx.lib.match(paths, top_k=TOP_K, cancel=ctx.token):
-                ctx.partial(describe_match(ctx.lib, m))
+        chunks = [items[start : start + CHUNK] for start in range(0, len(items), CHUNK)]
+        left = [len(chunks)]
 
         def found(mp: MatchedPhoto, epoch: int = self._epoch) -> None:
             row = self.model.row_of_path(mp.path)
@@ -599,26 +596,34 @@ class ReviewSession(QObject):
                 return
             if mp.status != "suggested" or mp.photo_id != item.photo_id:
                 return
-            before = [(s.sku, round(s.score, 2)) for s in item.suggestions]
+            before = [s.sku for s in item.suggestions]
             self._apply_match(mp)
-            after = [(s.sku, round(s.score, 2)) for s in item.suggestions]
-            if row == self.current_row() and [k for k, _ in before] != [k for k, _ in after]:
+            if row == self.current_row() and before != [s.sku for s in item.suggestions]:
                 self._cards_changed = (item.key, time.monotonic() + SETTLE_S)
                 self._notice(UPDATED_NOTE)
 
         def finished() -> None:
-            if token in self._again_tokens:
+            left[0] -= 1
+            if not left[0] and token in self._again_tokens:
                 self._again_tokens.remove(token)
 
-        self.worker.submit(
-            run,
-            what="search the photos waiting again",
-            priority=Priority.BACKGROUND,
-            token=token,
-            on_partial=found,
-            on_error=lambda err: log.warning("searching photos again failed: %s", err),
-            on_done=finished,
-        )
+        for chunk in chunks:  # a chunk at a time, as matching: an undo waits for one at most
+            paths = [i.path for i in chunk]
+
+            def run(ctx: TaskContext, paths: list[Path] = paths) -> None:
+                for m in ctx.lib.match(paths, top_k=TOP_K, cancel=ctx.token):
+                    ctx.partial(describe_match(ctx.lib, m))
+
+            # Before matching chunks: these photos are the next ones staff see.
+            self.worker.submit(
+                run,
+                what="search the photos waiting again",
+                priority=Priority.QUERY,
+                token=token,
+                on_partial=found,
+                on_error=lambda err: log.warning("searching photos again failed: %s", err),
+                on_done=finished,
+            )
 
     def refresh_suggestions(self) -> int:
         """The catalog changed (an import added, changed or withdrew pictures): photos still
