@@ -875,9 +875,18 @@ def _withdraw(lib: Library, unpictured: set[str], now: str) -> list[str]:
 
 
 def _mark_withdrawn(lib: Library, gone: list[str], now: str) -> None:
+    from engine import memory
+
     for start in range(0, len(gone), 900):  # under SQLite's bound-parameter limit
         part = gone[start : start + 900]
         marks = ", ".join("?" * len(part))
+        # Their remembered photos' file names: an older photo confirmed under one of them
+        # (a camera that restarted its counter) takes the name's reference, as after an undo.
+        held = lib.db.execute(
+            f"SELECT photo_id, path FROM catalog_images WHERE origin = 'confirmed' "
+            f"AND photo_id IS NOT NULL AND sku IN ({marks})",
+            part,
+        ).fetchall()
         with transaction(lib.db):
             lib.db.execute(
                 f"UPDATE products SET withdrawn_at = ? WHERE sku IN ({marks})", [now, *part]
@@ -886,6 +895,9 @@ def _mark_withdrawn(lib: Library, gone: list[str], now: str) -> None:
                 f"DELETE FROM catalog_images WHERE origin = 'confirmed' AND sku IN ({marks})",
                 part,
             )
+        if memory.enabled(lib):
+            for photo_id, path in held:
+                memory.hand_down(lib, int(photo_id), str(path))
 
 
 def withdraw_dropped_before_v5(lib: Library) -> list[str]:

@@ -272,6 +272,7 @@ def match_paths(
 
     fresh: list[tuple[Path, str]] = []
     seen: dict[str, Path] = {}
+    copies: dict[str, str] = {}  # sha of a fresh file -> the photo's path it is a copy of
     known: list[tuple[Path, str, int, np.ndarray, str | None]] = []
     for path in files:
         reporter.check()
@@ -297,20 +298,33 @@ def match_paths(
             [version, sha],
         ).fetchone()
         dup = seen.get(sha)
-        if row and row[2] is not None:
+        earlier = None
+        if row and dup is None:
+            # Also for a photo not yet embedded by this model (matched before a model switch,
+            # review 51): it moved, or this is a copy of it.
             earlier = row[1] if row[1] != str(path) else None
             if earlier is not None and not Path(earlier).exists():
                 # Moved (a delivery's folder renamed): the photo is where it is now, so its
                 # folder's export finds it. A copy elsewhere keeps the first path.
                 with transaction(lib.db):
                     lib.db.execute("UPDATE photos SET path = ? WHERE id = ?", [str(path), row[0]])
+                    # Its reference (instant memory) follows: one reference per file name
+                    # is decided by the photo's path (review 51).
+                    lib.db.execute(
+                        "UPDATE OR IGNORE catalog_images SET path = ? WHERE photo_id = ? "
+                        "AND origin = 'confirmed'",
+                        [str(path), row[0]],
+                    )
                 earlier = None  # moved, not a copy of itself
+        if row and row[2] is not None:
             known.append((path, sha, row[0], np.frombuffer(row[2], np.float32), earlier))
         elif dup is not None:
             known.append((path, sha, -1, np.zeros(0, np.float32), str(dup)))
         else:
             seen[sha] = path
             fresh.append((path, sha))
+            if earlier is not None:
+                copies[sha] = earlier
 
     # Photos already embedded: search again (the catalog or instant memory may have changed
     # since), except decided ones, which keep what they were decided on.
@@ -360,7 +374,9 @@ def match_paths(
                 ids_by_sha[sha_of[path]] = photo_id
                 store_photo_vector(lib.db, photo_id, version, vec)
                 _store(lib, photo_id, sugg)
-                batch.append(PhotoMatch(path, photo_id, sugg[:top_k]))
+                batch.append(
+                    PhotoMatch(path, photo_id, sugg[:top_k], duplicate_of=copies.get(sha_of[path]))
+                )
         batch.extend(PhotoMatch(path, None, error=err.reason) for path, err in failed)
         yield from batch
         reporter.step(len(batch))

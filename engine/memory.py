@@ -53,7 +53,7 @@ def sync_photo(lib: Library, photo_id: int) -> None:
         return
     if want is None:
         if row is not None and enabled(lib):
-            _hand_down(lib, photo_id, photo[0])
+            hand_down(lib, photo_id, photo[0])
         return
     same = lib.db.execute(
         "SELECT 1 FROM catalog_images WHERE sha256 = ? AND origin = 'catalog'", [photo[1]]
@@ -70,8 +70,15 @@ def sync_photo(lib: Library, photo_id: int) -> None:
         if blob is None:
             return  # its file and thumbnail are both gone: nothing to remember it by
     now = utcnow()
+    # A newer photo saved over the same file name replaces the older reference: its row
+    # goes, and so does its key in the index (review 51: the index kept it).
+    replaced = [
+        int(r[0])
+        for r in lib.db.execute(
+            "SELECT id FROM catalog_images WHERE path = ? AND origin = 'confirmed'", [photo[0]]
+        )
+    ]
     with transaction(lib.db):
-        # A newer photo saved over the same file name replaces the older reference.
         lib.db.execute(
             "DELETE FROM catalog_images WHERE path = ? AND origin = 'confirmed'", [photo[0]]
         )
@@ -94,6 +101,8 @@ def sync_photo(lib: Library, photo_id: int) -> None:
         lib.db["embeddings"].insert(
             {"image_id": image_id, "model_version": version, "vector": blob[0]}
         )
+    for gone in replaced:
+        lib.index_remove(gone)
     lib.index_add(image_id, np.frombuffer(blob[0], dtype=np.float32))
 
 
@@ -109,7 +118,7 @@ def _newer_holds(lib: Library, photo_id: int, path: str) -> bool:
     )
 
 
-def _hand_down(lib: Library, photo_id: int, path: str) -> None:
+def hand_down(lib: Library, photo_id: int, path: str) -> None:
     """The photo no longer holds its path's reference (undone, no match): the newest older
     photo confirmed under the same file name takes it, as :func:`out_of_step` expects."""
     older = lib.db.execute(

@@ -157,13 +157,13 @@ class _Recovery:
             return self.result
         columns = self._columns("decisions")
         rows = self._decisions_after(columns, last)
-        if not rows:
-            return self.result
         remembering = memory.enabled(self.lib)
         with transaction(self.lib.db):
             self.result.models = self._models()
+            # Also with no decision made since (review 51: instant memory turned off after
+            # the backup came back on).
             self._settings()
-            kept = self._decisions(columns, rows)
+            kept = self._decisions(columns, rows) if rows else set()
         if memory.enabled(self.lib) != remembering:  # switched after the backup: follow it
             memory.set_enabled(self.lib, not remembering)
         for photo_id in sorted(kept):
@@ -358,6 +358,16 @@ class _Recovery:
             for row in self._one(table, columns, "photo_id", old_id):
                 values = dict(zip(columns, row, strict=True))
                 if values["model_version"] not in models:
+                    continue
+                sku = values.get("sku")
+                if (
+                    table == "suggestions"
+                    and not self.lib.db.execute(
+                        "SELECT 1 FROM products WHERE sku = ?", [sku]
+                    ).fetchone()
+                ):
+                    # A product the backup lacks (imported after it): offered first, it
+                    # could not be confirmed (review 51). Matching again offers the catalog's.
                     continue
                 image = values.get("image_id")
                 if image is not None and self.lib.db.execute(images, [image]).fetchone() is None:
