@@ -49,8 +49,9 @@ STORED_SUGGESTIONS = 5
 class Suggestion:
     rank: int  # 1-based
     sku: str
-    # Cosine similarity to the product's best image; to a remembered photo, less the
-    # library's photo-to-photo offset (memory.photo_offset), as it competed.
+    # Cosine similarity to the product's best image, less the library's photo-to-photo
+    # offset for a product with remembered photos (memory.photographed_offsets), as it
+    # competed.
     similarity: float
     score: float
     image_id: int | None
@@ -110,19 +111,17 @@ def rank_skus(
     wanted = pool * max(2, per_sku + 1) + len(exclude)
     keys, sims = index.search(vectors, wanted, allowed=allowed_keys)
     image_sku = _image_skus(lib, np.unique(keys))
-    remembered = _remembered(lib, np.unique(keys))
-    offset = memory.photo_offset(lib) if remembered else 0.0
+    lowered = memory.photographed_offsets(lib, set(image_sku.values()))
     temperature = lib.encoder.manifest.temperature
     out: list[list[Suggestion]] = []
     for row_keys, row_sims in zip(keys, sims, strict=True):
         best: dict[str, tuple[float, int]] = {}
-        for key, raw in zip(row_keys.tolist(), row_sims.tolist(), strict=True):
+        for key, sim in zip(row_keys.tolist(), row_sims.tolist(), strict=True):
             sku = None if key in exclude else image_sku.get(key)
             if sku is None or (allowed_skus is not None and sku not in allowed_skus):
                 continue
-            sim = raw - offset if key in remembered else raw
-            if sku not in best or sim > best[sku][0]:  # the product's best image
-                best[sku] = (sim, key)
+            if sku not in best:  # results are sorted, so the first hit is the best image
+                best[sku] = (sim - lowered.get(sku, 0.0), key)
         ordered = sorted(best.items(), key=lambda kv: -kv[1][0])[:pool]
         if not ordered:
             out.append([])
@@ -143,13 +142,6 @@ def _image_skus(lib: Library, keys: np.ndarray) -> dict[int, str]:
     ids = [int(k) for k in keys.tolist() if k != NO_KEY]
     sql = "SELECT id, sku FROM catalog_images WHERE id IN ({marks})"
     return {int(i): str(sku) for i, sku in select_in(lib.db, sql, ids)}
-
-
-def _remembered(lib: Library, keys: np.ndarray) -> set[int]:
-    """Which of these images are remembered photos (instant memory), not supplier pictures."""
-    ids = [int(k) for k in keys.tolist() if k != NO_KEY]
-    sql = "SELECT id FROM catalog_images WHERE origin = 'confirmed' AND id IN ({marks})"
-    return {int(r[0]) for r in select_in(lib.db, sql, ids)}
 
 
 def _image_ids_of(lib: Library, skus: set[str]) -> np.ndarray:

@@ -59,10 +59,12 @@ def test_a_confirmed_photo_does_not_take_over_the_other_products_photos(
     assert right[1] >= right[0] - 2, right  # 17 -> 16 measured; 17 -> 10 without
 
 
-def test_a_remembered_photo_competes_less_the_offset(demo_library: Path, tmp_path: Path) -> None:
-    """What a remembered photo's suggestion says is what it competed with: its cosine
-    similarity less the offset, in the global ranking and after the local-feature stage;
-    a supplier picture's similarity is its own."""
+def test_a_photographed_product_competes_less_the_offset(
+    demo_library: Path, tmp_path: Path
+) -> None:
+    """What a suggestion says is what it competed with: a product with remembered photos,
+    its cosine similarity less the offset, in the global ranking and after the local-feature
+    stage; a product the shop has not photographed yet, its supplier picture's own."""
     import shutil
 
     import numpy as np
@@ -75,6 +77,9 @@ def test_a_remembered_photo_competes_less_the_offset(demo_library: Path, tmp_pat
             "SELECT id FROM catalog_images WHERE origin = 'confirmed'"
         ).fetchone()
         offset = memory.photo_offset(lib)
+        assert memory.photographed_offsets(lib, {"Alpro-Blueberry-Soyghurt", "Oatly-Oat-Milk"}) == {
+            "Alpro-Blueberry-Soyghurt": offset
+        }
 
         def vector(sql: str, key: int) -> np.ndarray:
             return np.frombuffer(lib.db.execute(sql, [key]).fetchone()[0], np.float32)
@@ -88,7 +93,7 @@ def test_a_remembered_photo_competes_less_the_offset(demo_library: Path, tmp_pat
             top = m.suggestions[0]
             # (The local stage names the image its points were verified on, here the
             # supplier picture; the similarity stays the global stage's.)
-            assert top.image_id == ref or local
+            assert top.sku == "Alpro-Blueberry-Soyghurt" and (top.image_id == ref or local)
             raw = float(query @ vector("SELECT vector FROM embeddings WHERE image_id = ?", ref))
             assert top.similarity == pytest.approx(raw - offset, abs=1e-4)
             for s in m.suggestions[1:]:

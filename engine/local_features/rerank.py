@@ -243,17 +243,16 @@ def _image_skus(lib: Library, image_ids: Sequence[int]) -> dict[int, str]:
 def _suggestions_for(lib: Library, vector: np.ndarray, images: dict[str, int]) -> list[Suggestion]:
     """Global similarity of specific (sku, image) pairs, from the stored embeddings."""
     from engine.matching import Suggestion
-    from engine.memory import photo_offset
+    from engine.memory import photographed_offsets
 
+    lowered = photographed_offsets(lib, set(images))  # as the global stage has it
     out = []
     for sku, image_id in images.items():
         row = lib.db.execute(
-            "SELECT e.vector, c.origin FROM embeddings e JOIN catalog_images c ON c.id = "
-            "e.image_id WHERE e.image_id = ? AND e.model_version = ?",
+            "SELECT vector FROM embeddings WHERE image_id = ? AND model_version = ?",
             [image_id, lib.model_version],
         ).fetchone()
         sim = float(np.frombuffer(row[0], np.float32) @ vector) if row else 0.0
-        if row is not None and row[1] == "confirmed":  # as the global stage has it
-            sim -= photo_offset(lib)
+        sim -= lowered.get(sku, 0.0)
         out.append(Suggestion(rank=0, sku=sku, similarity=sim, score=0.0, image_id=image_id))
     return out
