@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_review_in_order.py                    # grocery truth.csv
     .venv/bin/python bench/bench_review_in_order.py --shuffle 0 --limit 8 --json
+    .venv/bin/python bench/bench_review_in_order.py --dataset resources/demo  # 40 photos
 
 The app matches a delivery in one go, then staff confirm its photos one after another, and
 each confirmation becomes a reference at once (instant memory). What staff see on each photo
@@ -15,7 +16,13 @@ shuffled:
   would lift are searched again (``Library.outdated_suggestions``, at most
   ``--limit`` a decision, nearest on the list first), as the app does now;
 - ``each just before``: every photo searched again right before it is shown (the most
-  instant memory can give, one search per photo; ``shopmatch eval --online``).
+  instant memory can give, one search per photo; ``shopmatch eval --online``);
+- ``... raw``: the last two with remembered photos competing at their raw similarity, as
+  before ``memory.photo_offset`` (the shop's photos resemble each other more than their
+  supplier pictures).
+
+Each row also counts the photos shown a wrong first suggestion at 80% or more ("confident",
+what "Accept confident" would take).
 
 It also reports the searches and the engine time one decision costs (confirm, the check
 and the searches), against a confirmation alone in the same run.
@@ -36,11 +43,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a plain script, not an installed package
     sys.path.insert(0, str(REPO))
 
+from engine import memory  # noqa: E402
 from engine.evaluation import read_truth  # noqa: E402
 from engine.library import Library  # noqa: E402
 
 DEFAULT_DATASET = REPO.parent / "shared" / "data" / "grocery"
 TOP_K = 5  # what the app shows (desktop_app.session.TOP_K)
+CONFIDENT = 0.8  # the app's default "Accept confident" threshold
 
 
 def _top1(suggestions: list, sku: str) -> bool:  # type: ignore[type-arg]
@@ -50,6 +59,16 @@ def _top1(suggestions: list, sku: str) -> bool:  # type: ignore[type-arg]
 def review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) -> dict[str, float]:
     """Match ``rows`` as one delivery, then confirm them in order; top-1 of what each photo
     shows when its turn comes, and per-decision costs."""
+    real = memory.photo_offset
+    if mode.endswith(" raw"):
+        memory.photo_offset = lambda _lib: 0.0  # type: ignore[assignment]
+    try:
+        return _review(dataset, rows, mode.removesuffix(" raw"), limit)
+    finally:
+        memory.photo_offset = real  # type: ignore[assignment]
+
+
+def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) -> dict[str, float]:
     with (
         tempfile.TemporaryDirectory(prefix="shopmatch-review-") as tmp,
         Library(Path(tmp)) as lib,
@@ -62,7 +81,7 @@ def review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) -
             if m.photo_id is not None:
                 shown[m.photo_id] = m.suggestions
         path_of = {pid: p for (p, _), pid in zip(rows, ids, strict=True) if pid is not None}
-        right = searched = 0
+        right = searched = wrong_sure = 0
         decide_ms: list[float] = []
         confirm_ms: list[float] = []
         for i, ((path, sku), pid) in enumerate(zip(rows, ids, strict=True)):
@@ -72,6 +91,11 @@ def review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) -
                 (m,) = lib.match([path], top_k=TOP_K)
                 shown[pid] = m.suggestions
             right += _top1(shown[pid], sku)
+            wrong_sure += (
+                not _top1(shown[pid], sku)
+                and bool(shown[pid])
+                and (shown[pid][0].score >= CONFIDENT)
+            )
             t0 = time.perf_counter()
             mark = lib.reference_mark()
             lib.confirm(pid, sku)
@@ -88,6 +112,7 @@ def review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) -
         return {
             "photos": n,
             "top1": right / n if n else 0.0,
+            "confident_wrong": wrong_sure,
             "searches_per_decision": searched / n if n else 0.0,
             "decision_ms": statistics.mean(decide_ms) if decide_ms else 0.0,
             "decision_ms_p95": sorted(decide_ms)[int(0.95 * (len(decide_ms) - 1))]
@@ -115,17 +140,25 @@ def main(argv: list[str] | None = None) -> int:
         rows = rows[: args.photos]
     results = {
         mode: review(args.dataset, rows, mode, args.limit)
-        for mode in ("as matched", "searched again", "each just before")
+        for mode in (
+            "as matched",
+            "searched again",
+            "each just before",
+            "searched again raw",
+            "each just before raw",
+        )
     }
     if args.json:
         print(json.dumps({"order": args.shuffle, "limit": args.limit, **results}))
         return 0
     order = "file order" if args.shuffle is None else f"shuffled (seed {args.shuffle})"
     print(f"{results['as matched']['photos']} photos reviewed in {order}, limit {args.limit}")
-    print(f"{'':18} {'top-1':>6} {'searches':>9} {'decision ms':>12} {'p95':>7} {'confirm':>8}")
+    head = f"{'':20} {'top-1':>6} {'wrong>=80%':>10} {'searches':>9} {'decision ms':>12}"
+    print(f"{head} {'p95':>7} {'confirm':>8}")
     for mode, r in results.items():
         print(
-            f"{mode:18} {r['top1']:6.3f} {r['searches_per_decision']:9.2f} "
+            f"{mode:20} {r['top1']:6.3f} {r['confident_wrong']:10d} "
+            f"{r['searches_per_decision']:9.2f} "
             f"{r['decision_ms']:12.1f} {r['decision_ms_p95']:7.1f} {r['confirm_ms']:8.1f}"
         )
     return 0
