@@ -504,17 +504,21 @@ def test_a_product_the_sheet_drops_is_no_longer_suggested_even_from_memory(
         stored = [x.sku for x in lib.suggestions(w.photo_id)]  # type: ignore[arg-type]
         assert "SKU-007" not in stored and stored
         assert lib.confirm(w.photo_id).sku == stored[0]  # type: ignore[arg-type]
-        (again,) = lib.match([photo])
+        lib.undo()  # (that photo of SKU-007 would otherwise be remembered as another product)
+        # Another shot of it, still to decide: the confirmed photo no longer serves SKU-007.
+        shot = tmp_path / "p" / "another.jpg"
+        photo_of(product_image(7), 5).save(shot)
+        (again,) = lib.match([shot])
         assert "SKU-007" not in [s.sku for s in again.suggestions]
         assert lib.photo_state(m.photo_id).decision.sku == "SKU-007"  # the decision stays
         lib.instant_memory = False
         lib.instant_memory = True  # re-syncing memory does not bring it back either
-        assert "SKU-007" not in [s.sku for s in next(iter(lib.match([photo]))).suggestions]
+        assert "SKU-007" not in [s.sku for s in next(iter(lib.match([shot]))).suggestions]
         assert "SKU-007" not in collect(lib).skus  # nor learnt: it can never be suggested
         # Listed again (without a picture): the remembered photo serves it once more.
         sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
         lib.import_catalog(catalog_dir, sheet)
-        assert next(iter(lib.match([photo]))).suggestions[0].sku == "SKU-007"
+        assert next(iter(lib.match([shot]))).suggestions[0].sku == "SKU-007"
         assert "SKU-007" in [x.sku for x in collect(lib).photos]  # learnt again too
 
 
