@@ -362,17 +362,17 @@ def waiting_to_search_again(
             first[pid] = (str(sku), float(sim))
         best[pid] = max(best.get(pid, float(sim)), float(sim))
     added = lib.db.execute(
-        "SELECT c.sku, c.origin, e.vector FROM catalog_images c JOIN embeddings e "
+        "SELECT c.sku, e.vector FROM catalog_images c JOIN embeddings e "
         "ON e.image_id = c.id AND e.model_version = ? WHERE c.id > ?",
         [version, since],
     ).fetchall()
     lifted: set[int] = set()
     if added:
-        refs = np.stack([np.frombuffer(v, np.float32) for _s, _o, v in added])
-        # A remembered photo competes with its offset taken off (as in matching).
-        offset = photo_offset(lib)
-        lowered = np.array([offset if o == "confirmed" else 0.0 for _s, o, _v in added])
-        skus = [str(s) for s, _o, _v in added]
+        refs = np.stack([np.frombuffer(v, np.float32) for _s, v in added])
+        skus = [str(s) for s, _v in added]
+        # A photographed product competes with its offset taken off, as in matching.
+        offsets = photographed_offsets(lib, set(skus))
+        lowered = np.array([offsets.get(sku, 0.0) for sku in skus])
         rows = list(
             select_in(
                 lib.db,
