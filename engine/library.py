@@ -339,7 +339,7 @@ class Library:
         self._local_index: local_stage.DescriptorIndex | None = None  # local_features owns it
         self._active: str | None = None
         self._fts: bool | None = None  # whether the products trigram index exists
-        # memory.photo_offset's last estimate: (model version, photos it saw, offset).
+        # memory.photo_offset's last estimate: (model version, newest photo id then, offset).
         self.photo_offset_cache: tuple[str, int, float] | None = None
 
     def backup_if_due(self) -> Path | None:
