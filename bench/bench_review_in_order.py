@@ -19,10 +19,13 @@ shuffled:
   instant memory can give, one search per photo; ``shopmatch eval --online``);
 - ``... raw``: the last two with remembered photos competing at their raw similarity, as
   before ``memory.photo_offset`` (the shop's photos resemble each other more than their
-  supplier pictures).
+  supplier pictures);
+- ``... unscaled``: scores at the model's own temperature, as before ``engine.calibration``
+  (the scale fitted on the decisions made so far).
 
-Each row also counts the photos shown a wrong first suggestion at 80% or more ("confident",
-what "Accept confident" would take).
+Each row also counts the photos shown a first suggestion at 80% or more ("confident", what
+"Accept confident" would take), right and wrong, and the calibration error of the first
+suggestion's score (ECE over ten bins: how far "90%" is from 9 in 10 right).
 
 It also reports the searches and the engine time one decision costs (confirm, the check
 and the searches), against a confirmation alone in the same run.
@@ -43,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a plain script, not an installed package
     sys.path.insert(0, str(REPO))
 
-from engine import memory  # noqa: E402
+from engine import calibration, memory  # noqa: E402
 from engine.evaluation import read_truth  # noqa: E402
 from engine.library import Library  # noqa: E402
 
@@ -59,13 +62,27 @@ def _top1(suggestions: list, sku: str) -> bool:  # type: ignore[type-arg]
 def review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) -> dict[str, float]:
     """Match ``rows`` as one delivery, then confirm them in order; top-1 of what each photo
     shows when its turn comes, and per-decision costs."""
-    real = memory.photo_offset
+    offset, scale = memory.photo_offset, calibration.score_scale
     if mode.endswith(" raw"):
         memory.photo_offset = lambda _lib: 0.0  # type: ignore[assignment]
+    if mode.endswith(" unscaled"):
+        calibration.score_scale = lambda _lib: 1.0  # type: ignore[assignment]
     try:
-        return _review(dataset, rows, mode.removesuffix(" raw"), limit)
+        return _review(dataset, rows, mode.removesuffix(" raw").removesuffix(" unscaled"), limit)
     finally:
-        memory.photo_offset = real  # type: ignore[assignment]
+        memory.photo_offset, calibration.score_scale = offset, scale  # type: ignore[assignment]
+
+
+def calibration_error(scores: list[float], right: list[bool]) -> float:
+    """Expected calibration error over ten equal-width bins of the first suggestion's score."""
+    bins: dict[int, list[tuple[float, bool]]] = {}
+    for s, r in zip(scores, right, strict=True):
+        bins.setdefault(min(int(s * 10), 9), []).append((s, r))
+    gaps = (
+        abs(statistics.mean(s for s, _ in b) - statistics.mean(r for _, r in b)) * len(b)
+        for b in bins.values()
+    )
+    return sum(gaps) / len(scores) if scores else 0.0
 
 
 def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) -> dict[str, float]:
@@ -81,7 +98,8 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
             if m.photo_id is not None:
                 shown[m.photo_id] = m.suggestions
         path_of = {pid: p for (p, _), pid in zip(rows, ids, strict=True) if pid is not None}
-        right = searched = wrong_sure = 0
+        right = searched = wrong_sure = right_sure = 0
+        firsts: list[tuple[float, bool]] = []
         decide_ms: list[float] = []
         confirm_ms: list[float] = []
         for i, ((path, sku), pid) in enumerate(zip(rows, ids, strict=True)):
@@ -90,12 +108,12 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
             if mode == "each just before":
                 (m,) = lib.match([path], top_k=TOP_K)
                 shown[pid] = m.suggestions
-            right += _top1(shown[pid], sku)
-            wrong_sure += (
-                not _top1(shown[pid], sku)
-                and bool(shown[pid])
-                and (shown[pid][0].score >= CONFIDENT)
-            )
+            ok = _top1(shown[pid], sku)
+            right += ok
+            first = shown[pid][0].score if shown[pid] else 0.0
+            firsts.append((first, ok))
+            wrong_sure += not ok and first >= CONFIDENT
+            right_sure += ok and first >= CONFIDENT
             t0 = time.perf_counter()
             mark = lib.reference_mark()
             lib.confirm(pid, sku)
@@ -113,6 +131,8 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
             "photos": n,
             "top1": right / n if n else 0.0,
             "confident_wrong": wrong_sure,
+            "confident_right": right_sure,
+            "ece": calibration_error([f for f, _ in firsts], [r for _, r in firsts]),
             "searches_per_decision": searched / n if n else 0.0,
             "decision_ms": statistics.mean(decide_ms) if decide_ms else 0.0,
             "decision_ms_p95": sorted(decide_ms)[int(0.95 * (len(decide_ms) - 1))]
@@ -146,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             "each just before",
             "searched again raw",
             "each just before raw",
+            "searched again unscaled",
+            "each just before unscaled",
         )
     }
     if args.json:
@@ -153,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     order = "file order" if args.shuffle is None else f"shuffled (seed {args.shuffle})"
     print(f"{results['as matched']['photos']} photos reviewed in {order}, limit {args.limit}")
-    head = f"{'':20} {'top-1':>6} {'wrong>=80%':>10} {'searches':>9} {'decision ms':>12}"
-    print(f"{head} {'p95':>7} {'confirm':>8}")
+    head = f"{'':25} {'top-1':>6} {'>=80% right':>11} {'wrong':>5} {'ECE':>5} {'searches':>9}"
+    print(f"{head} {'decision ms':>12} {'p95':>7} {'confirm':>8}")
     for mode, r in results.items():
         print(
-            f"{mode:20} {r['top1']:6.3f} {r['confident_wrong']:10d} "
+            f"{mode:25} {r['top1']:6.3f} {r['confident_right']:11d} {r['confident_wrong']:5d} "
+            f"{r['ece']:5.3f} "
             f"{r['searches_per_decision']:9.2f} "
             f"{r['decision_ms']:12.1f} {r['decision_ms_p95']:7.1f} {r['confirm_ms']:8.1f}"
         )

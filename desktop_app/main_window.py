@@ -627,6 +627,7 @@ class MainWindow(QMainWindow):
             self.library_label.setToolTip(
                 f"{self.library_label.full_text()}\n{status.path}\n"
                 f"Last backup: {status.last_backup}"
+                + (f"\nScores: {status.scores}" if status.scores else "")
                 + (f"\nNo backup can be taken: {problem}" if problem else "")
             )
             if problem and problem != self._backup_warned:  # once per cause, not per refresh

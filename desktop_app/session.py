@@ -1292,7 +1292,7 @@ class ReviewSession(QObject):
             out, warnings = [], []
             mark = ctx.lib.reference_mark()
             for item, pid, sku, _name in plan:
-                warning = ctx.lib.confirm(pid, sku).warning
+                warning = ctx.lib.confirm(pid, sku, by_score=True).warning
                 if warning:  # withdrawn since it was suggested: recorded, and said
                     warnings.append(f"{item.path.name}: {warning}")
                 out.append(_state(ctx.lib, pid))

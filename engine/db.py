@@ -403,6 +403,20 @@ def _v9(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v10(db: sqlite_utils.Database) -> None:
+    """What the scores' calibration (``engine.calibration``) learns from: a confirmation
+    taken by "Accept confident" says so, since it was made on the score alone and must not
+    teach the scores how sure to be; and suggestions keep the scale they were scored with,
+    so their stored scores give back the mass of the products beyond the five stored (1.0:
+    the model's own temperature, as every score before v10)."""
+    db.executescript(
+        """
+        ALTER TABLE decisions ADD COLUMN by_score INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE suggestions ADD COLUMN scale REAL NOT NULL DEFAULT 1.0;
+        """
+    )
+
+
 # Append new migrations here; never edit a released one. Index i upgrades to version i + 1.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
@@ -414,6 +428,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v7,
     _v8,
     _v9,
+    _v10,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 MAX_SQLITE_INT = 2**63 - 1  # the largest id SQLite stores

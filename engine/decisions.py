@@ -56,8 +56,11 @@ def _decision(row: tuple) -> Decision:  # type: ignore[type-arg]
     return Decision(*row)
 
 
-def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decision:
-    """Append a decision; rank and score are those the SKU had in the stored suggestions."""
+def record(
+    lib: Library, photo_id: int, action: str, sku: str | None, *, by_score: bool = False
+) -> Decision:
+    """Append a decision; rank and score are those the SKU had in the stored suggestions.
+    ``by_score``: taken on the score, unseen ("Accept confident"), which calibration skips."""
     if action not in ACTIONS:
         raise DecisionError(f"unknown action {action!r}")
     if lib.db.execute("SELECT 1 FROM photos WHERE id = ?", [photo_id]).fetchone() is None:
@@ -106,6 +109,7 @@ def record(lib: Library, photo_id: int, action: str, sku: str | None) -> Decisio
                     "score": score,
                     "model_version": version,
                     "decided_at": utcnow(),
+                    "by_score": int(by_score),
                 }
             )
             .last_pk
@@ -168,7 +172,7 @@ def _catalog_sku(lib: Library, sku: str) -> str:
     )
 
 
-def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:
+def confirm(lib: Library, photo_id: int, sku: str | None, *, by_score: bool = False) -> Decision:
     """Confirm ``sku``, or by default the best suggestion staff did not reject for the photo;
     a withdrawn SKU is confirmed too, with a ``warning`` that says so."""
     if sku is None:
@@ -201,7 +205,7 @@ def confirm(lib: Library, photo_id: int, sku: str | None) -> Decision:
             )
             raise DecisionError(f"photo {photo_id} {why}")
         sku = str(top[0])
-    decision = record(lib, photo_id, "confirm", sku)
+    decision = record(lib, photo_id, "confirm", sku, by_score=by_score)
     warning = withdrawn_warning(lib, decision.sku)
     return dataclasses.replace(decision, warning=warning) if warning else decision
 

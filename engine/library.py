@@ -25,6 +25,7 @@ from PIL import Image
 
 from engine import (
     backups,
+    calibration,
     catalog_import,
     decisions,
     export_csv,
@@ -96,6 +97,7 @@ class LibraryStatus:
     index_size: int
     last_backup: str  # local time of the newest backup, or "none"
     backup_problem: str = ""  # why no backup can be taken ("" when backups work)
+    scores: str = ""  # how match scores are calibrated (engine.calibration)
 
 
 def _status(
@@ -119,7 +121,15 @@ def _status(
             "none",
         ),
         backup_problem=backups.problem(path),
+        scores=_scores(conn),
     )
+
+
+def _scores(conn: sqlite3.Connection) -> str:
+    try:
+        return calibration.described(conn)
+    except sqlite3.OperationalError:  # read by read_status before its owner upgraded it
+        return ""
 
 
 def read_status(path: Path) -> LibraryStatus:
@@ -341,6 +351,8 @@ class Library:
         self._fts: bool | None = None  # whether the products trigram index exists
         # memory.photo_offset's last estimate: (model version, newest photo id then, offset).
         self.photo_offset_cache: tuple[str, int, float] | None = None
+        # calibration.score_scale's last fit: (newest decision id then, scale).
+        self.score_scale_cache: tuple[int, float] | None = None
 
     def backup_if_due(self) -> Path | None:
         """Take a routine backup when one is due (see ``engine.backups``)."""
@@ -995,10 +1007,13 @@ class Library:
         return matching.resolve_photo(self, ref)
 
     # -- decisions ---------------------------------------------------------------------------
-    def confirm(self, photo_id: int, sku: str | None = None) -> decisions.Decision:
+    def confirm(
+        self, photo_id: int, sku: str | None = None, *, by_score: bool = False
+    ) -> decisions.Decision:
         """Confirm ``sku`` for a photo (default: its top suggestion); with instant memory on,
-        the photo becomes a reference image of that SKU at once."""
-        decision = decisions.confirm(self, photo_id, sku)
+        the photo becomes a reference image of that SKU at once. ``by_score``: taken on the
+        score alone ("Accept confident"), which the scores' calibration must not learn from."""
+        decision = decisions.confirm(self, photo_id, sku, by_score=by_score)
         memory.sync_photo(self, photo_id)
         return decision
 

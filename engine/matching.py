@@ -2,8 +2,9 @@
 
 A product can have several reference images, so image hits are folded into one entry per SKU
 (its best image). Scores are a softmax over the per-SKU similarities with the model's
-temperature: they sum to at most 1 across the catalog and read like confidences, which is what
-a bulk-accept threshold needs; the raw cosine similarity is kept beside them.
+temperature, scaled by the shop's own decisions (``engine.calibration``): they sum to at most
+1 across the catalog and read like confidences, which is what a bulk-accept threshold needs;
+the raw cosine similarity is kept beside them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from engine import local_features, memory
+from engine import calibration, local_features, memory
 from engine.db import (
     CURRENT_SKUS,
     MAX_SQLITE_INT,
@@ -112,7 +113,8 @@ def rank_skus(
     keys, sims = index.search(vectors, wanted, allowed=allowed_keys)
     image_sku = _image_skus(lib, np.unique(keys))
     lowered = memory.photographed_offsets(lib, set(image_sku.values()))
-    temperature = lib.encoder.manifest.temperature
+    # The model's temperature, scaled by what this shop's decisions say scores are worth.
+    temperature = lib.encoder.manifest.temperature / calibration.score_scale(lib)
     out: list[list[Suggestion]] = []
     for row_keys, row_sims in zip(keys, sims, strict=True):
         best: dict[str, tuple[float, int]] = {}
@@ -188,6 +190,7 @@ def _store(lib: Library, photo_id: int, suggestions: list[Suggestion]) -> None:
         "DELETE FROM suggestions WHERE photo_id = ? AND model_version = ?", [photo_id, version]
     )
     now = utcnow()
+    scale = calibration.score_scale(lib)  # as the scores were computed with (cached)
     lib.db["suggestions"].insert_all(
         [
             {
@@ -199,6 +202,7 @@ def _store(lib: Library, photo_id: int, suggestions: list[Suggestion]) -> None:
                 "similarity": s.similarity,
                 "score": s.score,
                 "inliers": s.inliers,
+                "scale": scale,
                 "created_at": now,
             }
             for s in suggestions

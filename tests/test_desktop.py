@@ -792,6 +792,8 @@ def test_accept_all_confident_asks_first(
     qtbot.waitUntil(lambda: not w.worker.busy, timeout=WAIT_MS)
     with engine_calls.by_test(), Library(tmp_path / "lib", lock=False) as lib:
         assert len(effective_states(lib)) == 3
+        # Taken on the score alone: the scores' calibration must not learn from them.
+        assert lib.db.execute("SELECT DISTINCT by_score FROM decisions").fetchall() == [(1,)]
 
     # Saying No leaves everything as it was.
     w.review.threshold.setValue(100)

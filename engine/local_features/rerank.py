@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine import calibration
 from engine.local_features import store
 from engine.local_features.desc_index import NO_IMAGE, DescriptorIndex, Neighbours
 from engine.local_features.extract import VOTE_KEYPOINTS, LocalFeatures
@@ -131,8 +132,11 @@ def combine(
     verified: dict[str, tuple[int, int]],
     temperature: float,
     top_k: int,
+    scale: float = 1.0,
 ) -> list[Suggestion]:
-    """Re-rank per-SKU suggestions with verified inliers (sku -> (inliers, image id))."""
+    """Re-rank per-SKU suggestions with verified inliers (sku -> (inliers, image id));
+    ``scale``: how sure the scores are allowed to be (``engine.calibration``), which changes
+    no ranking."""
     from engine.matching import softmax_scores
 
     if not suggestions:
@@ -145,7 +149,7 @@ def combine(
         inliers, image_id = verified.get(s.sku, (0, s.image_id or 0))
         rows.append((s.similarity / t + bonus(inliers), -order, s, inliers, image_id))
     rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
-    scores = softmax_scores(np.array([r[0] for r in rows]), 1.0)
+    scores = softmax_scores(np.array([r[0] for r in rows]), 1.0 / scale)
     return [
         replace(
             s,
@@ -222,7 +226,7 @@ def rerank(
     if missing:  # verified products the global stage ranked beyond its pool
         pool.extend(_suggestions_for(lib, vector, missing))
     temperature = lib.encoder.manifest.temperature
-    return combine(pool, verified, temperature, top_k)
+    return combine(pool, verified, temperature, top_k, calibration.score_scale(lib))
 
 
 def _image_skus(lib: Library, image_ids: Sequence[int]) -> dict[int, str]:
