@@ -14,7 +14,8 @@ shuffled:
   app showed until now;
 - ``searched again``: after every confirmation, the photos waiting that the new reference
   would lift are searched again (``Library.outdated_suggestions``, at most
-  ``--limit`` a decision, nearest on the list first), as the app does now;
+  ``--limit`` a decision, nearest on the list first), and the others scored again when
+  the calibration changed (``Library.rescore``), as the app does now;
 - ``each just before``: every photo searched again right before it is shown (the most
   instant memory can give, one search per photo; ``shopmatch eval --online``);
 - ``... raw``: the last two with remembered photos competing at their raw similarity, as
@@ -40,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +123,8 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
             if mode == "searched again":
                 waiting = [p for p in ids[i + 1 :] if p is not None]
                 again = lib.outdated_suggestions(waiting, mark, limit)
+                for p, scores in lib.rescore(waiting).items():  # the calibration changed
+                    shown[p] = [replace(x, score=scores.get(x.sku, x.score)) for x in shown[p]]
                 searched += len(again)
                 for m in lib.match([path_of[p] for p in again], top_k=TOP_K):
                     if m.photo_id is not None:

@@ -113,6 +113,9 @@ class StateUpdate:
     # Photos on the list whose suggestions the decision outdated (instant memory): searched
     # again in the background (ReviewSession._search_again).
     search_again: tuple[int, ...] = ()
+    # Photos on the list scored again, by SKU, since the decision changed how sure scores
+    # are (engine.calibration): their cards and "Accept confident" say so at once.
+    rescored: tuple[tuple[int, tuple[tuple[str, float], ...]], ...] = ()
 
 
 def _product_card(lib, product: dict[str, object]) -> tuple[Suggestion, Path | None]:  # type: ignore[no-untyped-def]
@@ -147,9 +150,11 @@ def _state(lib, photo_id: int) -> StateUpdate:  # type: ignore[no-untyped-def]
 
 def _outdated(lib, st: StateUpdate, waiting: Sequence[int], mark: int) -> StateUpdate:  # type: ignore[no-untyped-def]
     """Engine thread: ``st`` with the photos of ``waiting`` whose suggestions the decision
-    outdated (instant memory added or took away a reference since ``mark``)."""
+    outdated (instant memory added or took away a reference since ``mark``), and those it
+    scored again (the scores' calibration changed)."""
     again = lib.outdated_suggestions(waiting, mark, SEARCH_AGAIN)
-    return replace(st, search_again=tuple(again)) if again else st
+    rescored = tuple((pid, tuple(scores.items())) for pid, scores in lib.rescore(waiting).items())
+    return replace(st, search_again=tuple(again), rescored=rescored)
 
 
 @dataclass(frozen=True)
@@ -569,6 +574,26 @@ class ReviewSession(QObject):
             for i in [*items[start:], *items[:start]]
             if i.status == "suggested" and i.photo_id is not None
         ][:SEARCH_AGAIN_CHECKED]
+
+    def _rescored(self, rescored: Sequence[tuple[int, tuple[tuple[str, float], ...]]]) -> None:
+        """New scores for photos still waiting (the calibration changed): the same cards in
+        the same order, only how sure each says it is."""
+        changed = False
+        for pid, pairs in rescored:
+            row = self.model.row_of_photo(pid)
+            item = self.model.item(row)
+            if item is None or item.status != "suggested":
+                continue
+            scores = dict(pairs)
+            item.suggestions = [
+                replace(s, score=scores[s.sku]) if s.sku in scores else s for s in item.suggestions
+            ]
+            self.model.changed(item.key)
+            changed = True
+            if row == self.current_row():
+                self.refresh()
+        if changed:
+            self.page.update_counts()
 
     def _search_again(self, photo_ids: Sequence[int]) -> None:
         """Search again photos a decision outdated (a product just confirmed looks like them),
@@ -1124,6 +1149,7 @@ class ReviewSession(QObject):
             elif counts:
                 self.page.update_counts()
         self.decisions_changed.emit()
+        self._rescored(st.rescored)
         self._search_again(st.search_again)
 
     def _reconcile_all(self, states: list[StateUpdate]) -> None:

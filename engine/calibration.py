@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.db import select_in, transaction
 from engine.decisions import undone
 
 if TYPE_CHECKING:
@@ -62,13 +63,16 @@ def score_scale(lib: Library) -> float:
     """The scale scores are computed with now (1.0 until ``MIN_DECISIONS`` decisions count).
 
     Kept on the library and fitted again once ``REFIT_EVERY`` decisions were added (read by
-    their newest id, microseconds per match)."""
+    their newest id, microseconds per match): a fit reads up to ``RECENT`` decisions."""
     newest = int(lib.db.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
     cached = lib.score_scale_cache
-    if cached is not None and 0 <= newest - cached[0] < REFIT_EVERY:
-        return cached[1]
-    scale, _counted = measured_scale(lib.db.conn)
-    lib.score_scale_cache = (newest, scale)
+    if cached is not None:
+        since, scale, counted = cached
+        # Until the first fit, each decision may be the one that allows it.
+        if 0 <= newest - since < (REFIT_EVERY if counted >= MIN_DECISIONS else 1):
+            return scale
+    scale, counted = measured_scale(lib.db.conn)
+    lib.score_scale_cache = (newest, scale, counted)
     return scale
 
 
@@ -163,6 +167,70 @@ class Offer:
         if rest <= 1e-12:
             return out
         return [*out, (z[0] + float(np.log(rest / others)) / c, others)]
+
+    def scores_at(self, scale: float, pool: int) -> list[float]:
+        """The stored suggestions' scores, by rank, had they been scored at ``scale``."""
+        rows = self.with_rest(pool)
+        top = rows[0][0]
+        total = sum(n * np.exp(scale * (z - top)) for z, n in rows)
+        return [float(np.exp(scale * (z - top)) / total) for z in self.logits]
+
+
+def rescore(lib: Library, photo_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+    """Photos still to decide, scored at the scale in use now when their stored suggestions
+    were scored at another: their new scores by SKU, also stored (with the scale).
+
+    Why: a delivery is matched in one go, often before the shop's decisions have calibrated
+    anything; "Accept confident" and the cards would go on showing the model's own, too sure,
+    scores for the photos waiting while the staff's decisions said better."""
+    from engine.local_features.rerank import bonus
+    from engine.matching import SCORE_POOL
+
+    version = lib.model_version
+    scale = score_scale(lib)
+    t = max(lib.encoder.manifest.temperature, 1e-6)
+    pool = min(SCORE_POOL, int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0]))
+    ids = list(dict.fromkeys(photo_ids))
+    decided = {
+        int(r[0])
+        for r in select_in(
+            lib.db,
+            "SELECT photo_id FROM decisions WHERE action IN ('confirm', 'no_match') "
+            f"AND NOT EXISTS ({undone('decisions')}) AND photo_id IN ({{marks}})",
+            ids,
+        )
+    }
+    offers: dict[int, tuple[Offer, list[str]]] = {}
+    for photo, rank, sku, sim, inliers, score, stored in select_in(
+        lib.db,
+        "SELECT photo_id, rank, sku, similarity, inliers, score, scale FROM suggestions "
+        "WHERE model_version = ? AND photo_id IN ({marks}) ORDER BY photo_id, rank",
+        ids,
+        prefix=[version],
+    ):
+        if int(photo) in decided:
+            continue
+        offer, skus = offers.setdefault(int(photo), (Offer(0, False), []))
+        offer.logits.append(float(sim) / t + bonus(int(inliers)))
+        skus.append(str(sku))
+        if rank == 1:
+            offer.first_score, offer.scale = float(score), float(stored)
+    out: dict[int, dict[str, float]] = {}
+    for photo, (offer, skus) in offers.items():
+        if abs(offer.scale - scale) > 1e-9 and offer.first_score > 0:
+            out[photo] = dict(zip(skus, offer.scores_at(scale, pool), strict=True))
+    if out:
+        with transaction(lib.db):
+            lib.db.conn.executemany(
+                "UPDATE suggestions SET score = ?, scale = ? "
+                "WHERE photo_id = ? AND model_version = ? AND sku = ?",
+                [
+                    (score, scale, photo, version, sku)
+                    for photo, scores in out.items()
+                    for sku, score in scores.items()
+                ],
+            )
+    return out
 
 
 def _temperatures(conn: sqlite3.Connection, versions: set[str]) -> dict[str, float]:

@@ -351,8 +351,9 @@ class Library:
         self._fts: bool | None = None  # whether the products trigram index exists
         # memory.photo_offset's last estimate: (model version, newest photo id then, offset).
         self.photo_offset_cache: tuple[str, int, float] | None = None
-        # calibration.score_scale's last fit: (newest decision id then, scale).
-        self.score_scale_cache: tuple[int, float] | None = None
+        # calibration.score_scale's last fit: (newest decision id then, scale, decisions
+        # it rests on).
+        self.score_scale_cache: tuple[int, float, int] | None = None
 
     def backup_if_due(self) -> Path | None:
         """Take a routine backup when one is due (see ``engine.backups``)."""
@@ -1045,6 +1046,11 @@ class Library:
         """Of these undecided photos, those the references changed since ``since`` would
         suggest otherwise: search them again (see ``memory.waiting_to_search_again``)."""
         return memory.waiting_to_search_again(self, photo_ids, since, limit)
+
+    def rescore(self, photo_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Of these undecided photos, those scored at another calibration than the one in use
+        now, with their new scores by SKU (stored too; see ``calibration.rescore``)."""
+        return calibration.rescore(self, photo_ids)
 
     # -- export ------------------------------------------------------------------------------
     def export_csv(

@@ -219,6 +219,30 @@ def library(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield lib
 
 
+@pytest.fixture(scope="session")
+def demo_matched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled demo catalog imported and its 40 real shop photos (GroceryStoreDataset)
+    matched, once per run: tests work on a copy (``demo_library``)."""
+    from engine.evaluation import read_truth
+    from engine.library import Library
+    from engine.resources import demo_dir
+
+    path = tmp_path_factory.mktemp("demo") / "lib"
+    demo = demo_dir()
+    with Library(path) as lib:
+        lib.import_catalog(demo, demo / "catalog.csv")
+        list(lib.match([p for p, _ in read_truth(demo / "truth.csv")]))
+    return path
+
+
+@pytest.fixture
+def demo_library(demo_matched: Path, tmp_path: Path) -> Path:
+    """A fresh copy of ``demo_matched`` for one test to change."""
+    import shutil
+
+    return Path(shutil.copytree(demo_matched, tmp_path / "lib"))
+
+
 def eval_dataset(ds: Path, n: int) -> Path:
     """A dataset folder in the eval format: ``n`` catalog products in catalog.csv (pictures
     under images/) and an empty p/ for the photos a test writes."""

@@ -15,36 +15,19 @@ from engine.resources import demo_dir
 FIRST = "Alpro-Blueberry-Soyghurt_001.jpg"
 
 
-@pytest.fixture(scope="module")
-def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo catalog imported and its 40 photos matched, once for this module's tests
-    (each test works on a copy)."""
-    path = tmp_path_factory.mktemp("demo") / "lib"
-    demo = demo_dir()
-    with Library(path) as lib:
-        lib.import_catalog(demo, demo / "catalog.csv")
-        list(lib.match([p for p, _ in read_truth(demo / "truth.csv")]))
-    return path
-
-
 def _tops(lib: Library, truth: list[tuple[Path, str]]) -> dict[str, str]:
     return {m.path.name: m.suggestions[0].sku for m in lib.match([p for p, _ in truth])}
 
 
-def test_a_confirmed_photo_does_not_take_over_the_other_products_photos(
-    demo_library: Path, tmp_path: Path
-) -> None:
+def test_a_confirmed_photo_does_not_take_over_the_other_products_photos(demo_library: Path) -> None:
     """Photos from one shop resemble each other more than any supplier picture: the same
     shelves, light and hands. Confirming the demo's first photo made its product the first
     suggestion, most at 88-98%, of 13 photos of other products (10 of 40 right, from 17).
     Its similarity now competes less the library's photo-to-photo offset: the second photo
     of that product still comes first, and few others move to it."""
-    import shutil
-
-    shutil.copytree(demo_library, tmp_path / "lib")
     truth = read_truth(demo_dir() / "truth.csv")
     sku_of = {p.name: sku for p, sku in truth}
-    with Library(tmp_path / "lib") as lib:
+    with Library(demo_library) as lib:
         offset = memory.photo_offset(lib)
         assert 0.1 < offset < 0.25, offset  # 0.16 measured: the ImageNet model's gap
         before = _tops(lib, truth)
@@ -59,19 +42,14 @@ def test_a_confirmed_photo_does_not_take_over_the_other_products_photos(
     assert right[1] >= right[0] - 2, right  # 17 -> 16 measured; 17 -> 10 without
 
 
-def test_a_photographed_product_competes_less_the_offset(
-    demo_library: Path, tmp_path: Path
-) -> None:
+def test_a_photographed_product_competes_less_the_offset(demo_library: Path) -> None:
     """What a suggestion says is what it competed with: a product with remembered photos,
     its cosine similarity less the offset, in the global ranking and after the local-feature
     stage; a product the shop has not photographed yet, its supplier picture's own."""
-    import shutil
-
     import numpy as np
 
-    shutil.copytree(demo_library, tmp_path / "lib")
     first, second = (demo_dir() / "photos" / n for n in (FIRST, FIRST.replace("_001", "_002")))
-    with Library(tmp_path / "lib") as lib:
+    with Library(demo_library) as lib:
         lib.confirm(lib.photo_id(first), "Alpro-Blueberry-Soyghurt")
         (ref,) = lib.db.execute(
             "SELECT id FROM catalog_images WHERE origin = 'confirmed'"

@@ -3,7 +3,6 @@ real photos and on planted logits."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -61,25 +60,9 @@ def test_the_rest_of_the_pool_gives_back_the_stored_score_at_its_own_scale() -> 
         assert (first(scale) > offer.first_score) == (scale > stored_scale)
 
 
-@pytest.fixture(scope="module")
-def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo catalog imported and its 40 photos matched once (each test copies it)."""
-    path = tmp_path_factory.mktemp("demo") / "lib"
-    demo = demo_dir()
-    with Library(path) as lib:
-        lib.import_catalog(demo, demo / "catalog.csv")
-        list(lib.match([p for p, _ in read_truth(demo / "truth.csv")]))
-    return path
-
-
-def _copy(demo_library: Path, tmp_path: Path) -> Path:
-    shutil.copytree(demo_library, tmp_path / "lib")
-    return tmp_path / "lib"
-
-
 @pytest.mark.parametrize("staff", ["overrule", "agree"])
 def test_new_scores_are_as_sure_as_the_first_suggestions_proved(
-    demo_library: Path, tmp_path: Path, staff: str
+    demo_library: Path, staff: str
 ) -> None:
     """Staff who keep choosing another product than the first suggestion make the next
     photo's scores less sure; staff who keep confirming it, surer. Either way it is offered
@@ -87,7 +70,7 @@ def test_new_scores_are_as_sure_as_the_first_suggestions_proved(
     scored with."""
     truth = read_truth(demo_dir() / "truth.csv")
     last, _sku = truth[-1]
-    with Library(_copy(demo_library, tmp_path)) as lib:
+    with Library(demo_library) as lib:
         memory.set_enabled(lib, False)  # the same references before and after: same ranking
         assert calibration.score_scale(lib) == 1.0
         assert lib.status().scores == (
@@ -115,14 +98,12 @@ def test_new_scores_are_as_sure_as_the_first_suggestions_proved(
     assert stored == [(scale,)]  # kept beside the scores, for the next fit
 
 
-def test_accept_confident_and_undone_decisions_teach_the_scores_nothing(
-    demo_library: Path, tmp_path: Path
-) -> None:
+def test_accept_confident_and_undone_decisions_teach_the_scores_nothing(demo_library: Path) -> None:
     """A confirmation taken on the score alone would teach the scores to trust themselves;
     an undone one was a mistake; one replaced by another key counts as the last. A no-match
     says the first suggestion was wrong."""
     truth = read_truth(demo_dir() / "truth.csv")
-    with Library(_copy(demo_library, tmp_path)) as lib:
+    with Library(demo_library) as lib:
         ids = [lib.photo_id(p) for p, _ in truth]
         first = {pid: lib.suggestions(pid)[0].sku for pid in ids}
         for pid in ids[:30]:
@@ -145,11 +126,11 @@ def test_accept_confident_and_undone_decisions_teach_the_scores_nothing(
 
 
 def test_a_library_from_before_calibration_keeps_its_decisions_and_scores(
-    demo_library: Path, tmp_path: Path
+    demo_library: Path,
 ) -> None:
     """Schema 10 adds the columns calibration reads; rows from before count as decided by
     hand and scored at the model's own temperature, which is what they were."""
-    path = _copy(demo_library, tmp_path)
+    path = demo_library
     truth = read_truth(demo_dir() / "truth.csv")
     with Library(path) as lib:
         for p, sku in truth[:5]:
@@ -169,3 +150,41 @@ def test_a_library_from_before_calibration_keeps_its_decisions_and_scores(
         assert lib.db.execute("SELECT DISTINCT scale FROM suggestions").fetchall() == [(1.0,)]
         assert lib.db.execute("SELECT score FROM suggestions ORDER BY rowid").fetchall() == scores
         assert len(calibration.decided_offers(lib.db.conn)[2]) == 5
+
+
+def test_photos_still_waiting_are_scored_again_as_if_matched_now(demo_library: Path) -> None:
+    """A delivery matched in one go before the decisions calibrated anything is scored at
+    the model's own temperature: once they have, its photos still waiting get the scores a
+    match now would give (the same products, in the same order), stored with their scale;
+    decided photos keep what they were decided on."""
+    truth = read_truth(demo_dir() / "truth.csv")
+    with Library(demo_library) as lib:
+        memory.set_enabled(lib, False)  # the same references: a match now offers the same
+        ids = [lib.photo_id(p) for p, _ in truth]
+        for pid in ids[:MIN_DECISIONS]:
+            lib.confirm(pid, lib.suggestions(pid)[1].sku)  # staff overrule the first
+        waiting = ids[MIN_DECISIONS:]
+        before = {pid: lib.suggestions(pid) for pid in waiting}
+        decided = lib.suggestions(ids[0])
+        rescored = lib.rescore([ids[0], *waiting])
+        scale = calibration.score_scale(lib)
+        assert scale < 0.5
+        assert sorted(rescored) == sorted(waiting)
+        for pid in waiting:
+            now = lib.suggestions(pid)
+            assert [s.sku for s in now] == [s.sku for s in before[pid]]
+            assert {s.sku: s.score for s in now} == pytest.approx(rescored[pid])
+            assert now[0].score < before[pid][0].score
+        assert lib.suggestions(ids[0]) == decided
+        assert lib.rescore(waiting) == {}  # scored at the scale in use: nothing to do
+        stored = lib.db.execute(
+            "SELECT DISTINCT scale FROM suggestions WHERE photo_id = ?", [waiting[0]]
+        ).fetchall()
+        assert stored == [(scale,)]
+        # What a match now gives, within what five stored suggestions can tell of fifty.
+        for (path, _), pid in zip(truth[MIN_DECISIONS:], waiting, strict=True):
+            (m,) = lib.match([path], top_k=5)
+            assert [s.sku for s in m.suggestions] == list(rescored[pid])
+            assert [s.score for s in m.suggestions] == pytest.approx(
+                list(rescored[pid].values()), abs=0.05
+            )
