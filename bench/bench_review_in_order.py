@@ -143,6 +143,7 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
             if decide_ms
             else 0.0,
             "confirm_ms": statistics.mean(confirm_ms) if confirm_ms else 0.0,
+            "scale": calibration.score_scale(lib),  # at the end of the review
         }
 
 
@@ -180,13 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     order = "file order" if args.shuffle is None else f"shuffled (seed {args.shuffle})"
     print(f"{results['as matched']['photos']} photos reviewed in {order}, limit {args.limit}")
     head = f"{'':25} {'top-1':>6} {'>=80% right':>11} {'wrong':>5} {'ECE':>5} {'searches':>9}"
-    print(f"{head} {'decision ms':>12} {'p95':>7} {'confirm':>8}")
+    print(f"{head} {'decision ms':>12} {'p95':>7} {'confirm':>8} {'scale':>6}")
     for mode, r in results.items():
         print(
             f"{mode:25} {r['top1']:6.3f} {r['confident_right']:11d} {r['confident_wrong']:5d} "
             f"{r['ece']:5.3f} "
             f"{r['searches_per_decision']:9.2f} "
-            f"{r['decision_ms']:12.1f} {r['decision_ms_p95']:7.1f} {r['confirm_ms']:8.1f}"
+            f"{r['decision_ms']:12.1f} {r['decision_ms_p95']:7.1f} {r['confirm_ms']:8.1f} "
+            f"{r['scale']:6.2f}"
         )
     return 0
 
