@@ -36,9 +36,13 @@ def _live(lib: Library) -> list[str]:
 
 
 def _as_schema_7(conn: sqlite3.Connection) -> None:
-    """The library as schema 7 kept it: no sheet per picture, no sheets' product lists."""
+    """The library as schema 7 kept it: no sheet per picture, no sheets' product lists (nor
+    what later versions added: v10's calibration columns; v9's indexes come back as they
+    were)."""
     conn.executescript(
         """
+        ALTER TABLE decisions DROP COLUMN by_score;
+        ALTER TABLE suggestions DROP COLUMN scale;
         DROP INDEX catalog_images_sheet;
         DROP TABLE sheet_products;
         ALTER TABLE catalog_images DROP COLUMN sheet;
