@@ -105,7 +105,6 @@ def decided_offers(
     Only five suggestions are stored, but a score shares its mass with every product of the
     pool: the first one's stored score and scale give that rest back, as the pool's other
     products at one logit each (fitting ``fit_scale``'s ``weights``)."""
-    from engine.local_features.rerank import bonus
     from engine.matching import SCORE_POOL
 
     rows = conn.execute(
@@ -135,7 +134,7 @@ def decided_offers(
         offer = offers.get(int(photo))
         if offer is None or offer.decision != decision:  # rows come by decision id
             offer = offers[int(photo)] = Offer(int(decision), action == "confirm" and rank == 1)
-        offer.logits.append(float(sim) / t + bonus(int(inliers)))
+        offer.logits.append(_logit(sim, inliers, t))
         if s_rank == 1:
             offer.first_score, offer.scale = float(score), float(scale)
     logits, weights = _padded([o.with_rest(pool) for o in offers.values()])
@@ -183,12 +182,13 @@ def rescore(lib: Library, photo_ids: Sequence[int]) -> dict[int, dict[str, float
     Why: a delivery is matched in one go, often before the shop's decisions have calibrated
     anything; "Accept confident" and the cards would go on showing the model's own, too sure,
     scores for the photos waiting while the staff's decisions said better."""
-    from engine.local_features.rerank import bonus
     from engine.matching import SCORE_POOL
 
     version = lib.model_version
     scale = score_scale(lib)
-    t = max(lib.encoder.manifest.temperature, 1e-6)
+    t = _temperatures(lib.db.conn, {version}).get(version)
+    if t is None:
+        return {}
     pool = min(SCORE_POOL, int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0]))
     ids = list(dict.fromkeys(photo_ids))
     decided = {
@@ -211,7 +211,7 @@ def rescore(lib: Library, photo_ids: Sequence[int]) -> dict[int, dict[str, float
         if int(photo) in decided:
             continue
         offer, skus = offers.setdefault(int(photo), (Offer(0, False), []))
-        offer.logits.append(float(sim) / t + bonus(int(inliers)))
+        offer.logits.append(_logit(sim, inliers, t))
         skus.append(str(sku))
         if rank == 1:
             offer.first_score, offer.scale = float(score), float(stored)
@@ -233,7 +233,17 @@ def rescore(lib: Library, photo_ids: Sequence[int]) -> dict[int, dict[str, float
     return out
 
 
+def _logit(similarity: float, inliers: int, temperature: float) -> float:
+    """A stored suggestion's logit at scale 1, as matching ranked it (the local features'
+    inlier bonus included)."""
+    from engine.local_features.rerank import bonus
+
+    return float(similarity) / temperature + bonus(int(inliers))
+
+
 def _temperatures(conn: sqlite3.Connection, versions: set[str]) -> dict[str, float]:
+    """Each model version's softmax temperature, from its stored manifest (a removed
+    model's is missing)."""
     out = {}
     for version in versions:
         row = conn.execute("SELECT manifest FROM models WHERE version = ?", [version]).fetchone()
