@@ -29,7 +29,8 @@ Each row also counts the photos shown a first suggestion at 80% or more ("confid
 suggestion's score (ECE over ten bins: how far "90%" is from 9 in 10 right).
 
 It also reports the searches and the engine time one decision costs (confirm, the check
-and the searches), against a confirmation alone in the same run.
+and the searches), against a confirmation alone in the same run, and the scores' scale as
+the decisions fitted it along the review.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
         path_of = {pid: p for (p, _), pid in zip(rows, ids, strict=True) if pid is not None}
         right = searched = wrong_sure = right_sure = 0
         firsts: list[tuple[float, bool]] = []
+        scales: list[tuple[int, float]] = []  # (decisions made, the scale fitted then)
         decide_ms: list[float] = []
         confirm_ms: list[float] = []
         for i, ((path, sku), pid) in enumerate(zip(rows, ids, strict=True)):
@@ -130,6 +132,8 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
                     if m.photo_id is not None:
                         shown[m.photo_id] = m.suggestions
             decide_ms.append((time.perf_counter() - t0) * 1000)
+            if (i + 1) % 10 == 0:
+                scales.append((i + 1, round(calibration.score_scale(lib), 3)))
         n = len(shown)
         return {
             "photos": n,
@@ -144,6 +148,7 @@ def _review(dataset: Path, rows: list[tuple[Path, str]], mode: str, limit: int) 
             else 0.0,
             "confirm_ms": statistics.mean(confirm_ms) if confirm_ms else 0.0,
             "scale": calibration.score_scale(lib),  # at the end of the review
+            "scales": scales,
         }
 
 
@@ -190,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['decision_ms']:12.1f} {r['decision_ms_p95']:7.1f} {r['confirm_ms']:8.1f} "
             f"{r['scale']:6.2f}"
         )
+    trail = results["searched again"]["scales"]
+    print("scale fitted along 'searched again' (decisions: scale):")
+    print("  " + "  ".join(f"{n}: {c:.2f}" for n, c in trail if n % 30 == 0))
     return 0
 
 
