@@ -992,6 +992,7 @@ class MainWindow(QMainWindow):
 
         def plan(ctx: TaskContext) -> tuple[EmbedPlan, Path, str]:
             lib = ctx.lib
+            lib.check_activatable(version)  # its files gone: said before any encoding
             return lib.plan_embeddings(version), lib.model_dir(version), lib.square_mode
 
         def encode(ctx: TaskContext, todo: EmbedPlan, model_dir: Path, square: str) -> Embedded:

@@ -619,6 +619,17 @@ class Library:
         encoder time never hold up matching."""
         return reembed.plan(self, version)
 
+    def check_activatable(self, version: str) -> None:
+        """Raise, in words, when ``version``'s files cannot run and cannot be restored. E.g.
+        a backup taken before 'models remove' brings back its row, not its files: switching
+        to it failed deep in the encoder with a bare FileNotFoundError."""
+        problem = self.model_problem(version)
+        if problem is not None and self.repair_model(version) is None:
+            raise LibraryError(
+                f"model {version} cannot be activated: {problem}; 'shopmatch models' lists "
+                "the versions that can be used"
+            )
+
     def store_embeddings(self, embedded: reembed.Embedded) -> int:
         """Store vectors computed from :meth:`plan_embeddings` (fast); images removed or
         changed since the plan was read are skipped. Returns how many were stored."""
@@ -642,6 +653,7 @@ class Library:
         Images in ``skip``, and those ``embedded`` failed on, are not tried again here (they
         stay out of the index until ``shopmatch check --repair``).
         """
+        self.check_activatable(version)
         self.flush()
         failed = set(skip)
         if embedded is not None:

@@ -1575,6 +1575,41 @@ def test_switching_model_embeds_beside_the_engine_thread(
     assert [name for name, _ in engine_calls.calls].count("activate_model") == 1
 
 
+def test_switching_to_a_model_whose_files_are_gone_says_why_and_changes_nothing(
+    qtbot: Any,
+    window: MainWindow,
+    tmp_path: Path,
+    boxes: list[dict[str, Any]],
+    engine_calls: EngineCalls,
+) -> None:
+    """A backup taken before 'models remove' brings back a trained model's row, not its
+    folder: the switch failed in the encoder with a bare 'No such file or directory'. It now
+    names the model and what is wrong, before any encoding, and the model in use stays."""
+    import json
+
+    from engine.manifest import ModelManifest
+    from engine.resources import bundled_model_dir
+
+    w = window
+    lib_path = library_with_catalog(qtbot, w, tmp_path, 6)
+    trained = tmp_path / "v-gone"  # not a bundled version: nothing can restore its files
+    shutil.copytree(bundled_model_dir("mobilenet-v2"), trained)
+    data = json.loads(ModelManifest.load(trained).to_json())
+    data.update(version="v-gone")
+    ModelManifest.from_dict(data).save(trained)
+    with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
+        before = lib.model_version
+        lib.install_model(trained)
+        shutil.rmtree(lib.model_dir("v-gone"))
+    w.switch_model("v-gone", confirm=False)
+    qtbot.waitUntil(lambda: bool(boxes), timeout=WAIT_MS)
+    said = " ".join(f"{b['text']} {b['informative']} {b['details']}" for b in boxes)
+    assert "model v-gone cannot be activated: its manifest is missing" in said
+    qtbot.waitUntil(lambda: w.model_progress is None and not w.worker.busy, timeout=WAIT_MS)
+    with engine_calls.by_test(), Library(lib_path, lock=False) as lib:
+        assert lib.model_version == before
+
+
 def test_cancelled_switch_keeps_its_vectors_and_changes_nothing(
     qtbot: Any,
     window: MainWindow,

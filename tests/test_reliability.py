@@ -30,7 +30,7 @@ from engine.check import check_library
 from engine.db import WrongThreadError
 from engine.errors import describe
 from engine.index import VectorIndex, sidecar
-from engine.library import Library
+from engine.library import Library, LibraryError
 from engine.manifest import ModelManifest, file_sha256
 from engine.resources import bundled_model_dir
 
@@ -205,6 +205,29 @@ def _model_copy(tmp: Path, version: str, parent: str) -> Path:
     data.update(version=version, parent_version=parent)
     ModelManifest.from_dict(data).save(folder)
     return folder
+
+
+def test_activating_a_model_whose_files_are_gone_says_why_and_keeps_the_model_in_use(
+    built: Path,
+) -> None:
+    """A backup taken before 'models remove' brings the model's row back without its folder:
+    activating it raised a bare FileNotFoundError from deep in the encoder. It now says which
+    model and why, in the window and on the command line, and nothing changes."""
+    lib_dir = built / "lib"
+    with Library(lib_dir) as lib:
+        active = lib.model_version
+        lib.install_model(_model_copy(built, "v-gone", active))
+        shutil.rmtree(lib.model_dir("v-gone"))
+        for step in (lib.check_activatable, lib.activate_model):  # the window checks first
+            with pytest.raises(LibraryError, match="model v-gone cannot be activated: its man"):
+                step("v-gone")
+        assert lib.model_version == active
+    proc = cli(lib_dir, "models", "--activate", "v-gone")
+    assert proc.returncode != 0
+    assert "model v-gone cannot be activated: its manifest is missing" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with Library(lib_dir) as lib:
+        assert lib.model_version == active and len(lib.index) > 0
 
 
 def test_damaged_bundled_model_is_restored_on_open(built: Path) -> None:
