@@ -105,12 +105,10 @@ def decided_offers(
     Only five suggestions are stored, but a score shares its mass with every product of the
     pool: the first one's stored score and scale give that rest back, as the pool's other
     products at one logit each (fitting ``fit_scale``'s ``weights``)."""
-    from engine.matching import SCORE_POOL
-
     rows = conn.execute(
         f"""
-        SELECT d.id, d.photo_id, d.action, d.rank, d.model_version, s.rank, s.similarity,
-            s.inliers, s.score, s.scale
+        SELECT d.id, d.photo_id, d.action, d.rank, d.model_version,
+            s.rank, s.sku, s.similarity, s.inliers, s.score, s.scale
         FROM (
             SELECT id, photo_id, action, rank, model_version, decided_at FROM decisions
             WHERE action IN ('confirm', 'no_match') AND by_score = 0
@@ -124,19 +122,16 @@ def decided_offers(
         [limit],
     ).fetchall()
     temperatures = _temperatures(conn, {str(r[4]) for r in rows})
-    products = int(conn.execute("SELECT count(*) FROM products").fetchone()[0])
-    pool = min(SCORE_POOL, products)
+    pool = _pool(conn)
     offers: dict[int, Offer] = {}  # by photo: a decision replaced by another one counts once
-    for decision, photo, action, rank, version, s_rank, sim, inliers, score, scale in rows:
+    for decision, photo, action, rank, version, *suggestion in rows:
         t = temperatures.get(str(version))
         if t is None:  # the model's row is gone (removed): its temperature is unknown
             continue
         offer = offers.get(int(photo))
         if offer is None or offer.decision != decision:  # rows come by decision id
             offer = offers[int(photo)] = Offer(int(decision), action == "confirm" and rank == 1)
-        offer.logits.append(_logit(sim, inliers, t))
-        if s_rank == 1:
-            offer.first_score, offer.scale = float(score), float(scale)
+        offer.add(*suggestion, temperature=t)
     logits, weights = _padded([o.with_rest(pool) for o in offers.values()])
     return logits, weights, np.array([o.first_right for o in offers.values()], dtype=bool)
 
@@ -148,8 +143,29 @@ class Offer:
     decision: int
     first_right: bool
     logits: list[float] = field(default_factory=list)  # at scale 1, by rank
+    skus: list[str] = field(default_factory=list)  # by rank
     first_score: float = 0.0  # as stored, at ``scale``
     scale: float = 1.0
+
+    def add(
+        self,
+        rank: int,
+        sku: str,
+        similarity: float,
+        inliers: int,
+        score: float,
+        scale: float,
+        *,
+        temperature: float,
+    ) -> None:
+        """One stored suggestion (a ``suggestions`` row), in rank order: its logit at scale
+        1 as matching ranked it (the local features' inlier bonus included)."""
+        from engine.local_features.rerank import bonus
+
+        self.logits.append(float(similarity) / temperature + bonus(int(inliers)))
+        self.skus.append(str(sku))
+        if rank == 1:
+            self.first_score, self.scale = float(score), float(scale)
 
     def with_rest(self, pool: int) -> list[tuple[float, int]]:
         """(logit, products it stands for), best first: those stored, then the rest of the
@@ -182,14 +198,12 @@ def rescore(lib: Library, photo_ids: Sequence[int]) -> dict[int, dict[str, float
     Why: a delivery is matched in one go, often before the shop's decisions have calibrated
     anything; "Accept confident" and the cards would go on showing the model's own, too sure,
     scores for the photos waiting while the staff's decisions said better."""
-    from engine.matching import SCORE_POOL
-
     version = lib.model_version
     scale = score_scale(lib)
     t = _temperatures(lib.db.conn, {version}).get(version)
     if t is None:
         return {}
-    pool = min(SCORE_POOL, int(lib.db.execute("SELECT count(*) FROM products").fetchone()[0]))
+    pool = _pool(lib.db.conn)
     ids = list(dict.fromkeys(photo_ids))
     decided = {
         int(r[0])
@@ -200,25 +214,20 @@ def rescore(lib: Library, photo_ids: Sequence[int]) -> dict[int, dict[str, float
             ids,
         )
     }
-    offers: dict[int, tuple[Offer, list[str]]] = {}
-    for photo, rank, sku, sim, inliers, score, stored in select_in(
+    offers: dict[int, Offer] = {}
+    for photo, *suggestion in select_in(
         lib.db,
         "SELECT photo_id, rank, sku, similarity, inliers, score, scale FROM suggestions "
         "WHERE model_version = ? AND photo_id IN ({marks}) ORDER BY photo_id, rank",
         ids,
         prefix=[version],
     ):
-        if int(photo) in decided:
-            continue
-        offer, skus = offers.setdefault(int(photo), (Offer(0, False), []))
-        offer.logits.append(_logit(sim, inliers, t))
-        skus.append(str(sku))
-        if rank == 1:
-            offer.first_score, offer.scale = float(score), float(stored)
+        if int(photo) not in decided:
+            offers.setdefault(int(photo), Offer(0, False)).add(*suggestion, temperature=t)
     out: dict[int, dict[str, float]] = {}
-    for photo, (offer, skus) in offers.items():
+    for photo, offer in offers.items():
         if abs(offer.scale - scale) > 1e-9 and offer.first_score > 0:
-            out[photo] = dict(zip(skus, offer.scores_at(scale, pool), strict=True))
+            out[photo] = dict(zip(offer.skus, offer.scores_at(scale, pool), strict=True))
     if out:
         with transaction(lib.db):
             lib.db.conn.executemany(
@@ -233,12 +242,11 @@ def rescore(lib: Library, photo_ids: Sequence[int]) -> dict[int, dict[str, float
     return out
 
 
-def _logit(similarity: float, inliers: int, temperature: float) -> float:
-    """A stored suggestion's logit at scale 1, as matching ranked it (the local features'
-    inlier bonus included)."""
-    from engine.local_features.rerank import bonus
+def _pool(conn: sqlite3.Connection) -> int:
+    """How many products a score shares its mass with (matching's softmax pool)."""
+    from engine.matching import SCORE_POOL
 
-    return float(similarity) / temperature + bonus(int(inliers))
+    return min(SCORE_POOL, int(conn.execute("SELECT count(*) FROM products").fetchone()[0]))
 
 
 def _temperatures(conn: sqlite3.Connection, versions: set[str]) -> dict[str, float]:
