@@ -28,6 +28,21 @@ def _photo(path: Path, product: int, take: int) -> Path:
     return path
 
 
+def _same_name_confirmed(
+    lib: Library, tmp_path: Path, old_sku: int, new_sku: int
+) -> tuple[int | None, int | None]:
+    """IMG_0001.jpg confirmed as product ``old_sku``, then a newer photo of product
+    ``new_sku`` saved over that name (a camera that restarted its counter) and confirmed;
+    the two photos' ids."""
+    shot = tmp_path / "IMG_0001.jpg"
+    ids = []
+    for take, sku in enumerate((old_sku, new_sku), start=1):
+        (m,) = lib.match([_photo(shot, sku, take)])
+        lib.confirm(m.photo_id, f"SKU-{sku:03d}")
+        ids.append(m.photo_id)
+    return ids[0], ids[1]
+
+
 def _stored_ids(lib: Library) -> list[int]:
     rows = lib.db.execute(
         "SELECT image_id FROM embeddings WHERE model_version = ?", [lib.model_version]
@@ -45,11 +60,7 @@ def test_a_newer_photo_under_an_old_file_name_takes_the_old_reference_out_of_the
     product, and ``check`` found the saved index out of date."""
     lib, _sheet = _library(tmp_path)
     with lib:
-        shot = tmp_path / "IMG_0001.jpg"
-        (old,) = lib.match([_photo(shot, 1, 1)])
-        lib.confirm(old.photo_id, "SKU-001")
-        (new,) = lib.match([_photo(shot, 2, 2)])
-        lib.confirm(new.photo_id, "SKU-002")
+        _same_name_confirmed(lib, tmp_path, 1, 2)
         assert sorted(int(k) for k in lib.index.keys()) == _stored_ids(lib)  # noqa: SIM118 (a VectorIndex, not a dict)
         assert lib.status().index_size == len(_stored_ids(lib))
         lib.flush()
@@ -92,11 +103,7 @@ def test_a_withdrawn_newer_photo_hands_its_file_name_back_to_the_older_confirmed
     step."""
     lib, sheet = _library(tmp_path)
     with lib:
-        shot = tmp_path / "IMG_0001.jpg"
-        (old,) = lib.match([_photo(shot, 1, 1)])
-        lib.confirm(old.photo_id, "SKU-001")
-        (new,) = lib.match([_photo(shot, 0, 2)])
-        lib.confirm(new.photo_id, "SKU-000")
+        old, _new = _same_name_confirmed(lib, tmp_path, 1, 0)
         with open(sheet, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         with open(sheet, "w", newline="", encoding="utf-8") as fh:
@@ -109,7 +116,7 @@ def test_a_withdrawn_newer_photo_hands_its_file_name_back_to_the_older_confirmed
         remembered = lib.db.execute(
             "SELECT photo_id, sku FROM catalog_images WHERE origin = 'confirmed'"
         ).fetchall()
-        assert remembered == [(old.photo_id, "SKU-001")]
+        assert remembered == [(old, "SKU-001")]
         assert [f.line() for f in check_library(lib).findings if f.area == "memory"] == []
 
 
